@@ -1,0 +1,655 @@
+// Package pq streams Parquet rows as Qdrant payload values, reading only the
+// columns asked for, column chunk by column chunk, so memory stays flat
+// whatever the row-group size.
+package pq
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/x448/float16"
+)
+
+// File is an open Parquet file.
+type File struct {
+	f    *parquet.File
+	name string
+}
+
+// Open reads the footer of a Parquet file of size bytes.
+func Open(r io.ReaderAt, size int64, name string) (*File, error) {
+	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("open parquet %s: %w", name, err)
+	}
+	return &File{f: f, name: name}, nil
+}
+
+// NumRows is the file's row count.
+func (f *File) NumRows() int64 { return f.f.NumRows() }
+
+// Columns lists the top-level column names in file order.
+func (f *File) Columns() []string {
+	var out []string
+	for _, fl := range f.f.Schema().Fields() {
+		out = append(out, fl.Name())
+	}
+	return out
+}
+
+// Describe summarises the file for messages.
+func (f *File) Describe() string {
+	return fmt.Sprintf("parquet, %d rows in %d row groups, %d columns", f.NumRows(), len(f.f.RowGroups()), len(f.f.Schema().Fields()))
+}
+
+// field assembles one top-level column's value for a row from its leaf
+// columns' values.
+type field interface {
+	leaves() []int
+	build(vals [][]parquet.Value) (*qdrant.Value, error)
+}
+
+type prim struct {
+	col    int
+	maxDef int
+	conv   func(parquet.Value) *qdrant.Value
+}
+
+func (p *prim) leaves() []int { return []int{p.col} }
+func (p *prim) build(vals [][]parquet.Value) (*qdrant.Value, error) {
+	vs := vals[p.col]
+	if len(vs) == 0 || vs[0].DefinitionLevel() < p.maxDef || vs[0].IsNull() {
+		return qdrant.NewValueNull(), nil
+	}
+	return p.conv(vs[0]), nil
+}
+
+type list struct {
+	col                 int
+	dList, dRep, maxDef int
+	conv                func(parquet.Value) *qdrant.Value
+}
+
+func (l *list) leaves() []int { return []int{l.col} }
+func (l *list) build(vals [][]parquet.Value) (*qdrant.Value, error) {
+	vs := vals[l.col]
+	if len(vs) == 1 && vs[0].DefinitionLevel() < l.dList {
+		return qdrant.NewValueNull(), nil
+	}
+	if len(vs) == 1 && vs[0].DefinitionLevel() < l.dRep {
+		return qdrant.NewValueFromList(), nil
+	}
+	items := make([]*qdrant.Value, len(vs))
+	for i, v := range vs {
+		if v.DefinitionLevel() < l.maxDef || v.IsNull() {
+			items[i] = qdrant.NewValueNull()
+		} else {
+			items[i] = l.conv(v)
+		}
+	}
+	return qdrant.NewValueFromList(items...), nil
+}
+
+type group struct {
+	names    []string
+	children []field
+	dStruct  int
+	first    int
+}
+
+func (g *group) leaves() []int {
+	var out []int
+	for _, c := range g.children {
+		out = append(out, c.leaves()...)
+	}
+	return out
+}
+func (g *group) build(vals [][]parquet.Value) (*qdrant.Value, error) {
+	if vs := vals[g.first]; len(vs) > 0 && vs[0].DefinitionLevel() < g.dStruct {
+		return qdrant.NewValueNull(), nil
+	}
+	m := make(map[string]*qdrant.Value, len(g.names))
+	for i, c := range g.children {
+		v, err := c.build(vals)
+		if err != nil {
+			return nil, err
+		}
+		m[g.names[i]] = v
+	}
+	return qdrant.NewValueStruct(&qdrant.Struct{Fields: m}), nil
+}
+
+// plan walks a top-level node into a field assembler. colIdx counts leaf
+// columns in schema order; def is the definition level above the node.
+func plan(n parquet.Node, path string, colIdx *int, def int) (field, error) {
+	if n.Optional() {
+		def++
+	}
+	lt := n.Type().LogicalType()
+	isList := lt != nil && isListType(lt)
+	switch {
+	case n.Leaf() && !n.Repeated():
+		f := &prim{col: *colIdx, maxDef: def, conv: converter(n)}
+		*colIdx++
+		return f, nil
+	case n.Leaf() && n.Repeated():
+		// Bare repeated primitive: a list that is never null.
+		f := &list{col: *colIdx, dList: 0, dRep: def + 1, maxDef: def + 1, conv: converter(n)}
+		*colIdx++
+		return f, nil
+	case isList && !n.Repeated():
+		kids := n.Fields()
+		if len(kids) != 1 || !kids[0].Repeated() {
+			return nil, fmt.Errorf("column %s: malformed LIST", path)
+		}
+		rep := kids[0]
+		dRep := def + 1
+		elem := rep
+		if !rep.Leaf() {
+			ek := rep.Fields()
+			if len(ek) != 1 || !ek[0].Leaf() {
+				return nil, fmt.Errorf("column %s: lists of structs or lists are not supported (exclude the column)", path)
+			}
+			elem = ek[0]
+		}
+		maxDef := dRep
+		if elem != rep && elem.Optional() {
+			maxDef++
+		}
+		f := &list{col: *colIdx, dList: def, dRep: dRep, maxDef: maxDef, conv: converter(elem)}
+		*colIdx++
+		return f, nil
+	case !n.Leaf() && !n.Repeated() && (lt == nil || lt.Value == nil):
+		g := &group{dStruct: def, first: *colIdx}
+		for _, k := range n.Fields() {
+			c, err := plan(k, path+"."+k.Name(), colIdx, def)
+			if err != nil {
+				return nil, err
+			}
+			g.names = append(g.names, k.Name())
+			g.children = append(g.children, c)
+		}
+		return g, nil
+	default:
+		return nil, fmt.Errorf("column %s: type %v is not supported as payload (exclude the column)", path, n.Type())
+	}
+}
+
+func isListType(lt *format.LogicalType) bool {
+	_, ok := lt.Value.(*format.ListType)
+	return ok
+}
+
+// skipLeaves counts a node's leaf columns.
+func skipLeaves(n parquet.Node) int {
+	if n.Leaf() {
+		return 1
+	}
+	c := 0
+	for _, k := range n.Fields() {
+		c += skipLeaves(k)
+	}
+	return c
+}
+
+// converter picks the payload conversion for a primitive node.
+func converter(n parquet.Node) func(parquet.Value) *qdrant.Value {
+	t := n.Type()
+	var lv format.LogicalTypeValue
+	if lt := t.LogicalType(); lt != nil {
+		lv = lt.Value
+	}
+	if _, ok := lv.(*format.NullType); ok {
+		return func(parquet.Value) *qdrant.Value { return qdrant.NewValueNull() }
+	}
+	switch t.Kind() {
+	case parquet.Boolean:
+		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueBool(v.Boolean()) }
+	case parquet.Int32:
+		switch l := lv.(type) {
+		case *format.DateType:
+			return func(v parquet.Value) *qdrant.Value {
+				return qdrant.NewValueString(time.Unix(int64(v.Int32())*86400, 0).UTC().Format("2006-01-02"))
+			}
+		case *format.IntType:
+			if !l.IsSigned {
+				return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueInt(int64(uint32(v.Int32()))) }
+			}
+		case *format.DecimalType:
+			scale := l.Scale
+			return func(v parquet.Value) *qdrant.Value {
+				return qdrant.NewValueDouble(float64(v.Int32()) / math.Pow10(int(scale)))
+			}
+		}
+		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueInt(int64(v.Int32())) }
+	case parquet.Int64:
+		switch l := lv.(type) {
+		case *format.TimestampType:
+			unit := time.Microsecond
+			if l.Unit.Value != nil {
+				unit = l.Unit.Value.Duration()
+			}
+			return func(v parquet.Value) *qdrant.Value {
+				ts := v.Int64()
+				var t time.Time
+				switch unit {
+				case time.Millisecond:
+					t = time.UnixMilli(ts)
+				case time.Nanosecond:
+					t = time.Unix(0, ts)
+				default:
+					t = time.UnixMicro(ts)
+				}
+				return qdrant.NewValueString(t.UTC().Format(time.RFC3339Nano))
+			}
+		case *format.IntType:
+			if !l.IsSigned {
+				return func(v parquet.Value) *qdrant.Value {
+					u := v.Uint64()
+					if u > math.MaxInt64 {
+						return qdrant.NewValueDouble(float64(u))
+					}
+					return qdrant.NewValueInt(int64(u))
+				}
+			}
+		case *format.DecimalType:
+			scale := l.Scale
+			return func(v parquet.Value) *qdrant.Value {
+				return qdrant.NewValueDouble(float64(v.Int64()) / math.Pow10(int(scale)))
+			}
+		}
+		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueInt(v.Int64()) }
+	case parquet.Int96:
+		return func(v parquet.Value) *qdrant.Value {
+			i := v.Int96()
+			nanos := int64(i[0]) | int64(i[1])<<32
+			julian := int64(i[2])
+			t := time.Unix((julian-2440588)*86400, nanos).UTC()
+			return qdrant.NewValueString(t.Format(time.RFC3339Nano))
+		}
+	case parquet.Float:
+		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueDouble(float64(v.Float())) }
+	case parquet.Double:
+		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueDouble(v.Double()) }
+	case parquet.ByteArray:
+		switch lv.(type) {
+		case *format.StringType, *format.EnumType, *format.JsonType:
+			return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueString(string(v.ByteArray())) }
+		}
+		return bytesValue
+	case parquet.FixedLenByteArray:
+		switch lv.(type) {
+		case *format.UUIDType:
+			return func(v parquet.Value) *qdrant.Value {
+				u, err := uuid.FromBytes(v.ByteArray())
+				if err != nil {
+					return qdrant.NewValueString(hex.EncodeToString(v.ByteArray()))
+				}
+				return qdrant.NewValueString(u.String())
+			}
+		case *format.Float16Type:
+			return func(v parquet.Value) *qdrant.Value {
+				b := v.ByteArray()
+				return qdrant.NewValueDouble(float64(float16.Frombits(uint16(b[0]) | uint16(b[1])<<8).Float32()))
+			}
+		}
+		return bytesValue
+	}
+	return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueString(v.String()) }
+}
+
+// bytesValue renders raw binary as text when it is UTF-8, else base64.
+func bytesValue(v parquet.Value) *qdrant.Value {
+	b := v.ByteArray()
+	if utf8.Valid(b) {
+		return qdrant.NewValueString(string(b))
+	}
+	return qdrant.NewValueString(base64.StdEncoding.EncodeToString(b))
+}
+
+// Selection says which columns a reader returns.
+type Selection struct {
+	Payload []string // payload columns; nil with AllPayload for every column
+	// AllPayload selects every top-level column except Exclude.
+	AllPayload bool
+	Exclude    []string
+	// Vectors are list<float>/list<double> columns decoded as float32 rows.
+	Vectors []string
+	// ID is a column read as the point id (unsigned integer or UUID).
+	ID string
+}
+
+// Row is one decoded row.
+type Row struct {
+	Payload map[string]*qdrant.Value
+	Vectors map[string][]float32
+	ID      *qdrant.PointId
+}
+
+// Reader streams selected columns row by row from a start row.
+type Reader struct {
+	f        *File
+	names    []string // payload names
+	fields   []field
+	vecNames []string
+	vecs     []*list
+	idField  field
+	needCols []int
+	ncols    int
+
+	rg      int
+	rgStart int64 // first row of the current row group
+	cursors map[int]*cursor
+	row     int64
+	vals    [][]parquet.Value
+}
+
+// NewReader prepares to read sel from row start.
+func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
+	r := &Reader{f: f, row: start}
+	top := f.f.Schema().Fields()
+	byName := map[string]int{}
+	var allNames []string
+	for i, n := range top {
+		byName[n.Name()] = i
+		allNames = append(allNames, n.Name())
+	}
+	need := func(name, role string) (parquet.Node, int, error) {
+		i, ok := byName[name]
+		if !ok {
+			return nil, 0, fmt.Errorf("%s column %q is not in %s (columns: %s)", role, name, f.name, strings.Join(allNames, ", "))
+		}
+		col := 0
+		for _, n := range top[:i] {
+			col += skipLeaves(n)
+		}
+		return top[i], col, nil
+	}
+	var names []string
+	if sel.AllPayload {
+		for _, n := range allNames {
+			if !slices.Contains(sel.Exclude, n) {
+				names = append(names, n)
+			}
+		}
+		for _, e := range sel.Exclude {
+			if _, ok := byName[e]; !ok {
+				return nil, fmt.Errorf("excluded column %q is not in %s (columns: %s)", e, f.name, strings.Join(allNames, ", "))
+			}
+		}
+	} else {
+		names = sel.Payload
+	}
+	for _, name := range names {
+		n, col, err := need(name, "payload")
+		if err != nil {
+			return nil, err
+		}
+		fl, err := plan(n, name, &col, 0)
+		if err != nil {
+			return nil, err
+		}
+		r.names = append(r.names, name)
+		r.fields = append(r.fields, fl)
+	}
+	for _, name := range sel.Vectors {
+		n, col, err := need(name, "vector")
+		if err != nil {
+			return nil, err
+		}
+		fl, err := plan(n, name, &col, 0)
+		if err != nil {
+			return nil, err
+		}
+		l, ok := fl.(*list)
+		if !ok {
+			return nil, fmt.Errorf("vector column %q in %s is %v, not a list of floats", name, f.name, n.Type())
+		}
+		r.vecNames = append(r.vecNames, name)
+		r.vecs = append(r.vecs, l)
+	}
+	if sel.ID != "" {
+		n, col, err := need(sel.ID, "id")
+		if err != nil {
+			return nil, err
+		}
+		fl, err := plan(n, sel.ID, &col, 0)
+		if err != nil {
+			return nil, err
+		}
+		r.idField = fl
+	}
+	set := map[int]bool{}
+	for _, fl := range r.fields {
+		for _, c := range fl.leaves() {
+			set[c] = true
+		}
+	}
+	for _, l := range r.vecs {
+		set[l.col] = true
+	}
+	if r.idField != nil {
+		for _, c := range r.idField.leaves() {
+			set[c] = true
+		}
+	}
+	for c := range set {
+		r.needCols = append(r.needCols, c)
+	}
+	slices.Sort(r.needCols)
+	r.ncols = len(f.f.Schema().Columns())
+	r.vals = make([][]parquet.Value, r.ncols)
+	// Find the row group holding start.
+	r.rg = 0
+	for r.rg < len(f.f.RowGroups()) && r.rgStart+f.f.RowGroups()[r.rg].NumRows() <= start {
+		r.rgStart += f.f.RowGroups()[r.rg].NumRows()
+		r.rg++
+	}
+	return r, nil
+}
+
+// cursor reads one leaf column's values row by row.
+type cursor struct {
+	pages parquet.Pages
+	vr    parquet.ValueReader
+	buf   []parquet.Value
+	i, n  int
+	eof   bool
+}
+
+func (c *cursor) fill() error {
+	for c.i >= c.n {
+		if c.eof {
+			return io.EOF
+		}
+		if c.vr == nil {
+			p, err := c.pages.ReadPage()
+			if err == io.EOF {
+				c.eof = true
+				return io.EOF
+			}
+			if err != nil {
+				return err
+			}
+			c.vr = p.Values()
+		}
+		c.buf = c.buf[:cap(c.buf)]
+		n, err := c.vr.ReadValues(c.buf)
+		c.i, c.n = 0, n
+		if err == io.EOF {
+			c.vr = nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// next appends the values of the next row to dst.
+func (c *cursor) next(dst []parquet.Value) ([]parquet.Value, error) {
+	if err := c.fill(); err != nil {
+		return dst, err
+	}
+	dst = append(dst, c.buf[c.i].Clone())
+	c.i++
+	for {
+		if err := c.fill(); err != nil {
+			if err == io.EOF {
+				return dst, nil
+			}
+			return dst, err
+		}
+		if c.buf[c.i].RepetitionLevel() == 0 {
+			return dst, nil
+		}
+		dst = append(dst, c.buf[c.i].Clone())
+		c.i++
+	}
+}
+
+func (r *Reader) openRowGroup() error {
+	rg := r.f.f.RowGroups()[r.rg]
+	r.cursors = map[int]*cursor{}
+	chunks := rg.ColumnChunks()
+	for _, c := range r.needCols {
+		pages := chunks[c].Pages()
+		if skip := r.row - r.rgStart; skip > 0 {
+			if err := pages.SeekToRow(skip); err != nil {
+				return fmt.Errorf("seek to row %d: %w", r.row, err)
+			}
+		}
+		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024)}
+	}
+	return nil
+}
+
+func (r *Reader) closeRowGroup() {
+	for _, c := range r.cursors {
+		c.pages.Close()
+	}
+	r.cursors = nil
+}
+
+// Close releases page readers.
+func (r *Reader) Close() error {
+	r.closeRowGroup()
+	return nil
+}
+
+// Next decodes the next row into row. It returns io.EOF after the last.
+func (r *Reader) Next(row *Row) error {
+	for {
+		if r.rg >= len(r.f.f.RowGroups()) {
+			return io.EOF
+		}
+		if r.row < r.rgStart+r.f.f.RowGroups()[r.rg].NumRows() {
+			break
+		}
+		r.closeRowGroup()
+		r.rgStart += r.f.f.RowGroups()[r.rg].NumRows()
+		r.rg++
+	}
+	if r.cursors == nil {
+		if err := r.openRowGroup(); err != nil {
+			return err
+		}
+	}
+	for _, c := range r.needCols {
+		v, err := r.cursors[c].next(r.vals[c][:0])
+		if err != nil {
+			if err == io.EOF {
+				return fmt.Errorf("row %d: column chunk %d ended early", r.row, c)
+			}
+			return fmt.Errorf("row %d: %w", r.row, err)
+		}
+		r.vals[c] = v
+	}
+	if len(r.fields) > 0 {
+		row.Payload = make(map[string]*qdrant.Value, len(r.fields))
+		for i, fl := range r.fields {
+			v, err := fl.build(r.vals)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", r.row, err)
+			}
+			row.Payload[r.names[i]] = v
+		}
+	}
+	if len(r.vecs) > 0 {
+		if row.Vectors == nil {
+			row.Vectors = map[string][]float32{}
+		}
+		for i, l := range r.vecs {
+			vs := r.vals[l.col]
+			if len(vs) == 1 && vs[0].DefinitionLevel() < l.dRep {
+				return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.vecNames[i])
+			}
+			dst := row.Vectors[r.vecNames[i]][:0]
+			for _, v := range vs {
+				if v.DefinitionLevel() < l.maxDef || v.IsNull() {
+					return fmt.Errorf("row %d: vector column %q has a null element", r.row, r.vecNames[i])
+				}
+				switch v.Kind() {
+				case parquet.Float:
+					dst = append(dst, v.Float())
+				case parquet.Double:
+					dst = append(dst, float32(v.Double()))
+				default:
+					return fmt.Errorf("row %d: vector column %q holds %v, not floats", r.row, r.vecNames[i], v.Kind())
+				}
+			}
+			row.Vectors[r.vecNames[i]] = dst
+		}
+	}
+	if r.idField != nil {
+		v, err := r.idField.build(r.vals)
+		if err != nil {
+			return err
+		}
+		id, err := PointID(v)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", r.row, err)
+		}
+		row.ID = id
+	}
+	r.row++
+	return nil
+}
+
+// ErrBadID means an id column value is neither an unsigned integer nor a UUID.
+var ErrBadID = errors.New("id must be an unsigned integer or a UUID")
+
+// PointID turns an id column value into a point id.
+func PointID(v *qdrant.Value) (*qdrant.PointId, error) {
+	switch k := v.GetKind().(type) {
+	case *qdrant.Value_IntegerValue:
+		if k.IntegerValue < 0 {
+			return nil, fmt.Errorf("id %d: %w", k.IntegerValue, ErrBadID)
+		}
+		return qdrant.NewIDNum(uint64(k.IntegerValue)), nil
+	case *qdrant.Value_StringValue:
+		s := strings.TrimSpace(k.StringValue)
+		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return qdrant.NewIDNum(u), nil
+		}
+		if id, err := uuid.Parse(s); err == nil {
+			return qdrant.NewIDUUID(id.String()), nil
+		}
+		return nil, fmt.Errorf("id %q: %w", k.StringValue, ErrBadID)
+	case *qdrant.Value_NullValue:
+		return nil, fmt.Errorf("id is null: %w", ErrBadID)
+	}
+	return nil, fmt.Errorf("id %v: %w", v, ErrBadID)
+}

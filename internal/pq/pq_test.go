@@ -1,0 +1,188 @@
+package pq
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/qdrant/go-client/qdrant"
+)
+
+func fixture(t *testing.T, rel string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "..", "shared", "fixtures", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("shared fixtures not present (%s): %v", p, err)
+	}
+	return p
+}
+
+func openFile(t *testing.T, p string) *File {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, _ := f.Stat()
+	pf, err := Open(f, st.Size(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf
+}
+
+// jsonOf renders a payload value as plain Go for comparison with JSON.
+func jsonOf(v *qdrant.Value) any {
+	switch k := v.GetKind().(type) {
+	case *qdrant.Value_NullValue:
+		return nil
+	case *qdrant.Value_StringValue:
+		return k.StringValue
+	case *qdrant.Value_IntegerValue:
+		return float64(k.IntegerValue)
+	case *qdrant.Value_DoubleValue:
+		return k.DoubleValue
+	case *qdrant.Value_BoolValue:
+		return k.BoolValue
+	}
+	return v.String()
+}
+
+func TestLaionLikeMetadata(t *testing.T) {
+	p := fixture(t, "laionlike/metadata_laionlike_1000.parquet")
+	var expect struct {
+		Rows          int            `json:"rows"`
+		Nulls         map[string]int `json:"nulls"`
+		Empty         map[string]int `json:"empty_strings"`
+		SimilaritySum float64        `json:"similarity_sum"`
+		First         map[string]any `json:"first"`
+		LastRow       map[string]any `json:"last"`
+	}
+	b, err := os.ReadFile(p + ".expect.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(b, &expect)
+	pf := openFile(t, p)
+	if pf.NumRows() != int64(expect.Rows) {
+		t.Fatalf("rows %d", pf.NumRows())
+	}
+	r, err := pf.NewReader(Selection{AllPayload: true, ID: "key"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	nulls := map[string]int{}
+	empty := 0
+	sum := 0.0
+	var rows []Row
+	for {
+		var row Row
+		if err := r.Next(&row); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range row.Payload {
+			if _, ok := v.GetKind().(*qdrant.Value_NullValue); ok {
+				nulls[k]++
+			}
+		}
+		if row.Payload["caption"].GetStringValue() == "" && row.Payload["caption"].GetKind() != nil {
+			if _, isNull := row.Payload["caption"].GetKind().(*qdrant.Value_NullValue); !isNull {
+				empty++
+			}
+		}
+		sum += row.Payload["similarity"].GetDoubleValue()
+		rows = append(rows, row)
+	}
+	if len(rows) != expect.Rows {
+		t.Fatalf("read %d rows", len(rows))
+	}
+	for k, n := range expect.Nulls {
+		if nulls[k] != n {
+			t.Errorf("nulls[%s] = %d, want %d", k, nulls[k], n)
+		}
+	}
+	if empty != expect.Empty["caption"] {
+		t.Errorf("empty captions %d, want %d", empty, expect.Empty["caption"])
+	}
+	if math.Abs(sum-expect.SimilaritySum) > 1e-9 {
+		t.Errorf("similarity sum %v, want %v", sum, expect.SimilaritySum)
+	}
+	for _, c := range []struct {
+		row  Row
+		want map[string]any
+	}{{rows[0], expect.First}, {rows[len(rows)-1], expect.LastRow}} {
+		if len(c.row.Payload) != len(c.want) {
+			t.Errorf("payload has %d keys, want %d", len(c.row.Payload), len(c.want))
+		}
+		for k, w := range c.want {
+			if got := jsonOf(c.row.Payload[k]); got != w {
+				t.Errorf("%s = %#v, want %#v", k, got, w)
+			}
+		}
+	}
+	if rows[0].ID.GetNum() != 0 || rows[len(rows)-1].ID.GetNum() != 1110 {
+		t.Errorf("ids %v %v", rows[0].ID, rows[len(rows)-1].ID)
+	}
+	// Start in the middle (crossing row groups) and get the same rows.
+	r2, err := pf.NewReader(Selection{Payload: []string{"key", "similarity"}}, 777)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	for i := 777; i < 1000; i++ {
+		var row Row
+		if err := r2.Next(&row); err != nil {
+			t.Fatal(i, err)
+		}
+		if row.Payload["key"].GetStringValue() != rows[i].Payload["key"].GetStringValue() || len(row.Payload) != 2 {
+			t.Fatalf("row %d after seek: %v", i, row.Payload)
+		}
+	}
+}
+
+func TestRealClipRetrievalMetadata(t *testing.T) {
+	pf := openFile(t, fixture(t, "real/metadata_0.parquet"))
+	r, err := pf.NewReader(Selection{AllPayload: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for {
+		var row Row
+		if err := r.Next(&row); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if row.Payload["image_path"].GetStringValue() == "" {
+			t.Fatalf("row %d: %v", n, row.Payload)
+		}
+		n++
+	}
+	if n != 9 {
+		t.Fatalf("rows %d", n)
+	}
+}
+
+func TestImg2datasetNested(t *testing.T) {
+	pf := openFile(t, fixture(t, "real/img2dataset/test_1000.parquet"))
+	t.Logf("columns: %v", pf.Columns())
+	r, err := pf.NewReader(Selection{AllPayload: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var row Row
+	if err := r.Next(&row); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("row 0: %v", row.Payload)
+}

@@ -1,0 +1,269 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/snappipe/snappipe/internal/atomicfile"
+)
+
+// StateVersion is the state file format version.
+const StateVersion = 1
+
+// State is the checkpoint of one pipeline. It holds no secrets.
+type State struct {
+	StateVersion int    `json:"state_version"`
+	Pipeline     string `json:"pipeline"`
+	// ConfigHash is the hash of the normalised config (secrets excluded);
+	// Fields holds the normalised values, to say which keys changed.
+	ConfigHash string            `json:"config_hash"`
+	Fields     map[string]string `json:"config_fields"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+
+	Downloads  map[string]*DownloadState `json:"downloads,omitempty"`
+	Collection CollectionState           `json:"collection"`
+	Upsert     UpsertState               `json:"upsert"`
+	Snapshot   SnapshotState             `json:"snapshot"`
+	Fetch      FetchState                `json:"fetch"`
+}
+
+// DownloadState tracks one url: source.
+type DownloadState struct {
+	URL      string `json:"url"`
+	FinalURL string `json:"final_url,omitempty"`
+	Size     int64  `json:"size"` // total size announced by the server, -1 unknown
+	ETag     string `json:"etag,omitempty"`
+	SHA256   string `json:"sha256,omitempty"` // of the complete file, once verified
+	Bytes    int64  `json:"bytes_done"`
+	// Prefix is true when only the first Bytes bytes were fetched on
+	// purpose (row limit); a later run with a larger limit fetches more.
+	Prefix bool `json:"prefix,omitempty"`
+	Done   bool `json:"done"`
+}
+
+// CollectionState tracks collection setup.
+type CollectionState struct {
+	Ready        bool    `json:"ready"` // created/validated and indexes made
+	BulkHNSWM    *uint64 `json:"bulk_saved_hnsw_m,omitempty"`
+	BulkApplied  bool    `json:"bulk_applied,omitempty"`
+	BulkRestored bool    `json:"bulk_restored,omitempty"`
+}
+
+// UpsertState tracks acknowledged batches: every batch below Watermark is
+// acknowledged, plus those listed in Above.
+type UpsertState struct {
+	BatchSize int     `json:"batch_size"`
+	Rows      int64   `json:"rows"` // total rows to write, -1 before known
+	Watermark int64   `json:"watermark"`
+	Above     []int64 `json:"acked_above_watermark,omitempty"`
+	Done      bool    `json:"done"`
+}
+
+// SnapshotState tracks snapshot creation.
+type SnapshotState struct {
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
+	Name        string     `json:"name,omitempty"`
+	Size        int64      `json:"size,omitempty"`
+	Checksum    string     `json:"checksum,omitempty"`
+}
+
+// FetchState tracks the snapshot download.
+type FetchState struct {
+	Path   string `json:"path,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Done   bool   `json:"done"`
+}
+
+// Acked reports whether batch seq is acknowledged.
+func (u *UpsertState) Acked(seq int64) bool {
+	if seq < u.Watermark {
+		return true
+	}
+	_, ok := slices.BinarySearch(u.Above, seq)
+	return ok
+}
+
+// Ack records batch seq and advances the watermark over contiguous batches.
+func (u *UpsertState) Ack(seq int64) {
+	if u.Acked(seq) {
+		return
+	}
+	i, _ := slices.BinarySearch(u.Above, seq)
+	u.Above = slices.Insert(u.Above, i, seq)
+	for len(u.Above) > 0 && u.Above[0] == u.Watermark {
+		u.Above = u.Above[1:]
+		u.Watermark++
+	}
+	if len(u.Above) == 0 {
+		u.Above = nil
+	}
+}
+
+// AckedCount is how many batches are acknowledged.
+func (u *UpsertState) AckedCount() int64 { return u.Watermark + int64(len(u.Above)) }
+
+// StateFile is a State bound to its file, safe for concurrent use. Every
+// write is atomic (temp, fsync, rename, fsync dir) and mode 0600.
+type StateFile struct {
+	Path string
+	mu   sync.Mutex
+	s    State
+	last time.Time
+}
+
+// StatePath is where a pipeline's state lives.
+func StatePath(stateDir, name string) string {
+	return filepath.Join(stateDir, name+".state.json")
+}
+
+// OpenState reads the state at path; a missing file gives a fresh state.
+func OpenState(path string) (*StateFile, bool, error) {
+	sf := &StateFile{Path: path}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		sf.s = State{StateVersion: StateVersion, Upsert: UpsertState{Rows: -1}}
+		return sf, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := json.Unmarshal(b, &sf.s); err != nil {
+		return nil, false, fmt.Errorf("state file %s is corrupt (%v); remove it or run with --full-refresh", path, err)
+	}
+	if sf.s.StateVersion != StateVersion {
+		return nil, false, fmt.Errorf("state file %s has version %d; this snappipe reads version %d", path, sf.s.StateVersion, StateVersion)
+	}
+	return sf, true, nil
+}
+
+// Reset discards everything but identity.
+func (sf *StateFile) Reset(pipeline, hash string, fields map[string]string) {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	sf.s = State{StateVersion: StateVersion, Pipeline: pipeline, ConfigHash: hash, Fields: fields, Upsert: UpsertState{Rows: -1}}
+}
+
+// Snapshot returns a deep copy of the state.
+func (sf *StateFile) Snapshot() State {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	b, _ := json.Marshal(sf.s)
+	var out State
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// Update changes the state under the lock and saves it.
+func (sf *StateFile) Update(f func(s *State)) error {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	f(&sf.s)
+	return sf.saveLocked()
+}
+
+// UpdateThrottled changes the state and saves it at most every interval;
+// callers use it where losing the latest change only means redoing
+// idempotent work. Flush saves what is pending.
+func (sf *StateFile) UpdateThrottled(interval time.Duration, f func(s *State)) error {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	f(&sf.s)
+	if time.Since(sf.last) < interval {
+		return nil
+	}
+	return sf.saveLocked()
+}
+
+// Flush saves the current state.
+func (sf *StateFile) Flush() error {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	return sf.saveLocked()
+}
+
+func (sf *StateFile) saveLocked() error {
+	sf.s.UpdatedAt = time.Now().UTC()
+	b, err := json.MarshalIndent(&sf.s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(sf.Path), 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(sf.Path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	sf.last = time.Now()
+	return nil
+}
+
+// NormalizedFields flattens the parts of a config that decide what apply
+// produces, secrets and run-time tuning excluded, as key path -> value.
+func NormalizedFields(c *Config) map[string]string {
+	out := map[string]string{}
+	put := func(k string, v any) {
+		b, _ := json.Marshal(v)
+		out[k] = string(b)
+	}
+	put("name", c.Name)
+	put("collection.name", c.Collection.Name)
+	for _, n := range sortedKeys(c.Collection.Vectors) {
+		put("collection.vectors."+n, c.Collection.Vectors[n])
+	}
+	put("collection.shard_number", c.Collection.ShardNumber)
+	put("collection.replication_factor", c.Collection.ReplicationFactor)
+	put("collection.on_disk_payload", c.Collection.OnDiskPayload)
+	put("collection.hnsw", c.Collection.HNSW)
+	put("collection.optimizers", c.Collection.Optimizers)
+	put("collection.payload_indexes", c.Collection.PayloadIndexes)
+	for _, n := range sortedKeys(c.Sources) {
+		s := *c.Sources[n]
+		if s.Path != "" {
+			s.Path = c.Resolve(s.Path)
+		}
+		put("sources."+n, s)
+	}
+	put("points.limit", c.Points.Limit)
+	put("points.id", c.Points.ID.Column)
+	for _, n := range sortedKeys(c.Points.Vectors) {
+		put("points.vectors."+n, c.Points.Vectors[n])
+	}
+	put("points.payload", c.Points.Payload)
+	put("upload.batch_size", c.Upload.BatchSize)
+	put("upload.bulk", c.Upload.Bulk)
+	return out
+}
+
+// HashFields hashes normalised fields deterministically.
+func HashFields(f map[string]string) string {
+	h := sha256.New()
+	for _, k := range sortedKeys(f) {
+		fmt.Fprintf(h, "%s=%s\n", k, f[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ChangedKeys lists the keys whose values differ between two field sets.
+func ChangedKeys(old, cur map[string]string) []string {
+	var out []string
+	for k, v := range cur {
+		if old[k] != v {
+			out = append(out, k)
+		}
+	}
+	for k := range old {
+		if _, ok := cur[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Stage kinds, in pipeline order.
+const (
+	KindDownload = "download"
+	KindDecode   = "decode"
+	KindBatch    = "batch"
+	KindUpsert   = "upsert"
+	KindSnapshot = "snapshot"
+	KindFetch    = "fetch"
+)
+
+// Node is one vertex of the plan.
+type Node struct {
+	ID     string   // e.g. "decode.image"
+	Kind   string   // one of the Kind constants
+	Source string   // for download and decode nodes
+	Reads  []string // upstream node ids
+}
+
+// Plan is a compiled config: nodes in a checked DAG.
+type Plan struct {
+	Config *Config
+	Nodes  map[string]*Node
+	Graph  *Graph
+	Order  []string // topological
+}
+
+// UsedSources returns the sources that feed points, sorted.
+func UsedSources(c *Config) []string {
+	used := map[string]bool{}
+	for _, v := range c.Points.Vectors {
+		if v != nil && v.Source != "" {
+			used[v.Source] = true
+		}
+	}
+	if c.Points.Payload != nil && c.Points.Payload.Source != "" {
+		used[c.Points.Payload.Source] = true
+	}
+	return sortedKeys(used)
+}
+
+// Compile turns a validated config into a plan in named passes: declare
+// nodes, wire edges from what each reads, check for cycles.
+func Compile(c *Config) (*Plan, error) {
+	p := &Plan{Config: c, Nodes: map[string]*Node{}, Graph: NewGraph()}
+	add := func(n *Node) { p.Nodes[n.ID] = n }
+	var decodes []string
+	for _, src := range UsedSources(c) {
+		s := c.Sources[src]
+		if s == nil {
+			return nil, fmt.Errorf("source %q is not defined", src)
+		}
+		dec := &Node{ID: KindDecode + "." + src, Kind: KindDecode, Source: src}
+		if s.IsRemote() {
+			dl := &Node{ID: KindDownload + "." + src, Kind: KindDownload, Source: src}
+			add(dl)
+			dec.Reads = []string{dl.ID}
+		}
+		add(dec)
+		decodes = append(decodes, dec.ID)
+	}
+	if len(decodes) == 0 {
+		return nil, fmt.Errorf("no source feeds any point: map at least one vector under points.vectors")
+	}
+	add(&Node{ID: KindBatch, Kind: KindBatch, Reads: decodes})
+	add(&Node{ID: KindUpsert, Kind: KindUpsert, Reads: []string{KindBatch}})
+	add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
+	add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
+	for _, id := range sortedKeys(p.Nodes) {
+		n := p.Nodes[id]
+		p.Graph.Add(id)
+		for _, r := range n.Reads {
+			if _, ok := p.Nodes[r]; !ok {
+				return nil, fmt.Errorf("node %s reads unknown node %s", id, r)
+			}
+			p.Graph.Connect(r, id)
+		}
+	}
+	order, err := p.Graph.TopologicalOrder()
+	if err != nil {
+		return nil, err
+	}
+	p.Order = order
+	return p, nil
+}
+
+// String renders the DAG, one node per line in topological order.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, id := range p.Order {
+		n := p.Nodes[id]
+		reads := slices.Clone(n.Reads)
+		slices.Sort(reads)
+		if len(reads) == 0 {
+			fmt.Fprintf(&b, "%s\n", id)
+		} else {
+			fmt.Fprintf(&b, "%s <- %s\n", id, strings.Join(reads, ", "))
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Config is a pipeline file. Every YAML key is spelled once, in a yaml tag;
+// the doc tag feeds the JSON Schema and the README's config reference.
+type Config struct {
+	Version    int                `yaml:"version" snappipe:"required" doc:"Config format version. Must be 1."`
+	Name       string             `yaml:"name" snappipe:"required" doc:"Pipeline name: keys the checkpoint (state file) and the download cache. Letters, digits, '.', '_' and '-'."`
+	Qdrant     QdrantConfig       `yaml:"qdrant" doc:"Where the Qdrant server is."`
+	Collection CollectionConfig   `yaml:"collection" snappipe:"required" doc:"The collection to create and fill."`
+	Sources    map[string]*Source `yaml:"sources" snappipe:"required" doc:"Input files by name. Rows are aligned across sources: row i of every source is point i."`
+	Points     PointsConfig       `yaml:"points" snappipe:"required" doc:"How rows become points."`
+	Upload     UploadConfig       `yaml:"upload" doc:"Upsert batching, parallelism and retries."`
+	Snapshot   SnapshotConfig     `yaml:"snapshot" snappipe:"required" doc:"Where the snapshot file lands."`
+
+	// File is the config's path as given; Dir is the directory relative
+	// paths resolve against.
+	File string `yaml:"-"`
+	Dir  string `yaml:"-"`
+	// positions of every decoded key path, for diagnostics after decoding.
+	pos map[string]Pos
+}
+
+// Pos is a position in a config file (1-based).
+type Pos struct{ Line, Column int }
+
+// QdrantConfig locates the server.
+type QdrantConfig struct {
+	URL      string   `yaml:"url" doc:"REST base URL (snapshot download). gRPC uses the same host on grpc_port; TLS when the scheme is https. QDRANT_URL overrides it." default:"http://localhost:6333"`
+	GRPCPort int      `yaml:"grpc_port" doc:"gRPC port on the url's host." default:"6334"`
+	APIKey   Secret   `yaml:"api_key" doc:"API key, sent as the api-key header/metadata. QDRANT_API_KEY overrides it. Never printed."`
+	Timeout  Duration `yaml:"timeout" doc:"Deadline of one gRPC call other than snapshot creation (Go duration, e.g. 30s)." default:"60s"`
+}
+
+// CollectionConfig is the collection's settings.
+type CollectionConfig struct {
+	Name              string                   `yaml:"name" snappipe:"required" doc:"Collection name (1-255 characters, no '/')."`
+	OnExists          string                   `yaml:"on_exists" enum:"recreate,reuse,fail" default:"fail" doc:"What to do when the collection exists on a fresh run: recreate it (drops its points; needs -y or a TTY confirmation when it has points), reuse it (config must match), or fail."`
+	Vectors           map[string]*VectorConfig `yaml:"vectors" snappipe:"required" doc:"Named vectors."`
+	ShardNumber       *uint32                  `yaml:"shard_number" doc:"Number of shards (>= 1)."`
+	ReplicationFactor *uint32                  `yaml:"replication_factor" doc:"Replicas per shard (>= 1)."`
+	OnDiskPayload     *bool                    `yaml:"on_disk_payload" doc:"Keep payload on disk."`
+	HNSW              *HNSWConfig              `yaml:"hnsw" doc:"HNSW index settings."`
+	Optimizers        *OptimizersConfig        `yaml:"optimizers" doc:"Optimizer settings."`
+	PayloadIndexes    map[string]string        `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
+}
+
+// VectorConfig is one named vector's parameters.
+type VectorConfig struct {
+	Size     int    `yaml:"size" snappipe:"required" doc:"Dimension (1-65536). Checked against every source before the first upsert."`
+	Distance string `yaml:"distance" snappipe:"required" enum:"Cosine,Euclid,Dot,Manhattan" doc:"Distance function."`
+	Datatype string `yaml:"datatype" enum:"float32,float16,uint8" default:"float32" doc:"Storage datatype on the server."`
+	OnDisk   *bool  `yaml:"on_disk" doc:"Store vectors on disk."`
+}
+
+// HNSWConfig mirrors Qdrant's hnsw_config.
+type HNSWConfig struct {
+	M                 *uint64 `yaml:"m" doc:"Edges per node; 0 disables the index."`
+	EfConstruct       *uint64 `yaml:"ef_construct" doc:"Build-time neighbours (>= 4)."`
+	FullScanThreshold *uint64 `yaml:"full_scan_threshold" doc:"Below this size (KB) search scans."`
+	OnDisk            *bool   `yaml:"on_disk" doc:"Keep the index on disk."`
+}
+
+// OptimizersConfig mirrors part of Qdrant's optimizers_config.
+type OptimizersConfig struct {
+	IndexingThreshold    *uint64 `yaml:"indexing_threshold" doc:"KB of vectors before indexing starts; 0 disables indexing."`
+	DefaultSegmentNumber *uint64 `yaml:"default_segment_number" doc:"Target number of segments."`
+}
+
+// Source is one input file.
+type Source struct {
+	URL    string `yaml:"url" doc:"http(s) URL. Downloaded (resumably) into the cache beside the state. Exactly one of url and path."`
+	Path   string `yaml:"path" doc:"Local file, relative to the config file's directory."`
+	Format string `yaml:"format" enum:"parquet,npy" doc:"File format; inferred from the extension when omitted."`
+	SHA256 string `yaml:"sha256" doc:"Expected SHA-256 (64 hex digits) of the whole file."`
+}
+
+// IsRemote reports whether the source is downloaded.
+func (s *Source) IsRemote() bool { return s.URL != "" }
+
+// PointsConfig maps rows to points.
+type PointsConfig struct {
+	Limit   *int64                   `yaml:"limit" doc:"Use only the first N aligned rows (>= 1). Omit for all rows."`
+	ID      IDSpec                   `yaml:"id" doc:"Point id: 'row' (0-based row index) or {column: NAME} (an unsigned integer or UUID text column of the payload source)." default:"row"`
+	Vectors map[string]*VectorSource `yaml:"vectors" snappipe:"required" doc:"Collection vector name -> source name (an npy source), or {source, column} for a list column of a parquet source."`
+	Payload *PayloadConfig           `yaml:"payload" doc:"Payload columns."`
+}
+
+// IDSpec is `row` or {column: NAME}.
+type IDSpec struct {
+	Column string // empty: row index
+}
+
+// VectorSource is `NAME` or {source: NAME, column: COL}.
+type VectorSource struct {
+	Source string `yaml:"source" snappipe:"required" doc:"Source name."`
+	Column string `yaml:"column" doc:"List column (parquet sources only)."`
+}
+
+// PayloadConfig selects the payload.
+type PayloadConfig struct {
+	Source  string   `yaml:"source" snappipe:"required" doc:"A parquet source whose row i is point i's payload."`
+	Include []string `yaml:"include" doc:"Only these columns."`
+	Exclude []string `yaml:"exclude" doc:"All columns but these."`
+}
+
+// UploadConfig tunes upserts.
+type UploadConfig struct {
+	BatchSize   int      `yaml:"batch_size" default:"256" doc:"Points per upsert request (1-10000)."`
+	Parallel    int      `yaml:"parallel" default:"4" doc:"Concurrent upsert requests (1-64)."`
+	MaxAttempts int      `yaml:"max_attempts" default:"8" doc:"Attempts per batch on retryable errors (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED)."`
+	MaxElapsed  Duration `yaml:"max_elapsed" default:"5m" doc:"Give up retrying one batch after this long."`
+	Bulk        bool     `yaml:"bulk" doc:"Set hnsw m=0 during the load and restore it afterwards (Qdrant's bulk-upload advice)."`
+}
+
+// SnapshotConfig places the snapshot file.
+type SnapshotConfig struct {
+	Destination string   `yaml:"destination" snappipe:"required" doc:"Directory (relative to the config file) the snapshot file is written to; the file keeps the server's snapshot name."`
+	Timeout     Duration `yaml:"timeout" default:"30m" doc:"How long to wait for the server to create the snapshot."`
+}
+
+// Secret is a string never shown: String and JSON give a placeholder.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "(sensitive)"
+}
+
+// MarshalJSON hides the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// Reveal returns the value, for the one place that sends it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Duration is a time.Duration written as a Go duration string.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Resolve makes a path from the config relative to its directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// PosOf returns the position of a key path's value, if decoded.
+func (c *Config) PosOf(path string) Pos { return c.pos[path] }
+
+// Limit returns the row limit, or -1 for none.
+func (p *PointsConfig) LimitOr() int64 {
+	if p.Limit == nil {
+		return -1
+	}
+	return *p.Limit
+}

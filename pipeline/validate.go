@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Format names.
+const (
+	FormatParquet = "parquet"
+	FormatNpy     = "npy"
+)
+
+// validate checks what decoding cannot: ranges, references between keys,
+// and combinations. It reports every problem, at the key's position.
+func validate(c *Config, d *decoder) {
+	if _, ok := d.pos["version"]; ok && c.Version != 1 {
+		d.at("version", "unsupported version %d (expected 1)", c.Version)
+	}
+	if c.Name != "" && !nameRE.MatchString(c.Name) {
+		d.at("name", "invalid name %q: use letters, digits, '.', '_' and '-' (it names the state file)", c.Name)
+	}
+	if c.Qdrant.URL != "" {
+		u, err := url.Parse(c.Qdrant.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.at("qdrant.url", "invalid URL %q (expected http://HOST:PORT or https://HOST:PORT)", c.Qdrant.URL)
+		}
+	}
+	if c.Qdrant.GRPCPort < 0 || c.Qdrant.GRPCPort > 65535 {
+		d.at("qdrant.grpc_port", "port %d out of range (1-65535)", c.Qdrant.GRPCPort)
+	}
+	col := c.Collection
+	if _, ok := d.pos["collection.name"]; ok {
+		switch {
+		case len(col.Name) < 1 || len(col.Name) > 255:
+			d.at("collection.name", "collection name must be 1-255 characters")
+		case strings.ContainsAny(col.Name, "/\x00"):
+			d.at("collection.name", "collection name %q must not contain '/'", col.Name)
+		}
+	}
+	if _, ok := d.pos["collection.vectors"]; ok && len(col.Vectors) == 0 {
+		d.at("collection.vectors", "at least one named vector is required")
+	}
+	for _, name := range sortedKeys(col.Vectors) {
+		v := col.Vectors[name]
+		p := "collection.vectors." + name
+		if _, ok := d.pos[p+".size"]; ok && (v.Size < 1 || v.Size > 65536) {
+			d.at(p+".size", "size %d out of range (1-65536)", v.Size)
+		}
+	}
+	if sn := col.ShardNumber; sn != nil && *sn < 1 {
+		d.at("collection.shard_number", "must be at least 1")
+	}
+	if rf := col.ReplicationFactor; rf != nil && *rf < 1 {
+		d.at("collection.replication_factor", "must be at least 1")
+	}
+	if h := col.HNSW; h != nil && h.EfConstruct != nil && *h.EfConstruct < 4 {
+		d.at("collection.hnsw.ef_construct", "must be at least 4")
+	}
+
+	if _, ok := d.pos["sources"]; ok && len(c.Sources) == 0 {
+		d.at("sources", "at least one source is required")
+	}
+	for _, name := range sortedKeys(c.Sources) {
+		s := c.Sources[name]
+		p := "sources." + name
+		if s == nil {
+			d.at(p, "expected {url: ...} or {path: ...}")
+			continue
+		}
+		switch {
+		case s.URL != "" && s.Path != "":
+			d.at(p+".path", "give url or path, not both")
+		case s.URL == "" && s.Path == "":
+			d.at(p, "missing url or path")
+		case s.URL != "":
+			u, err := url.Parse(s.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				d.at(p+".url", "invalid URL %q (expected http:// or https://)", redactURL(s.URL))
+			}
+		}
+		if s.Format == "" {
+			loc := s.Path
+			if s.URL != "" {
+				if u, err := url.Parse(s.URL); err == nil {
+					loc = u.Path
+				}
+			}
+			switch strings.ToLower(path.Ext(loc)) {
+			case ".parquet":
+				s.Format = FormatParquet
+			case ".npy":
+				s.Format = FormatNpy
+			default:
+				d.at(p, "cannot tell the format from %q: add format: parquet or format: npy", path.Base(loc))
+			}
+		}
+		if s.SHA256 != "" {
+			if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
+				d.at(p+".sha256", "expected 64 hex digits of SHA-256")
+			} else {
+				s.SHA256 = strings.ToLower(s.SHA256)
+			}
+		}
+	}
+	srcNames := sortedKeys(c.Sources)
+	refSource := func(p, name string) *Source {
+		if name == "" {
+			return nil
+		}
+		s, ok := c.Sources[name]
+		if !ok || s == nil {
+			msg := fmt.Sprintf("source %q is not defined under sources", name)
+			if sg := suggest(name, srcNames); sg != "" {
+				msg += fmt.Sprintf("; did you mean %q?", sg)
+			} else if len(srcNames) > 0 {
+				msg += fmt.Sprintf(" (defined: %s)", strings.Join(srcNames, ", "))
+			}
+			d.at(p, "%s", msg)
+			return nil
+		}
+		return s
+	}
+	pts := c.Points
+	if pts.Limit != nil && *pts.Limit < 1 {
+		d.at("points.limit", "limit %d must be at least 1 (omit it for all rows)", *pts.Limit)
+	}
+	if _, ok := d.pos["points.vectors"]; ok && len(pts.Vectors) == 0 {
+		d.at("points.vectors", "at least one vector mapping is required")
+	}
+	vecNames := sortedKeys(col.Vectors)
+	for _, vn := range sortedKeys(pts.Vectors) {
+		vs := pts.Vectors[vn]
+		p := "points.vectors." + vn
+		if _, ok := col.Vectors[vn]; !ok && len(col.Vectors) > 0 {
+			msg := fmt.Sprintf("vector %q is not defined under collection.vectors", vn)
+			if sg := suggest(vn, vecNames); sg != "" {
+				msg += fmt.Sprintf("; did you mean %q?", sg)
+			}
+			d.at(p, "%s", msg)
+		}
+		if vs == nil {
+			continue
+		}
+		sp := p
+		if _, ok := d.pos[p+".source"]; ok {
+			sp = p + ".source"
+		}
+		s := refSource(sp, vs.Source)
+		if s == nil {
+			continue
+		}
+		switch {
+		case s.Format == FormatNpy && vs.Column != "":
+			d.at(p+".column", "source %q is npy: it has no columns", vs.Source)
+		case s.Format == FormatParquet && vs.Column == "":
+			d.at(p, "source %q is parquet: name the list column, e.g. {source: %s, column: embedding}", vs.Source, vs.Source)
+		}
+	}
+	if pl := pts.Payload; pl != nil {
+		if s := refSource("points.payload.source", pl.Source); s != nil && s.Format != FormatParquet && s.Format != "" {
+			d.at("points.payload.source", "payload source %q must be a parquet source (it is %s)", pl.Source, s.Format)
+		}
+		if len(pl.Include) > 0 && len(pl.Exclude) > 0 {
+			d.at("points.payload.exclude", "give include or exclude, not both")
+		}
+	}
+	if pts.ID.Column != "" && (pts.Payload == nil || pts.Payload.Source == "") {
+		d.at("points.id.column", "an id column needs points.payload.source (the parquet source it is read from)")
+	}
+	up := c.Upload
+	if up.BatchSize < 1 || up.BatchSize > 10000 {
+		d.at("upload.batch_size", "batch_size %d out of range (1-10000)", up.BatchSize)
+	}
+	if up.Parallel < 1 || up.Parallel > 64 {
+		d.at("upload.parallel", "parallel %d out of range (1-64)", up.Parallel)
+	}
+	if up.MaxAttempts < 1 {
+		d.at("upload.max_attempts", "max_attempts must be at least 1")
+	}
+	if _, ok := d.pos["snapshot.destination"]; ok && c.Snapshot.Destination == "" {
+		d.at("snapshot.destination", "destination must not be empty")
+	}
+}
+
+// redactURL drops userinfo and query (which may hold tokens) from a URL
+// before it is shown.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "REDACTED"
+	}
+	return u.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

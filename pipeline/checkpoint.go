@@ -70,9 +70,12 @@ type UpsertState struct {
 // SnapshotState tracks snapshot creation.
 type SnapshotState struct {
 	RequestedAt *time.Time `json:"requested_at,omitempty"`
-	Name        string     `json:"name,omitempty"`
-	Size        int64      `json:"size,omitempty"`
-	Checksum    string     `json:"checksum,omitempty"`
+	// Before lists the snapshots that existed when this run asked, so a
+	// resumed run can tell which one is its own.
+	Before   []string `json:"existing_before_request,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Size     int64    `json:"size,omitempty"`
+	Checksum string   `json:"checksum,omitempty"`
 }
 
 // FetchState tracks the snapshot download.
@@ -225,11 +228,7 @@ func NormalizedFields(c *Config) map[string]string {
 	put("collection.optimizers", c.Collection.Optimizers)
 	put("collection.payload_indexes", c.Collection.PayloadIndexes)
 	for _, n := range sortedKeys(c.Sources) {
-		s := *c.Sources[n]
-		if s.Path != "" {
-			s.Path = c.Resolve(s.Path)
-		}
-		put("sources."+n, s)
+		put("sources."+n, *c.Sources[n])
 	}
 	put("points.limit", c.Points.Limit)
 	put("points.id", c.Points.ID.Column)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/qdrant/go-client/qdrant"
 )
@@ -127,7 +128,11 @@ type Runtime struct {
 	APIKey   Secret
 	CacheDir string
 	// Summary collects the run's results.
-	Summary *Summary
+	Summary   *Summary
+	summaryMu sync.Mutex
+	// ConfirmRecreate is asked before a collection holding points is
+	// dropped; nil refuses.
+	ConfirmRecreate func(collection string, points uint64) error
 }
 
 // Summary is what a run reports at the end.
@@ -176,3 +181,22 @@ type NopEvents struct{}
 func (NopEvents) StageStarted(string)                   {}
 func (NopEvents) StageFinished(string, error)           {}
 func (NopEvents) Progress(string, int64, int64, string) {}
+
+// AddFetched counts bytes transferred from sources and the server.
+func (rt *Runtime) AddFetched(n int64) {
+	if rt.Summary != nil && n > 0 {
+		rt.summaryMu.Lock()
+		rt.Summary.BytesFetched += n
+		rt.summaryMu.Unlock()
+	}
+}
+
+// UpdateSummary changes the summary under its lock.
+func (rt *Runtime) UpdateSummary(f func(s *Summary)) {
+	if rt.Summary == nil {
+		return
+	}
+	rt.summaryMu.Lock()
+	f(rt.Summary)
+	rt.summaryMu.Unlock()
+}

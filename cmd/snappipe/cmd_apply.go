@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+type loadFlags struct {
+	sets     []string
+	envFiles []string
+}
+
+func (l *loadFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&l.sets, "set", nil, "override a config value: --set key.path=value (repeatable; wins over the file)")
+	cmd.Flags().StringArrayVarP(&l.envFiles, "env-file", "e", nil, "read ${VAR} values from a KEY=VALUE file (the environment wins)")
+}
+
+func (l *loadFlags) options() (pipeline.LoadOptions, error) {
+	files := map[string]string{}
+	for _, f := range l.envFiles {
+		m, err := pipeline.ReadEnvFile(f)
+		if err != nil {
+			return pipeline.LoadOptions{}, err
+		}
+		for k, v := range m {
+			files[k] = v
+		}
+	}
+	return pipeline.LoadOptions{Lookup: pipeline.EnvLookup(files), Sets: l.sets}, nil
+}
+
+type applyOptions struct {
+	load        loadFlags
+	stateDir    string
+	fullRefresh bool
+	autoApprove bool
+	lockTimeout time.Duration
+	dryRun      bool
+}
+
+func newApplyCommand(g *globalOptions) *cobra.Command {
+	o := &applyOptions{}
+	cmd := &cobra.Command{
+		Use:   "apply PATH",
+		Short: "Load the data into Qdrant and write the snapshot file (resumes when interrupted)",
+		Example: `  snappipe apply configs/sample.yaml
+  QDRANT_URL=http://qdrant:6333 snappipe apply pipeline.yaml -y
+  snappipe apply pipeline.yaml --full-refresh -y   # discard the checkpoint, recreate the collection`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runApply(cmd.Context(), g, o, args[0]) },
+	}
+	o.load.register(cmd)
+	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "directory of the checkpoint, lock and download cache (default: .snappipe beside the config)")
+	cmd.Flags().BoolVar(&o.fullRefresh, "full-refresh", false, "discard the checkpoint and start over (recreates the collection; needs -y when it holds points)")
+	cmd.Flags().BoolVarP(&o.autoApprove, "auto-approve", "y", false, "do not ask before dropping a collection that holds points")
+	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", 0, "wait this long for another run of the same pipeline to finish")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show what apply would do and change nothing (same as plan)")
+	return cmd
+}
+
+func isTTY(f any) bool {
+	if fd, ok := f.(*os.File); ok {
+		return term.IsTerminal(int(fd.Fd()))
+	}
+	return false
+}
+
+func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path string) error {
+	lo, err := o.load.options()
+	if err != nil {
+		return err
+	}
+	cfg, err := app.LoadConfig(path, lo)
+	if err != nil {
+		return err
+	}
+	log := g.logger()
+	confirm := func(collection string, points uint64) error {
+		if o.autoApprove {
+			return nil
+		}
+		if !isTTY(g.stdin) || !isTTY(g.stderr) {
+			return fmt.Errorf("collection %q holds %d points and would be dropped; no terminal to confirm on: re-run with -y (--auto-approve)", collection, points)
+		}
+		fmt.Fprintf(g.stderr, "Collection %q holds %d points. Drop and recreate it? Only 'yes' is accepted: ", collection, points)
+		line, _ := bufio.NewReader(g.stdin.(*os.File)).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return errors.New("recreate not confirmed")
+		}
+		return nil
+	}
+	events := newEvents(g, log)
+	defer events.Close()
+	start := time.Now()
+	sum, err := app.Apply(ctx, cfg, app.ApplyOptions{
+		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,
+		ConfirmRecreate: confirm, Log: log, Events: events,
+	})
+	events.Close()
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			var in *interrupted
+			if errors.As(cause, &in) {
+				fmt.Fprintf(g.stderr, "Interrupted: progress is saved. Run the same command to resume:\n  snappipe apply %s\n", path)
+				return &exitCodeError{code: exitInterrupted}
+			}
+		}
+		return err
+	}
+	elapsed := time.Since(start)
+	if g.output == "json" {
+		return events.Summary(sum, elapsed)
+	}
+	fmt.Fprintf(g.stdout, "Apply complete: %d points written", sum.PointsWritten)
+	if sum.Resumed {
+		fmt.Fprint(g.stdout, " (resumed)")
+	}
+	fmt.Fprintf(g.stdout, " in %s\n", elapsed.Round(time.Millisecond))
+	fmt.Fprintf(g.stdout, "Snapshot: %s\n  size:   %d bytes (%s)\n  sha256: %s\n", sum.SnapshotPath, sum.SnapshotSize, app.FormatBytes(sum.SnapshotSize), sum.SnapshotSHA256)
+	fmt.Fprintf(g.stdout, "Fetched: %s from sources and server\n", app.FormatBytes(sum.BytesFetched))
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/spf13/cobra"
+)
+
+type validateOptions struct{ load loadFlags }
+
+func newValidateCommand(g *globalOptions) *cobra.Command {
+	o := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "Check pipeline files offline and report every problem at once",
+		Long: `validate reads each file (a directory means every *.yaml and *.yml in it; - is
+standard input), expands ${VAR} references, and reports every problem as
+file:line:col: key.path: message. It exits 1 if any file has a problem.`,
+		Example: `  snappipe validate configs/
+  snappipe validate pipeline.yaml --env-file .env
+  cat pipeline.yaml | snappipe validate -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runValidate(g, o, args) },
+	}
+	o.load.register(cmd)
+	return cmd
+}
+
+func expandPaths(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if a == "-" {
+			out = append(out, a)
+			continue
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var found []string
+		for _, pat := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(a, pat))
+			found = append(found, m...)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no *.yaml or *.yml files", a)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+func runValidate(g *globalOptions, o *validateOptions, args []string) error {
+	lo, err := o.load.options()
+	if err != nil {
+		return err
+	}
+	paths, err := expandPaths(args)
+	if err != nil {
+		return err
+	}
+	var all pipeline.Diagnostics
+	var other []string
+	for _, p := range paths {
+		_, err := app.LoadConfig(p, lo)
+		var ds pipeline.Diagnostics
+		switch {
+		case err == nil:
+		case errors.As(err, &ds):
+			all = append(all, ds...)
+		default:
+			other = append(other, fmt.Sprintf("%s: %v", p, err))
+		}
+	}
+	if g.output == "json" {
+		ev := newEvents(&globalOptions{output: "json", stdout: g.stdout, stderr: g.stderr, progress: "never"}, nil)
+		for _, d := range all {
+			ev.emit(map[string]any{"type": "diagnostic", "severity": "error", "file": d.File, "line": d.Line, "column": d.Column, "path": d.Path, "message": d.Message})
+		}
+		ev.emit(map[string]any{"type": "summary", "files": len(paths), "problems": len(all) + len(other), "valid": len(all)+len(other) == 0})
+		ev.Close()
+		if len(all)+len(other) > 0 {
+			return &exitCodeError{code: exitError}
+		}
+		return nil
+	}
+	if len(all) == 0 && len(other) == 0 {
+		fmt.Fprintf(g.stdout, "%d file(s) valid\n", len(paths))
+		return nil
+	}
+	for _, d := range all {
+		fmt.Fprintln(g.stdout, d.String())
+	}
+	for _, o := range other {
+		fmt.Fprintln(g.stdout, o)
+	}
+	return &exitCodeError{code: exitError, err: fmt.Errorf("%d problem(s) in %s", len(all)+len(other), strings.Join(paths, ", "))}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// uiVersion is the version of the --output json event contract.
+const uiVersion = "1.0"
+
+// events reports progress: NDJSON on stdout with --output json, else a
+// stats line on stderr every few seconds (and at the end).
+type events struct {
+	g      *globalOptions
+	log    *slog.Logger
+	mu     sync.Mutex
+	json   *json.Encoder
+	prog   map[string][3]int64 // done, total, last-reported
+	units  map[string]string
+	stop   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+	start  time.Time
+	quiet  bool
+	period time.Duration
+}
+
+func newEvents(g *globalOptions, log *slog.Logger) *events {
+	e := &events{g: g, log: log, prog: map[string][3]int64{}, units: map[string]string{}, stop: make(chan struct{}), start: time.Now(), period: 2 * time.Second}
+	if g.output == "json" {
+		e.json = json.NewEncoder(g.stdout)
+		e.emit(map[string]any{"type": "version", "ui": uiVersion, "snappipe": version})
+	}
+	e.quiet = g.progress == "never"
+	if os.Getenv("CI") == "" && isTTY(g.stderr) {
+		e.period = time.Second
+	}
+	if !e.quiet {
+		e.wg.Add(1)
+		go e.ticker()
+	}
+	return e
+}
+
+func (e *events) emit(m map[string]any) {
+	if e.json == nil {
+		return
+	}
+	m["@timestamp"] = time.Now().UTC().Format(time.RFC3339Nano)
+	e.mu.Lock()
+	e.json.Encode(m)
+	e.mu.Unlock()
+}
+
+func (e *events) StageStarted(node string) {
+	e.emit(map[string]any{"type": "stage_started", "stage": node})
+}
+
+func (e *events) StageFinished(node string, err error) {
+	m := map[string]any{"type": "stage_finished", "stage": node, "ok": err == nil}
+	if err != nil {
+		m["error"] = err.Error()
+	}
+	e.emit(m)
+}
+
+func (e *events) Progress(node string, done, total int64, unit string) {
+	e.mu.Lock()
+	p := e.prog[node]
+	p[0], p[1] = done, total
+	e.prog[node] = p
+	e.units[node] = unit
+	e.mu.Unlock()
+}
+
+func (e *events) ticker() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.period)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			e.report(false)
+		case <-e.stop:
+			e.report(true)
+			return
+		}
+	}
+}
+
+// report prints what changed since the last report.
+func (e *events) report(final bool) {
+	e.mu.Lock()
+	nodes := make([]string, 0, len(e.prog))
+	for n := range e.prog {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	var parts []string
+	var evs []map[string]any
+	elapsed := time.Since(e.start).Seconds()
+	for _, n := range nodes {
+		p := e.prog[n]
+		if p[0] == p[2] && !final {
+			continue
+		}
+		if p[0] == p[2] && final {
+			continue
+		}
+		p[2] = p[0]
+		e.prog[n] = p
+		rate := float64(p[0]) / max(elapsed, 1e-3)
+		total := "?"
+		if p[1] >= 0 {
+			total = fmt.Sprint(p[1])
+		}
+		parts = append(parts, fmt.Sprintf("%s %d/%s %s (%.0f/s)", n, p[0], total, e.units[n], rate))
+		evs = append(evs, map[string]any{"type": "progress", "stage": n, "done": p[0], "total": p[1], "unit": e.units[n]})
+	}
+	e.mu.Unlock()
+	for _, ev := range evs {
+		e.emit(ev)
+	}
+	if len(parts) > 0 && e.json == nil {
+		fmt.Fprintf(e.g.stderr, "progress: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// Close stops the ticker after a final report. Safe to call twice.
+func (e *events) Close() {
+	e.once.Do(func() {
+		close(e.stop)
+		e.wg.Wait()
+	})
+}
+
+// Summary emits the final summary event.
+func (e *events) Summary(s *pipeline.Summary, elapsed time.Duration) error {
+	e.emit(map[string]any{"type": "summary", "points_written": s.PointsWritten, "batches_sent": s.BatchesSent,
+		"bytes_fetched": s.BytesFetched, "snapshot_name": s.SnapshotName, "snapshot_path": s.SnapshotPath,
+		"snapshot_size": s.SnapshotSize, "snapshot_sha256": s.SnapshotSHA256, "resumed": s.Resumed, "seconds": elapsed.Seconds()})
+	return nil
+}
+
+var _ pipeline.Events = (*events)(nil)

@@ -1,0 +1,25 @@
+// Package all lists every stage kind. Registration is explicit: this is the
+// one place a new stage is added.
+package all
+
+import (
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/batch"
+	"github.com/snappipe/snappipe/stages/decode"
+	"github.com/snappipe/snappipe/stages/download"
+	"github.com/snappipe/snappipe/stages/fetch"
+	"github.com/snappipe/snappipe/stages/snapshot"
+	"github.com/snappipe/snappipe/stages/upsert"
+)
+
+// Registry returns a registry of every stage kind.
+func Registry() *pipeline.Registry {
+	r := pipeline.NewRegistry()
+	r.Register(download.Kind, download.New)
+	r.Register(decode.Kind, decode.New)
+	r.Register(batch.Kind, batch.New)
+	r.Register(upsert.Kind, upsert.New)
+	r.Register(snapshot.Kind, snapshot.New)
+	r.Register(fetch.Kind, fetch.New)
+	return r
+}

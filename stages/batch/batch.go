@@ -1,0 +1,209 @@
+// Package batch is the stage that joins row i of every source into point i
+// and groups points into upload batches. It checks, before the first batch,
+// that the sources are aligned and every vector has the configured width.
+package batch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// Kind is the stage kind.
+const Kind = pipeline.KindBatch
+
+// Batch joins sources.
+type Batch struct {
+	rt *pipeline.Runtime
+}
+
+// New is the stage factory.
+func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
+	return &Batch{rt: rt}, nil
+}
+
+// TotalRows checks the sources' headers against the config and returns how
+// many rows become points.
+func TotalRows(c *pipeline.Config, headers map[string]*pipeline.SourceHeader) (int64, error) {
+	var problems []string
+	for _, vn := range sortedKeys(c.Points.Vectors) {
+		vs := c.Points.Vectors[vn]
+		h := headers[vs.Source]
+		vc := c.Collection.Vectors[vn]
+		if h == nil || vc == nil {
+			continue
+		}
+		w, ok := h.Widths[vs.Column]
+		if !ok {
+			continue // no rows to look at
+		}
+		if w != vc.Size {
+			problems = append(problems, fmt.Sprintf("vector %q: source %s (%s) has width %d, collection.vectors.%s.size is %d", vn, vs.Source, h.Describe, w, vn, vc.Size))
+		}
+	}
+	if len(problems) > 0 {
+		return 0, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	limit := c.Points.LimitOr()
+	var counts []string
+	total := int64(-1)
+	aligned := true
+	for _, s := range sortedKeys(headers) {
+		h := headers[s]
+		counts = append(counts, fmt.Sprintf("%s %d", s, h.Rows))
+		if limit >= 0 {
+			if h.Rows < limit {
+				return 0, fmt.Errorf("source %s has %d rows, fewer than points.limit %d", s, h.Rows, limit)
+			}
+			continue
+		}
+		if total >= 0 && h.Rows != total {
+			aligned = false
+		}
+		total = h.Rows
+	}
+	if !aligned {
+		return 0, fmt.Errorf("sources are not aligned: row counts differ (%s); row i of every source must describe the same item (set points.limit to use only the first rows)", strings.Join(counts, ", "))
+	}
+	if limit >= 0 {
+		return limit, nil
+	}
+	return total, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run reads every input's header, checks alignment, then zips blocks.
+func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
+	c := b.rt.Config
+	inputs := sio.Inputs()
+	headers := map[string]*pipeline.SourceHeader{}
+	srcOf := map[string]string{}
+	for _, in := range inputs {
+		e, ok, err := sio.Recv(ctx, in)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // that decoder failed; the runner reports why
+		}
+		h, isHdr := e.Payload.(*pipeline.SourceHeader)
+		if !isHdr {
+			return fmt.Errorf("expected a source header from %s, got %T", in, e.Payload)
+		}
+		headers[h.Source] = h
+		srcOf[in] = h.Source
+	}
+	total, err := TotalRows(c, headers)
+	if err != nil {
+		return err
+	}
+	bs := int64(c.Upload.BatchSize)
+	if err := b.rt.State.Update(func(s *pipeline.State) {
+		if s.Upsert.BatchSize != c.Upload.BatchSize {
+			s.Upsert = pipeline.UpsertState{BatchSize: c.Upload.BatchSize}
+		}
+		s.Upsert.Rows = total
+	}); err != nil {
+		return err
+	}
+	b.rt.Events.Progress(pipeline.KindUpsert, 0, total, "points")
+	st := b.rt.State.Snapshot()
+	payloadSrc := ""
+	if c.Points.Payload != nil {
+		payloadSrc = c.Points.Payload.Source
+	}
+	widths := map[string]int{}
+	for vn, vc := range c.Collection.Vectors {
+		widths[vn] = vc.Size
+	}
+	vecNames := sortedKeys(c.Points.Vectors)
+	next := int64(-1)
+	for {
+		blocks := map[string]*pipeline.RowBlock{}
+		closed := 0
+		for _, in := range inputs {
+			e, ok, err := sio.Recv(ctx, in)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				closed++
+				continue
+			}
+			blk, isBlk := e.Payload.(*pipeline.RowBlock)
+			if !isBlk {
+				return fmt.Errorf("expected rows from %s, got %T", in, e.Payload)
+			}
+			blocks[srcOf[in]] = blk
+		}
+		if closed == len(inputs) {
+			break
+		}
+		if closed > 0 {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil // a decoder stopped early; its error is the cause
+		}
+		var start int64
+		var n int
+		for i, s := range sortedKeys(blocks) {
+			blk := blocks[s]
+			if i == 0 {
+				start, n = blk.Start, blk.N
+			} else if blk.Start != start || blk.N != n {
+				return fmt.Errorf("internal: sources out of step (rows %d+%d vs %d+%d)", start, n, blk.Start, blk.N)
+			}
+		}
+		if next >= 0 && start != next {
+			return fmt.Errorf("internal: expected rows from %d, got %d", next, start)
+		}
+		next = start + int64(n)
+		seq := start / bs
+		if st.Upsert.Acked(seq) {
+			continue // acknowledged before a restart
+		}
+		pts := make([]*qdrant.PointStruct, n)
+		for i := 0; i < n; i++ {
+			row := start + int64(i)
+			p := &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(row))}
+			vm := make(map[string]*qdrant.Vector, len(vecNames))
+			for _, vn := range vecNames {
+				vs := c.Points.Vectors[vn]
+				w := widths[vn]
+				data := blocks[vs.Source].Vectors[vs.Column]
+				vm[vn] = qdrant.NewVectorDense(data[i*w : (i+1)*w : (i+1)*w])
+			}
+			p.Vectors = qdrant.NewVectorsMap(vm)
+			if payloadSrc != "" {
+				pb := blocks[payloadSrc]
+				p.Payload = pb.Payloads[i]
+				if pb.IDs != nil {
+					p.Id = pb.IDs[i]
+				}
+			}
+			pts[i] = p
+		}
+		if err := sio.Emit(ctx, &pipeline.Batch{Seq: seq, Start: start, Points: pts}); err != nil {
+			return err
+		}
+	}
+	if next >= 0 && next != total {
+		return fmt.Errorf("internal: sources ended at row %d, expected %d", next, total)
+	}
+	return nil
+}
+
+var _ pipeline.Stage = (*Batch)(nil)

@@ -1,0 +1,101 @@
+// Package fetch is the stage that downloads the snapshot over REST,
+// resumably, verifies its SHA-256 against the server's checksum, and renames
+// it into the destination directory only when verified.
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// Kind is the stage kind.
+const Kind = pipeline.KindFetch
+
+// Fetch downloads the snapshot.
+type Fetch struct {
+	rt   *pipeline.Runtime
+	node string
+}
+
+// New is the stage factory.
+func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
+	return &Fetch{rt: rt, node: n.ID}, nil
+}
+
+// SafeName refuses server-supplied names that would leave the directory.
+func SafeName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") || filepath.Base(name) != name {
+		return fmt.Errorf("refusing snapshot name %q from the server: it would leave the destination directory", name)
+	}
+	return nil
+}
+
+// Run waits for SnapshotReady and writes the verified file.
+func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
+	e, ok, err := sio.Recv(ctx, pipeline.KindSnapshot)
+	if err != nil || !ok {
+		return err
+	}
+	snap, isSnap := e.Payload.(*pipeline.SnapshotReady)
+	if !isSnap {
+		return fmt.Errorf("unexpected %T", e.Payload)
+	}
+	if err := SafeName(snap.Name); err != nil {
+		return err
+	}
+	dir := f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	dest := filepath.Join(dir, snap.Name)
+	st := f.rt.State.Snapshot()
+	if st.Fetch.Done && st.Fetch.Path == dest {
+		if sum, _, err := httpget.HashFile(dest); err == nil && sum == st.Fetch.SHA256 {
+			f.done(dest, snap, sum)
+			return nil
+		}
+	}
+	c := f.rt.Config
+	u := strings.TrimRight(f.rt.RESTBase, "/") + "/collections/" + url.PathEscape(c.Collection.Name) + "/snapshots/" + url.PathEscape(snap.Name)
+	hdr := http.Header{}
+	if k := f.rt.APIKey.Reveal(); k != "" {
+		hdr.Set("api-key", k)
+	}
+	res, err := httpget.Get(ctx, f.rt.HTTP, httpget.Request{
+		URL: u, Header: hdr, Dest: dest, SHA256: strings.ToLower(snap.Checksum), MaxAttempts: c.Upload.MaxAttempts,
+		Progress: func(done, total int64) { f.rt.Events.Progress(f.node, done, total, "bytes") },
+	})
+	f.rt.AddFetched(res.Fetched)
+	if err != nil {
+		return fmt.Errorf("fetch snapshot %s: %w", snap.Name, err)
+	}
+	if snap.Checksum == "" {
+		f.rt.Log.Warn("server gave no checksum; verified size only", "snapshot", snap.Name)
+	}
+	if err := f.rt.State.Update(func(s *pipeline.State) { s.Fetch = pipeline.FetchState{Path: dest, SHA256: res.SHA256, Done: true} }); err != nil {
+		return err
+	}
+	f.done(dest, snap, res.SHA256)
+	return nil
+}
+
+func (f *Fetch) done(dest string, snap *pipeline.SnapshotReady, sum string) {
+	fi, _ := os.Stat(dest)
+	var size int64
+	if fi != nil {
+		size = fi.Size()
+	}
+	f.rt.UpdateSummary(func(s *pipeline.Summary) {
+		s.SnapshotName, s.SnapshotPath, s.SnapshotSize, s.SnapshotSHA256 = snap.Name, dest, size, sum
+	})
+}
+
+var _ pipeline.Stage = (*Fetch)(nil)

@@ -1,0 +1,398 @@
+// Package upsert is the stage that prepares the collection and upserts
+// batches with wait=true from parallel workers, retrying what is transient,
+// and records each acknowledged batch in the checkpoint.
+package upsert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/pipeline"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Kind is the stage kind.
+const Kind = pipeline.KindUpsert
+
+// Upsert writes batches.
+type Upsert struct {
+	rt *pipeline.Runtime
+}
+
+// New is the stage factory.
+func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
+	return &Upsert{rt: rt}, nil
+}
+
+// stateSaveInterval throttles checkpoint writes; a lost save only replays
+// idempotent batches.
+const stateSaveInterval = 250 * time.Millisecond
+
+// Run waits for the first batch (or the end of input), prepares the
+// collection, then upserts every batch.
+func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
+	in := sio.In[pipeline.KindBatch]
+	c := u.rt.Config
+	var first *pipeline.Batch
+	select {
+	case e, ok := <-in:
+		if ok {
+			first = e.Payload.(*pipeline.Batch)
+		} else if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	st := u.rt.State.Snapshot()
+	if st.Upsert.Rows < 0 && first == nil {
+		return nil // batch stage failed before knowing the rows
+	}
+	if err := u.prepareCollection(ctx); err != nil {
+		return err
+	}
+	var written atomic.Int64
+	written.Store(st.Upsert.AckedCount() * int64(c.Upload.BatchSize))
+	if written.Load() > st.Upsert.Rows {
+		written.Store(st.Upsert.Rows)
+	}
+	u.rt.Events.Progress(Kind, written.Load(), st.Upsert.Rows, "points")
+	work := make(chan *pipeline.Batch)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		if first != nil {
+			select {
+			case work <- first:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		for {
+			select {
+			case e, ok := <-in:
+				if !ok {
+					return nil
+				}
+				select {
+				case work <- e.Payload.(*pipeline.Batch):
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+	})
+	for w := 0; w < c.Upload.Parallel; w++ {
+		g.Go(func() error {
+			for b := range work {
+				if err := u.send(gctx, b); err != nil {
+					return err
+				}
+				n := written.Add(int64(len(b.Points)))
+				u.rt.UpdateSummary(func(s *pipeline.Summary) { s.PointsWritten += int64(len(b.Points)); s.BatchesSent++ })
+				if err := u.rt.State.UpdateThrottled(stateSaveInterval, func(s *pipeline.State) { s.Upsert.Ack(b.Seq) }); err != nil {
+					return err
+				}
+				u.rt.Events.Progress(Kind, n, st.Upsert.Rows, "points")
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// Keep what was acknowledged.
+		if ferr := u.rt.State.Flush(); ferr != nil {
+			u.rt.Log.Error("saving state failed", "err", ferr)
+		}
+		return err
+	}
+	if err := u.finishBulk(ctx); err != nil {
+		return err
+	}
+	var pts int64
+	if err := u.rt.State.Update(func(s *pipeline.State) {
+		want := (s.Upsert.Rows + int64(c.Upload.BatchSize) - 1) / int64(c.Upload.BatchSize)
+		if s.Upsert.AckedCount() >= want {
+			s.Upsert.Done = true
+		}
+		pts = s.Upsert.Rows
+	}); err != nil {
+		return err
+	}
+	if !u.rt.State.Snapshot().Upsert.Done {
+		return fmt.Errorf("internal: input ended before every batch was acknowledged")
+	}
+	return sio.Emit(ctx, &pipeline.UpsertDone{Points: pts})
+}
+
+// send upserts one batch with retries.
+func (u *Upsert) send(ctx context.Context, b *pipeline.Batch) error {
+	c := u.rt.Config
+	wait := true
+	req := &qdrant.UpsertPoints{CollectionName: c.Collection.Name, Wait: &wait, Points: b.Points}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, c.Qdrant.Timeout.D())
+		_, err := u.rt.Qdrant.Upsert(cctx, req)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		delay, retry := retryDelay(err, attempt)
+		last := fmt.Sprintf("upsert batch %d (rows %d-%d) into %q", b.Seq, b.Start, b.Start+int64(len(b.Points))-1, c.Collection.Name)
+		if !retry {
+			return fmt.Errorf("%s: %s", last, grpcMessage(err))
+		}
+		if attempt >= c.Upload.MaxAttempts || time.Since(start)+delay > c.Upload.MaxElapsed.D() {
+			return fmt.Errorf("%s: giving up after %d attempts in %s: %s", last, attempt, time.Since(start).Round(time.Millisecond), grpcMessage(err))
+		}
+		u.rt.Log.Warn("upsert failed; retrying", "batch", b.Seq, "attempt", attempt, "in", delay.Round(time.Millisecond), "err", grpcMessage(err))
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// grpcMessage renders a go-client error as code + server message.
+func grpcMessage(err error) string {
+	var re *qdrant.QdrantResourceExhaustedError
+	if errors.As(err, &re) {
+		return fmt.Sprintf("ResourceExhausted: %s (retry after %ds)", re.Reason, re.RetryAfterS)
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		st := se.GRPCStatus()
+		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	}
+	return err.Error()
+}
+
+// retryDelay says whether err is transient and how long to wait: Qdrant's
+// retry-after when it sends one, else exponential backoff with jitter.
+func retryDelay(err error, attempt int) (time.Duration, bool) {
+	var re *qdrant.QdrantResourceExhaustedError
+	if errors.As(err, &re) {
+		return time.Duration(max(re.RetryAfterS, 0))*time.Second + jitter(100*time.Millisecond), true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.ResourceExhausted, codes.Aborted:
+	default:
+		return 0, false
+	}
+	base := min(100*time.Millisecond<<min(attempt-1, 8), 10*time.Second)
+	return base/2 + jitter(base/2), true
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+// call runs one collection-admin RPC with the configured deadline.
+func (u *Upsert) call(ctx context.Context, f func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, u.rt.Config.Qdrant.Timeout.D())
+	defer cancel()
+	return f(cctx)
+}
+
+func (u *Upsert) prepareCollection(ctx context.Context) error {
+	c := u.rt.Config
+	name := c.Collection.Name
+	st := u.rt.State.Snapshot()
+	var exists bool
+	if err := u.call(ctx, func(ctx context.Context) (err error) { exists, err = u.rt.Qdrant.CollectionExists(ctx, name); return }); err != nil {
+		return fmt.Errorf("check collection %q: %s", name, grpcMessage(err))
+	}
+	if st.Collection.Ready {
+		if !exists {
+			return fmt.Errorf("collection %q was deleted since the last run recorded it; run again with --full-refresh", name)
+		}
+		return nil
+	}
+	if exists {
+		switch c.Collection.OnExists {
+		case "fail":
+			return fmt.Errorf("collection %q already exists (collection.on_exists: fail); set on_exists to recreate or reuse", name)
+		case "reuse":
+			var info *qdrant.CollectionInfo
+			if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
+				return fmt.Errorf("get collection %q: %s", name, grpcMessage(err))
+			}
+			if diffs := DiffVectors(c, info); len(diffs) > 0 {
+				return fmt.Errorf("collection %q exists with a different config (on_exists: reuse): %s", name, strings.Join(diffs, "; "))
+			}
+		case "recreate":
+			var n uint64
+			if err := u.call(ctx, func(ctx context.Context) (err error) {
+				n, err = u.rt.Qdrant.Count(ctx, &qdrant.CountPoints{CollectionName: name, Exact: qdrant.PtrOf(true)})
+				return
+			}); err != nil {
+				return fmt.Errorf("count points in %q: %s", name, grpcMessage(err))
+			}
+			if n > 0 {
+				if u.rt.ConfirmRecreate == nil {
+					return fmt.Errorf("collection %q holds %d points; refusing to recreate it without confirmation (-y)", name, n)
+				}
+				if err := u.rt.ConfirmRecreate(name, n); err != nil {
+					return err
+				}
+			}
+			if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.DeleteCollection(ctx, name) }); err != nil {
+				return fmt.Errorf("delete collection %q: %s", name, grpcMessage(err))
+			}
+			exists = false
+		}
+	}
+	if !exists {
+		if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.CreateCollection(ctx, CreateRequest(c)) }); err != nil {
+			return fmt.Errorf("create collection %q: %s", name, grpcMessage(err))
+		}
+		u.rt.Log.Info("collection created", "collection", name)
+	}
+	for _, field := range sortedKeys(c.Collection.PayloadIndexes) {
+		ft := fieldTypes[c.Collection.PayloadIndexes[field]]
+		wait := true
+		if err := u.call(ctx, func(ctx context.Context) error {
+			_, err := u.rt.Qdrant.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: name, FieldName: field, FieldType: &ft, Wait: &wait})
+			return err
+		}); err != nil {
+			return fmt.Errorf("create payload index %q on %q: %s", field, name, grpcMessage(err))
+		}
+	}
+	if c.Upload.Bulk {
+		m := uint64(16)
+		if c.Collection.HNSW != nil && c.Collection.HNSW.M != nil {
+			m = *c.Collection.HNSW.M
+		}
+		zero := uint64(0)
+		if err := u.call(ctx, func(ctx context.Context) error {
+			return u.rt.Qdrant.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: name, HnswConfig: &qdrant.HnswConfigDiff{M: &zero}})
+		}); err != nil {
+			return fmt.Errorf("bulk mode: set hnsw m=0 on %q: %s", name, grpcMessage(err))
+		}
+		if err := u.rt.State.Update(func(s *pipeline.State) { s.Collection.BulkHNSWM = &m; s.Collection.BulkApplied = true }); err != nil {
+			return err
+		}
+	}
+	return u.rt.State.Update(func(s *pipeline.State) { s.Collection.Ready = true })
+}
+
+// finishBulk restores the HNSW m saved in state and waits for green.
+func (u *Upsert) finishBulk(ctx context.Context) error {
+	st := u.rt.State.Snapshot()
+	if !st.Collection.BulkApplied || st.Collection.BulkRestored || st.Collection.BulkHNSWM == nil {
+		return nil
+	}
+	name := u.rt.Config.Collection.Name
+	m := *st.Collection.BulkHNSWM
+	if err := u.call(ctx, func(ctx context.Context) error {
+		return u.rt.Qdrant.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: name, HnswConfig: &qdrant.HnswConfigDiff{M: &m}})
+	}); err != nil {
+		return fmt.Errorf("bulk mode: restore hnsw m=%d on %q: %s", m, name, grpcMessage(err))
+	}
+	for {
+		var info *qdrant.CollectionInfo
+		if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
+			return fmt.Errorf("bulk mode: wait for %q: %s", name, grpcMessage(err))
+		}
+		if info.GetStatus() == qdrant.CollectionStatus_Green {
+			break
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return u.rt.State.Update(func(s *pipeline.State) { s.Collection.BulkRestored = true })
+}
+
+var distances = map[string]qdrant.Distance{"Cosine": qdrant.Distance_Cosine, "Euclid": qdrant.Distance_Euclid, "Dot": qdrant.Distance_Dot, "Manhattan": qdrant.Distance_Manhattan}
+var datatypes = map[string]qdrant.Datatype{"float32": qdrant.Datatype_Float32, "float16": qdrant.Datatype_Float16, "uint8": qdrant.Datatype_Uint8}
+var fieldTypes = map[string]qdrant.FieldType{
+	"keyword": qdrant.FieldType_FieldTypeKeyword, "integer": qdrant.FieldType_FieldTypeInteger, "float": qdrant.FieldType_FieldTypeFloat,
+	"geo": qdrant.FieldType_FieldTypeGeo, "text": qdrant.FieldType_FieldTypeText, "bool": qdrant.FieldType_FieldTypeBool,
+	"datetime": qdrant.FieldType_FieldTypeDatetime, "uuid": qdrant.FieldType_FieldTypeUuid,
+}
+
+// CreateRequest builds the CreateCollection request for a config.
+func CreateRequest(c *pipeline.Config) *qdrant.CreateCollection {
+	cc := c.Collection
+	m := map[string]*qdrant.VectorParams{}
+	for n, v := range cc.Vectors {
+		p := &qdrant.VectorParams{Size: uint64(v.Size), Distance: distances[v.Distance], OnDisk: v.OnDisk}
+		if v.Datatype != "" && v.Datatype != "float32" {
+			dt := datatypes[v.Datatype]
+			p.Datatype = &dt
+		}
+		m[n] = p
+	}
+	req := &qdrant.CreateCollection{CollectionName: cc.Name, VectorsConfig: qdrant.NewVectorsConfigMap(m),
+		ShardNumber: cc.ShardNumber, ReplicationFactor: cc.ReplicationFactor, OnDiskPayload: cc.OnDiskPayload}
+	if h := cc.HNSW; h != nil {
+		req.HnswConfig = &qdrant.HnswConfigDiff{M: h.M, EfConstruct: h.EfConstruct, FullScanThreshold: h.FullScanThreshold, OnDisk: h.OnDisk}
+	}
+	if o := cc.Optimizers; o != nil {
+		req.OptimizersConfig = &qdrant.OptimizersConfigDiff{IndexingThreshold: o.IndexingThreshold, DefaultSegmentNumber: o.DefaultSegmentNumber}
+	}
+	return req
+}
+
+// DiffVectors compares the configured vectors with an existing collection.
+func DiffVectors(c *pipeline.Config, info *qdrant.CollectionInfo) []string {
+	var out []string
+	got := info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap()
+	if p := info.GetConfig().GetParams().GetVectorsConfig().GetParams(); p != nil {
+		out = append(out, "collection has one unnamed vector; the config names vectors")
+		return out
+	}
+	for _, n := range sortedKeys(c.Collection.Vectors) {
+		v := c.Collection.Vectors[n]
+		g, ok := got[n]
+		if !ok {
+			out = append(out, fmt.Sprintf("vector %q is missing", n))
+			continue
+		}
+		if g.GetSize() != uint64(v.Size) {
+			out = append(out, fmt.Sprintf("vector %q size %d != %d", n, g.GetSize(), v.Size))
+		}
+		if g.GetDistance() != distances[v.Distance] {
+			out = append(out, fmt.Sprintf("vector %q distance %s != %s", n, g.GetDistance(), v.Distance))
+		}
+	}
+	for n := range got {
+		if _, ok := c.Collection.Vectors[n]; !ok {
+			out = append(out, fmt.Sprintf("collection has extra vector %q", n))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var _ pipeline.Stage = (*Upsert)(nil)

@@ -86,7 +86,7 @@ type FetchState struct {
 }
 
 // Acked reports whether batch seq is acknowledged.
-func (u *UpsertState) Acked(seq int64) bool {
+func (u UpsertState) Acked(seq int64) bool {
 	if seq < u.Watermark {
 		return true
 	}
@@ -111,7 +111,7 @@ func (u *UpsertState) Ack(seq int64) {
 }
 
 // AckedCount is how many batches are acknowledged.
-func (u *UpsertState) AckedCount() int64 { return u.Watermark + int64(len(u.Above)) }
+func (u UpsertState) AckedCount() int64 { return u.Watermark + int64(len(u.Above)) }
 
 // StateFile is a State bound to its file, safe for concurrent use. Every
 // write is atomic (temp, fsync, rename, fsync dir) and mode 0600.

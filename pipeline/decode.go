@@ -51,6 +51,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 		}
 	}
 	cfg := &Config{File: name, Dir: dir}
+	applyDefaults(reflect.ValueOf(cfg).Elem())
 	d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
 	cfg.pos = d.pos
 	validate(cfg, d)
@@ -172,6 +173,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Pointer:
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
+			applyDefaults(v.Elem())
 		}
 		d.decode(n, v.Elem(), path)
 	case reflect.Struct:
@@ -357,10 +359,6 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if f.required {
 			d.errorf(n, join(path, f.key), "missing required key %q", f.key)
-			continue
-		}
-		if f.def != "" {
-			setDefault(v.Field(f.index), f.def)
 		}
 	}
 }
@@ -382,6 +380,23 @@ func (d *decoder) checkEnum(v reflect.Value, allowed []string, path string) {
 	case reflect.Map:
 		for _, k := range v.MapKeys() {
 			check(v.MapIndex(k).String(), join(path, k.String()))
+		}
+	}
+}
+
+// applyDefaults sets every `default` tag in a struct, recursing into
+// nested (non-pointer) structs.
+func applyDefaults(v reflect.Value) {
+	if v.Kind() != reflect.Struct {
+		return
+	}
+	for _, f := range fieldsOf(v.Type()) {
+		fv := v.Field(f.index)
+		if f.def != "" {
+			setDefault(fv, f.def)
+		}
+		if fv.Kind() == reflect.Struct {
+			applyDefaults(fv)
 		}
 	}
 }

@@ -209,7 +209,28 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 			hr.Header.Set("If-Range", *validator)
 		}
 	}
-	resp, err := c.Do(hr)
+	// Hugging Face puts X-Linked-Etag/X-Linked-Size on the 302 to its CDN,
+	// not on the CDN's answer: look at redirect responses too.
+	var linkedETag, linkedSize string
+	cc := *c
+	cc.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if r.Response != nil {
+			if v := r.Response.Header.Get("X-Linked-Etag"); v != "" && linkedETag == "" {
+				linkedETag = v
+			}
+			if v := r.Response.Header.Get("X-Linked-Size"); v != "" && linkedSize == "" {
+				linkedSize = v
+			}
+		}
+		if c.CheckRedirect != nil {
+			return c.CheckRedirect(r, via)
+		}
+		return nil
+	}
+	resp, err := cc.Do(hr)
 	if err != nil {
 		return 0, meta, false, fmt.Errorf("GET %s: %w", Redact(req.URL), stripURL(err))
 	}
@@ -219,10 +240,17 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	meta.FinalURL = final.String()
 	etag := resp.Header.Get("X-Linked-Etag")
 	if etag == "" {
+		etag = linkedETag
+	}
+	if etag == "" {
 		etag = resp.Header.Get("ETag")
 	}
 	meta.ETag = strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
-	if xs := resp.Header.Get("X-Linked-Size"); xs != "" {
+	xs := resp.Header.Get("X-Linked-Size")
+	if xs == "" {
+		xs = linkedSize
+	}
+	if xs != "" {
 		if n, err := strconv.ParseInt(xs, 10, 64); err == nil {
 			meta.Size = n
 		}

@@ -1,0 +1,465 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/internal/npy"
+	"github.com/snappipe/snappipe/internal/pq"
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/pipeline"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
+
+// env is an emulator plus a client to read back what apply wrote.
+type env struct {
+	srv    *qdrantemu.Server
+	client *qdrant.Client
+	vars   map[string]string
+}
+
+func newEnv(t *testing.T, opts qdrantemu.Options) *env {
+	t.Helper()
+	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	host, port, _ := net.SplitHostPort(srv.GRPCAddr())
+	p, _ := strconv.Atoi(port)
+	c, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: p, APIKey: opts.APIKey, SkipCompatibilityCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &env{srv: srv, client: c, vars: map[string]string{"QDRANT_URL": srv.URL(), "QDRANT_GRPC_PORT": port, "QDRANT_API_KEY": opts.APIKey}}
+}
+
+// load writes yaml into dir/pipeline.yaml and loads it with the emulator's
+// address; QDRANT_URL in the process environment is ignored.
+func (e *env) load(t *testing.T, dir, yaml string) *pipeline.Config {
+	t.Helper()
+	p := filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) { v, ok := e.vars[k]; return v, ok }
+	cfg, err := pipeline.LoadFile(p, pipeline.LoadOptions{Lookup: lookup})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return cfg
+}
+
+func (e *env) apply(t *testing.T, cfg *pipeline.Config, opts app.ApplyOptions) (*pipeline.Summary, error) {
+	t.Helper()
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(cfg.Dir, ".snappipe")
+	}
+	return app.Apply(context.Background(), cfg, opts)
+}
+
+func (e *env) scroll(t *testing.T, name string) []*qdrant.RetrievedPoint {
+	t.Helper()
+	var out []*qdrant.RetrievedPoint
+	var off *qdrant.PointId
+	for {
+		res, next, err := e.client.ScrollAndOffset(context.Background(), &qdrant.ScrollPoints{CollectionName: name, Offset: off,
+			Limit: qdrant.PtrOf(uint32(256)), WithPayload: qdrant.NewWithPayload(true), WithVectors: qdrant.NewWithVectors(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res...)
+		if next == nil {
+			return out
+		}
+		off = next
+	}
+}
+
+func (e *env) count(t *testing.T, name string) int {
+	t.Helper()
+	ok, err := e.client.CollectionExists(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		return 0
+	}
+	n, err := e.client.Count(context.Background(), &qdrant.CountPoints{CollectionName: name, Exact: qdrant.PtrOf(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+func sharedFixtures(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(repoRoot(t), "..", "shared", "fixtures")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("../shared/fixtures not present: %v", err)
+	}
+	return p
+}
+
+// npyRows reads a whole (small) .npy file through the streaming reader.
+func npyRows(t *testing.T, path string) [][]float32 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := npy.ReadHeader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := npy.NewReader(f, h)
+	out := make([][]float32, h.Rows())
+	for i := range out {
+		out[i] = make([]float32, h.Width())
+		if err := r.ReadRows(int64(i), 1, out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func parquetRows(t *testing.T, path string) []map[string]*qdrant.Value {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := pq.Open(f, st.Size(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pf.NewReader(pq.Selection{AllPayload: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]*qdrant.Value
+	for {
+		var row pq.Row
+		if err := r.Next(&row); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, row.Payload)
+	}
+}
+
+func vectorOf(p *qdrant.RetrievedPoint, name string) []float32 {
+	v := p.GetVectors().GetVectors().GetVectors()[name]
+	if d := v.GetDense(); d != nil {
+		return d.GetData()
+	}
+	return v.GetData()
+}
+
+func equalF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fileSHA(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func sampleYAML(dataDir string, extra string) string {
+	return fmt.Sprintf(`version: 1
+name: e2e
+qdrant:
+  url: ${QDRANT_URL}
+  grpc_port: ${QDRANT_GRPC_PORT}
+  api_key: ${QDRANT_API_KEY:-}
+collection:
+  name: LAION-5B
+  on_exists: recreate
+  vectors:
+    image: { size: 768, distance: Cosine, datatype: float16 }
+    text:  { size: 768, distance: Cosine }
+  shard_number: 2
+  payload_indexes: { NSFW: keyword, similarity: float }
+sources:
+  metadata: { path: %[1]s/metadata_0000.parquet }
+  image:    { path: %[1]s/img_emb_0000.npy }
+  text:     { path: %[1]s/text_emb_0000.npy }
+points:
+  vectors: { image: image, text: text }
+  payload: { source: metadata }
+upload: { batch_size: 64, parallel: 3 }
+snapshot:
+  destination: out
+%[2]s`, dataDir, extra)
+}
+
+// checkPoints asserts the collection holds exactly n points whose vectors
+// and payloads equal the source rows.
+func checkPoints(t *testing.T, e *env, name string, n int, img, txt [][]float32, meta []map[string]*qdrant.Value) {
+	t.Helper()
+	pts := e.scroll(t, name)
+	if len(pts) != n {
+		t.Fatalf("collection holds %d points, want %d", len(pts), n)
+	}
+	for i, p := range pts {
+		if p.GetId().GetNum() != uint64(i) {
+			t.Fatalf("point %d has id %v", i, p.GetId())
+		}
+		if !equalF32(vectorOf(p, "image"), img[i]) {
+			t.Fatalf("point %d: image vector differs from img_emb row %d", i, i)
+		}
+		if !equalF32(vectorOf(p, "text"), txt[i]) {
+			t.Fatalf("point %d: text vector differs from text_emb row %d", i, i)
+		}
+		if !proto.Equal(&qdrant.Struct{Fields: p.GetPayload()}, &qdrant.Struct{Fields: meta[i]}) {
+			t.Fatalf("point %d: payload %v, want %v", i, p.GetPayload(), meta[i])
+		}
+	}
+}
+
+func checkSnapshot(t *testing.T, e *env, sum *pipeline.Summary, collection string) {
+	t.Helper()
+	list, err := e.client.ListSnapshots(context.Background(), collection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("server has %d snapshots, want exactly 1", len(list))
+	}
+	if filepath.Base(sum.SnapshotPath) != list[0].GetName() {
+		t.Fatalf("snapshot file %s, server name %s", sum.SnapshotPath, list[0].GetName())
+	}
+	if got := fileSHA(t, sum.SnapshotPath); got != list[0].GetChecksum() || got != sum.SnapshotSHA256 {
+		t.Fatalf("snapshot sha256 %s, server checksum %s, summary %s", got, list[0].GetChecksum(), sum.SnapshotSHA256)
+	}
+	// No temp or partial files beside it.
+	ents, _ := os.ReadDir(filepath.Dir(sum.SnapshotPath))
+	for _, en := range ents {
+		if en.Name() != list[0].GetName() {
+			t.Fatalf("unexpected file in destination: %s", en.Name())
+		}
+	}
+}
+
+func TestApplySample(t *testing.T) {
+	e := newEnv(t, qdrantemu.Options{APIKey: "s3cr3t-key"})
+	e.vars["QDRANT_API_KEY"] = "s3cr3t-key"
+	data := filepath.Join(repoRoot(t), "testdata", "sample")
+	dir := t.TempDir()
+	cfg := e.load(t, dir, sampleYAML(data, ""))
+	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := npyRows(t, filepath.Join(data, "img_emb_0000.npy"))
+	txt := npyRows(t, filepath.Join(data, "text_emb_0000.npy"))
+	meta := parquetRows(t, filepath.Join(data, "metadata_0000.parquet"))
+	checkPoints(t, e, "LAION-5B", 2000, img, txt, meta)
+	if sum.PointsWritten != 2000 {
+		t.Fatalf("summary points %d", sum.PointsWritten)
+	}
+	checkSnapshot(t, e, sum, "LAION-5B")
+	info, _ := e.client.GetCollectionInfo(context.Background(), "LAION-5B")
+	if info.GetPayloadSchema()["NSFW"].GetDataType() != qdrant.PayloadSchemaType_Keyword || info.GetConfig().GetParams().GetShardNumber() != 2 {
+		t.Fatalf("collection config: %v", info)
+	}
+	// The state file never holds the API key.
+	st, _ := os.ReadFile(filepath.Join(dir, ".snappipe", "e2e.state.json"))
+	if strings.Contains(string(st), "s3cr3t-key") {
+		t.Fatal("state file contains the API key")
+	}
+	// A second apply finds everything done and creates no second snapshot.
+	sum2, err := e.apply(t, cfg, app.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum2.Resumed || sum2.PointsWritten != 0 || sum2.SnapshotSHA256 != sum.SnapshotSHA256 {
+		t.Fatalf("second run: %+v", sum2)
+	}
+	checkSnapshot(t, e, sum, "LAION-5B")
+}
+
+func TestApplyLaionLikeFixtures(t *testing.T) {
+	fx := filepath.Join(sharedFixtures(t), "laionlike")
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, fmt.Sprintf(`version: 1
+name: fixtures
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: laionlike
+  vectors:
+    image: { size: 768, distance: Cosine }
+    text:  { size: 768, distance: Cosine }
+sources:
+  metadata: { path: %[1]s/metadata_laionlike_1000.parquet }
+  image:    { path: %[1]s/img_emb_f16_1000.npy }
+  text:     { path: %[1]s/text_emb_f16_1000.npy }
+points:
+  id: { column: key }
+  vectors: { image: image, text: text }
+  payload: { source: metadata }
+upload: { batch_size: 100, parallel: 2 }
+snapshot: { destination: out }
+`, fx))
+	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest struct {
+		Files []struct {
+			File    string    `json:"file"`
+			Row0    []float64 `json:"row0_first8"`
+			RowLast []float64 `json:"rowlast_first8"`
+			Sum     float64   `json:"sum_f64"`
+			NormMin float64   `json:"l2norm_min"`
+			NormMax float64   `json:"l2norm_max"`
+		} `json:"files"`
+	}
+	b, _ := os.ReadFile(filepath.Join(fx, "npy_manifest.json"))
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	var expect struct {
+		Rows  int            `json:"rows"`
+		First map[string]any `json:"first"`
+		Last  map[string]any `json:"last"`
+	}
+	b, _ = os.ReadFile(filepath.Join(fx, "metadata_laionlike_1000.parquet.expect.json"))
+	json.Unmarshal(b, &expect)
+	pts := e.scroll(t, "laionlike")
+	if len(pts) != expect.Rows {
+		t.Fatalf("%d points", len(pts))
+	}
+	// Ids come from the key column ("%05d%04d"): map them back to rows.
+	byKey := map[string]*qdrant.RetrievedPoint{}
+	for _, p := range pts {
+		byKey[p.GetPayload()["key"].GetStringValue()] = p
+		k, _ := strconv.ParseUint(p.GetPayload()["key"].GetStringValue(), 10, 64)
+		if p.GetId().GetNum() != k {
+			t.Fatalf("id %v for key %s", p.GetId(), p.GetPayload()["key"].GetStringValue())
+		}
+	}
+	for _, row := range []map[string]any{expect.First, expect.Last} {
+		p := byKey[row["key"].(string)]
+		if p == nil {
+			t.Fatalf("no point for key %v", row["key"])
+		}
+		for k, want := range row {
+			v := p.GetPayload()[k]
+			var got any
+			switch x := v.GetKind().(type) {
+			case *qdrant.Value_NullValue:
+				got = nil
+			case *qdrant.Value_StringValue:
+				got = x.StringValue
+			case *qdrant.Value_IntegerValue:
+				got = float64(x.IntegerValue)
+			case *qdrant.Value_DoubleValue:
+				got = x.DoubleValue
+			}
+			if got != want {
+				t.Errorf("key %v: %s = %#v, want %#v", row["key"], k, got, want)
+			}
+		}
+	}
+	for fi, name := range []string{"image", "text"} {
+		m := manifest.Files[fi]
+		sumAll := 0.0
+		nmin, nmax := math.Inf(1), math.Inf(-1)
+		for _, p := range pts {
+			var n2 float64
+			for _, x := range vectorOf(p, name) {
+				sumAll += float64(x)
+				n2 += float64(x) * float64(x)
+			}
+			nmin, nmax = math.Min(nmin, math.Sqrt(n2)), math.Max(nmax, math.Sqrt(n2))
+		}
+		if math.Abs(sumAll-m.Sum) > 1e-6 {
+			t.Errorf("%s: sum %v, manifest %v", name, sumAll, m.Sum)
+		}
+		if math.Abs(nmin-m.NormMin) > 1e-9 || math.Abs(nmax-m.NormMax) > 1e-9 {
+			t.Errorf("%s: norms [%v, %v], manifest [%v, %v]", name, nmin, nmax, m.NormMin, m.NormMax)
+		}
+		first := vectorOf(byKey[expect.First["key"].(string)], name)
+		for j, w := range m.Row0 {
+			if float64(first[j]) != w {
+				t.Errorf("%s row0[%d] = %v, want %v", name, j, first[j], w)
+			}
+		}
+	}
+	checkSnapshot(t, e, sum, "laionlike")
+}
+
+func TestApplyRealClipRetrieval(t *testing.T) {
+	fx := filepath.Join(sharedFixtures(t), "real")
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, fmt.Sprintf(`version: 1
+name: real
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: fashion
+  vectors:
+    image: { size: 512, distance: Cosine }
+    text:  { size: 512, distance: Cosine }
+sources:
+  metadata: { path: %[1]s/metadata_0.parquet }
+  image:    { path: %[1]s/img_emb_0.npy }
+  text:     { path: %[1]s/text_emb_0.npy }
+points:
+  vectors: { image: image, text: text }
+  payload: { source: metadata }
+snapshot: { destination: out }
+`, fx))
+	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPoints(t, e, "fashion", 9, npyRows(t, filepath.Join(fx, "img_emb_0.npy")), npyRows(t, filepath.Join(fx, "text_emb_0.npy")),
+		parquetRows(t, filepath.Join(fx, "metadata_0.parquet")))
+	checkSnapshot(t, e, sum, "fashion")
+}

@@ -57,6 +57,10 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if st.Upsert.Rows < 0 && first == nil {
 		return nil // batch stage failed before knowing the rows
 	}
+	if st.Upsert.Done && first == nil {
+		// Everything was acknowledged by an earlier run.
+		return sio.Emit(ctx, &pipeline.UpsertDone{Points: st.Upsert.Rows})
+	}
 	if err := u.prepareCollection(ctx); err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	if opts.Lookup == nil {
 		opts.Lookup = EnvLookup(nil)
 	}
-	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}}
+	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}, failed: map[string]bool{}}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -90,6 +90,9 @@ type decoder struct {
 	lookup Lookup
 	diags  Diagnostics
 	pos    map[string]Pos
+	// failed marks key paths that already have a decoding problem, so
+	// validation adds no follow-on noise for them.
+	failed map[string]bool
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -98,10 +101,14 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 		line, col = n.Line, n.Column
 	}
 	d.diags = append(d.diags, Diagnostic{File: d.file, Line: line, Column: col, Path: path, Message: fmt.Sprintf(format, args...)})
+	d.failed[path] = true
 }
 
 // at reports a problem at a decoded key path's position.
 func (d *decoder) at(path, format string, args ...any) {
+	if d.failed[path] {
+		return
+	}
 	p := d.pos[path]
 	d.diags = append(d.diags, Diagnostic{File: d.file, Line: p.Line, Column: p.Column, Path: path, Message: fmt.Sprintf(format, args...)})
 }

@@ -76,6 +76,9 @@ func isTTY(f any) bool {
 }
 
 func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path string) error {
+	if o.dryRun {
+		return runPlan(ctx, g, &planOptions{load: o.load, stateDir: o.stateDir}, path)
+	}
 	lo, err := o.load.options()
 	if err != nil {
 		return err

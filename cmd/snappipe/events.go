@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -23,6 +24,7 @@ type events struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	json   *json.Encoder
+	out    io.Writer
 	prog   map[string][3]int64 // done, total, last-reported
 	units  map[string]string
 	stop   chan struct{}
@@ -37,6 +39,7 @@ func newEvents(g *globalOptions, log *slog.Logger) *events {
 	e := &events{g: g, log: log, prog: map[string][3]int64{}, units: map[string]string{}, stop: make(chan struct{}), start: time.Now(), period: 2 * time.Second}
 	if g.output == "json" {
 		e.json = json.NewEncoder(g.stdout)
+		e.out = g.stdout
 		e.emit(map[string]any{"type": "version", "ui": uiVersion, "snappipe": version})
 	}
 	e.quiet = g.progress == "never"
@@ -55,8 +58,9 @@ func (e *events) emit(m map[string]any) {
 		return
 	}
 	m["@timestamp"] = time.Now().UTC().Format(time.RFC3339Nano)
+	line := encodeEvent(m)
 	e.mu.Lock()
-	e.json.Encode(m)
+	e.out.Write(line)
 	e.mu.Unlock()
 }
 
@@ -151,3 +155,33 @@ func (e *events) Summary(s *pipeline.Summary, elapsed time.Duration) error {
 }
 
 var _ pipeline.Events = (*events)(nil)
+
+// encodeEvent writes one NDJSON line with "type" first, then the other
+// keys sorted, so the stream is stable and easy to grep.
+func encodeEvent(m map[string]any) []byte {
+	var b strings.Builder
+	b.WriteString("{")
+	t, _ := json.Marshal(m["type"])
+	b.WriteString(`"type":`)
+	b.Write(t)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "type" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(m[k])
+		if err != nil {
+			vb = []byte(`null`)
+		}
+		b.WriteString(",")
+		b.Write(kb)
+		b.WriteString(":")
+		b.Write(vb)
+	}
+	b.WriteString("}\n")
+	return []byte(b.String())
+}

@@ -166,9 +166,10 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 		}
 	}
 	switch {
-	case st.Collection.Ready && !fresh && exists:
-	case st.Collection.Ready && !fresh && !exists && !st.Upsert.Done:
-		r.Problems = append(r.Problems, fmt.Sprintf("collection %q was deleted since the checkpoint recorded it; apply needs --full-refresh", coll))
+	case st.Collection.Ready && !fresh:
+		if !exists && !st.Upsert.Done {
+			r.Problems = append(r.Problems, fmt.Sprintf("collection %q was deleted since the checkpoint recorded it; apply needs --full-refresh", coll))
+		}
 	case !exists:
 		r.Actions = append(r.Actions, fmt.Sprintf("create collection %q (%s)", coll, vectorsSummary(cfg)))
 	case cfg.Collection.OnExists == "recreate":

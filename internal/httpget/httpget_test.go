@@ -129,6 +129,8 @@ func TestHuggingFaceRedirectAndLinkedEtag(t *testing.T) {
 	if strings.Contains(res.FinalURL, "secret") {
 		t.Fatalf("final URL keeps the signed query: %s", res.FinalURL)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.auth[0] != "Bearer hf_token" {
 		t.Fatalf("token not sent to the hub: %v", h.auth)
 	}
@@ -149,8 +151,11 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 		t.Fatal("content differs")
 	}
 	// Resumed with Range: the CDN sent each byte once.
-	if h.cdnBytes != int64(len(h.body)) || res.Fetched != int64(len(h.body)) {
-		t.Fatalf("cdn sent %d bytes, fetched %d, file %d", h.cdnBytes, res.Fetched, len(h.body))
+	h.mu.Lock()
+	sent := h.cdnBytes
+	h.mu.Unlock()
+	if sent != int64(len(h.body)) || res.Fetched != int64(len(h.body)) {
+		t.Fatalf("cdn sent %d bytes, fetched %d, file %d", sent, res.Fetched, len(h.body))
 	}
 }
 

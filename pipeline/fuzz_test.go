@@ -1,0 +1,24 @@
+package pipeline
+
+import (
+	"testing"
+)
+
+// FuzzLoad: the loader never panics, and every diagnostic has a position
+// inside the file or is a --set/file-level problem.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	f.Add([]byte("version: 1\nname: [x\n"))
+	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Add([]byte("sources: {a: {url: '${X:-http://h/f.npy}'}}\npoints: {id: {column: k}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := Load("f.yaml", data, "/", LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+		if ds, ok := err.(Diagnostics); ok {
+			for _, d := range ds {
+				if d.Message == "" {
+					t.Fatalf("empty diagnostic %+v", d)
+				}
+			}
+		}
+	})
+}

@@ -91,3 +91,25 @@ func TestConfigsValidateAgainstSchema(t *testing.T) {
 		t.Error("schema accepted an unknown key")
 	}
 }
+
+func TestReadmeConfigReference(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+	s := string(b)
+	i, j := strings.Index(s, start), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md lacks the config-reference markers")
+	}
+	want := ConfigReference()
+	if *update {
+		s = s[:i+len(start)] + want + s[j:]
+		os.WriteFile(filepath.Join("..", "README.md"), []byte(s), 0o644)
+		return
+	}
+	if s[i+len(start):j] != want {
+		t.Fatal("README.md config reference is stale: run `go test ./pipeline -run TestReadmeConfigReference -update`")
+	}
+}

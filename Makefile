@@ -45,3 +45,7 @@ sample:
 
 clean:
 	rm -rf $(BIN) snapshots configs/.snappipe .cache
+
+# The kill-and-resume harness with 100 seeds (make test runs 10).
+chaos:
+	$(GO) test -count=1 -timeout 90m ./internal/chaos -seeds=100 -v

@@ -130,6 +130,10 @@ type Runtime struct {
 	// Summary collects the run's results.
 	Summary   *Summary
 	summaryMu sync.Mutex
+	// InFlight, when set, is the context of upsert requests already sent:
+	// it outlives the run's context by a grace period after an interrupt,
+	// so acknowledged work is recorded before exit.
+	InFlight context.Context
 	// ConfirmRecreate is asked before a collection holding points is
 	// dropped; nil refuses.
 	ConfirmRecreate func(collection string, points uint64) error

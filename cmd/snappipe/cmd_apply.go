@@ -108,6 +108,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	sum, err := app.Apply(ctx, cfg, app.ApplyOptions{
 		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,
 		ConfirmRecreate: confirm, Log: log, Events: events,
+		InFlight: inFlight(ctx),
 	})
 	events.Close()
 	if err != nil {
@@ -131,5 +132,12 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	fmt.Fprintf(g.stdout, " in %s\n", elapsed.Round(time.Millisecond))
 	fmt.Fprintf(g.stdout, "Snapshot: %s\n  size:   %d bytes (%s)\n  sha256: %s\n", sum.SnapshotPath, sum.SnapshotSize, app.FormatBytes(sum.SnapshotSize), sum.SnapshotSHA256)
 	fmt.Fprintf(g.stdout, "Fetched: %s from sources and server\n", app.FormatBytes(sum.BytesFetched))
+	return nil
+}
+
+func inFlight(ctx context.Context) context.Context {
+	if c, ok := ctx.Value(inFlightKey{}).(context.Context); ok && c != nil {
+		return c
+	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/spf13/cobra"
@@ -83,6 +84,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	ctx, stop := signalContext()
 	defer stop()
+	ctx = context.WithValue(ctx, inFlightKey{}, inFlightCtx)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -110,10 +112,23 @@ func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "Error: %v\n", err)
 }
 
-// signalContext cancels on the first SIGINT/SIGTERM and exits at once on
-// the second. State stays valid either way: it is only written atomically.
+// interruptGrace bounds how long upserts already sent may take to be
+// acknowledged after the first interrupt.
+const interruptGrace = 15 * time.Second
+
+type inFlightKey struct{}
+
+// inFlightCtx is cancelled interruptGrace after the first signal.
+var inFlightCtx context.Context
+
+// signalContext cancels on the first SIGINT/SIGTERM: no new batch is sent,
+// batches in flight get interruptGrace to be acknowledged and recorded. The
+// second signal exits at once. State stays valid either way: it is only
+// written atomically.
 func signalContext() (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
+	inflight, cancelInflight := context.WithCancel(context.Background())
+	inFlightCtx = inflight
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -121,13 +136,15 @@ func signalContext() (context.Context, func()) {
 		if !ok {
 			return
 		}
+		fmt.Fprintf(os.Stderr, "%s: stopping; waiting up to %s for batches in flight (again to exit now)\n", s, interruptGrace)
 		cancel(&interrupted{s})
+		time.AfterFunc(interruptGrace, cancelInflight)
 		if _, ok := <-ch; ok {
-			fmt.Fprintln(os.Stderr, "second interrupt: exiting now")
+			fmt.Fprintln(os.Stderr, "second interrupt: exiting now; the checkpoint is intact")
 			os.Exit(exitInterrupted)
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel(nil) }
+	return ctx, func() { signal.Stop(ch); cancel(nil); cancelInflight() }
 }
 
 type interrupted struct{ sig os.Signal }

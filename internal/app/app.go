@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/all"
 )
@@ -112,6 +113,8 @@ type ApplyOptions struct {
 	ConfirmRecreate func(collection string, points uint64) error
 	Log             *slog.Logger
 	Events          pipeline.Events
+	// InFlight outlives ctx after an interrupt so sent upserts can finish.
+	InFlight context.Context
 }
 
 // ErrConfigChanged means the state belongs to a different config.
@@ -151,6 +154,7 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 		return nil, err
 	}
 	defer lock.Unlock()
+	removeStaleTemps(stateDir)
 	sf, existed, err := pipeline.OpenState(pipeline.StatePath(stateDir, cfg.Name))
 	if err != nil {
 		return nil, err
@@ -190,7 +194,7 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 	rt := &pipeline.Runtime{
 		Config: cfg, State: sf, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
 		RESTBase: ep.RESTBase, APIKey: cfg.Qdrant.APIKey, CacheDir: filepath.Join(stateDir, "cache", cfg.Name),
-		Summary: summary, ConfirmRecreate: confirm,
+		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
 	}
 	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" {
 		// --full-refresh recreates the collection whatever on_exists says.
@@ -217,4 +221,13 @@ func FormatBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// removeStaleTemps deletes temp files a killed run left in dir. Only the
+// lock holder calls it, so no live writer owns them.
+func removeStaleTemps(dir string) {
+	m, _ := filepath.Glob(filepath.Join(dir, atomicfile.TempPrefix+"*"))
+	for _, p := range m {
+		os.Remove(p)
+	}
 }

@@ -101,6 +101,9 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 		g.Go(func() error {
 			for b := range work {
 				if err := u.send(gctx, b); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
 					return err
 				}
 				n := written.Add(int64(len(b.Points)))
@@ -145,12 +148,22 @@ func (u *Upsert) send(ctx context.Context, b *pipeline.Batch) error {
 	wait := true
 	req := &qdrant.UpsertPoints{CollectionName: c.Collection.Name, Wait: &wait, Points: b.Points}
 	start := time.Now()
+	rpcCtx := ctx
+	if u.rt.InFlight != nil {
+		rpcCtx = u.rt.InFlight // an interrupt lets a sent batch finish
+	}
 	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, c.Qdrant.Timeout.D())
+		if attempt > 1 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		cctx, cancel := context.WithTimeout(rpcCtx, c.Qdrant.Timeout.D())
 		_, err := u.rt.Qdrant.Upsert(cctx, req)
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if rpcCtx.Err() != nil {
+			return rpcCtx.Err()
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -1,0 +1,213 @@
+// Package sample writes a deterministic LAION-like dataset: a metadata
+// Parquet file with LAION's 15 columns (nulls, empty strings, unicode), and
+// img_emb/text_emb .npy files of L2-normalised float16 vectors whose row i
+// belongs to metadata row i.
+//
+//	gensample -rows 2000 -out testdata/sample
+//
+// Output is a pure function of the flags, so sample and benchmark inputs can
+// be regenerated anywhere.
+package sample
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/npy"
+	"github.com/x448/float16"
+	"io"
+)
+
+// Meta is one LAION metadata row (pyarrow writes every column OPTIONAL).
+type Meta struct {
+	ImagePath      *string  `parquet:"image_path,optional"`
+	Caption        *string  `parquet:"caption,optional"`
+	NSFW           *string  `parquet:"NSFW,optional"`
+	Similarity     *float64 `parquet:"similarity,optional"`
+	LICENSE        *string  `parquet:"LICENSE,optional"`
+	URL            *string  `parquet:"url,optional"`
+	Key            *string  `parquet:"key,optional"`
+	Status         *string  `parquet:"status,optional"`
+	ErrorMessage   *string  `parquet:"error_message,optional"`
+	Width          *int64   `parquet:"width,optional"`
+	Height         *int64   `parquet:"height,optional"`
+	OriginalWidth  *int64   `parquet:"original_width,optional"`
+	OriginalHeight *int64   `parquet:"original_height,optional"`
+	Exif           *string  `parquet:"exif,optional"`
+	MD5            *string  `parquet:"md5,optional"`
+}
+
+var words = []string{"cat", "mountain", "landscape", "kitchen", "wedding", "print", "abstract", "beach", "blue", "cloud",
+	"photo", "chair", "forest", "card", "new", "from", "by", "design", "logo", "moon", "city", "Straße", "café", "東京", "😀", "naïve"}
+var nsfw = []string{"UNLIKELY", "UNSURE", "NSFW"}
+
+func ptr[T any](v T) *T { return &v }
+
+func metaRow(r *rand.Rand, i int) Meta {
+	key := fmt.Sprintf("%05d%04d", i/10000, i%10000)
+	n := 3 + r.IntN(12)
+	var cap []string
+	for j := 0; j < n; j++ {
+		cap = append(cap, words[r.IntN(len(words))])
+	}
+	m := Meta{
+		ImagePath: ptr(key), Caption: ptr(strings.Join(cap, " ")), NSFW: ptr(nsfw[r.IntN(3)]),
+		Similarity: ptr(0.25 + r.Float64()*0.2), LICENSE: ptr("?"),
+		URL: ptr(fmt.Sprintf("https://example.com/img/%s/%x.jpg", key, r.Uint64())), Key: ptr(key), Status: ptr("success"),
+		Width: ptr(int64(64 + r.IntN(960))), Height: ptr(int64(64 + r.IntN(960))),
+		OriginalWidth: ptr(int64(256 + r.IntN(6000))), OriginalHeight: ptr(int64(256 + r.IntN(6000))),
+		Exif: ptr(fmt.Sprintf(`{"Image Make": "Canon", "seq": %d}`, i)), MD5: ptr(fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())),
+	}
+	switch i % 97 {
+	case 3:
+		m.LICENSE = nil
+	case 5:
+		m.NSFW = nil
+	case 7:
+		m.Exif = nil
+	case 11:
+		m.Caption = ptr("")
+	}
+	return m
+}
+
+// Options say what to generate.
+type Options struct {
+	Rows, Dim    int
+	Seed         uint64
+	RowGroupRows int // 0: one row group
+	Out          string
+	// Embedded also writes data.parquet with the vectors as list columns.
+	Embedded bool
+}
+
+// Generate writes metadata_0000.parquet, img_emb_0000.npy and
+// text_emb_0000.npy (and data.parquet when Embedded) into o.Out.
+func Generate(o Options) error {
+	if err := run(o.Rows, o.Dim, o.Seed, o.RowGroupRows, o.Out); err != nil {
+		return err
+	}
+	if o.Embedded {
+		return writeEmbedded(o.Rows, o.Dim, o.Seed, o.RowGroupRows, o.Out)
+	}
+	return nil
+}
+
+func run(rows, dim int, seed uint64, rowGroup int, out string) error {
+	if rows < 1 || dim < 1 {
+		return fmt.Errorf("-rows and -dim must be at least 1")
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if rowGroup <= 0 {
+		rowGroup = rows
+	}
+	err := atomicfile.Write(filepath.Join(out, "metadata_0000.parquet"), 0o644, func(w io.Writer) error {
+		r := rand.New(rand.NewPCG(seed, 1))
+		pw := parquet.NewGenericWriter[Meta](w, parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(int64(rowGroup)))
+		buf := make([]Meta, 0, 1024)
+		for i := 0; i < rows; i++ {
+			buf = append(buf, metaRow(r, i))
+			if len(buf) == cap(buf) || i == rows-1 {
+				if _, err := pw.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		return pw.Close()
+	})
+	if err != nil {
+		return err
+	}
+	for k, name := range []string{"img_emb_0000.npy", "text_emb_0000.npy"} {
+		err := atomicfile.Write(filepath.Join(out, name), 0o644, func(w io.Writer) error {
+			bw := bufio.NewWriterSize(w, 1<<20)
+			if err := npy.WriteHeader(bw, "<f2", int64(rows), dim); err != nil {
+				return err
+			}
+			g := newVecGen(seed, k, dim)
+			row := make([]float32, dim)
+			b := make([]byte, 2*dim)
+			for i := 0; i < rows; i++ {
+				g.next(row)
+				for j, x := range row {
+					binary.LittleEndian.PutUint16(b[2*j:], float16.Fromfloat32(x).Bits())
+				}
+				if _, err := bw.Write(b); err != nil {
+					return err
+				}
+			}
+			return bw.Flush()
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Embedded is a metadata row with its two vectors as LIST<FLOAT> columns,
+// the layout of many Hugging Face embedding datasets.
+type Embedded struct {
+	Meta
+	Image []float32 `parquet:"image,list"`
+	Text  []float32 `parquet:"text,list"`
+}
+
+// vectors returns the float16-rounded unit vectors of row streams k (0
+// image, 1 text), identical to the .npy files' rows.
+type vecGen struct {
+	r *rand.Rand
+	v []float64
+}
+
+func newVecGen(seed uint64, k, dim int) *vecGen {
+	return &vecGen{r: rand.New(rand.NewPCG(seed, uint64(2+k))), v: make([]float64, dim)}
+}
+
+func (g *vecGen) next(dst []float32) {
+	var norm float64
+	for j := range g.v {
+		g.v[j] = g.r.NormFloat64()
+		norm += g.v[j] * g.v[j]
+	}
+	norm = math.Sqrt(norm)
+	for j := range g.v {
+		dst[j] = float16.Fromfloat32(float32(g.v[j] / norm)).Float32()
+	}
+}
+
+func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string) error {
+	if rowGroup <= 0 {
+		rowGroup = rows
+	}
+	return atomicfile.Write(filepath.Join(out, "data.parquet"), 0o644, func(w io.Writer) error {
+		r := rand.New(rand.NewPCG(seed, 1))
+		gi, gt := newVecGen(seed, 0, dim), newVecGen(seed, 1, dim)
+		pw := parquet.NewGenericWriter[Embedded](w, parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(int64(rowGroup)))
+		buf := make([]Embedded, 0, 256)
+		for i := 0; i < rows; i++ {
+			e := Embedded{Meta: metaRow(r, i), Image: make([]float32, dim), Text: make([]float32, dim)}
+			gi.next(e.Image)
+			gt.next(e.Text)
+			buf = append(buf, e)
+			if len(buf) == cap(buf) || i == rows-1 {
+				if _, err := pw.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		return pw.Close()
+	})
+}

@@ -25,6 +25,9 @@ type FileReady struct {
 	Size   int64
 	// Complete is false when only a prefix was fetched (row limit).
 	Complete bool
+	// URL is set instead of Path when the decoder reads the remote file
+	// directly with HTTP Range requests (Parquet under a row limit).
+	URL string
 }
 
 // SourceHeader is the first message of a decode node: what the file holds.

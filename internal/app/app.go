@@ -166,6 +166,18 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 	switch {
 	case !existed || opts.FullRefresh:
 		sf.Reset(cfg.Name, hash, fields)
+		// Verified downloads stay valid across a refresh: keep their records
+		// (for sources whose URL is unchanged) so no byte is fetched twice.
+		sf.Update(func(s *pipeline.State) {
+			for name, ds := range cur.Downloads {
+				if src := cfg.Sources[name]; src != nil && src.URL == ds.URL {
+					if s.Downloads == nil {
+						s.Downloads = map[string]*pipeline.DownloadState{}
+					}
+					s.Downloads[name] = ds
+				}
+			}
+		})
 	case cur.ConfigHash != hash:
 		return nil, fmt.Errorf("%w: %s (state %s); run `snappipe plan` to review, or apply with --full-refresh to start over",
 			ErrConfigChanged, strings.Join(pipeline.ChangedKeys(cur.Fields, fields), ", "), sf.Path)

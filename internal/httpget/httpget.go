@@ -206,7 +206,8 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	if have > 0 {
 		hr.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
 		if *validator != "" {
-			hr.Header.Set("If-Range", *validator)
+			// If-Range needs a strong, quoted entity tag.
+			hr.Header.Set("If-Range", `"`+*validator+`"`)
 		}
 	}
 	// Hugging Face puts X-Linked-Etag/X-Linked-Size on the 302 to its CDN,
@@ -246,6 +247,14 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		etag = resp.Header.Get("ETag")
 	}
 	meta.ETag = strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
+	// The If-Range validator is the entity tag of the server that sends
+	// the bytes (a CDN's, not Hugging Face's X-Linked-Etag); weak tags
+	// cannot validate a range.
+	served := resp.Header.Get("ETag")
+	if strings.HasPrefix(served, "W/") {
+		served = ""
+	}
+	served = strings.Trim(served, `"`)
 	xs := resp.Header.Get("X-Linked-Size")
 	if xs == "" {
 		xs = linkedSize
@@ -293,19 +302,22 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	if req.OnMeta != nil {
 		req.OnMeta(meta)
 	}
-	if *validator != "" && meta.ETag != "" && *validator != meta.ETag && have > 0 {
+	if *validator != "" && served != "" && *validator != served && have > 0 && resp.StatusCode == http.StatusPartialContent {
 		// The resource changed under a server that ignored If-Range.
+		old := *validator
 		os.Remove(part)
 		*validator = ""
-		return 0, meta, false, fmt.Errorf("GET %s: ETag changed from %s to %s; restarting", Redact(req.URL), *validator, meta.ETag)
+		return 0, meta, false, fmt.Errorf("GET %s: ETag changed from %s to %s; restarting", Redact(req.URL), old, served)
 	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
 		return 0, meta, false, err
 	}
-	if meta.ETag != "" {
-		*validator = meta.ETag
-		os.WriteFile(part+".etag", []byte(meta.ETag), 0o644)
+	*validator = served
+	if served != "" {
+		os.WriteFile(part+".etag", []byte(served), 0o644)
+	} else {
+		os.Remove(part + ".etag")
 	}
 	n, err := copyProgress(f, resp.Body, have, meta.Size, req.Progress)
 	if cerr := f.Close(); err == nil {

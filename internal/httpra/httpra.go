@@ -22,13 +22,14 @@ var ErrNoRange = errors.New("server does not support HTTP Range requests")
 
 // Reader reads a remote file at offsets. Safe for concurrent use.
 type Reader struct {
-	ctx    context.Context
-	client *http.Client
-	url    string
-	header http.Header
-	size   int64
-	etag   string
-	block  int64
+	ctx       context.Context
+	client    *http.Client
+	url       string
+	header    http.Header
+	size      int64
+	etag      string
+	validator string
+	block     int64
 
 	mu    sync.Mutex
 	cache map[int64][]byte // block index -> bytes
@@ -53,7 +54,7 @@ func Open(ctx context.Context, c *http.Client, url string, header http.Header, b
 	if info.Size < 0 {
 		return nil, fmt.Errorf("HEAD %s: server gave no size", httpget.Redact(url))
 	}
-	r.size, r.etag = info.Size, info.ETag
+	r.size, r.etag, r.validator = info.Size, info.ETag, info.Validator
 	return r, nil
 }
 
@@ -62,6 +63,7 @@ type Info struct {
 	FinalURL    string
 	Size        int64
 	ETag        string // X-Linked-Etag when present, else ETag
+	Validator   string // the serving response's strong ETag (for If-Range)
 	AcceptRange bool
 }
 
@@ -115,6 +117,9 @@ func Head(ctx context.Context, c *http.Client, url string, header http.Header) (
 		etag = resp.Header.Get("ETag")
 	}
 	info.ETag = strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
+	if v := resp.Header.Get("ETag"); v != "" && !strings.HasPrefix(v, "W/") {
+		info.Validator = strings.Trim(v, `"`)
+	}
 	size := resp.Header.Get("X-Linked-Size")
 	if size == "" {
 		size = linkedSize
@@ -133,6 +138,9 @@ func (r *Reader) Size() int64 { return r.size }
 
 // ETag is the validator the server gave.
 func (r *Reader) ETag() string { return r.etag }
+
+// Validator is the strong ETag of the serving response, for If-Range.
+func (r *Reader) Validator() string { return r.validator }
 
 // Fetched is the number of body bytes received so far.
 func (r *Reader) Fetched() int64 { return r.fetched.Load() }
@@ -197,8 +205,8 @@ func (r *Reader) fetch(start, end int64) ([]byte, error) {
 		}
 		req.Header.Set("Accept-Encoding", "identity")
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end))
-		if r.etag != "" {
-			req.Header.Set("If-Range", `"`+r.etag+`"`)
+		if r.validator != "" {
+			req.Header.Set("If-Range", `"`+r.validator+`"`)
 		}
 		resp, err := r.client.Do(req)
 		if err != nil {

@@ -31,7 +31,13 @@ type File struct {
 
 // Open reads the footer of a Parquet file of size bytes.
 func Open(r io.ReaderAt, size int64, name string) (*File, error) {
-	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
+	return OpenBuffered(r, size, name, 1<<20)
+}
+
+// OpenBuffered is Open with the page read buffer size: small for remote
+// files, so reading the first rows fetches little more than their pages.
+func OpenBuffered(r io.ReaderAt, size int64, name string, buf int) (*File, error) {
+	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(buf))
 	if err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", name, err)
 	}

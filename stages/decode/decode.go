@@ -11,9 +11,12 @@ import (
 	"slices"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/httpra"
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/download"
 )
 
 // Kind is the stage kind.
@@ -80,6 +83,7 @@ func ResumeRow(rt *pipeline.Runtime) int64 {
 // Run opens the file, emits a SourceHeader, then RowBlocks.
 func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 	path := d.rt.Config.Resolve(d.src.Path)
+	remote := ""
 	for _, up := range sio.Inputs() {
 		e, ok, err := sio.Recv(ctx, up)
 		if err != nil {
@@ -92,7 +96,10 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		if !isFile {
 			return fmt.Errorf("unexpected %T from %s", e.Payload, up)
 		}
-		path = fr.Path
+		path, remote = fr.Path, fr.URL
+	}
+	if remote != "" {
+		return d.runRemoteParquet(ctx, sio, remote)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -126,8 +133,9 @@ func (d *Decode) runNpy(ctx context.Context, sio pipeline.StageIO, f *os.File, p
 		return fmt.Errorf("source %s (%s): %w", d.name, path, err)
 	}
 	st, _ := f.Stat()
-	if want := h.DataOffset + h.DataSize(); st.Size() < want {
-		return fmt.Errorf("source %s (%s): file is truncated: header %s needs %d bytes, file has %d", d.name, path, h, want, st.Size())
+	// Only the rows used must be present (a row-limit prefix is enough).
+	if want := h.DataOffset + d.rowsToEmit(h.Rows())*h.RowBytes(); st.Size() < want {
+		return fmt.Errorf("source %s (%s): file is truncated: header %s needs %d bytes, file has %d", d.name, path, h, h.DataOffset+h.DataSize(), st.Size())
 	}
 	hdr := &pipeline.SourceHeader{Source: d.name, Rows: h.Rows(), Widths: map[string]int{"": h.Width()}, Describe: h.String()}
 	if err := sio.Emit(ctx, hdr); err != nil {
@@ -150,11 +158,39 @@ func (d *Decode) runNpy(ctx context.Context, sio pipeline.StageIO, f *os.File, p
 	return nil
 }
 
+// runRemoteParquet reads a Parquet source in place over HTTP Range
+// requests: the footer, then only the pages of the needed columns that hold
+// the first rows (used under a row limit).
+func (d *Decode) runRemoteParquet(ctx context.Context, sio pipeline.StageIO, url string) error {
+	ra, err := httpra.Open(ctx, d.rt.HTTP, url, download.AuthHeader(), 64<<10)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", d.name, err)
+	}
+	defer func() {
+		d.rt.AddFetched(ra.Fetched())
+		d.rt.State.Update(func(s *pipeline.State) {
+			if ds := s.Downloads[d.name]; ds != nil {
+				ds.Size, ds.ETag = ra.Size(), ra.ETag()
+				ds.Bytes = max(ds.Bytes, ra.Fetched())
+			}
+		})
+	}()
+	pf, err := pq.OpenBuffered(ra, ra.Size(), httpget.Redact(url), 32<<10)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", d.name, err)
+	}
+	return d.runParquetFile(ctx, sio, pf, httpget.Redact(url))
+}
+
 func (d *Decode) runParquet(ctx context.Context, sio pipeline.StageIO, f *os.File, size int64, path string) error {
 	pf, err := pq.Open(f, size, path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", d.name, err)
 	}
+	return d.runParquetFile(ctx, sio, pf, path)
+}
+
+func (d *Decode) runParquetFile(ctx context.Context, sio pipeline.StageIO, pf *pq.File, path string) error {
 	sel := pq.Selection{Vectors: d.vectorCols, ID: d.idColumn}
 	if d.payload != nil {
 		if len(d.payload.Include) > 0 {

@@ -4,6 +4,7 @@ package download
 
 import (
 	"context"
+	goio "io"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,7 +13,10 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/httpra"
+	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/pipeline"
 )
 
@@ -53,18 +57,44 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		return err
 	}
 	st := d.rt.State.Snapshot()
+	if d.rt.Config.Points.LimitOr() >= 0 && d.src.SHA256 == "" {
+		// Under a row limit only the bytes those rows need are fetched.
+		// (A sha256 pin needs the whole file, so it disables this.)
+		switch d.src.Format {
+		case pipeline.FormatParquet:
+			d.recordPrefix(st, 0)
+			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, URL: d.src.URL})
+		case pipeline.FormatNpy:
+			fr, err := d.npyPrefix(ctx, dest, st)
+			if err != nil {
+				return fmt.Errorf("source %s: %w", d.name, err)
+			}
+			if fr != nil {
+				return io.Emit(ctx, fr)
+			}
+		}
+	}
 	if ds := st.Downloads[d.name]; ds != nil && ds.Done && ds.URL == d.src.URL {
 		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
 			d.rt.Log.Info("download cached", "source", d.name, "path", dest, "bytes", fi.Size())
 			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), Complete: true})
 		}
 	}
-	hdr := http.Header{}
-	if tok := os.Getenv("HF_TOKEN"); tok != "" {
-		hdr.Set("Authorization", "Bearer "+tok)
+	// A prefix fetched by an earlier limited run becomes the start of the
+	// whole download.
+	if _, err := os.Stat(dest + ".part"); os.IsNotExist(err) {
+		// The head's ETag goes along, so If-Range restarts the download
+		// should the file have changed since.
+		if etag, err := os.ReadFile(dest + ".head.etag"); err == nil && len(etag) > 0 {
+			if os.Rename(dest+".head", dest+".part") == nil {
+				os.WriteFile(dest+".part.etag", etag, 0o644)
+			}
+		}
 	}
+	os.Remove(dest + ".head")
+	os.Remove(dest + ".head.etag")
 	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
-		URL: d.src.URL, Header: hdr, Dest: dest, SHA256: d.src.SHA256, MaxAttempts: d.rt.Config.Upload.MaxAttempts,
+		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, MaxAttempts: d.rt.Config.Upload.MaxAttempts,
 		Progress: func(done, total int64) { d.rt.Events.Progress(d.node, done, total, "bytes") },
 		OnMeta: func(m httpget.Meta) {
 			d.rt.State.Update(func(s *pipeline.State) {
@@ -102,3 +132,79 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 }
 
 var _ pipeline.Stage = (*Download)(nil)
+
+// AuthHeader carries HF_TOKEN as a bearer token when it is set.
+func AuthHeader() http.Header {
+	hdr := http.Header{}
+	if tok := os.Getenv("HF_TOKEN"); tok != "" {
+		hdr.Set("Authorization", "Bearer "+tok)
+	}
+	return hdr
+}
+
+func (d *Download) recordPrefix(st pipeline.State, bytes int64) {
+	d.rt.State.Update(func(s *pipeline.State) {
+		if s.Downloads == nil {
+			s.Downloads = map[string]*pipeline.DownloadState{}
+		}
+		ds := s.Downloads[d.name]
+		if ds == nil || ds.URL != d.src.URL {
+			ds = &pipeline.DownloadState{URL: d.src.URL, Size: -1}
+			s.Downloads[d.name] = ds
+		}
+		ds.Prefix = true
+		if bytes > ds.Bytes {
+			ds.Bytes = bytes
+		}
+	})
+}
+
+// npyPrefix fetches the header plus the rows the limit needs into
+// dest+".head". It returns nil when the limit covers the whole file (the
+// caller then downloads it whole).
+func (d *Download) npyPrefix(ctx context.Context, dest string, st pipeline.State) (*pipeline.FileReady, error) {
+	head := dest + ".head"
+	if ds := st.Downloads[d.name]; ds != nil && ds.Prefix && ds.URL == d.src.URL && ds.Bytes > 0 {
+		if fi, err := os.Stat(head); err == nil && fi.Size() == ds.Bytes {
+			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size()}, nil
+		}
+	}
+	ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), 4<<10)
+	if err != nil {
+		return nil, err
+	}
+	h, err := npy.ReadHeader(goio.NewSectionReader(ra, 0, ra.Size()))
+	d.rt.AddFetched(ra.Fetched())
+	if err != nil {
+		return nil, err
+	}
+	limit := d.rt.Config.Points.LimitOr()
+	need := h.DataOffset + min(limit, h.Rows())*h.RowBytes()
+	if need >= ra.Size() {
+		return nil, nil
+	}
+	// One Range request for [0, need).
+	pr, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), need)
+	if err != nil {
+		return nil, err
+	}
+	err = atomicfile.Write(head, 0o644, func(w goio.Writer) error {
+		_, err := goio.Copy(w, goio.NewSectionReader(pr, 0, need))
+		return err
+	})
+	d.rt.AddFetched(pr.Fetched())
+	if err != nil {
+		return nil, err
+	}
+	if v := pr.Validator(); v != "" {
+		os.WriteFile(head+".etag", []byte(v), 0o644)
+	}
+	d.rt.State.Update(func(s *pipeline.State) {
+		if s.Downloads == nil {
+			s.Downloads = map[string]*pipeline.DownloadState{}
+		}
+		s.Downloads[d.name] = &pipeline.DownloadState{URL: d.src.URL, Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
+	})
+	d.rt.Log.Info("fetched the rows the limit needs", "source", d.name, "bytes", need, "of", ra.Size())
+	return &pipeline.FileReady{Source: d.name, Path: head, Size: need}, nil
+}

@@ -52,6 +52,9 @@ type RowBlock struct {
 	Payloads []map[string]*qdrant.Value
 	// IDs has N entries when the source supplies the id column.
 	IDs []*qdrant.PointId
+	// Release, if set, returns the block's buffers for reuse. It is called
+	// once, when nothing references the block any more.
+	Release func()
 }
 
 // Batch is one upsert request's worth of points.
@@ -59,6 +62,17 @@ type Batch struct {
 	Seq    int64 // batch number from 0
 	Start  int64 // first row
 	Points []*qdrant.PointStruct
+	// Release, if set, is called once the batch is acknowledged (or
+	// abandoned): the points' vectors share buffers that are then reused.
+	Release func()
+}
+
+// Done releases the batch's buffers, if any.
+func (b *Batch) Done() {
+	if b.Release != nil {
+		b.Release()
+		b.Release = nil
+	}
 }
 
 // UpsertDone says every batch is acknowledged.

@@ -100,8 +100,9 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 		fmt.Fprintf(g.stdout, "%d file(s) valid\n", len(paths))
 		return nil
 	}
+	dp := newDiagPrinter(g.stdout, g)
 	for _, d := range all {
-		fmt.Fprintln(g.stdout, d.String())
+		dp.print(g.stdout, d)
 	}
 	for _, o := range other {
 		fmt.Fprintln(g.stdout, o)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 )
 
 // uiVersion is the version of the --output json event contract.
@@ -33,6 +36,9 @@ type events struct {
 	start  time.Time
 	quiet  bool
 	period time.Duration
+	// bars draws mpb progress bars on a terminal instead of stats lines.
+	bars  *mpb.Progress
+	barOf map[string]*mpb.Bar
 }
 
 func newEvents(g *globalOptions, log *slog.Logger) *events {
@@ -43,8 +49,11 @@ func newEvents(g *globalOptions, log *slog.Logger) *events {
 		e.emit(map[string]any{"type": "version", "ui": uiVersion, "snappipe": version})
 	}
 	e.quiet = g.progress == "never"
-	if os.Getenv("CI") == "" && isTTY(g.stderr) {
-		e.period = time.Second
+	tty := os.Getenv("CI") == "" && isTTY(g.stderr)
+	if e.json == nil && !e.quiet && (g.progress == "always" || g.progress == "auto" && tty) {
+		e.bars = mpb.New(mpb.WithOutput(g.stderr), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
+		e.barOf = map[string]*mpb.Bar{}
+		e.quiet = true // the bars replace the stats lines
 	}
 	if !e.quiet {
 		e.wg.Add(1)
@@ -77,6 +86,9 @@ func (e *events) StageFinished(node string, err error) {
 }
 
 func (e *events) Progress(node string, done, total int64, unit string) {
+	if e.bars != nil {
+		e.bar(node, done, total, unit)
+	}
 	e.mu.Lock()
 	p := e.prog[node]
 	p[0], p[1] = done, total
@@ -138,11 +150,48 @@ func (e *events) report(final bool) {
 	}
 }
 
-// Close stops the ticker after a final report. Safe to call twice.
+// bar updates (creating on first use) the progress bar of a node.
+func (e *events) bar(node string, done, total int64, unit string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, ok := e.barOf[node]
+	if !ok {
+		counters := decor.CountersNoUnit("%d / %d", decor.WCSyncWidth)
+		speed := decor.AverageSpeed(nil, "%.0f/s", decor.WCSyncWidth)
+		if unit == "bytes" {
+			counters = decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncWidth)
+			speed = decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncWidth)
+		}
+		b = e.bars.AddBar(max(total, 0),
+			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-16s", node)), counters),
+			mpb.AppendDecorators(decor.Percentage(decor.WCSyncWidth), decor.Name(" "), speed, decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
+		e.barOf[node] = b
+	}
+	if total >= 0 {
+		b.SetTotal(total, false)
+	}
+	b.SetCurrent(done)
+}
+
+// Close stops the ticker after a final report, and completes or drops the
+// bars. Safe to call twice.
 func (e *events) Close() {
 	e.once.Do(func() {
 		close(e.stop)
 		e.wg.Wait()
+		if e.bars != nil {
+			e.mu.Lock()
+			for node, b := range e.barOf {
+				p := e.prog[node]
+				if p[1] >= 0 && p[0] >= p[1] {
+					b.SetTotal(p[1], true)
+				} else {
+					b.Abort(false)
+				}
+			}
+			e.mu.Unlock()
+			e.bars.Wait()
+		}
 	})
 }
 
@@ -161,7 +210,7 @@ var _ pipeline.Events = (*events)(nil)
 func encodeEvent(m map[string]any) []byte {
 	var b strings.Builder
 	b.WriteString("{")
-	t, _ := json.Marshal(m["type"])
+	t, _ := marshalNoEscape(m["type"])
 	b.WriteString(`"type":`)
 	b.Write(t)
 	keys := make([]string, 0, len(m))
@@ -172,8 +221,8 @@ func encodeEvent(m map[string]any) []byte {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		kb, _ := json.Marshal(k)
-		vb, err := json.Marshal(m[k])
+		kb, _ := marshalNoEscape(k)
+		vb, err := marshalNoEscape(m[k])
 		if err != nil {
 			vb = []byte(`null`)
 		}
@@ -184,4 +233,15 @@ func encodeEvent(m map[string]any) []byte {
 	}
 	b.WriteString("}\n")
 	return []byte(b.String())
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping (no \u003c).
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

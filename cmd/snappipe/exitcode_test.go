@@ -59,3 +59,14 @@ snapshot: { destination: out }
 		}
 	}
 }
+
+func TestCaretLines(t *testing.T) {
+	got := caretLines("    image: { size: 768, distance: cosine }", 8, 35)
+	want := "    8 |     image: { size: 768, distance: cosine }\n      |                                   ^\n"
+	if got != want {
+		t.Fatalf("got:\n%q\nwant:\n%q", got, want)
+	}
+	if got := caretLines("\tkey: x", 3, 7); !strings.HasSuffix(got, "| \t     ^\n") {
+		t.Fatalf("tab: %q", got)
+	}
+}

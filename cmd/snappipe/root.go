@@ -92,19 +92,20 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
 		if ec.err != nil {
-			printError(stderr, ec.err)
+			printError(stderr, ec.err, g)
 		}
 		return ec.code
 	}
-	printError(stderr, err)
+	printError(stderr, err, g)
 	return exitError
 }
 
-func printError(w io.Writer, err error) {
+func printError(w io.Writer, err error, g *globalOptions) {
 	var ds pipeline.Diagnostics
 	if errors.As(err, &ds) {
+		dp := newDiagPrinter(w, g)
 		for _, d := range ds {
-			fmt.Fprintln(w, d.String())
+			dp.print(w, d)
 		}
 		fmt.Fprintf(w, "%d problem(s) found\n", len(ds))
 		return

@@ -355,6 +355,7 @@ type Reader struct {
 	idField  field
 	needCols []int
 	ncols    int
+	maxRep   []int
 
 	rg      int
 	rgStart int64 // first row of the current row group
@@ -457,6 +458,12 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 	}
 	slices.Sort(r.needCols)
 	r.ncols = len(f.f.Schema().Columns())
+	r.maxRep = make([]int, r.ncols)
+	for i, path := range f.f.Schema().Columns() {
+		if lc, ok := f.f.Schema().Lookup(path...); ok {
+			r.maxRep[i] = lc.MaxRepetitionLevel
+		}
+	}
 	r.vals = make([][]parquet.Value, r.ncols)
 	// Find the row group holding start.
 	r.rg = 0
@@ -469,6 +476,9 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 
 // cursor reads one leaf column's values row by row.
 type cursor struct {
+	// flat columns hold one value per row (max repetition level 0): a
+	// row's value is used before the cursor moves, so it needs no copy.
+	flat  bool
 	pages parquet.Pages
 	vr    parquet.ValueReader
 	buf   []parquet.Value
@@ -509,6 +519,11 @@ func (c *cursor) next(dst []parquet.Value) ([]parquet.Value, error) {
 	if err := c.fill(); err != nil {
 		return dst, err
 	}
+	if c.flat {
+		dst = append(dst, c.buf[c.i])
+		c.i++
+		return dst, nil
+	}
 	dst = append(dst, c.buf[c.i].Clone())
 	c.i++
 	for {
@@ -537,7 +552,7 @@ func (r *Reader) openRowGroup() error {
 				return fmt.Errorf("seek to row %d: %w", r.row, err)
 			}
 		}
-		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024)}
+		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024), flat: r.maxRep[c] == 0}
 	}
 	return nil
 }

@@ -120,15 +120,6 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	b.rt.Events.Progress(pipeline.KindUpsert, 0, total, "points")
 	st := b.rt.State.Snapshot()
-	payloadSrc := ""
-	if c.Points.Payload != nil {
-		payloadSrc = c.Points.Payload.Source
-	}
-	widths := map[string]int{}
-	for vn, vc := range c.Collection.Vectors {
-		widths[vn] = vc.Size
-	}
-	vecNames := sortedKeys(c.Points.Vectors)
 	next := int64(-1)
 	for {
 		blocks := map[string]*pipeline.RowBlock{}
@@ -172,31 +163,19 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		}
 		next = start + int64(n)
 		seq := start / bs
-		if st.Upsert.Acked(seq) {
-			continue // acknowledged before a restart
-		}
-		pts := make([]*qdrant.PointStruct, n)
-		for i := 0; i < n; i++ {
-			row := start + int64(i)
-			p := &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(row))}
-			vm := make(map[string]*qdrant.Vector, len(vecNames))
-			for _, vn := range vecNames {
-				vs := c.Points.Vectors[vn]
-				w := widths[vn]
-				data := blocks[vs.Source].Vectors[vs.Column]
-				vm[vn] = qdrant.NewVectorDense(data[i*w : (i+1)*w : (i+1)*w])
-			}
-			p.Vectors = qdrant.NewVectorsMap(vm)
-			if payloadSrc != "" {
-				pb := blocks[payloadSrc]
-				p.Payload = pb.Payloads[i]
-				if pb.IDs != nil {
-					p.Id = pb.IDs[i]
+		release := func() {
+			for _, blk := range blocks {
+				if blk.Release != nil {
+					blk.Release()
 				}
 			}
-			pts[i] = p
 		}
-		if err := sio.Emit(ctx, &pipeline.Batch{Seq: seq, Start: start, Points: pts}); err != nil {
+		if st.Upsert.Acked(seq) {
+			release()
+			continue // acknowledged before a restart
+		}
+		pts := BuildPoints(c, blocks, start, n)
+		if err := sio.Emit(ctx, &pipeline.Batch{Seq: seq, Start: start, Points: pts, Release: release}); err != nil {
 			return err
 		}
 	}
@@ -204,6 +183,46 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return fmt.Errorf("internal: sources ended at row %d, expected %d", next, total)
 	}
 	return nil
+}
+
+// BuildPoints joins rows [start, start+n) of the sources' blocks into
+// points. Vectors share the blocks' memory (no copy).
+func BuildPoints(c *pipeline.Config, blocks map[string]*pipeline.RowBlock, start int64, n int) []*qdrant.PointStruct {
+	payloadSrc := ""
+	if c.Points.Payload != nil {
+		payloadSrc = c.Points.Payload.Source
+	}
+	type vec struct {
+		name string
+		data []float32
+		w    int
+	}
+	vecs := make([]vec, 0, len(c.Points.Vectors))
+	for _, vn := range sortedKeys(c.Points.Vectors) {
+		vs := c.Points.Vectors[vn]
+		vecs = append(vecs, vec{vn, blocks[vs.Source].Vectors[vs.Column], c.Collection.Vectors[vn].Size})
+	}
+	pts := make([]*qdrant.PointStruct, n)
+	// One allocation for all the points' wrappers of a batch.
+	structs := make([]qdrant.PointStruct, n)
+	for i := 0; i < n; i++ {
+		p := &structs[i]
+		p.Id = qdrant.NewIDNum(uint64(start + int64(i)))
+		vm := make(map[string]*qdrant.Vector, len(vecs))
+		for _, v := range vecs {
+			vm[v.name] = qdrant.NewVectorDense(v.data[i*v.w : (i+1)*v.w : (i+1)*v.w])
+		}
+		p.Vectors = qdrant.NewVectorsMap(vm)
+		if payloadSrc != "" {
+			pb := blocks[payloadSrc]
+			p.Payload = pb.Payloads[i]
+			if pb.IDs != nil {
+				p.Id = pb.IDs[i]
+			}
+		}
+		pts[i] = p
+	}
+	return pts
 }
 
 var _ pipeline.Stage = (*Batch)(nil)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/httpget"
@@ -145,13 +146,18 @@ func (d *Decode) runNpy(ctx context.Context, sio pipeline.StageIO, f *os.File, p
 	total := d.rowsToEmit(h.Rows())
 	bs := int64(d.rt.Config.Upload.BatchSize)
 	w := h.Width()
+	// Block buffers come back through Release once their batch is
+	// acknowledged, so a long shard allocates a bounded set of them.
+	pool := &sync.Pool{New: func() any { b := make([]float32, int(bs)*w); return &b }}
 	for start := ResumeRow(d.rt); start < total; start += bs {
 		n := int(min(bs, total-start))
-		buf := make([]float32, n*w)
+		bp := pool.Get().(*[]float32)
+		buf := (*bp)[:n*w]
 		if err := r.ReadRows(start, n, buf); err != nil {
 			return fmt.Errorf("source %s (%s): %w", d.name, path, err)
 		}
-		if err := sio.Emit(ctx, &pipeline.RowBlock{Source: d.name, Start: start, N: n, Vectors: map[string][]float32{"": buf}}); err != nil {
+		blk := &pipeline.RowBlock{Source: d.name, Start: start, N: n, Vectors: map[string][]float32{"": buf}, Release: func() { pool.Put(bp) }}
+		if err := sio.Emit(ctx, blk); err != nil {
 			return err
 		}
 	}

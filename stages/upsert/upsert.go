@@ -100,7 +100,9 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 	for w := 0; w < c.Upload.Parallel; w++ {
 		g.Go(func() error {
 			for b := range work {
-				if err := u.send(gctx, b); err != nil {
+				err := u.send(gctx, b)
+				b.Done()
+				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}

@@ -1,0 +1,257 @@
+// Command bench runs snappipe's end-to-end benchmarks (make bench): it
+// generates real-layout shards (cached), serves them over a Range-capable
+// local HTTP server, starts the emulator with --discard, runs `snappipe
+// apply` per scenario as a child process, and prints one table row per
+// scenario with points/s, wall and CPU seconds, peak RSS (rusage of the
+// child) and bytes fetched. A minimal client that upserts pre-built points
+// the same way gives the reference for the throughput ratio.
+//
+//	go run ./cmd/bench -sizes 100000,1000000
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/snappipe/snappipe/internal/sample"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "rawclient" {
+		os.Exit(rawClient(os.Args[2:]))
+	}
+	sizes := flag.String("sizes", "100000,1000000", "shard sizes (rows) to benchmark")
+	cache := flag.String("cache", ".cache/bench", "where generated shards are kept")
+	bin := flag.String("bin", "bin", "directory with snappipe and qdrant-emulator")
+	batch := flag.Int("batch", 256, "upload.batch_size")
+	parallel := flag.Int("parallel", 4, "upload.parallel")
+	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
+	flag.Parse()
+	if err := run(*sizes, *cache, *bin, *batch, *parallel, *embeddedRows); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name       string
+	rows       int64
+	wall, cpu  float64
+	rssMiB     float64
+	fetched    int64
+	pointsPerS float64
+}
+
+func ensureData(dir string, rows int, embedded bool) error {
+	marker := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "generating %d rows in %s ...\n", rows, dir)
+	if err := sample.Generate(sample.Options{Rows: rows, Dim: 768, Seed: 42, Out: dir, Embedded: embedded}); err != nil {
+		return err
+	}
+	return os.WriteFile(marker, nil, 0o644)
+}
+
+// counter serves files with Range support and counts body bytes.
+type counter struct{ sent atomic.Int64 }
+
+func (c *counter) server(root string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(r.URL.Path, "/")))
+		f, err := os.Open(p)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
+		http.ServeContent(&countingWriter{w, &c.sent}, r, st.Name(), st.ModTime(), f)
+	}))
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+func startEmulator(bin string) (grpcPort, httpAddr string, stop func(), err error) {
+	cmd := exec.Command(filepath.Join(bin, "qdrant-emulator"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--discard", "--log-level", "warn")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", "", nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		return "", "", nil, err
+	}
+	f := strings.Fields(line)
+	_, grpcPort, _ = net.SplitHostPort(strings.TrimPrefix(f[1], "grpc="))
+	httpAddr = strings.TrimPrefix(f[2], "http=")
+	return grpcPort, httpAddr, func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }, nil
+}
+
+// measure runs a child and reports wall time and its rusage.
+func measure(cmd *exec.Cmd) (wall, cpu, rssMiB float64, out []byte, err error) {
+	start := time.Now()
+	out, err = cmd.Output()
+	wall = time.Since(start).Seconds()
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+			rssMiB = float64(ru.Maxrss) / 1024
+		}
+	}
+	return
+}
+
+func run(sizesFlag, cache, bin string, batch, parallel, embeddedRows int) error {
+	var sizes []int
+	for _, s := range strings.Split(sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-sizes: %v", err)
+		}
+		sizes = append(sizes, n)
+	}
+	var c counter
+	srv := c.server(cache)
+	defer srv.Close()
+	grpcPort, httpAddr, stop, err := startEmulator(bin)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	work, _ := os.MkdirTemp("", "snappipe-bench-")
+	defer os.RemoveAll(work)
+	var results []result
+	apply := func(name string, rows int64, cfg string) error {
+		dir := filepath.Join(work, strings.NewReplacer(" ", "-", "/", "-").Replace(name))
+		os.MkdirAll(dir, 0o755)
+		p := filepath.Join(dir, "p.yaml")
+		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+			return err
+		}
+		before := c.sent.Load()
+		cmd := exec.Command(filepath.Join(bin, "snappipe"), "apply", p, "-o", "json", "--progress", "never", "--log-level", "warn", "--full-refresh", "-y")
+		cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+		cmd.Stderr = os.Stderr
+		wall, cpu, rss, out, err := measure(cmd)
+		if err != nil {
+			return fmt.Errorf("%s: %v", name, err)
+		}
+		var sum struct {
+			Points int64 `json:"points_written"`
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, `{"type":"summary"`) {
+				json.Unmarshal([]byte(l), &sum)
+			}
+		}
+		if sum.Points != rows {
+			return fmt.Errorf("%s: wrote %d points, want %d", name, sum.Points, rows)
+		}
+		r := result{name: name, rows: rows, wall: wall, cpu: cpu, rssMiB: rss, fetched: c.sent.Load() - before, pointsPerS: float64(rows) / wall}
+		results = append(results, r)
+		print1(r)
+		return nil
+	}
+	fmt.Printf("| scenario | rows | points/s | wall s | CPU s | peak RSS MiB | bytes fetched |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	header := func(name string, limit string, sources string) string {
+		return fmt.Sprintf(`version: 1
+name: %s
+qdrant: { url: "http://%s", grpc_port: %s }
+collection:
+  name: bench
+  on_exists: recreate
+  vectors:
+    image: { size: 768, distance: Cosine }
+    text:  { size: 768, distance: Cosine }
+sources:
+%s
+points:
+%s  vectors: { image: image, text: text }
+  payload: { source: metadata }
+upload: { batch_size: %d, parallel: %d }
+snapshot: { destination: out }
+`, name, httpAddr, grpcPort, sources, limit, batch, parallel)
+	}
+	ratios := map[int][2]float64{}
+	for _, n := range sizes {
+		dir := filepath.Join(cache, fmt.Sprintf("rows-%d", n))
+		if err := ensureData(dir, n, false); err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(dir)
+		rel := fmt.Sprintf("rows-%d", n)
+		local := fmt.Sprintf("  metadata: { path: %s/metadata_0000.parquet }\n  image: { path: %s/img_emb_0000.npy }\n  text: { path: %s/text_emb_0000.npy }", abs, abs, abs)
+		remote := fmt.Sprintf("  metadata: { url: \"%s/%s/metadata_0000.parquet\" }\n  image: { url: \"%s/%s/img_emb_0000.npy\" }\n  text: { url: \"%s/%s/text_emb_0000.npy\" }", srv.URL, rel, srv.URL, rel, srv.URL, rel)
+		if err := apply(fmt.Sprintf("local full shard %d", n), int64(n), header("local", "", local)); err != nil {
+			return err
+		}
+		pipe := results[len(results)-1].pointsPerS
+		if err := apply(fmt.Sprintf("HTTP full shard %d", n), int64(n), header("http", "", remote)); err != nil {
+			return err
+		}
+		if err := apply(fmt.Sprintf("HTTP limit 1000 of %d", n), 1000, header("limit", "  limit: 1000\n", remote)); err != nil {
+			return err
+		}
+		cmd := exec.Command(os.Args[0], "rawclient", "-grpc-port", grpcPort, "-http", httpAddr, "-rows", strconv.Itoa(n),
+			"-batch", strconv.Itoa(batch), "-parallel", strconv.Itoa(parallel), "-data", abs)
+		cmd.Stderr = os.Stderr
+		wall, cpu, rss, _, err := measure(cmd)
+		if err != nil {
+			return fmt.Errorf("raw client: %v", err)
+		}
+		r := result{name: fmt.Sprintf("pre-built points client %d", n), rows: int64(n), wall: wall, cpu: cpu, rssMiB: rss, pointsPerS: float64(n) / wall}
+		results = append(results, r)
+		print1(r)
+		ratios[n] = [2]float64{pipe, r.pointsPerS}
+	}
+	if embeddedRows > 0 {
+		dir := filepath.Join(cache, fmt.Sprintf("embedded-%d", embeddedRows))
+		if err := ensureData(dir, embeddedRows, true); err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(dir)
+		cfg := strings.Replace(header("embedded", "", fmt.Sprintf("  data: { path: %s/data.parquet }", abs)),
+			"  vectors: { image: image, text: text }\n  payload: { source: metadata }",
+			"  vectors: { image: { source: data, column: image }, text: { source: data, column: text } }\n  payload: { source: data, exclude: [image, text] }", 1)
+		if err := apply(fmt.Sprintf("Parquet-embedded vectors %d", embeddedRows), int64(embeddedRows), cfg); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	for _, n := range sizes {
+		r := ratios[n]
+		fmt.Printf("ratio at %d rows: snappipe %.0f points/s / pre-built client %.0f points/s = %.2f\n", n, r[0], r[1], r[0]/r[1])
+	}
+	return nil
+}
+
+func print1(r result) {
+	fmt.Printf("| %s | %d | %.0f | %.2f | %.2f | %.0f | %d |\n", r.name, r.rows, r.pointsPerS, r.wall, r.cpu, r.rssMiB, r.fetched)
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestJSONEventStream pins the --output json contract: the version line
+// first, the summary last, and the set of events between them, with
+// run-specific values (times, names, digests) masked.
+func TestJSONEventStream(t *testing.T) {
+	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", qdrantemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.GRPCAddr())
+	t.Setenv("QDRANT_URL", srv.URL())
+	t.Setenv("QDRANT_GRPC_PORT", port)
+	wd, _ := os.Getwd()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte(`version: 1
+name: events
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: events
+  vectors: { image: { size: 768, distance: Cosine } }
+sources:
+  image: { path: "`+filepath.Join(wd, "..", "..", "testdata", "sample")+`/img_emb_0000.npy" }
+points: { limit: 100, vectors: { image: image } }
+snapshot: { destination: out }
+`), 0o644)
+	var out, errb bytes.Buffer
+	if code := execute([]string{"apply", cfg, "-o", "json"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !strings.HasPrefix(l, `{"type":"`) {
+			t.Fatalf("line does not start with the type: %s", l)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "progress" {
+			continue // timing-dependent
+		}
+		for _, k := range []string{"@timestamp", "seconds", "snapshot_name", "snapshot_path", "snapshot_sha256", "snapshot_size", "bytes_fetched", "snappipe"} {
+			if _, ok := m[k]; ok {
+				m[k] = "<" + k + ">"
+			}
+		}
+		lines = append(lines, string(encodeEvent(m)))
+	}
+	first, last := lines[0], lines[len(lines)-1]
+	mid := lines[1 : len(lines)-1]
+	sort.Strings(mid)
+	got := first + strings.Join(mid, "") + last
+	golden := filepath.Join("testdata", "events.golden")
+	if *update {
+		os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("event stream changed (run with -update if intended):\n%s\nwant:\n%s", got, want)
+	}
+}

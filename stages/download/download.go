@@ -4,10 +4,10 @@ package download
 
 import (
 	"context"
-	goio "io"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	goio "io"
 	"net/http"
 	"os"
 	"path"

@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin
 
-.PHONY: all build demo test test-short lint vet fmt-check tidy-check schema schema-check sample bench chaos fuzz clean
+.PHONY: all build demo test test-short lint vet fmt-check tidy-check sample bench bench-go chaos fuzz clean
 
 all: build
 
@@ -49,3 +49,20 @@ clean:
 # The kill-and-resume harness with 100 seeds (make test runs 10).
 chaos:
 	$(GO) test -count=1 -timeout 90m ./internal/chaos -seeds=100 -v
+
+# End-to-end benchmarks (generates 100k- and 1M-row shards once into
+# .cache/bench, ~3.5 GB), then the Go micro-benchmarks. Figures and the
+# machine they were measured on: BENCHMARKS.md.
+BENCH_SIZES ?= 100000,1000000
+bench: build
+	$(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -sizes $(BENCH_SIZES)
+	$(MAKE) bench-go
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/npy ./internal/pq ./internal/wire ./stages/batch
+
+# Runs each fuzz target for a while.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./pipeline
+	$(GO) test -run '^$$' -fuzz FuzzReadHeader -fuzztime 60s ./internal/npy

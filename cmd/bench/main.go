@@ -26,7 +26,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snappipe/snappipe/internal/sample"
 )
 
 func main() {
@@ -55,14 +54,23 @@ type result struct {
 	pointsPerS float64
 }
 
-func ensureData(dir string, rows int, embedded bool) error {
+// ensureData generates a shard set once (cached). It runs gensample as a
+// child: rusage's peak RSS of later children would otherwise include this
+// process's memory at fork time.
+func ensureData(bin, dir string, rows int, embedded bool) error {
 	marker := filepath.Join(dir, ".complete")
 	if _, err := os.Stat(marker); err == nil {
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "generating %d rows in %s ...\n", rows, dir)
-	if err := sample.Generate(sample.Options{Rows: rows, Dim: 768, Seed: 42, Out: dir, Embedded: embedded}); err != nil {
-		return err
+	args := []string{"-rows", strconv.Itoa(rows), "-dim", "768", "-seed", "42", "-out", dir}
+	if embedded {
+		args = append(args, "-embedded")
+	}
+	cmd := exec.Command(filepath.Join(bin, "gensample"), args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("gensample: %w", err)
 	}
 	return os.WriteFile(marker, nil, 0o644)
 }
@@ -202,7 +210,7 @@ snapshot: { destination: out }
 	ratios := map[int][2]float64{}
 	for _, n := range sizes {
 		dir := filepath.Join(cache, fmt.Sprintf("rows-%d", n))
-		if err := ensureData(dir, n, false); err != nil {
+		if err := ensureData(bin, dir, n, false); err != nil {
 			return err
 		}
 		abs, _ := filepath.Abs(dir)
@@ -233,7 +241,7 @@ snapshot: { destination: out }
 	}
 	if embeddedRows > 0 {
 		dir := filepath.Join(cache, fmt.Sprintf("embedded-%d", embeddedRows))
-		if err := ensureData(dir, embeddedRows, true); err != nil {
+		if err := ensureData(bin, dir, embeddedRows, true); err != nil {
 			return err
 		}
 		abs, _ := filepath.Abs(dir)

@@ -218,7 +218,7 @@ func NormalizedFields(c *Config) map[string]string {
 	}
 	put("name", c.Name)
 	put("collection.name", c.Collection.Name)
-	for _, n := range sortedKeys(c.Collection.Vectors) {
+	for _, n := range SortedKeys(c.Collection.Vectors) {
 		put("collection.vectors."+n, c.Collection.Vectors[n])
 	}
 	put("collection.shard_number", c.Collection.ShardNumber)
@@ -227,12 +227,12 @@ func NormalizedFields(c *Config) map[string]string {
 	put("collection.hnsw", c.Collection.HNSW)
 	put("collection.optimizers", c.Collection.Optimizers)
 	put("collection.payload_indexes", c.Collection.PayloadIndexes)
-	for _, n := range sortedKeys(c.Sources) {
+	for _, n := range SortedKeys(c.Sources) {
 		put("sources."+n, *c.Sources[n])
 	}
 	put("points.limit", c.Points.Limit)
 	put("points.id", c.Points.ID.Column)
-	for _, n := range sortedKeys(c.Points.Vectors) {
+	for _, n := range SortedKeys(c.Points.Vectors) {
 		put("points.vectors."+n, c.Points.Vectors[n])
 	}
 	put("points.payload", c.Points.Payload)
@@ -244,7 +244,7 @@ func NormalizedFields(c *Config) map[string]string {
 // HashFields hashes normalised fields deterministically.
 func HashFields(f map[string]string) string {
 	h := sha256.New()
-	for _, k := range sortedKeys(f) {
+	for _, k := range SortedKeys(f) {
 		fmt.Fprintf(h, "%s=%s\n", k, f[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))

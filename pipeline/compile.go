@@ -43,7 +43,7 @@ func UsedSources(c *Config) []string {
 	if c.Points.Payload != nil && c.Points.Payload.Source != "" {
 		used[c.Points.Payload.Source] = true
 	}
-	return sortedKeys(used)
+	return SortedKeys(used)
 }
 
 // Compile turns a validated config into a plan in named passes: declare
@@ -73,7 +73,7 @@ func Compile(c *Config) (*Plan, error) {
 	add(&Node{ID: KindUpsert, Kind: KindUpsert, Reads: []string{KindBatch}})
 	add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
 	add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
-	for _, id := range sortedKeys(p.Nodes) {
+	for _, id := range SortedKeys(p.Nodes) {
 		n := p.Nodes[id]
 		p.Graph.Add(id)
 		for _, r := range n.Reads {

@@ -186,7 +186,7 @@ func (r *Registry) Register(kind string, f Factory) {
 }
 
 // Kinds lists the registered kinds, sorted.
-func (r *Registry) Kinds() []string { return sortedKeys(r.factories) }
+func (r *Registry) Kinds() []string { return SortedKeys(r.factories) }
 
 // Events receives progress and lifecycle events. Implementations must be
 // safe for concurrent use.

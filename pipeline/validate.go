@@ -48,7 +48,7 @@ func validate(c *Config, d *decoder) {
 	if _, ok := d.pos["collection.vectors"]; ok && len(col.Vectors) == 0 {
 		d.at("collection.vectors", "at least one named vector is required")
 	}
-	for _, name := range sortedKeys(col.Vectors) {
+	for _, name := range SortedKeys(col.Vectors) {
 		v := col.Vectors[name]
 		p := "collection.vectors." + name
 		if _, ok := d.pos[p+".size"]; ok && (v.Size < 1 || v.Size > 65536) {
@@ -68,7 +68,7 @@ func validate(c *Config, d *decoder) {
 	if _, ok := d.pos["sources"]; ok && len(c.Sources) == 0 {
 		d.at("sources", "at least one source is required")
 	}
-	for _, name := range sortedKeys(c.Sources) {
+	for _, name := range SortedKeys(c.Sources) {
 		s := c.Sources[name]
 		p := "sources." + name
 		if s == nil {
@@ -110,7 +110,7 @@ func validate(c *Config, d *decoder) {
 			}
 		}
 	}
-	srcNames := sortedKeys(c.Sources)
+	srcNames := SortedKeys(c.Sources)
 	refSource := func(p, name string) *Source {
 		if name == "" {
 			return nil
@@ -135,8 +135,8 @@ func validate(c *Config, d *decoder) {
 	if _, ok := d.pos["points.vectors"]; ok && len(pts.Vectors) == 0 {
 		d.at("points.vectors", "at least one vector mapping is required")
 	}
-	vecNames := sortedKeys(col.Vectors)
-	for _, vn := range sortedKeys(pts.Vectors) {
+	vecNames := SortedKeys(col.Vectors)
+	for _, vn := range SortedKeys(pts.Vectors) {
 		vs := pts.Vectors[vn]
 		p := "points.vectors." + vn
 		if _, ok := col.Vectors[vn]; !ok && len(col.Vectors) > 0 {
@@ -204,7 +204,9 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns a map's keys in order: every listing snappipe prints
+// or iterates for output is deterministic.
+func SortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -94,6 +94,15 @@ func Connect(cfg *pipeline.Config, ep Endpoint) (*qdrant.Client, error) {
 	})
 }
 
+func connectConfig(cfg *pipeline.Config) (*qdrant.Client, Endpoint, error) {
+	ep, err := EndpointOf(cfg)
+	if err != nil {
+		return nil, ep, err
+	}
+	c, err := Connect(cfg, ep)
+	return c, ep, err
+}
+
 // HTTPClient is the client for sources and snapshot downloads: no overall
 // timeout (files are large) but bounded connection setup.
 func HTTPClient() *http.Client {
@@ -188,11 +197,7 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 	if err := sf.Flush(); err != nil {
 		return nil, err
 	}
-	ep, err := EndpointOf(cfg)
-	if err != nil {
-		return nil, err
-	}
-	client, err := Connect(cfg, ep)
+	client, ep, err := connectConfig(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -107,7 +107,7 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 	headers := map[string]*pipeline.SourceHeader{}
 	used := pipeline.UsedSources(cfg)
 	hc := HTTPClient()
-	for _, name := range sortedNames(cfg.Sources) {
+	for _, name := range pipeline.SortedKeys(cfg.Sources) {
 		src := cfg.Sources[name]
 		rep, hdr, err := inspectSource(ctx, hc, cfg, stateDir, name, src, st)
 		if err != nil {
@@ -125,7 +125,7 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 			r.Problems = append(r.Problems, err.Error())
 		}
 	}
-	for _, name := range sortedNames(cfg.Sources) {
+	for _, name := range pipeline.SortedKeys(cfg.Sources) {
 		src := cfg.Sources[name]
 		if src.IsRemote() && !(st.Downloads[name] != nil && st.Downloads[name].Done && !fresh) {
 			size := "unknown size"
@@ -137,11 +137,7 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 			r.Actions = append(r.Actions, fmt.Sprintf("download source %s (%s)", name, size))
 		}
 	}
-	ep, err := EndpointOf(cfg)
-	if err != nil {
-		return nil, err
-	}
-	client, err := Connect(cfg, ep)
+	client, ep, err := connectConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +176,7 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 		r.Problems = append(r.Problems, fmt.Sprintf("collection %q exists (%d points) and collection.on_exists is fail", coll, points))
 	}
 	if !(st.Collection.Ready && !fresh) {
-		for _, f := range sortedNames(cfg.Collection.PayloadIndexes) {
+		for _, f := range pipeline.SortedKeys(cfg.Collection.PayloadIndexes) {
 			r.Actions = append(r.Actions, fmt.Sprintf("create payload index %s (%s)", f, cfg.Collection.PayloadIndexes[f]))
 		}
 	}
@@ -216,20 +212,11 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 
 func vectorsSummary(cfg *pipeline.Config) string {
 	var parts []string
-	for _, n := range sortedNames(cfg.Collection.Vectors) {
+	for _, n := range pipeline.SortedKeys(cfg.Collection.Vectors) {
 		v := cfg.Collection.Vectors[n]
 		parts = append(parts, fmt.Sprintf("%s: %d %s %s", n, v.Size, v.Distance, v.Datatype))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // inspectSource stats (path) or HEADs (url) a source and reads its header
@@ -314,7 +301,7 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 			need(cfg.Points.ID.Column, "id")
 		}
 		var vecCols []string
-		for _, vn := range sortedNames(cfg.Points.Vectors) {
+		for _, vn := range pipeline.SortedKeys(cfg.Points.Vectors) {
 			if vs := cfg.Points.Vectors[vn]; vs.Source == name {
 				need(vs.Column, "vector")
 				if slices.Contains(cols, vs.Column) {

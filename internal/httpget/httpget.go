@@ -210,28 +210,9 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 			hr.Header.Set("If-Range", `"`+*validator+`"`)
 		}
 	}
-	// Hugging Face puts X-Linked-Etag/X-Linked-Size on the 302 to its CDN,
-	// not on the CDN's answer: look at redirect responses too.
-	var linkedETag, linkedSize string
-	cc := *c
-	cc.CheckRedirect = func(r *http.Request, via []*http.Request) error {
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		if r.Response != nil {
-			if v := r.Response.Header.Get("X-Linked-Etag"); v != "" && linkedETag == "" {
-				linkedETag = v
-			}
-			if v := r.Response.Header.Get("X-Linked-Size"); v != "" && linkedSize == "" {
-				linkedSize = v
-			}
-		}
-		if c.CheckRedirect != nil {
-			return c.CheckRedirect(r, via)
-		}
-		return nil
-	}
+	cc, linked := WithLinkedHeaders(c)
 	resp, err := cc.Do(hr)
+	linkedETag, linkedSize := linked.ETag, linked.Size
 	if err != nil {
 		return 0, meta, false, fmt.Errorf("GET %s: %w", Redact(req.URL), stripURL(err))
 	}
@@ -410,4 +391,34 @@ func hashFile(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Linked holds Hugging Face's X-Linked-Etag / X-Linked-Size as seen on a
+// redirect response.
+type Linked struct{ ETag, Size string }
+
+// WithLinkedHeaders returns a copy of c that records X-Linked-* headers of
+// redirect responses: Hugging Face sends them on the 302 to its CDN, not
+// on the CDN's answer. At most 10 redirects are followed.
+func WithLinkedHeaders(c *http.Client) (*http.Client, *Linked) {
+	l := &Linked{}
+	cc := *c
+	cc.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if r.Response != nil {
+			if v := r.Response.Header.Get("X-Linked-Etag"); v != "" && l.ETag == "" {
+				l.ETag = v
+			}
+			if v := r.Response.Header.Get("X-Linked-Size"); v != "" && l.Size == "" {
+				l.Size = v
+			}
+		}
+		if c.CheckRedirect != nil {
+			return c.CheckRedirect(r, via)
+		}
+		return nil
+	}
+	return &cc, l
 }

@@ -78,22 +78,7 @@ func Head(ctx context.Context, c *http.Client, url string, header http.Header) (
 		req.Header[k] = vs
 	}
 	req.Header.Set("Accept-Encoding", "identity")
-	var linkedETag, linkedSize string
-	cc := *c
-	cc.CheckRedirect = func(r *http.Request, via []*http.Request) error {
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		if r.Response != nil {
-			if v := r.Response.Header.Get("X-Linked-Etag"); v != "" && linkedETag == "" {
-				linkedETag = v
-			}
-			if v := r.Response.Header.Get("X-Linked-Size"); v != "" && linkedSize == "" {
-				linkedSize = v
-			}
-		}
-		return nil
-	}
+	cc, linked := httpget.WithLinkedHeaders(c)
 	resp, err := cc.Do(req)
 	if err != nil {
 		var ue interface{ Unwrap() error }
@@ -111,7 +96,7 @@ func Head(ctx context.Context, c *http.Client, url string, header http.Header) (
 	info.FinalURL = u.String()
 	etag := resp.Header.Get("X-Linked-Etag")
 	if etag == "" {
-		etag = linkedETag
+		etag = linked.ETag
 	}
 	if etag == "" {
 		etag = resp.Header.Get("ETag")
@@ -122,7 +107,7 @@ func Head(ctx context.Context, c *http.Client, url string, header http.Header) (
 	}
 	size := resp.Header.Get("X-Linked-Size")
 	if size == "" {
-		size = linkedSize
+		size = linked.Size
 	}
 	if n, err := strconv.ParseInt(size, 10, 64); err == nil {
 		info.Size = n

@@ -6,7 +6,6 @@ package batch
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -30,7 +29,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 // many rows become points.
 func TotalRows(c *pipeline.Config, headers map[string]*pipeline.SourceHeader) (int64, error) {
 	var problems []string
-	for _, vn := range sortedKeys(c.Points.Vectors) {
+	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
 		vs := c.Points.Vectors[vn]
 		h := headers[vs.Source]
 		vc := c.Collection.Vectors[vn]
@@ -52,7 +51,7 @@ func TotalRows(c *pipeline.Config, headers map[string]*pipeline.SourceHeader) (i
 	var counts []string
 	total := int64(-1)
 	aligned := true
-	for _, s := range sortedKeys(headers) {
+	for _, s := range pipeline.SortedKeys(headers) {
 		h := headers[s]
 		counts = append(counts, fmt.Sprintf("%s %d", s, h.Rows))
 		if limit >= 0 {
@@ -73,15 +72,6 @@ func TotalRows(c *pipeline.Config, headers map[string]*pipeline.SourceHeader) (i
 		return limit, nil
 	}
 	return total, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Run reads every input's header, checks alignment, then zips blocks.
@@ -150,7 +140,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		}
 		var start int64
 		var n int
-		for i, s := range sortedKeys(blocks) {
+		for i, s := range pipeline.SortedKeys(blocks) {
 			blk := blocks[s]
 			if i == 0 {
 				start, n = blk.Start, blk.N
@@ -198,7 +188,7 @@ func BuildPoints(c *pipeline.Config, blocks map[string]*pipeline.RowBlock, start
 		w    int
 	}
 	vecs := make([]vec, 0, len(c.Points.Vectors))
-	for _, vn := range sortedKeys(c.Points.Vectors) {
+	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
 		vs := c.Points.Vectors[vn]
 		vecs = append(vecs, vec{vn, blocks[vs.Source].Vectors[vs.Column], c.Collection.Vectors[vn].Size})
 	}

@@ -44,7 +44,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 		return nil, fmt.Errorf("unknown source %q", n.Source)
 	}
 	d := &Decode{node: n.ID, name: n.Source, src: src, rt: rt}
-	for _, vn := range sortedKeys(c.Points.Vectors) {
+	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
 		vs := c.Points.Vectors[vn]
 		if vs.Source != n.Source {
 			continue
@@ -60,15 +60,6 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 		d.idColumn = c.Points.ID.Column
 	}
 	return d, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // ResumeRow is the first row a run must decode: the start of the first

@@ -289,7 +289,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 		}
 		u.rt.Log.Info("collection created", "collection", name)
 	}
-	for _, field := range sortedKeys(c.Collection.PayloadIndexes) {
+	for _, field := range pipeline.SortedKeys(c.Collection.PayloadIndexes) {
 		ft := fieldTypes[c.Collection.PayloadIndexes[field]]
 		wait := true
 		if err := u.call(ctx, func(ctx context.Context) error {
@@ -386,7 +386,7 @@ func DiffVectors(c *pipeline.Config, info *qdrant.CollectionInfo) []string {
 		out = append(out, "collection has one unnamed vector; the config names vectors")
 		return out
 	}
-	for _, n := range sortedKeys(c.Collection.Vectors) {
+	for _, n := range pipeline.SortedKeys(c.Collection.Vectors) {
 		v := c.Collection.Vectors[n]
 		g, ok := got[n]
 		if !ok {
@@ -404,15 +404,6 @@ func DiffVectors(c *pipeline.Config, info *qdrant.CollectionInfo) []string {
 		if _, ok := c.Collection.Vectors[n]; !ok {
 			out = append(out, fmt.Sprintf("collection has extra vector %q", n))
 		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out

@@ -670,3 +670,32 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("truncated download: %d bytes, %v", len(got), err)
 	}
 }
+
+func TestRecoverFromFileLocation(t *testing.T) {
+	srv, c := start(t, qdrantemu.Options{})
+	namedDim(t, c, "src", 8)
+	fillDim(t, c, "src", 500, 8)
+	d, err := c.CreateSnapshot(context.Background(), "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(srv.SnapshotsDir(), "src", d.GetName())
+	body, _ := json.Marshal(map[string]any{"location": "file://" + path, "checksum": d.GetChecksum()})
+	code, b, _ := rest(t, "PUT", srv.URL()+"/collections/dst/snapshots/recover", "", bytes.NewReader(body), "application/json")
+	if code != 200 {
+		t.Fatalf("recover: %d %s", code, b)
+	}
+	comparePointsNamed(t, c, "src", c, "dst", 500)
+	// Outside the snapshots directory: refused, as Qdrant does.
+	body, _ = json.Marshal(map[string]any{"location": "file:///etc/passwd"})
+	code, b, _ = rest(t, "PUT", srv.URL()+"/collections/dst/snapshots/recover", "", bytes.NewReader(body), "application/json")
+	if code != 400 {
+		t.Fatalf("outside dir: %d %s", code, b)
+	}
+	// Wrong checksum.
+	body, _ = json.Marshal(map[string]any{"location": "file://" + path, "checksum": strings.Repeat("a", 64)})
+	code, b, _ = rest(t, "PUT", srv.URL()+"/collections/dst/snapshots/recover", "", bytes.NewReader(body), "application/json")
+	if code != 400 || !strings.Contains(string(b), "Snapshot checksum mismatch") {
+		t.Fatalf("bad checksum: %d %s", code, b)
+	}
+}

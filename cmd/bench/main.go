@@ -37,12 +37,19 @@ func main() {
 	batch := flag.Int("batch", 256, "upload.batch_size")
 	parallel := flag.Int("parallel", 4, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
+	only := flag.String("only", "local,http,limit,raw,embedded", "scenarios to run")
 	flag.Parse()
+	for _, k := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(k)] = true
+	}
 	if err := run(*sizes, *cache, *bin, *batch, *parallel, *embeddedRows); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+// want holds the scenarios selected with -only.
+var want = map[string]bool{}
 
 type result struct {
 	name       string
@@ -186,6 +193,7 @@ func run(sizesFlag, cache, bin string, batch, parallel, embeddedRows int) error 
 		print1(r)
 		return nil
 	}
+	fmt.Printf("batch_size %d, parallel %d; emulator with --discard\n\n", batch, parallel)
 	fmt.Printf("| scenario | rows | points/s | wall s | CPU s | peak RSS MiB | bytes fetched |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	header := func(name string, limit string, sources string) string {
 		return fmt.Sprintf(`version: 1
@@ -216,15 +224,25 @@ snapshot: { destination: out }
 		rel := fmt.Sprintf("rows-%d", n)
 		local := fmt.Sprintf("  metadata: { path: %s/metadata_0000.parquet }\n  image: { path: %s/img_emb_0000.npy }\n  text: { path: %s/text_emb_0000.npy }", abs, abs, abs)
 		remote := fmt.Sprintf("  metadata: { url: \"%s/%s/metadata_0000.parquet\" }\n  image: { url: \"%s/%s/img_emb_0000.npy\" }\n  text: { url: \"%s/%s/text_emb_0000.npy\" }", srv.URL, rel, srv.URL, rel, srv.URL, rel)
-		if err := apply(fmt.Sprintf("local full shard %d", n), int64(n), header("local", "", local)); err != nil {
-			return err
+		var pipe float64
+		if want["local"] {
+			if err := apply(fmt.Sprintf("local full shard %d", n), int64(n), header("local", "", local)); err != nil {
+				return err
+			}
+			pipe = results[len(results)-1].pointsPerS
 		}
-		pipe := results[len(results)-1].pointsPerS
-		if err := apply(fmt.Sprintf("HTTP full shard %d", n), int64(n), header("http", "", remote)); err != nil {
-			return err
+		if want["http"] {
+			if err := apply(fmt.Sprintf("HTTP full shard %d", n), int64(n), header("http", "", remote)); err != nil {
+				return err
+			}
 		}
-		if err := apply(fmt.Sprintf("HTTP limit 1000 of %d", n), 1000, header("limit", "  limit: 1000\n", remote)); err != nil {
-			return err
+		if want["limit"] {
+			if err := apply(fmt.Sprintf("HTTP limit 1000 of %d", n), 1000, header("limit", "  limit: 1000\n", remote)); err != nil {
+				return err
+			}
+		}
+		if !want["raw"] {
+			continue
 		}
 		cmd := exec.Command(os.Args[0], "rawclient", "-grpc-port", grpcPort, "-http", httpAddr, "-rows", strconv.Itoa(n),
 			"-batch", strconv.Itoa(batch), "-parallel", strconv.Itoa(parallel), "-data", abs)
@@ -238,7 +256,7 @@ snapshot: { destination: out }
 		print1(r)
 		ratios[n] = [2]float64{pipe, r.pointsPerS}
 	}
-	if embeddedRows > 0 {
+	if embeddedRows > 0 && want["embedded"] {
 		dir := filepath.Join(cache, fmt.Sprintf("embedded-%d", embeddedRows))
 		if err := ensureData(bin, dir, embeddedRows, true); err != nil {
 			return err
@@ -253,7 +271,10 @@ snapshot: { destination: out }
 	}
 	fmt.Println()
 	for _, n := range sizes {
-		r := ratios[n]
+		r, ok := ratios[n]
+		if !ok || r[0] == 0 {
+			continue
+		}
 		fmt.Printf("ratio at %d rows: snappipe %.0f points/s / pre-built client %.0f points/s = %.2f\n", n, r[0], r[1], r[0]/r[1])
 	}
 	return nil

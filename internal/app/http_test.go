@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -144,5 +145,46 @@ snapshot: { destination: out }
 	}
 	if got := files.total() - before; got > whole-2*1000*64+4096 {
 		t.Fatalf("the full run fetched %d bytes; the prefixes (%d bytes) were fetched again", got, 2*1000*64)
+	}
+}
+
+func TestPlanUnderLimitSaysWhatIsFetched(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 5000, Dim: 16, Seed: 5, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	files, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), fmt.Sprintf(`version: 1
+name: planlimit
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: P
+  vectors: { image: { size: 16, distance: Cosine } }
+sources:
+  metadata: { url: "%[1]s/resolve/main/metadata_0000.parquet" }
+  image:    { url: "%[1]s/resolve/main/img_emb_0000.npy" }
+points:
+  limit: 100
+  vectors: { image: image }
+  payload: { source: metadata }
+snapshot: { destination: out }
+`, url))
+	rep, err := app.Plan(context.Background(), cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := rep.Text()
+	for _, want := range []string{
+		"fetch the header and first 100 rows of source image by HTTP Range (3328 of 160128 bytes)",
+		"read the footer and the pages of the first 100 rows of source metadata in place by HTTP Range",
+		"upsert 100 points in 1 batches of 256",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
+	}
+	if files.total() > 200<<10 {
+		t.Errorf("plan fetched %d bytes", files.total())
 	}
 }

@@ -105,11 +105,13 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 	}
 	r.State = &st
 	headers := map[string]*pipeline.SourceHeader{}
+	hdrs := map[string]*npyGeometry{}
 	used := pipeline.UsedSources(cfg)
 	hc := HTTPClient()
 	for _, name := range pipeline.SortedKeys(cfg.Sources) {
 		src := cfg.Sources[name]
-		rep, hdr, err := inspectSource(ctx, hc, cfg, stateDir, name, src, st)
+		rep, hdr, geo, err := inspectSource(ctx, hc, cfg, stateDir, name, src, st)
+		hdrs[name] = geo
 		if err != nil {
 			r.Problems = append(r.Problems, fmt.Sprintf("source %s: %v", name, err))
 		}
@@ -125,15 +127,33 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 			r.Problems = append(r.Problems, err.Error())
 		}
 	}
+	limit := cfg.Points.LimitOr()
 	for _, name := range pipeline.SortedKeys(cfg.Sources) {
 		src := cfg.Sources[name]
-		if src.IsRemote() && !(st.Downloads[name] != nil && st.Downloads[name].Done && !fresh) {
-			size := "unknown size"
-			for _, s := range r.Sources {
-				if s.Name == name && s.Size >= 0 {
-					size = fmt.Sprintf("%d bytes", s.Size)
-				}
+		if !src.IsRemote() || !slices.Contains(used, name) {
+			continue
+		}
+		ds := st.Downloads[name]
+		if ds != nil && ds.Done && !fresh {
+			continue
+		}
+		var rep SourceReport
+		for _, s := range r.Sources {
+			if s.Name == name {
+				rep = s
 			}
+		}
+		size := "unknown size"
+		if rep.Size >= 0 {
+			size = fmt.Sprintf("%d bytes", rep.Size)
+		}
+		switch {
+		case limit >= 0 && src.SHA256 == "" && src.Format == pipeline.FormatNpy && hdrs[name] != nil && hdrs[name].rowBytes > 0:
+			need := hdrs[name].dataOffset + min(limit, rep.Rows)*hdrs[name].rowBytes
+			r.Actions = append(r.Actions, fmt.Sprintf("fetch the header and first %d rows of source %s by HTTP Range (%d of %s)", min(limit, rep.Rows), name, need, size))
+		case limit >= 0 && src.SHA256 == "" && src.Format == pipeline.FormatParquet:
+			r.Actions = append(r.Actions, fmt.Sprintf("read the footer and the pages of the first %d rows of source %s in place by HTTP Range (file: %s)", limit, name, size))
+		default:
 			r.Actions = append(r.Actions, fmt.Sprintf("download source %s (%s)", name, size))
 		}
 	}
@@ -221,7 +241,10 @@ func vectorsSummary(cfg *pipeline.Config) string {
 
 // inspectSource stats (path) or HEADs (url) a source and reads its header
 // or footer, without downloading it.
-func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, stateDir, name string, src *pipeline.Source, st pipeline.State) (SourceReport, *pipeline.SourceHeader, error) {
+// npyGeometry locates rows in an .npy file.
+type npyGeometry struct{ dataOffset, rowBytes int64 }
+
+func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, stateDir, name string, src *pipeline.Source, st pipeline.State) (SourceReport, *pipeline.SourceHeader, *npyGeometry, error) {
 	rep := SourceReport{Name: name, Format: src.Format, Size: -1, Rows: -1}
 	var ra io.ReaderAt
 	var size int64
@@ -233,7 +256,7 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 				rep.Cached, rep.Size, rep.ETag = true, ds.Size, ds.ETag
 				f, err := os.Open(cache)
 				if err != nil {
-					return rep, nil, err
+					return rep, nil, nil, err
 				}
 				defer f.Close()
 				ra, size = f, fi.Size()
@@ -244,9 +267,14 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 			if tok := os.Getenv("HF_TOKEN"); tok != "" {
 				hdr.Set("Authorization", "Bearer "+tok)
 			}
-			r, err := httpra.Open(ctx, hc, src.URL, hdr, 256<<10)
+			// Small blocks: plan reads only headers and footers.
+			block := int64(16 << 10)
+			if src.Format == pipeline.FormatParquet {
+				block = 64 << 10
+			}
+			r, err := httpra.Open(ctx, hc, src.URL, hdr, block)
 			if err != nil {
-				return rep, nil, err
+				return rep, nil, nil, err
 			}
 			rep.Size, rep.ETag = r.Size(), r.ETag()
 			ra, size = r, r.Size()
@@ -256,12 +284,12 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 		rep.Location = src.Path
 		f, err := os.Open(p)
 		if err != nil {
-			return rep, nil, err
+			return rep, nil, nil, err
 		}
 		defer f.Close()
 		fi, err := f.Stat()
 		if err != nil {
-			return rep, nil, err
+			return rep, nil, nil, err
 		}
 		rep.Size = fi.Size()
 		ra, size = f, fi.Size()
@@ -270,17 +298,17 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 	case pipeline.FormatNpy:
 		h, err := npy.ReadHeader(io.NewSectionReader(ra, 0, size))
 		if err != nil {
-			return rep, nil, err
+			return rep, nil, nil, err
 		}
 		rep.Describe, rep.Rows = h.String(), h.Rows()
 		if want := h.DataOffset + h.DataSize(); size < want {
-			return rep, nil, fmt.Errorf("file is truncated: header %s needs %d bytes, file has %d", h, want, size)
+			return rep, nil, nil, fmt.Errorf("file is truncated: header %s needs %d bytes, file has %d", h, want, size)
 		}
-		return rep, &pipeline.SourceHeader{Source: name, Rows: h.Rows(), Widths: map[string]int{"": h.Width()}, Describe: h.String()}, nil
+		return rep, &pipeline.SourceHeader{Source: name, Rows: h.Rows(), Widths: map[string]int{"": h.Width()}, Describe: h.String()}, &npyGeometry{h.DataOffset, h.RowBytes()}, nil
 	case pipeline.FormatParquet:
-		pf, err := pq.Open(ra, size, rep.Location)
+		pf, err := pq.OpenBuffered(ra, size, rep.Location, 32<<10)
 		if err != nil {
-			return rep, nil, err
+			return rep, nil, nil, err
 		}
 		rep.Describe, rep.Rows = pf.Describe(), pf.NumRows()
 		hdr := &pipeline.SourceHeader{Source: name, Rows: pf.NumRows(), Widths: map[string]int{}, Columns: pf.Columns(), Describe: pf.Describe()}
@@ -326,9 +354,9 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 			}
 		}
 		if len(problems) > 0 {
-			return rep, hdr, errors.New(strings.Join(problems, "; "))
+			return rep, hdr, nil, errors.New(strings.Join(problems, "; "))
 		}
-		return rep, hdr, nil
+		return rep, hdr, nil, nil
 	}
-	return rep, nil, fmt.Errorf("unknown format %q", src.Format)
+	return rep, nil, nil, fmt.Errorf("unknown format %q", src.Format)
 }

@@ -117,9 +117,12 @@ func (u UpsertState) AckedCount() int64 { return u.Watermark + int64(len(u.Above
 // write is atomic (temp, fsync, rename, fsync dir) and mode 0600.
 type StateFile struct {
 	Path string
-	mu   sync.Mutex
+	mu   sync.Mutex // guards s and last
 	s    State
 	last time.Time
+	// wmu serialises file writes, which happen outside mu so that an fsync
+	// never stalls the callers that only change the state.
+	wmu sync.Mutex
 }
 
 // StatePath is where a pipeline's state lives.
@@ -164,12 +167,12 @@ func (sf *StateFile) Snapshot() State {
 	return out
 }
 
-// Update changes the state under the lock and saves it.
+// Update changes the state and saves it before returning.
 func (sf *StateFile) Update(f func(s *State)) error {
 	sf.mu.Lock()
-	defer sf.mu.Unlock()
 	f(&sf.s)
-	return sf.saveLocked()
+	sf.mu.Unlock()
+	return sf.save()
 }
 
 // UpdateThrottled changes the state and saves it at most every interval;
@@ -177,24 +180,31 @@ func (sf *StateFile) Update(f func(s *State)) error {
 // idempotent work. Flush saves what is pending.
 func (sf *StateFile) UpdateThrottled(interval time.Duration, f func(s *State)) error {
 	sf.mu.Lock()
-	defer sf.mu.Unlock()
 	f(&sf.s)
-	if time.Since(sf.last) < interval {
+	due := time.Since(sf.last) >= interval
+	if due {
+		sf.last = time.Now()
+	}
+	sf.mu.Unlock()
+	if !due {
 		return nil
 	}
-	return sf.saveLocked()
+	return sf.save()
 }
 
 // Flush saves the current state.
-func (sf *StateFile) Flush() error {
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
-	return sf.saveLocked()
-}
+func (sf *StateFile) Flush() error { return sf.save() }
 
-func (sf *StateFile) saveLocked() error {
+// save writes the state as it is when the write starts; writes are
+// serialised, so a later save always holds a newer state.
+func (sf *StateFile) save() error {
+	sf.wmu.Lock()
+	defer sf.wmu.Unlock()
+	sf.mu.Lock()
 	sf.s.UpdatedAt = time.Now().UTC()
 	b, err := json.MarshalIndent(&sf.s, "", "  ")
+	sf.last = time.Now()
+	sf.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -204,7 +214,6 @@ func (sf *StateFile) saveLocked() error {
 	if err := atomicfile.WriteFile(sf.Path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	sf.last = time.Now()
 	return nil
 }
 

@@ -43,7 +43,7 @@ func TestGoodConfigDefaults(t *testing.T) {
 	if ds != nil {
 		t.Fatal(ds)
 	}
-	if cfg.Upload.BatchSize != 256 || cfg.Upload.Parallel != 4 || cfg.Collection.OnExists != "fail" || cfg.Qdrant.GRPCPort != 6334 ||
+	if cfg.Upload.BatchSize != 256 || cfg.Upload.Parallel != 2 || cfg.Collection.OnExists != "fail" || cfg.Qdrant.GRPCPort != 6334 ||
 		cfg.Collection.Vectors["image"].Datatype != "float32" || cfg.Sources["image"].Format != "npy" || cfg.Sources["meta"].Format != "parquet" ||
 		cfg.Snapshot.Timeout.D().Minutes() != 30 || cfg.Points.ID.Column != "" {
 		t.Fatalf("defaults: %+v", cfg)

@@ -35,7 +35,7 @@ func main() {
 	cache := flag.String("cache", ".cache/bench", "where generated shards are kept")
 	bin := flag.String("bin", "bin", "directory with snappipe and qdrant-emulator")
 	batch := flag.Int("batch", 256, "upload.batch_size")
-	parallel := flag.Int("parallel", 4, "upload.parallel")
+	parallel := flag.Int("parallel", 2, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
 	only := flag.String("only", "local,http,limit,raw,embedded", "scenarios to run")
 	flag.Parse()

@@ -46,13 +46,25 @@ func LoadConfig(path string, opts pipeline.LoadOptions) (*pipeline.Config, error
 	return cfg, nil
 }
 
-// ApplyEnvOverrides applies QDRANT_URL and QDRANT_API_KEY.
+// HuggingFace is the hub URL prefix HF_ENDPOINT replaces.
+const HuggingFace = "https://huggingface.co"
+
+// ApplyEnvOverrides applies QDRANT_URL, QDRANT_API_KEY and HF_ENDPOINT
+// (which moves https://huggingface.co/... sources to a mirror, as
+// huggingface_hub does).
 func ApplyEnvOverrides(cfg *pipeline.Config) {
 	if v := os.Getenv("QDRANT_URL"); v != "" {
 		cfg.Qdrant.URL = v
 	}
 	if v := os.Getenv("QDRANT_API_KEY"); v != "" {
 		cfg.Qdrant.APIKey = pipeline.Secret(v)
+	}
+	if ep := strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"); ep != "" {
+		for _, src := range cfg.Sources {
+			if src != nil && strings.HasPrefix(src.URL, HuggingFace+"/") {
+				src.URL = ep + strings.TrimPrefix(src.URL, HuggingFace)
+			}
+		}
 	}
 }
 

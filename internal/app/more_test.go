@@ -10,6 +10,7 @@ import (
 
 	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/fetch"
 )
 
@@ -82,5 +83,17 @@ func TestUnsafeSnapshotNamesRefused(t *testing.T) {
 	}
 	if err := fetch.SafeName("LAION-5B-123-2026-01-01-00-00-00.snapshot"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestHFEndpointMovesHubSources(t *testing.T) {
+	t.Setenv("HF_ENDPOINT", "https://hf-mirror.example/")
+	cfg := &pipeline.Config{Sources: map[string]*pipeline.Source{
+		"a": {URL: "https://huggingface.co/datasets/x/resolve/main/a.npy"},
+		"b": {URL: "https://example.com/b.npy"},
+	}}
+	app.ApplyEnvOverrides(cfg)
+	if cfg.Sources["a"].URL != "https://hf-mirror.example/datasets/x/resolve/main/a.npy" || cfg.Sources["b"].URL != "https://example.com/b.npy" {
+		t.Fatalf("%v %v", cfg.Sources["a"].URL, cfg.Sources["b"].URL)
 	}
 }

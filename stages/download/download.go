@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/httpget"
@@ -95,7 +96,14 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	os.Remove(dest + ".head.etag")
 	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
 		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, MaxAttempts: d.rt.Config.Upload.MaxAttempts,
-		Progress: func(done, total int64) { d.rt.Events.Progress(d.node, done, total, "bytes") },
+		Progress: func(done, total int64) {
+			d.rt.Events.Progress(d.node, done, total, "bytes")
+			d.rt.State.UpdateThrottled(time.Second, func(s *pipeline.State) {
+				if ds := s.Downloads[d.name]; ds != nil && ds.URL == d.src.URL {
+					ds.Bytes = done
+				}
+			})
+		},
 		OnMeta: func(m httpget.Meta) {
 			d.rt.State.Update(func(s *pipeline.State) {
 				if s.Downloads == nil {

@@ -32,7 +32,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	if opts.Lookup == nil {
 		opts.Lookup = EnvLookup(nil)
 	}
-	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}, failed: map[string]bool{}}
+	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}, failed: map[string]bool{}, keyPos: map[string]Pos{}}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -93,6 +93,9 @@ type decoder struct {
 	// failed marks key paths that already have a decoding problem, so
 	// validation adds no follow-on noise for them.
 	failed map[string]bool
+	// keyPos holds the position of each mapping key, by key path: a
+	// missing key is reported at its parent's key.
+	keyPos map[string]Pos
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -206,6 +209,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 				continue
 			}
 			ev := reflect.New(v.Type().Elem()).Elem()
+			d.keyPos[join(path, k.Value)] = Pos{k.Line, k.Column}
 			d.decode(val, ev, join(path, k.Value))
 			v.SetMapIndex(reflect.ValueOf(k.Value), ev)
 		}
@@ -355,6 +359,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		fv := v.Field(f.index)
+		d.keyPos[kp] = Pos{k.Line, k.Column}
 		d.decode(val, fv, kp)
 		if f.enum != nil {
 			d.checkEnum(fv, f.enum, kp)
@@ -365,7 +370,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		if f.required {
-			d.errorf(n, join(path, f.key), "missing required key %q", f.key)
+			// At the parent's key (where the key belongs), or for top-level
+			// keys at the document's first line.
+			at := &yaml.Node{Line: 1, Column: 1}
+			if p, ok := d.keyPos[path]; ok {
+				at = &yaml.Node{Line: p.Line, Column: p.Column}
+			}
+			d.errorf(at, join(path, f.key), "missing required key %q", f.key)
 		}
 	}
 }

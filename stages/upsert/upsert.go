@@ -228,11 +228,28 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)))
 }
 
-// call runs one collection-admin RPC with the configured deadline.
+// call runs one collection-admin RPC with the configured deadline,
+// retrying transient failures (a server restarting, rate limits) like
+// upserts, within upload.max_attempts.
 func (u *Upsert) call(ctx context.Context, f func(ctx context.Context) error) error {
-	cctx, cancel := context.WithTimeout(ctx, u.rt.Config.Qdrant.Timeout.D())
-	defer cancel()
-	return f(cctx)
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, u.rt.Config.Qdrant.Timeout.D())
+		err := f(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		delay, retry := retryDelay(err, attempt)
+		if !retry || attempt >= u.rt.Config.Upload.MaxAttempts {
+			return err
+		}
+		u.rt.Log.Warn("qdrant call failed; retrying", "attempt", attempt, "in", delay.Round(time.Millisecond), "err", grpcMessage(err))
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (u *Upsert) prepareCollection(ctx context.Context) error {

@@ -181,7 +181,26 @@ snapshot: { destination: out }
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		statePath := filepath.Join(dir, ".snappipe", "chaos.state.json")
 		wait := time.Duration(50+r.IntN(3000)) * time.Millisecond
+		trigger := time.After(wait)
+		if k == 0 {
+			// The first kill of each scenario waits for a given stage (in
+			// turn over the seeds), so every stage is hit whatever the
+			// machine's speed; the others land at random times.
+			target := []string{"download", "upsert", "snapshot", "fetch"}[seed%4]
+			ch := make(chan time.Time, 1)
+			trigger = ch
+			go func() {
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(3 * time.Millisecond) {
+					if phase(statePath, true) == target {
+						break
+					}
+				}
+				ch <- time.Now()
+			}()
+		}
+		start := time.Now()
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
@@ -189,12 +208,12 @@ snapshot: { destination: out }
 			if err != nil {
 				t.Fatalf("run %d failed before the kill: %v\n%s", k, err, out.String())
 			}
-		case <-time.After(wait):
+		case <-trigger:
 			cmd.Process.Signal(syscall.SIGKILL)
 			<-done
-			ph := phase(filepath.Join(dir, ".snappipe", "chaos.state.json"), true)
+			ph := phase(statePath, true)
 			phases[ph]++
-			t.Logf("kill %d after %s: during %s", k, wait, ph)
+			t.Logf("kill %d after %s: during %s", k, time.Since(start).Round(time.Millisecond), ph)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

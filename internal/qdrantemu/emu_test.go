@@ -647,8 +647,12 @@ func TestFaults(t *testing.T) {
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("snapshot deadline: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	list, _ := c.ListSnapshots(ctx, "c")
+	var list []*qdrant.SnapshotDescription
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if list, _ = c.ListSnapshots(ctx, "c"); len(list) > 0 {
+			break
+		}
+	}
 	if len(list) != 1 {
 		t.Fatalf("background snapshot: %v", list)
 	}

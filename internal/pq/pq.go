@@ -356,6 +356,9 @@ type Reader struct {
 	needCols []int
 	ncols    int
 	maxRep   []int
+	// vecOnly marks columns read only as vectors: decoded straight into
+	// float32 rows, without building parquet.Value slices per row.
+	vecOnly map[int]bool
 
 	rg      int
 	rgStart int64 // first row of the current row group
@@ -453,6 +456,20 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 			set[c] = true
 		}
 	}
+	r.vecOnly = map[int]bool{}
+	for _, l := range r.vecs {
+		r.vecOnly[l.col] = true
+	}
+	for _, fl := range r.fields {
+		for _, c := range fl.leaves() {
+			delete(r.vecOnly, c)
+		}
+	}
+	if r.idField != nil {
+		for _, c := range r.idField.leaves() {
+			delete(r.vecOnly, c)
+		}
+	}
 	for c := range set {
 		r.needCols = append(r.needCols, c)
 	}
@@ -541,6 +558,47 @@ func (c *cursor) next(dst []parquet.Value) ([]parquet.Value, error) {
 	}
 }
 
+var (
+	errNullVector  = errors.New("null or empty vector")
+	errNullElement = errors.New("null vector element")
+	errNotFloat    = errors.New("not a float column")
+)
+
+// nextFloats appends the next row of a list<float|double> column to dst,
+// reading the cursor's values in place.
+func (c *cursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, error) {
+	if err := c.fill(); err != nil {
+		return dst, err
+	}
+	for first := true; ; first = false {
+		v := &c.buf[c.i]
+		if !first && v.RepetitionLevel() == 0 {
+			return dst, nil
+		}
+		if d := v.DefinitionLevel(); d < maxDef || v.IsNull() {
+			if first && d < dRep {
+				return dst, errNullVector
+			}
+			return dst, errNullElement
+		}
+		switch v.Kind() {
+		case parquet.Float:
+			dst = append(dst, v.Float())
+		case parquet.Double:
+			dst = append(dst, float32(v.Double()))
+		default:
+			return dst, errNotFloat
+		}
+		c.i++
+		if err := c.fill(); err != nil {
+			if err == io.EOF {
+				return dst, nil
+			}
+			return dst, err
+		}
+	}
+}
+
 func (r *Reader) openRowGroup() error {
 	rg := r.f.f.RowGroups()[r.rg]
 	r.cursors = map[int]*cursor{}
@@ -589,6 +647,9 @@ func (r *Reader) Next(row *Row) error {
 		}
 	}
 	for _, c := range r.needCols {
+		if r.vecOnly[c] {
+			continue // read straight into the vector below
+		}
 		v, err := r.cursors[c].next(r.vals[c][:0])
 		if err != nil {
 			if err == io.EOF {
@@ -613,6 +674,23 @@ func (r *Reader) Next(row *Row) error {
 			row.Vectors = map[string][]float32{}
 		}
 		for i, l := range r.vecs {
+			if r.vecOnly[l.col] {
+				dst, err := r.cursors[l.col].nextFloats(row.Vectors[r.vecNames[i]][:0], l.dRep, l.maxDef)
+				switch {
+				case errors.Is(err, errNullVector):
+					return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.vecNames[i])
+				case errors.Is(err, errNullElement):
+					return fmt.Errorf("row %d: vector column %q has a null element", r.row, r.vecNames[i])
+				case errors.Is(err, errNotFloat):
+					return fmt.Errorf("row %d: vector column %q does not hold floats", r.row, r.vecNames[i])
+				case err == io.EOF:
+					return fmt.Errorf("row %d: column chunk %d ended early", r.row, l.col)
+				case err != nil:
+					return fmt.Errorf("row %d: %w", r.row, err)
+				}
+				row.Vectors[r.vecNames[i]] = dst
+				continue
+			}
 			vs := r.vals[l.col]
 			if len(vs) == 1 && vs[0].DefinitionLevel() < l.dRep {
 				return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.vecNames[i])

@@ -1,12 +1,17 @@
 package pq
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/qdrant/go-client/qdrant"
 )
@@ -185,4 +190,60 @@ func TestImg2datasetNested(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("row 0: %v", row.Payload)
+}
+
+type vecRow struct {
+	Key string    `parquet:"key"`
+	Vec []float32 `parquet:"vec,list,optional"`
+}
+
+func TestVectorColumnFastPathMatchesGeneric(t *testing.T) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[vecRow](&buf, parquet.MaxRowsPerRowGroup(7), parquet.PageBufferSize(256))
+	var rows []vecRow
+	for i := 0; i < 50; i++ {
+		v := make([]float32, 5)
+		for j := range v {
+			v[j] = float32(i*10 + j)
+		}
+		rows = append(rows, vecRow{Key: fmt.Sprint(i), Vec: v})
+	}
+	rows = append(rows, vecRow{Key: "null"}) // a null list ends the file
+	w.Write(rows)
+	w.Close()
+	pf, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(sel Selection, start int64) ([][]float32, error) {
+		r, err := pf.NewReader(sel, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]float32
+		for {
+			var row Row
+			if err := r.Next(&row); err == io.EOF {
+				return out, nil
+			} else if err != nil {
+				return out, err
+			}
+			out = append(out, append([]float32(nil), row.Vectors["vec"]...))
+		}
+	}
+	fast, errFast := read(Selection{Vectors: []string{"vec"}}, 3)
+	slow, errSlow := read(Selection{Vectors: []string{"vec"}, AllPayload: true}, 3)
+	if len(fast) != 47 || len(slow) != 47 {
+		t.Fatalf("rows %d %d", len(fast), len(slow))
+	}
+	for i := range fast {
+		if fmt.Sprint(fast[i]) != fmt.Sprint(slow[i]) || fast[i][0] != float32((i+3)*10) {
+			t.Fatalf("row %d: %v vs %v", i+3, fast[i], slow[i])
+		}
+	}
+	for _, err := range []error{errFast, errSlow} {
+		if err == nil || !strings.Contains(err.Error(), `vector column "vec" is null or empty`) {
+			t.Fatalf("null list: %v", err)
+		}
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -18,9 +17,8 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/app"
-	"github.com/snappipe/snappipe/internal/npy"
-	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
 	"google.golang.org/protobuf/proto"
 )
@@ -127,76 +125,9 @@ func sharedFixtures(t *testing.T) string {
 	return p
 }
 
-// npyRows reads a whole (small) .npy file through the streaming reader.
-func npyRows(t *testing.T, path string) [][]float32 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := npy.ReadHeader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := npy.NewReader(f, h)
-	out := make([][]float32, h.Rows())
-	for i := range out {
-		out[i] = make([]float32, h.Width())
-		if err := r.ReadRows(int64(i), 1, out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
 
-func parquetRows(t *testing.T, path string) []map[string]*qdrant.Value {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := pq.Open(f, st.Size(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := pf.NewReader(pq.Selection{AllPayload: true}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]*qdrant.Value
-	for {
-		var row pq.Row
-		if err := r.Next(&row); err == io.EOF {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, row.Payload)
-	}
-}
 
-func vectorOf(p *qdrant.RetrievedPoint, name string) []float32 {
-	v := p.GetVectors().GetVectors().GetVectors()[name]
-	if d := v.GetDense(); d != nil {
-		return d.GetData()
-	}
-	return v.GetData()
-}
 
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
 
 func fileSHA(t *testing.T, p string) string {
 	t.Helper()
@@ -463,3 +394,13 @@ snapshot: { destination: out }
 		parquetRows(t, filepath.Join(fx, "metadata_0.parquet")))
 	checkSnapshot(t, e, sum, "fashion")
 }
+
+func npyRows(t *testing.T, path string) [][]float32 { return testkit.NpyRows(t, path) }
+
+func parquetRows(t *testing.T, path string) []map[string]*qdrant.Value {
+	return testkit.ParquetRows(t, path)
+}
+
+func vectorOf(p *qdrant.RetrievedPoint, name string) []float32 { return testkit.VectorOf(p, name) }
+
+func equalF32(a, b []float32) bool { return testkit.EqualF32(a, b) }

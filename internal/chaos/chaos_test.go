@@ -13,8 +13,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -29,8 +27,7 @@ import (
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
-	"github.com/snappipe/snappipe/internal/npy"
-	"github.com/snappipe/snappipe/internal/pq"
+	"github.com/snappipe/snappipe/internal/testkit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -270,9 +267,9 @@ func verify(t *testing.T, fx fixture, httpAddr, grpcPort, dir string) {
 	if err != nil || n != uint64(*rows) {
 		t.Fatalf("count %d (%v), want %d", n, err, *rows)
 	}
-	img := npyAll(t, filepath.Join(fx.data, "img_emb_0000.npy"))
-	txt := npyAll(t, filepath.Join(fx.data, "text_emb_0000.npy"))
-	meta := parquetAll(t, filepath.Join(fx.data, "metadata_0000.parquet"))
+	img := testkit.NpyRows(t, filepath.Join(fx.data, "img_emb_0000.npy"))
+	txt := testkit.NpyRows(t, filepath.Join(fx.data, "text_emb_0000.npy"))
+	meta := testkit.ParquetRows(t, filepath.Join(fx.data, "metadata_0000.parquet"))
 	var off *qdrant.PointId
 	i := 0
 	for {
@@ -286,7 +283,7 @@ func verify(t *testing.T, fx fixture, httpAddr, grpcPort, dir string) {
 				t.Fatalf("point %d has id %v", i, p.GetId())
 			}
 			vs := p.GetVectors().GetVectors().GetVectors()
-			if !eq(vs["image"].GetDense().GetData(), img[i*dim:(i+1)*dim]) || !eq(vs["text"].GetDense().GetData(), txt[i*dim:(i+1)*dim]) {
+			if !testkit.EqualF32(vs["image"].GetDense().GetData(), img[i]) || !testkit.EqualF32(vs["text"].GetDense().GetData(), txt[i]) {
 				t.Fatalf("point %d: vectors differ from the source rows", i)
 			}
 			if !proto.Equal(&qdrant.Struct{Fields: p.GetPayload()}, &qdrant.Struct{Fields: meta[i]}) {
@@ -325,61 +322,8 @@ func verify(t *testing.T, fx fixture, httpAddr, grpcPort, dir string) {
 	}
 }
 
-func eq(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
 
-func npyAll(t *testing.T, p string) []float32 {
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := npy.ReadHeader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, h.Rows()*int64(h.Width()))
-	if err := npy.NewReader(f, h).ReadRows(0, int(h.Rows()), out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
-func parquetAll(t *testing.T, p string) []map[string]*qdrant.Value {
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := pq.Open(f, st.Size(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := pf.NewReader(pq.Selection{AllPayload: true}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]*qdrant.Value
-	for {
-		var row pq.Row
-		if err := rd.Next(&row); err == io.EOF {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, row.Payload)
-	}
-}
 
 func TestInterruptSavesAndResumes(t *testing.T) {
 	if testing.Short() {

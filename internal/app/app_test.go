@@ -125,10 +125,6 @@ func sharedFixtures(t *testing.T) string {
 	return p
 }
 
-
-
-
-
 func fileSHA(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)

@@ -322,9 +322,6 @@ func verify(t *testing.T, fx fixture, httpAddr, grpcPort, dir string) {
 	}
 }
 
-
-
-
 func TestInterruptSavesAndResumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("subprocess test skipped with -short")

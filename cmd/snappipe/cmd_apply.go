@@ -143,10 +143,12 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 		if cause := context.Cause(ctx); cause != nil {
 			var in *interrupted
 			if errors.As(cause, &in) {
+				events.emit(map[string]any{"type": "error", "message": "interrupted; progress is saved", "exit_code": exitInterrupted})
 				fmt.Fprintf(g.stderr, "Interrupted: progress is saved. Run the same command to resume:\n  snappipe apply %s\n", path)
 				return &exitCodeError{code: exitInterrupted}
 			}
 		}
+		events.emit(map[string]any{"type": "error", "message": err.Error(), "exit_code": exitError})
 		return err
 	}
 	elapsed := time.Since(start)

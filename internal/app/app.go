@@ -175,7 +175,10 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 		return nil, err
 	}
 	defer lock.Unlock()
+	// Temp files a killed run left (state, cache, destination).
 	removeStaleTemps(stateDir)
+	removeStaleTemps(filepath.Join(stateDir, "cache", cfg.Name))
+	removeStaleTemps(cfg.Resolve(cfg.Snapshot.Destination))
 	sf, existed, err := pipeline.OpenState(pipeline.StatePath(stateDir, cfg.Name))
 	if err != nil {
 		return nil, err

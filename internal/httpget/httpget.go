@@ -296,7 +296,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	}
 	*validator = served
 	if served != "" {
-		os.WriteFile(part+".etag", []byte(served), 0o644)
+		atomicfile.WriteFile(part+".etag", []byte(served), 0o644)
 	} else {
 		os.Remove(part + ".etag")
 	}

@@ -88,7 +88,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		// should the file have changed since.
 		if etag, err := os.ReadFile(dest + ".head.etag"); err == nil && len(etag) > 0 {
 			if os.Rename(dest+".head", dest+".part") == nil {
-				os.WriteFile(dest+".part.etag", etag, 0o644)
+				atomicfile.WriteFile(dest+".part.etag", etag, 0o644)
 			}
 		}
 	}
@@ -205,7 +205,7 @@ func (d *Download) npyPrefix(ctx context.Context, dest string, st pipeline.State
 		return nil, err
 	}
 	if v := pr.Validator(); v != "" {
-		os.WriteFile(head+".etag", []byte(v), 0o644)
+		atomicfile.WriteFile(head+".etag", []byte(v), 0o644)
 	}
 	d.rt.State.Update(func(s *pipeline.State) {
 		if s.Downloads == nil {

@@ -112,7 +112,7 @@ type PayloadConfig struct {
 type UploadConfig struct {
 	BatchSize   int      `yaml:"batch_size" default:"256" doc:"Points per upsert request (1-10000)."`
 	Parallel    int      `yaml:"parallel" default:"2" doc:"Concurrent upsert requests (1-64). 2 measured best against a co-located server on 2 cores; raise it for a remote server with network latency."`
-	MaxAttempts int      `yaml:"max_attempts" default:"8" doc:"Attempts per batch on retryable errors (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED)."`
+	MaxAttempts int      `yaml:"max_attempts" default:"12" doc:"Attempts per batch on retryable errors (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED)."`
 	MaxElapsed  Duration `yaml:"max_elapsed" default:"5m" doc:"Give up retrying one batch after this long."`
 	Bulk        bool     `yaml:"bulk" doc:"Set hnsw m=0 during the load and restore it afterwards (Qdrant's bulk-upload advice)."`
 }

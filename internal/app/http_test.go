@@ -188,3 +188,46 @@ snapshot: { destination: out }
 		t.Errorf("plan fetched %d bytes", files.total())
 	}
 }
+
+func TestPlanAfterLimitedRunHasNothingToDo(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 3000, Dim: 8, Seed: 9, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	files, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), fmt.Sprintf(`version: 1
+name: donelimit
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: D
+  vectors: { image: { size: 8, distance: Cosine } }
+sources:
+  metadata: { url: "%[1]s/metadata_0000.parquet" }
+  image:    { url: "%[1]s/img_emb_0000.npy" }
+points:
+  limit: 100
+  vectors: { image: image }
+  payload: { source: metadata }
+snapshot: { destination: out }
+`, url))
+	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := app.Plan(context.Background(), cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pending() || len(rep.Problems) > 0 {
+		t.Fatalf("after a complete run plan still has work:\n%s", rep.Text())
+	}
+	// Re-running apply fetches nothing from the sources.
+	before := files.total()
+	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files.total() != before || sum.PointsWritten != 0 {
+		t.Fatalf("re-apply fetched %d bytes, wrote %d points", files.total()-before, sum.PointsWritten)
+	}
+}

@@ -134,8 +134,8 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 			continue
 		}
 		ds := st.Downloads[name]
-		if ds != nil && ds.Done && !fresh {
-			continue
+		if !fresh && (ds != nil && ds.Done || st.Upsert.Done) {
+			continue // cached, or every row is already loaded
 		}
 		var rep SourceReport
 		for _, s := range r.Sources {

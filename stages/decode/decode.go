@@ -90,6 +90,11 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		}
 		path, remote = fr.Path, fr.URL
 	}
+	if st := d.rt.State.Snapshot(); st.Upsert.Done && st.Upsert.Rows >= 0 {
+		// Every row is loaded already: report what the checkpoint knows
+		// instead of opening (or re-fetching) the file.
+		return sio.Emit(ctx, d.loadedHeader(st.Upsert.Rows))
+	}
 	if remote != "" {
 		return d.runRemoteParquet(ctx, sio, remote)
 	}
@@ -109,6 +114,21 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return d.runParquet(ctx, sio, f, st.Size(), path)
 	}
 	return fmt.Errorf("source %s: unknown format %q", d.name, d.src.Format)
+}
+
+// loadedHeader describes a source whose rows were all upserted by an
+// earlier run, with the configured widths.
+func (d *Decode) loadedHeader(rows int64) *pipeline.SourceHeader {
+	h := &pipeline.SourceHeader{Source: d.name, Rows: rows, Widths: map[string]int{}, Describe: "already loaded"}
+	for _, vn := range pipeline.SortedKeys(d.rt.Config.Points.Vectors) {
+		vs := d.rt.Config.Points.Vectors[vn]
+		if vs.Source == d.name {
+			if vc := d.rt.Config.Collection.Vectors[vn]; vc != nil {
+				h.Widths[vs.Column] = vc.Size
+			}
+		}
+	}
+	return h
 }
 
 // rowsToEmit is how many rows of a file of n rows the pipeline uses.

@@ -142,7 +142,6 @@ type Runtime struct {
 	HTTP     *http.Client
 	Qdrant   *qdrant.Client
 	RESTBase string // Qdrant REST base URL
-	APIKey   Secret
 	CacheDir string
 	// Summary collects the run's results.
 	Summary   *Summary

@@ -65,7 +65,7 @@ func newApplyCommand(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return runApply(cmd.Context(), g, o, args[0]) },
 	}
 	o.load.register(cmd)
-	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "directory of the checkpoint, lock and download cache (default: .snappipe beside the config)")
+	stateDirFlag(cmd, &o.stateDir)
 	cmd.Flags().BoolVar(&o.fullRefresh, "full-refresh", false, "discard the checkpoint and start over (recreates the collection; needs -y when it holds points)")
 	cmd.Flags().BoolVarP(&o.autoApprove, "auto-approve", "y", false, "do not ask before dropping a collection that holds points")
 	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", 0, "wait this long for another run of the same pipeline to finish")
@@ -73,6 +73,11 @@ func newApplyCommand(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	cmd.Flags().StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
 	return cmd
+}
+
+// stateDirFlag registers --state-dir, shared by apply, plan and status.
+func stateDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "state-dir", "", "directory of the checkpoint, lock and download cache (default: .snappipe beside the config)")
 }
 
 func isTTY(f any) bool {

@@ -35,7 +35,7 @@ With --detailed-exitcode: 0 nothing to do, 2 changes pending, 1 error.`,
 		},
 	}
 	o.load.register(cmd)
-	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "directory of the checkpoint (default: .snappipe beside the config)")
+	stateDirFlag(cmd, &o.stateDir)
 	cmd.Flags().BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 2 when apply has work to do, 0 when not, 1 on error")
 	return cmd
 }

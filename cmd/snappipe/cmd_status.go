@@ -26,7 +26,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return runStatus(g, o, args[0]) },
 	}
 	o.load.register(cmd)
-	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "directory of the checkpoint (default: .snappipe beside the config)")
+	stateDirFlag(cmd, &o.stateDir)
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the state as JSON")
 	return cmd
 }

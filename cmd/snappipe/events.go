@@ -26,7 +26,6 @@ type events struct {
 	g      *globalOptions
 	log    *slog.Logger
 	mu     sync.Mutex
-	json   *json.Encoder
 	out    io.Writer
 	prog   map[string][3]int64 // done, total, last-reported
 	units  map[string]string
@@ -44,13 +43,12 @@ type events struct {
 func newEvents(g *globalOptions, log *slog.Logger) *events {
 	e := &events{g: g, log: log, prog: map[string][3]int64{}, units: map[string]string{}, stop: make(chan struct{}), start: time.Now(), period: 2 * time.Second}
 	if g.output == "json" {
-		e.json = json.NewEncoder(g.stdout)
 		e.out = g.stdout
 		e.emit(map[string]any{"type": "version", "ui": uiVersion, "snappipe": version})
 	}
 	e.quiet = g.progress == "never"
 	tty := os.Getenv("CI") == "" && isTTY(g.stderr)
-	if e.json == nil && !e.quiet && (g.progress == "always" || g.progress == "auto" && tty) {
+	if e.out == nil && !e.quiet && (g.progress == "always" || g.progress == "auto" && tty) {
 		e.bars = mpb.New(mpb.WithOutput(g.stderr), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
 		e.barOf = map[string]*mpb.Bar{}
 		e.quiet = true // the bars replace the stats lines
@@ -63,7 +61,7 @@ func newEvents(g *globalOptions, log *slog.Logger) *events {
 }
 
 func (e *events) emit(m map[string]any) {
-	if e.json == nil {
+	if e.out == nil {
 		return
 	}
 	m["@timestamp"] = time.Now().UTC().Format(time.RFC3339Nano)
@@ -145,7 +143,7 @@ func (e *events) report(final bool) {
 	for _, ev := range evs {
 		e.emit(ev)
 	}
-	if len(parts) > 0 && e.json == nil {
+	if len(parts) > 0 && e.out == nil {
 		fmt.Fprintf(e.g.stderr, "progress: %s\n", strings.Join(parts, ", "))
 	}
 }

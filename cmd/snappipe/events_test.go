@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -20,14 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // first, the summary last, and the set of events between them, with
 // run-specific values (times, names, digests) masked.
 func TestJSONEventStream(t *testing.T) {
-	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", qdrantemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.GRPCAddr())
-	t.Setenv("QDRANT_URL", srv.URL())
-	t.Setenv("QDRANT_GRPC_PORT", port)
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
 	wd, _ := os.Getwd()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")

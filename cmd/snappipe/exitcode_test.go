@@ -2,24 +2,17 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/testkit"
 )
 
 func TestExitCodes(t *testing.T) {
-	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", qdrantemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.GRPCAddr())
-	t.Setenv("QDRANT_URL", srv.URL())
-	t.Setenv("QDRANT_GRPC_PORT", port)
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
 	wd, _ := os.Getwd()
 	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
 	dir := t.TempDir()

@@ -225,7 +225,7 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 	}
 	rt := &pipeline.Runtime{
 		Config: cfg, State: sf, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
-		RESTBase: ep.RESTBase, APIKey: cfg.Qdrant.APIKey, CacheDir: filepath.Join(stateDir, "cache", cfg.Name),
+		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", cfg.Name),
 		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
 	}
 	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,19 +36,8 @@ type env struct {
 
 func newEnv(t *testing.T, opts qdrantemu.Options) *env {
 	t.Helper()
-	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	host, port, _ := net.SplitHostPort(srv.GRPCAddr())
-	p, _ := strconv.Atoi(port)
-	c, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: p, APIKey: opts.APIKey, SkipCompatibilityCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &env{srv: srv, client: c, vars: map[string]string{"QDRANT_URL": srv.URL(), "QDRANT_GRPC_PORT": port, "QDRANT_API_KEY": opts.APIKey}}
+	srv, c := testkit.Emulator(t, opts)
+	return &env{srv: srv, client: c, vars: map[string]string{"QDRANT_URL": srv.URL(), "QDRANT_GRPC_PORT": testkit.GRPCPort(srv), "QDRANT_API_KEY": opts.APIKey}}
 }
 
 // load writes yaml into dir/pipeline.yaml and loads it with the emulator's

@@ -115,16 +115,14 @@ func Get(ctx context.Context, c *http.Client, req Request) (Result, error) {
 				return res, ctx.Err()
 			}
 		}
-		n, meta, done, err := getOnce(ctx, c, req, part, &validator)
-		res.Fetched += n
+		o, err := getOnce(ctx, c, req, part, &validator)
+		res.Fetched += o.n
+		meta := o.meta
 		if meta.FinalURL != "" {
 			res.Meta = meta
 		}
-		if err == nil && done {
-			sum, size, err := hashFile(part)
-			if err != nil {
-				return res, err
-			}
+		if err == nil && o.done {
+			sum, size := o.sum, o.size
 			want := req.SHA256
 			if want == "" {
 				want = sha256Hex(meta.ETag)
@@ -185,9 +183,21 @@ func backoff(attempt int, err error) time.Duration {
 	return base/2 + time.Duration(rand.Int64N(int64(base/2)+1))
 }
 
-// getOnce makes one request, appending to part. done is true when the
-// server sent the whole remaining body.
-func getOnce(ctx context.Context, c *http.Client, req Request, part string, validator *string) (int64, Meta, bool, error) {
+// once is the outcome of one request.
+type once struct {
+	n    int64 // body bytes received
+	meta Meta
+	// done: the server sent the whole remaining body; sum and size then
+	// describe the complete part file.
+	done bool
+	sum  string
+	size int64
+}
+
+// getOnce makes one request, appending to part. The part file is hashed
+// as it is written (its earlier bytes first, on a resumed request), so a
+// finished download is never read back just to be verified.
+func getOnce(ctx context.Context, c *http.Client, req Request, part string, validator *string) (once, error) {
 	meta := Meta{Size: -1}
 	var have int64
 	if st, err := os.Stat(part); err == nil {
@@ -195,7 +205,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL, nil)
 	if err != nil {
-		return 0, meta, false, err
+		return once{meta: meta}, err
 	}
 	for k, vs := range req.Header {
 		for _, v := range vs {
@@ -214,7 +224,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	resp, err := cc.Do(hr)
 	linkedETag, linkedSize := linked.ETag, linked.Size
 	if err != nil {
-		return 0, meta, false, fmt.Errorf("GET %s: %w", Redact(req.URL), stripURL(err))
+		return once{meta: meta}, fmt.Errorf("GET %s: %w", Redact(req.URL), stripURL(err))
 	}
 	defer resp.Body.Close()
 	final := *resp.Request.URL
@@ -260,7 +270,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 			// Unusable range: start over.
 			os.Remove(part)
 			*validator = ""
-			return 0, meta, false, fmt.Errorf("GET %s: bad Content-Range %q for offset %d", Redact(req.URL), resp.Header.Get("Content-Range"), have)
+			return once{meta: meta}, fmt.Errorf("GET %s: bad Content-Range %q for offset %d", Redact(req.URL), resp.Header.Get("Content-Range"), have)
 		}
 		if meta.Size < 0 {
 			meta.Size = total
@@ -270,15 +280,15 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		// The part file is longer than the resource: start over.
 		os.Remove(part)
 		*validator = ""
-		return 0, meta, false, fmt.Errorf("GET %s: range not satisfiable at offset %d; restarting", Redact(req.URL), have)
+		return once{meta: meta}, fmt.Errorf("GET %s: range not satisfiable at offset %d; restarting", Redact(req.URL), have)
 	default:
 		err := &StatusError{URL: Redact(req.URL), Status: resp.Status, Code: resp.StatusCode}
 		if s := resp.Header.Get("Retry-After"); s != "" {
 			if secs, perr := strconv.Atoi(s); perr == nil {
-				return 0, meta, false, &retryAfterError{err, time.Duration(secs) * time.Second}
+				return once{meta: meta}, &retryAfterError{err, time.Duration(secs) * time.Second}
 			}
 		}
-		return 0, meta, false, err
+		return once{meta: meta}, err
 	}
 	if req.OnMeta != nil {
 		req.OnMeta(meta)
@@ -288,11 +298,11 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		old := *validator
 		os.Remove(part)
 		*validator = ""
-		return 0, meta, false, fmt.Errorf("GET %s: ETag changed from %s to %s; restarting", Redact(req.URL), old, served)
+		return once{meta: meta}, fmt.Errorf("GET %s: ETag changed from %s to %s; restarting", Redact(req.URL), old, served)
 	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
-		return 0, meta, false, err
+		return once{meta: meta}, err
 	}
 	*validator = served
 	if served != "" {
@@ -300,17 +310,29 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	} else {
 		os.Remove(part + ".etag")
 	}
-	n, err := copyProgress(f, resp.Body, have, meta.Size, req.Progress)
+	h := sha256.New()
+	if have > 0 {
+		pf, err := os.Open(part)
+		if err == nil {
+			_, err = io.CopyN(h, pf, have)
+			pf.Close()
+		}
+		if err != nil {
+			f.Close()
+			return once{meta: meta}, err
+		}
+	}
+	n, err := copyProgress(io.MultiWriter(f, h), resp.Body, have, meta.Size, req.Progress)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return n, meta, false, fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err))
+		return once{n: n, meta: meta}, fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err))
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return n, meta, false, fmt.Errorf("GET %s: body ended after %d of %d bytes", Redact(req.URL), n, resp.ContentLength)
+		return once{n: n, meta: meta}, fmt.Errorf("GET %s: body ended after %d of %d bytes", Redact(req.URL), n, resp.ContentLength)
 	}
-	return n, meta, true, nil
+	return once{n: n, meta: meta, done: true, sum: hex.EncodeToString(h.Sum(nil)), size: have + n}, nil
 }
 
 func stripURL(err error) error {
@@ -377,9 +399,7 @@ func copyProgress(w io.Writer, r io.Reader, base, total int64, progress func(int
 }
 
 // HashFile returns the SHA-256 (hex) and size of a file.
-func HashFile(path string) (string, int64, error) { return hashFile(path) }
-
-func hashFile(path string) (string, int64, error) {
+func HashFile(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/testkit"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -31,19 +32,7 @@ import (
 
 func start(t *testing.T, opts qdrantemu.Options) (*qdrantemu.Server, *qdrant.Client) {
 	t.Helper()
-	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	host, port, _ := net.SplitHostPort(srv.GRPCAddr())
-	p, _ := strconv.Atoi(port)
-	c, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: p, APIKey: opts.APIKey, SkipCompatibilityCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return srv, c
+	return testkit.Emulator(t, opts)
 }
 
 func named768(t *testing.T, c *qdrant.Client, name string) { namedDim(t, c, name, 768) }

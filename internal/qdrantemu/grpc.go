@@ -3,6 +3,7 @@ package qdrantemu
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -131,7 +132,7 @@ func configFromCreate(r *qdrant.CreateCollection) (*qdrant.CollectionConfig, boo
 	return cfg, named, nil
 }
 
-func itoa(v uint64) string { return formatUint(v) }
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func (c *collectionsService) Create(ctx context.Context, r *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()

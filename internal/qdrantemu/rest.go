@@ -289,12 +289,11 @@ func (s *Server) restUploadSnapshot(w http.ResponseWriter, r *http.Request) {
 		fail(w, start, err)
 		return
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		fail(w, start, badRequest("Wrong input: expected multipart/form-data with field \"snapshot\""))
 		return
 	}
-	_ = params
 	mr, err := r.MultipartReader()
 	if err != nil {
 		fail(w, start, badRequest("Wrong input: "+err.Error()))

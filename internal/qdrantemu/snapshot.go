@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -511,5 +510,3 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
-
-func formatUint(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -6,12 +6,15 @@ package testkit
 import (
 	"io"
 	"math"
+	"net"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/pq"
+	"github.com/snappipe/snappipe/internal/qdrantemu"
 )
 
 // NpyRows reads a whole (test-sized) .npy file as float32 rows.
@@ -88,4 +91,39 @@ func EqualF32(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// Emulator starts an in-process Qdrant emulator on free loopback ports and
+// a go-client connected to it over real gRPC; both stop with the test.
+func Emulator(t testing.TB, opts qdrantemu.Options) (*qdrantemu.Server, *qdrant.Client) {
+	t.Helper()
+	srv, err := qdrantemu.Start("127.0.0.1:0", "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	host, port, _ := net.SplitHostPort(srv.GRPCAddr())
+	p, _ := strconv.Atoi(port)
+	c, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: p, APIKey: opts.APIKey, SkipCompatibilityCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return srv, c
+}
+
+// GRPCPort is the emulator's gRPC port, as text.
+func GRPCPort(srv *qdrantemu.Server) string {
+	_, port, _ := net.SplitHostPort(srv.GRPCAddr())
+	return port
+}
+
+// EmulatorEnv starts an emulator and points QDRANT_URL and
+// QDRANT_GRPC_PORT at it for the rest of the test.
+func EmulatorEnv(t *testing.T, opts qdrantemu.Options) *qdrantemu.Server {
+	t.Helper()
+	srv, _ := Emulator(t, opts)
+	t.Setenv("QDRANT_URL", srv.URL())
+	t.Setenv("QDRANT_GRPC_PORT", GRPCPort(srv))
+	return srv
 }

@@ -66,6 +66,42 @@ func AppendUpsert(b []byte, u *qdrant.UpsertPoints) []byte {
 		out, _ := proto.MarshalOptions{}.MarshalAppend(b, u)
 		return out
 	}
+	return appendUpsert(b, u, pointSizes(u))
+}
+
+// UpsertSize is the encoded size of u.
+func UpsertSize(u *qdrant.UpsertPoints) int {
+	if !simpleUpsert(u) {
+		return proto.Size(u)
+	}
+	return upsertSize(u, pointSizes(u))
+}
+
+// pointSizes sizes every point once; both the total and the length
+// prefixes use the result.
+func pointSizes(u *qdrant.UpsertPoints) []int {
+	sizes := make([]int, len(u.Points))
+	for i, p := range u.Points {
+		sizes[i] = pointSize(p)
+	}
+	return sizes
+}
+
+func upsertSize(u *qdrant.UpsertPoints, sizes []int) int {
+	n := 0
+	if u.CollectionName != "" {
+		n += 1 + protowire.SizeBytes(len(u.CollectionName))
+	}
+	if u.Wait != nil {
+		n += 2
+	}
+	for _, sz := range sizes {
+		n += 1 + protowire.SizeBytes(sz)
+	}
+	return n
+}
+
+func appendUpsert(b []byte, u *qdrant.UpsertPoints, sizes []int) []byte {
 	if u.CollectionName != "" {
 		b = protowire.AppendTag(b, upsertCollection, protowire.BytesType)
 		b = protowire.AppendString(b, u.CollectionName)
@@ -74,30 +110,12 @@ func AppendUpsert(b []byte, u *qdrant.UpsertPoints) []byte {
 		b = protowire.AppendTag(b, upsertWait, protowire.VarintType)
 		b = protowire.AppendVarint(b, protowire.EncodeBool(*u.Wait))
 	}
-	for _, p := range u.Points {
+	for i, p := range u.Points {
 		b = protowire.AppendTag(b, upsertPoints, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(pointSize(p)))
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
 		b = appendPoint(b, p)
 	}
 	return b
-}
-
-// UpsertSize is the encoded size of u.
-func UpsertSize(u *qdrant.UpsertPoints) int {
-	if !simpleUpsert(u) {
-		return proto.Size(u)
-	}
-	n := 0
-	if u.CollectionName != "" {
-		n += 1 + protowire.SizeBytes(len(u.CollectionName))
-	}
-	if u.Wait != nil {
-		n += 2
-	}
-	for _, p := range u.Points {
-		n += 1 + protowire.SizeBytes(pointSize(p))
-	}
-	return n
 }
 
 func msgSize(m proto.Message) int { return proto.Size(m) }
@@ -455,8 +473,9 @@ func (Codec) Name() string { return "proto" }
 
 // Marshal encodes v.
 func (Codec) Marshal(v any) ([]byte, error) {
-	if u, ok := v.(*qdrant.UpsertPoints); ok {
-		return AppendUpsert(make([]byte, 0, UpsertSize(u)), u), nil
+	if u, ok := v.(*qdrant.UpsertPoints); ok && simpleUpsert(u) {
+		sizes := pointSizes(u)
+		return appendUpsert(make([]byte, 0, upsertSize(u, sizes)), u, sizes), nil
 	}
 	return proto.Marshal(v.(proto.Message))
 }

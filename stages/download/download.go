@@ -63,7 +63,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		// (A sha256 pin needs the whole file, so it disables this.)
 		switch d.src.Format {
 		case pipeline.FormatParquet:
-			d.recordPrefix(st, 0)
+			d.recordPrefix(0)
 			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, URL: d.src.URL})
 		case pipeline.FormatNpy:
 			fr, err := d.npyPrefix(ctx, dest, st)
@@ -150,7 +150,7 @@ func AuthHeader() http.Header {
 	return hdr
 }
 
-func (d *Download) recordPrefix(st pipeline.State, bytes int64) {
+func (d *Download) recordPrefix(bytes int64) {
 	d.rt.State.Update(func(s *pipeline.State) {
 		if s.Downloads == nil {
 			s.Downloads = map[string]*pipeline.DownloadState{}

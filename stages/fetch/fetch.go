@@ -66,7 +66,7 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	c := f.rt.Config
 	u := strings.TrimRight(f.rt.RESTBase, "/") + "/collections/" + url.PathEscape(c.Collection.Name) + "/snapshots/" + url.PathEscape(snap.Name)
 	hdr := http.Header{}
-	if k := f.rt.APIKey.Reveal(); k != "" {
+	if k := c.Qdrant.APIKey.Reveal(); k != "" {
 		hdr.Set("api-key", k)
 	}
 	res, err := httpget.Get(ctx, f.rt.HTTP, httpget.Request{

@@ -54,6 +54,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	applyDefaults(reflect.ValueOf(cfg).Elem())
 	d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
 	cfg.pos = d.pos
+	applyEnvOverrides(cfg, opts.Lookup, opts.Sets)
 	validate(cfg, d)
 	if err := d.diags.Err(); err != nil {
 		return cfg, err

@@ -1,6 +1,12 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/qdrant/go-client/qdrant"
 	"log/slog"
 	"net"
 	"os"
@@ -32,6 +38,7 @@ func TestCLI(t *testing.T) {
 				return err
 			}
 			e.Defer(func() { srv.Close() })
+			e.Values[emuKey{}] = srv
 			_, port, _ := net.SplitHostPort(srv.GRPCAddr())
 			e.Setenv("QDRANT_URL", srv.URL())
 			e.Setenv("QDRANT_GRPC_PORT", port)
@@ -42,5 +49,39 @@ func TestCLI(t *testing.T) {
 			return nil
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
+		Cmds:          map[string]func(ts *testscript.TestScript, neg bool, args []string){"points": cmdPoints},
 	})
+}
+
+type emuKey struct{}
+
+// cmdPoints is `points COLLECTION N [SHARDS]`: the script's emulator holds
+// exactly N points in COLLECTION (and it has SHARDS shards), read back over
+// gRPC, not from snappipe's own report.
+func cmdPoints(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: points COLLECTION N [SHARDS]")
+	}
+	srv := ts.Value(emuKey{}).(*qdrantemu.Server)
+	c, err := qdrant.NewClient(&qdrant.Config{Host: "127.0.0.1", Port: grpcPort(srv), APIKey: "test-api-key-9f3", SkipCompatibilityCheck: true})
+	ts.Check(err)
+	defer c.Close()
+	ctx := context.Background()
+	n, err := c.Count(ctx, &qdrant.CountPoints{CollectionName: args[0], Exact: qdrant.PtrOf(true)})
+	ts.Check(err)
+	ok := fmt.Sprint(n) == args[1]
+	info, err := c.GetCollectionInfo(ctx, args[0])
+	ts.Check(err)
+	if len(args) == 3 {
+		ok = ok && fmt.Sprint(info.GetConfig().GetParams().GetShardNumber()) == args[2]
+	}
+	if ok == neg {
+		ts.Fatalf("collection %s holds %d points in %d shards; want %s", args[0], n, info.GetConfig().GetParams().GetShardNumber(), strings.Join(args[1:], " points in shards: "))
+	}
+}
+
+func grpcPort(srv *qdrantemu.Server) int {
+	_, p, _ := net.SplitHostPort(srv.GRPCAddr())
+	n, _ := strconv.Atoi(p)
+	return n
 }

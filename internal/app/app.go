@@ -24,8 +24,9 @@ import (
 	"github.com/snappipe/snappipe/stages/all"
 )
 
-// LoadConfig reads a config and applies the environment overrides
-// QDRANT_URL and QDRANT_API_KEY (they win over the file).
+// LoadConfig reads a config ("-" for standard input). The environment
+// overrides (pipeline.EnvOverrides) are applied by the loader, once, in the
+// order --set > environment > --env-file > file > default.
 func LoadConfig(path string, opts pipeline.LoadOptions) (*pipeline.Config, error) {
 	var cfg *pipeline.Config
 	var err error
@@ -39,33 +40,7 @@ func LoadConfig(path string, opts pipeline.LoadOptions) (*pipeline.Config, error
 	} else {
 		cfg, err = pipeline.LoadFile(path, opts)
 	}
-	if err != nil {
-		return cfg, err
-	}
-	ApplyEnvOverrides(cfg)
-	return cfg, nil
-}
-
-// HuggingFace is the hub URL prefix HF_ENDPOINT replaces.
-const HuggingFace = "https://huggingface.co"
-
-// ApplyEnvOverrides applies QDRANT_URL, QDRANT_API_KEY and HF_ENDPOINT
-// (which moves https://huggingface.co/... sources to a mirror, as
-// huggingface_hub does).
-func ApplyEnvOverrides(cfg *pipeline.Config) {
-	if v := os.Getenv("QDRANT_URL"); v != "" {
-		cfg.Qdrant.URL = v
-	}
-	if v := os.Getenv("QDRANT_API_KEY"); v != "" {
-		cfg.Qdrant.APIKey = pipeline.Secret(v)
-	}
-	if ep := strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"); ep != "" {
-		for _, src := range cfg.Sources {
-			if src != nil && strings.HasPrefix(src.URL, HuggingFace+"/") {
-				src.URL = ep + strings.TrimPrefix(src.URL, HuggingFace)
-			}
-		}
-	}
+	return cfg, err
 }
 
 // StateDir is --state-dir, else .snappipe beside the config.

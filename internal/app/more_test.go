@@ -88,11 +88,18 @@ func TestUnsafeSnapshotNamesRefused(t *testing.T) {
 
 func TestHFEndpointMovesHubSources(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", "https://hf-mirror.example/")
-	cfg := &pipeline.Config{Sources: map[string]*pipeline.Source{
-		"a": {URL: "https://huggingface.co/datasets/x/resolve/main/a.npy"},
-		"b": {URL: "https://example.com/b.npy"},
-	}}
-	app.ApplyEnvOverrides(cfg)
+	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+name: hf
+collection: { name: C, vectors: { a: { size: 4, distance: Dot } } }
+sources:
+  a: { url: "https://huggingface.co/datasets/x/resolve/main/a.npy" }
+  b: { url: "https://example.com/b.npy" }
+points: { vectors: { a: a } }
+snapshot: { destination: out }
+`), t.TempDir(), pipeline.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Sources["a"].URL != "https://hf-mirror.example/datasets/x/resolve/main/a.npy" || cfg.Sources["b"].URL != "https://example.com/b.npy" {
 		t.Fatalf("%v %v", cfg.Sources["a"].URL, cfg.Sources["b"].URL)
 	}

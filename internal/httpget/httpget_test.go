@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -238,13 +239,20 @@ func TestWrongBytesFailVerification(t *testing.T) {
 }
 
 func TestNotFoundIsFinal(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.NotFound(w, r)
+	}))
 	defer srv.Close()
-	start := time.Now()
-	_, _, err := get(t, srv.URL+"/x?token=abc", nil)
+	_, _, err := get(t, srv.URL+"/x?token=abc", func(r *Request) { r.MaxAttempts = 5 })
 	var se *StatusError
-	if !errors.As(err, &se) || se.Code != 404 || time.Since(start) > time.Second {
+	if !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("err = %v", err)
+	}
+	// Final means one request: a 404 is never retried.
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("a 404 was requested %d times", n)
 	}
 	if strings.Contains(err.Error(), "abc") {
 		t.Fatalf("query leaked into the error: %v", err)

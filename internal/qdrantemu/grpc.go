@@ -148,6 +148,7 @@ func (c *collectionsService) Create(ctx context.Context, r *qdrant.CreateCollect
 	}
 	s.collections[r.GetCollectionName()] = &collection{name: r.GetCollectionName(), cfg: cfg, named: named,
 		points: map[pointKey]*storedPoint{}, indexes: map[string]*qdrant.PayloadSchemaInfo{}, discard: s.opts.Discard}
+	s.record(Op{At: start, Kind: "create", Collection: r.GetCollectionName(), HNSWM: cfg.GetHnswConfig().GetM(), ShardNumber: cfg.GetParams().GetShardNumber()})
 	s.log.Info("collection created", "collection", r.GetCollectionName())
 	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
 }
@@ -214,6 +215,9 @@ func (c *collectionsService) Delete(ctx context.Context, r *qdrant.DeleteCollect
 	_, ok := c.s.collections[r.GetCollectionName()]
 	delete(c.s.collections, r.GetCollectionName())
 	c.s.mu.Unlock()
+	if ok {
+		c.s.record(Op{At: start, Kind: "delete", Collection: r.GetCollectionName()})
+	}
 	// Qdrant answers result=false, not an error, for a missing collection.
 	return &qdrant.CollectionOperationResponse{Result: ok, Time: since(start)}, nil
 }
@@ -226,7 +230,7 @@ func (c *collectionsService) CollectionExists(ctx context.Context, r *qdrant.Col
 	return &qdrant.CollectionExistsResponse{Result: &qdrant.CollectionExists{Exists: ok}, Time: since(start)}, nil
 }
 
-func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollection) (*qdrant.CollectionOperationResponse, error) {
+func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollection) (_ *qdrant.CollectionOperationResponse, err error) {
 	start := time.Now()
 	col, err := c.s.get(r.GetCollectionName())
 	if err != nil {
@@ -234,6 +238,11 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 	}
 	col.mu.Lock()
 	defer col.mu.Unlock()
+	defer func() {
+		if err == nil {
+			c.s.record(Op{At: start, Kind: "update", Collection: col.name, HNSWM: col.cfg.GetHnswConfig().GetM()})
+		}
+	}()
 	if h := r.GetHnswConfig(); h != nil {
 		if h.EfConstruct != nil && h.GetEfConstruct() < 4 {
 			return nil, validationError("hnsw_config.ef_construct", "value "+itoa(h.GetEfConstruct())+" invalid, must be 4 or larger")
@@ -310,12 +319,18 @@ type pointsService struct {
 	s *Server
 }
 
-func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
+func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (resp *qdrant.PointsOperationResponse, err error) {
 	start := time.Now()
 	col, err := p.s.get(r.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	wait := r.GetWait()
+	op := Op{At: start, Kind: "upsert", Collection: col.name, Points: len(r.GetPoints()), Wait: wait}
+	col.mu.RLock()
+	op.HNSWM = col.cfg.GetHnswConfig().GetM()
+	col.mu.RUnlock()
+	defer func() { op.Code = status.Code(err); p.s.record(op) }()
 	if err := p.s.injectUpsertFault(ctx, len(r.GetPoints())); err != nil {
 		return nil, err
 	}
@@ -345,12 +360,10 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qd
 		batch = append(batch, prepared{k, sp})
 	}
 	col.mu.RUnlock()
-	wait := r.GetWait()
-	col.mu.Lock()
-	col.opSeq++
-	op := col.opSeq
-	if applyErr == nil {
-		mode := r.GetUpdateMode()
+	mode := r.GetUpdateMode()
+	apply := func() {
+		col.mu.Lock()
+		defer col.mu.Unlock()
 		for _, b := range batch {
 			if col.discard {
 				col.discarded++
@@ -364,7 +377,20 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qd
 			col.points[b.k] = b.sp
 		}
 	}
+	col.mu.Lock()
+	col.opSeq++
+	opID := col.opSeq
 	col.mu.Unlock()
+	if applyErr == nil {
+		p.s.faultMu.Lock()
+		delay := p.s.faults.AsyncApplyDelay
+		p.s.faultMu.Unlock()
+		if !wait && delay > 0 {
+			p.s.later(delay, apply) // acknowledged now, visible later
+		} else {
+			apply()
+		}
+	}
 	if applyErr != nil {
 		if wait || p.s.opts.StrictWait {
 			return nil, applyErr
@@ -376,7 +402,7 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (*qd
 	if wait {
 		st = qdrant.UpdateStatus_Completed
 	}
-	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{OperationId: &op, Status: st}, Time: since(start)}, nil
+	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{OperationId: &opID, Status: st}, Time: since(start)}, nil
 }
 
 func (p *pointsService) Get(ctx context.Context, r *qdrant.GetPoints) (*qdrant.GetResponse, error) {

@@ -223,6 +223,22 @@ func (s *Server) restListSnapshots(w http.ResponseWriter, r *http.Request) {
 	ok(w, start, out)
 }
 
+// corruptingWriter inverts the first body byte it writes.
+type corruptingWriter struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (c *corruptingWriter) Write(p []byte) (int, error) {
+	if !c.done && len(p) > 0 {
+		c.done = true
+		q := append([]byte(nil), p...)
+		q[0] = ^q[0]
+		return c.ResponseWriter.Write(q)
+	}
+	return c.ResponseWriter.Write(p)
+}
+
 // truncatingWriter aborts the response after limit body bytes.
 type truncatingWriter struct {
 	http.ResponseWriter
@@ -268,6 +284,10 @@ func (s *Server) restDownloadSnapshot(w http.ResponseWriter, r *http.Request) {
 	if limit > 0 {
 		rw = &truncatingWriter{ResponseWriter: w, left: limit}
 	}
+	if s.takeCorruptDownload() {
+		rw = &corruptingWriter{ResponseWriter: rw}
+	}
+	s.record(Op{At: start, Kind: "download", Collection: r.PathValue("c")})
 	http.ServeContent(rw, r, fi.Name(), fi.ModTime(), f)
 }
 

@@ -57,6 +57,15 @@ type Faults struct {
 	// TruncateDownloadAfter drops the connection of a snapshot download after
 	// this many body bytes (0: never).
 	TruncateDownloadAfter int64
+	// CorruptDownloads makes the next N snapshot downloads serve wrong bytes
+	// (the first body byte inverted, the length unchanged), so the bytes no
+	// longer match the listed checksum.
+	CorruptDownloads int
+	// AsyncApplyDelay defers applying wait=false upserts by this long, as
+	// Qdrant acknowledges them after the WAL append and applies them later.
+	// A point written with wait=false is then not visible to Count, Scroll
+	// or a snapshot until the delay has passed. 0 applies at once.
+	AsyncApplyDelay time.Duration
 }
 
 // Options configure a Server.
@@ -101,6 +110,13 @@ type Server struct {
 
 	upsertCalls, upsertPoints uint64 // guarded by faultMu
 	snapshotsCreated          uint64 // guarded by snapMu
+
+	journalMu sync.Mutex
+	journal   []Op
+
+	deferMu  sync.Mutex
+	deferred map[*time.Timer]bool // pending wait=false applies
+	closed   bool
 }
 
 // Start listens on grpcAddr and httpAddr ("127.0.0.1:0" picks free ports)
@@ -201,6 +217,13 @@ func (s *Server) Stats() Stats {
 // creation, and removes a temporary snapshots directory.
 func (s *Server) Close() error {
 	s.grpcSrv.Stop()
+	s.deferMu.Lock()
+	s.closed = true
+	for t := range s.deferred {
+		t.Stop()
+	}
+	s.deferred = nil
+	s.deferMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := s.httpSrv.Shutdown(ctx)
@@ -244,6 +267,40 @@ func (s *Server) get(name string) (*collection, error) {
 		return nil, notFound(name)
 	}
 	return c, nil
+}
+
+// later runs f after d unless the server closes first.
+func (s *Server) later(d time.Duration, f func()) {
+	s.deferMu.Lock()
+	defer s.deferMu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.deferred == nil {
+		s.deferred = map[*time.Timer]bool{}
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		s.deferMu.Lock()
+		live := s.deferred[t]
+		delete(s.deferred, t)
+		s.deferMu.Unlock()
+		if live {
+			f()
+		}
+	})
+	s.deferred[t] = true
+}
+
+// takeCorruptDownload consumes one scheduled corrupt download.
+func (s *Server) takeCorruptDownload() bool {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.faults.CorruptDownloads > 0 {
+		s.faults.CorruptDownloads--
+		return true
+	}
+	return false
 }
 
 // injectUpsertFault consumes one scheduled or random upsert failure.

@@ -6,9 +6,14 @@ package testkit
 import (
 	"io"
 	"math"
+	"mime/multipart"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -126,4 +131,45 @@ func EmulatorEnv(t *testing.T, opts qdrantemu.Options) *qdrantemu.Server {
 	t.Setenv("QDRANT_URL", srv.URL())
 	t.Setenv("QDRANT_GRPC_PORT", GRPCPort(srv))
 	return srv
+}
+
+// RecoverSnapshot uploads a snapshot file to a server's REST API
+// (POST /collections/{name}/snapshots/upload, multipart field "snapshot"),
+// as a user restoring it elsewhere would, and fails the test on any error.
+func RecoverSnapshot(t testing.TB, restURL, apiKey, name, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		part, err := mw.CreateFormFile("snapshot", filepath.Base(path))
+		if err == nil {
+			_, err = io.Copy(part, f)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequest("POST", strings.TrimRight(restURL, "/")+"/collections/"+url.PathEscape(name)+"/snapshots/upload?priority=snapshot", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if apiKey != "" {
+		req.Header.Set("api-key", apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("recover %s into %s: %s %s", path, name, resp.Status, b)
+	}
 }

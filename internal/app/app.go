@@ -122,11 +122,18 @@ func Lock(ctx context.Context, stateDir, name string, timeout time.Duration) (*f
 		return nil, err
 	}
 	fl := flock.New(filepath.Join(stateDir, name+".lock"))
-	lctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
-	defer cancel()
-	ok, err := fl.TryLockContext(lctx, 100*time.Millisecond)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	// Always one attempt, whatever the machine's load; wait only when asked.
+	ok, err := fl.TryLock()
+	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", fl.Path(), err)
+	}
+	if !ok && timeout > 0 {
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		ok, err = fl.TryLockContext(lctx, 100*time.Millisecond)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("lock %s: %w", fl.Path(), err)
+		}
 	}
 	if !ok {
 		return nil, fmt.Errorf("another snappipe run holds the lock %s (waited %s; raise --lock-timeout to wait longer)", fl.Path(), timeout)

@@ -94,6 +94,8 @@ func (s *Server) createSnapshot(ctx context.Context, name string) (SnapshotDescr
 		return SnapshotDescription{}, status.Errorf(codes.Internal, "Service internal error: %v", err)
 	}
 	fileName := s.reserveSnapshotName(name, dir)
+	s.log.Info("snapshot requested", "collection", name, "snapshot", fileName)
+	s.record(Op{Kind: "snapshot", Collection: name})
 	s.faultMu.Lock()
 	delay := s.faults.SnapshotDelay
 	s.faultMu.Unlock()

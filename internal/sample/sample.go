@@ -211,3 +211,22 @@ func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string) error {
 		return pw.Close()
 	})
 }
+
+// Each calls fn with row i's metadata and vectors, for i in [0, rows), as
+// Generate writes them, computed from the generator's formula. Tests use it
+// as an oracle that does not go through the readers the pipeline uses. The
+// slices are reused between calls.
+func Each(rows, dim int, seed uint64, fn func(i int, m Meta, image, text []float32) error) error {
+	r := rand.New(rand.NewPCG(seed, 1))
+	gi, gt := newVecGen(seed, 0, dim), newVecGen(seed, 1, dim)
+	img, txt := make([]float32, dim), make([]float32, dim)
+	for i := 0; i < rows; i++ {
+		m := metaRow(r, i)
+		gi.next(img)
+		gt.next(txt)
+		if err := fn(i, m, img, txt); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -133,6 +133,10 @@ func (s Secret) String() string {
 	return "(sensitive)"
 }
 
+// GoString hides the value from %#v too (a Secret is a string, which %#v
+// would otherwise print quoted, in full).
+func (s Secret) GoString() string { return `pipeline.Secret("` + s.String() + `")` }
+
 // MarshalJSON hides the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 

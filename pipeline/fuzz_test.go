@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -13,10 +14,20 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("sources: {a: {url: '${X:-http://h/f.npy}'}}\npoints: {id: {column: k}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := Load("f.yaml", data, "/", LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+		lines := bytes.Count(data, []byte("\n")) + 1
 		if ds, ok := err.(Diagnostics); ok {
 			for _, d := range ds {
 				if d.Message == "" {
 					t.Fatalf("empty diagnostic %+v", d)
+				}
+				switch d.File {
+				case "f.yaml":
+					if d.Line < 1 || d.Line > lines || d.Column < 1 {
+						t.Fatalf("diagnostic outside the file (%d lines): %+v", lines, d)
+					}
+				case "--set":
+				default:
+					t.Fatalf("diagnostic names file %q: %+v", d.File, d)
 				}
 			}
 		}

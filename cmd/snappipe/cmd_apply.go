@@ -49,6 +49,7 @@ type applyOptions struct {
 	autoApprove bool
 	lockTimeout time.Duration
 	dryRun      bool
+	detailed    bool
 	cpuProfile  string
 	memProfile  string
 }
@@ -70,6 +71,7 @@ func newApplyCommand(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.autoApprove, "auto-approve", "y", false, "do not ask before dropping a collection that holds points")
 	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", 0, "wait this long for another run of the same pipeline to finish")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show what apply would do and change nothing (same as plan)")
+	cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "with --dry-run: exit 2 when apply has work to do, 0 when not, 1 on error (as plan)")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	cmd.Flags().StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
 	return cmd
@@ -89,7 +91,10 @@ func isTTY(f any) bool {
 
 func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path string) error {
 	if o.dryRun {
-		return runPlan(ctx, g, &planOptions{load: o.load, stateDir: o.stateDir}, path)
+		return runPlan(ctx, g, &planOptions{load: o.load, stateDir: o.stateDir, detailedExitcode: o.detailed}, path)
+	}
+	if o.detailed {
+		return &exitCodeError{code: exitError, err: errors.New("--detailed-exitcode needs --dry-run (or use snappipe plan --detailed-exitcode)")}
 	}
 	tuneGC()
 	if o.cpuProfile != "" {

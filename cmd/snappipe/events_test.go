@@ -44,6 +44,7 @@ snapshot: { destination: out }
 		if !strings.HasPrefix(l, `{"type":"`) {
 			t.Fatalf("line does not start with the type: %s", l)
 		}
+		checkEventKeys(t, l)
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatal(err)
@@ -72,5 +73,52 @@ snapshot: { destination: out }
 	}
 	if got != string(want) {
 		t.Fatalf("event stream changed (run with -update if intended):\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// checkEventKeys checks one line as snappipe wrote it (not re-encoded): an
+// object whose first key is "type" and whose other keys follow in sorted
+// order, at the top level and in nested objects.
+func checkEventKeys(t *testing.T, line string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	var walk func(top bool)
+	walk = func(top bool) {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%v in %s", err, line)
+		}
+		switch tok {
+		case json.Delim('{'):
+			var keys []string
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					t.Fatalf("%v in %s", err, line)
+				}
+				keys = append(keys, k.(string))
+				walk(false)
+			}
+			dec.Token() // '}'
+			rest := keys
+			if top {
+				if len(keys) == 0 || keys[0] != "type" {
+					t.Fatalf("first key is not type: %s", line)
+				}
+				rest = keys[1:]
+			}
+			if !sort.StringsAreSorted(rest) {
+				t.Fatalf("keys not sorted %v: %s", rest, line)
+			}
+		case json.Delim('['):
+			for dec.More() {
+				walk(false)
+			}
+			dec.Token() // ']'
+		}
+	}
+	walk(true)
+	if dec.More() {
+		t.Fatalf("more than one value on a line: %s", line)
 	}
 }

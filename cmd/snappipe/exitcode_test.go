@@ -29,6 +29,19 @@ points: { limit: 100, vectors: { image: image } }
 snapshot: { destination: out }
 `), 0o644)
 	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("version: 2\n"), 0o644)
+	// Valid YAML whose source file does not exist: a plan problem.
+	missing := filepath.Join(dir, "missing.yaml")
+	os.WriteFile(missing, []byte(`version: 1
+name: codes-missing
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: codes
+  vectors: { image: { size: 768, distance: Cosine } }
+sources:
+  image: { path: "`+sample+`/no_such_file.npy" }
+points: { vectors: { image: image } }
+snapshot: { destination: out }
+`), 0o644)
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := execute(args, strings.NewReader(""), &out, &errb)
@@ -43,8 +56,12 @@ snapshot: { destination: out }
 		{[]string{"plan", cfg}, exitOK},
 		{[]string{"plan", cfg, "--detailed-exitcode"}, exitChanges},
 		{[]string{"apply", cfg, "--dry-run"}, exitOK},
+		{[]string{"apply", cfg, "--dry-run", "--detailed-exitcode"}, exitChanges},
+		{[]string{"plan", missing}, exitError},
+		{[]string{"plan", missing, "--detailed-exitcode"}, exitError},
 		{[]string{"apply", cfg, "--progress", "never"}, exitOK},
 		{[]string{"plan", cfg, "--detailed-exitcode"}, exitOK},
+		{[]string{"apply", cfg, "--dry-run", "--detailed-exitcode"}, exitOK},
 		{[]string{"nosuchcommand"}, exitError},
 	} {
 		if code, out := run(tc.args...); code != tc.code {

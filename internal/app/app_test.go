@@ -16,6 +16,7 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/internal/fixtures"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
@@ -106,11 +107,7 @@ func repoRoot(t *testing.T) string {
 
 func sharedFixtures(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "..", "shared", "fixtures")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("../shared/fixtures not present: %v", err)
-	}
-	return p
+	return fixtures.Dir(t)
 }
 
 func fileSHA(t *testing.T, p string) string {
@@ -284,7 +281,9 @@ snapshot: { destination: out }
 		Last  map[string]any `json:"last"`
 	}
 	b, _ = os.ReadFile(filepath.Join(fx, "metadata_laionlike_1000.parquet.expect.json"))
-	json.Unmarshal(b, &expect)
+	if err := json.Unmarshal(b, &expect); err != nil {
+		t.Fatal(err)
+	}
 	pts := e.scroll(t, "laionlike")
 	if len(pts) != expect.Rows {
 		t.Fatalf("%d points", len(pts))

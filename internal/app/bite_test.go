@@ -5,7 +5,9 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,5 +244,71 @@ snapshot: { destination: out }
 	}
 	if sum.PointsWritten != 500 || e.count(t, "C") != 500 {
 		t.Fatalf("second run wrote %d points", sum.PointsWritten)
+	}
+}
+
+// HF_TOKEN goes to the hub and appears in no log line, state file, summary
+// or error; the state file is private (0600, in a 0700 directory).
+func TestHFTokenStaysOutAndStateIsPrivate(t *testing.T) {
+	const token = "hf_SeCrEt_t0ken_value"
+	t.Setenv("HF_TOKEN", token)
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 8, Seed: 4, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	files, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`version: 1
+name: tok
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: T
+  vectors: { image: { size: 8, distance: Cosine } }
+sources:
+  metadata: { url: "%[1]s/resolve/main/metadata_0000.parquet" }
+  image:    { url: "%[1]s/resolve/main/img_emb_0000.npy" }
+points:
+  vectors: { image: image }
+  payload: { source: metadata }
+snapshot: { destination: out }
+`, url)
+	cfg := e.load(t, dir, yaml)
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sum, err := e.apply(t, cfg, app.ApplyOptions{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files.auth) == 0 || files.auth[0] != "Bearer "+token {
+		t.Fatalf("the hub did not get the token: %q", files.auth)
+	}
+	js, _ := json.Marshal(sum)
+	stateDir := filepath.Join(dir, ".snappipe")
+	state, err := os.ReadFile(filepath.Join(stateDir, "tok.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"log": logs.String(), "summary": string(js), "state": string(state)} {
+		if strings.Contains(text, token) {
+			t.Errorf("the %s contains HF_TOKEN", what)
+		}
+	}
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged: the log check proves nothing")
+	}
+	fi, _ := os.Stat(filepath.Join(stateDir, "tok.state.json"))
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
+	}
+	di, _ := os.Stat(stateDir)
+	if di.Mode().Perm() != 0o700 {
+		t.Errorf("state directory mode %v, want 0700", di.Mode().Perm())
+	}
+	// An error about a missing hub file does not show the token either.
+	cfg2 := e.load(t, t.TempDir(), strings.Replace(yaml, "img_emb_0000.npy", "no_such.npy", 1))
+	_, err = e.apply(t, cfg2, app.ApplyOptions{Log: log})
+	if err == nil || strings.Contains(err.Error(), token) || strings.Contains(logs.String(), token) {
+		t.Fatalf("missing file: %v", err)
 	}
 }

@@ -122,8 +122,13 @@ snapshot: { destination: out }
 	// Parquet footer plus the first pages of each column: here the first
 	// pages hold a few thousand rows, well under a fifth of the file.
 	pqSize := whole - 2*(128+200000*64)
-	if files.sent["img_emb_0000.npy"] > 128+1000*64+4096 || files.sent["metadata_0000.parquet"] > pqSize/5 {
-		t.Fatalf("fetched %d bytes for 1000 rows (files total %d)", served, whole)
+	for _, npyFile := range []string{"img_emb_0000.npy", "text_emb_0000.npy"} {
+		if n := files.sent[npyFile]; n == 0 || n > 128+1000*64+4096 {
+			t.Fatalf("fetched %d bytes of %s for 1000 rows", n, npyFile)
+		}
+	}
+	if n := files.sent["metadata_0000.parquet"]; n == 0 || n > pqSize/5 {
+		t.Fatalf("fetched %d bytes of the Parquet file for 1000 rows (files total %d)", n, whole)
 	}
 	if sum.BytesFetched-sum.SnapshotSize != served {
 		t.Fatalf("summary counts %d source bytes, server sent %d", sum.BytesFetched-sum.SnapshotSize, served)

@@ -7,22 +7,18 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/snappipe/snappipe/internal/fixtures"
 
 	"github.com/qdrant/go-client/qdrant"
 )
 
 func fixture(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "fixtures", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixtures not present (%s): %v", p, err)
-	}
-	return p
+	return fixtures.Path(t, rel)
 }
 
 func openFile(t *testing.T, p string) *File {
@@ -71,7 +67,9 @@ func TestLaionLikeMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	json.Unmarshal(b, &expect)
+	if err := json.Unmarshal(b, &expect); err != nil {
+		t.Fatal(err)
+	}
 	pf := openFile(t, p)
 	if pf.NumRows() != int64(expect.Rows) {
 		t.Fatalf("rows %d", pf.NumRows())
@@ -177,19 +175,66 @@ func TestRealClipRetrievalMetadata(t *testing.T) {
 	}
 }
 
-func TestImg2datasetNested(t *testing.T) {
-	pf := openFile(t, fixture(t, "real/img2dataset/test_1000.parquet"))
-	t.Logf("columns: %v", pf.Columns())
+// TestImg2datasetFixture reads a real img2dataset output (pandas-written:
+// URL, TEXT and the pandas index column) and checks every row against
+// parquet-go's own generic reader, not through this package's conversion.
+func TestImg2datasetFixture(t *testing.T) {
+	p := fixture(t, "real/img2dataset/test_1000.parquet")
+	pf := openFile(t, p)
+	if got := strings.Join(pf.Columns(), ","); got != "URL,TEXT,__index_level_0__" {
+		t.Fatalf("columns: %s", got)
+	}
+	type rec struct {
+		URL   *string `parquet:"URL,optional"`
+		TEXT  *string `parquet:"TEXT,optional"`
+		Index *int64  `parquet:"__index_level_0__,optional"`
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gr := parquet.NewGenericReader[rec](f)
+	want := make([]rec, gr.NumRows())
+	if n, err := gr.Read(want); n != len(want) || (err != nil && err != io.EOF) {
+		t.Fatalf("generic reader: %d rows, %v", n, err)
+	}
+	if len(want) != 1000 {
+		t.Fatalf("%d rows, want 1000", len(want))
+	}
 	r, err := pf.NewReader(Selection{AllPayload: true}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var row Row
-	if err := r.Next(&row); err != nil {
-		t.Fatal(err)
+	str := func(s *string) *qdrant.Value {
+		if s == nil {
+			return qdrant.NewValueNull()
+		}
+		return qdrant.NewValueString(*s)
 	}
-	t.Logf("row 0: %v", row.Payload)
+	for i, w := range want {
+		var row Row
+		if err := r.Next(&row); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if w.Index == nil {
+			t.Fatalf("row %d: null pandas index", i)
+		}
+		exp := map[string]*qdrant.Value{"URL": str(w.URL), "TEXT": str(w.TEXT), "__index_level_0__": qdrant.NewValueInt(*w.Index)}
+		if len(row.Payload) != len(exp) {
+			t.Fatalf("row %d: payload %v", i, row.Payload)
+		}
+		for k, v := range exp {
+			if row.Payload[k].String() != v.String() {
+				t.Fatalf("row %d: %s = %v, want %v", i, k, row.Payload[k], v)
+			}
+		}
+	}
+	var extra Row
+	if err := r.Next(&extra); err != io.EOF {
+		t.Fatalf("after the last row: %v", err)
+	}
 }
 
 type vecRow struct {

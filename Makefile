@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin
 
-.PHONY: all build demo test test-short lint vet fmt-check tidy-check sample bench bench-go chaos fuzz clean
+.PHONY: all build demo test test-short lint vet fmt-check tidy-check sample bench bench-go chaos fuzz mutation clean
 
 all: build
 
@@ -66,3 +66,8 @@ bench-go:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./pipeline
 	$(GO) test -run '^$$' -fuzz FuzzReadHeader -fuzztime 60s ./internal/npy
+
+# Mutation testing (gremlins) over pipeline/, stages/ and the readers, each
+# package against its own tests. Score and triaged survivors: MUTATION.md.
+mutation:
+	bash scripts/mutation.sh

@@ -75,8 +75,9 @@ type OptimizersConfig struct {
 type Source struct {
 	URL    string `yaml:"url" doc:"http(s) URL. Downloaded (resumably) into the cache beside the state. Exactly one of url and path."`
 	Path   string `yaml:"path" doc:"Local file, relative to the config file's directory."`
-	Format string `yaml:"format" enum:"parquet,npy" doc:"File format; inferred from the extension when omitted."`
+	Format string `yaml:"format" enum:"@formats" doc:"File format (a registered format plugin); inferred from the extension when omitted."`
 	SHA256 string `yaml:"sha256" doc:"Expected SHA-256 (64 hex digits) of the whole file."`
+	Array  string `yaml:"array" doc:"npz only: the array to read (its member name without .npy). Required when the archive holds more than one array."`
 }
 
 // IsRemote reports whether the source is downloaded.

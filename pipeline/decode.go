@@ -319,7 +319,9 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 			continue
 		}
 		fi := fieldInfo{key: key, index: i, required: f.Tag.Get("snappipe") == "required", def: f.Tag.Get("default"), doc: f.Tag.Get("doc")}
-		if e := f.Tag.Get("enum"); e != "" {
+		if e := f.Tag.Get("enum"); e == "@formats" {
+			fi.enum = FormatNames() // the registered format plugins
+		} else if e != "" {
 			fi.enum = strings.Split(e, ",")
 		}
 		out = append(out, fi)

@@ -89,7 +89,7 @@ func TestDiagnosticsPositions(t *testing.T) {
 				`p.yaml:1:10: version: unsupported version 2 (expected 1)`,
 				`p.yaml:8:20: collection.vectors.image.size: size 0 out of range (1-65536)`,
 				`p.yaml:8:33: collection.vectors.image.distance: invalid value "L2" (expected one of: Cosine, Euclid, Dot, Manhattan)`,
-				`p.yaml:14:22: points.payload.source: payload source "image" must be a parquet source (it is npy)`,
+				`p.yaml:14:22: points.payload.source: payload source "image" must be a table source, such as parquet (it is npy)`,
 			}},
 	}
 	for _, tc := range cases {

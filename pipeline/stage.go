@@ -25,6 +25,8 @@ type FileReady struct {
 	Size   int64
 	// Complete is false when only a prefix was fetched (row limit).
 	Complete bool
+	// FullSize is the whole file's size when only a prefix is at Path.
+	FullSize int64
 	// URL is set instead of Path when the decoder reads the remote file
 	// directly with HTTP Range requests (Parquet under a row limit).
 	URL string

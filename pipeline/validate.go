@@ -12,12 +12,6 @@ import (
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Format names.
-const (
-	FormatParquet = "parquet"
-	FormatNpy     = "npy"
-)
-
 // validate checks what decoding cannot: ranges, references between keys,
 // and combinations. It reports every problem, at the key's position.
 func validate(c *Config, d *decoder) {
@@ -93,14 +87,15 @@ func validate(c *Config, d *decoder) {
 					loc = u.Path
 				}
 			}
-			switch strings.ToLower(path.Ext(loc)) {
-			case ".parquet":
-				s.Format = FormatParquet
-			case ".npy":
-				s.Format = FormatNpy
-			default:
-				d.at(p, "cannot tell the format from %q: add format: parquet or format: npy", path.Base(loc))
+			if f := FormatForName(loc); f != nil {
+				s.Format = f.Name()
+			} else {
+				d.at(p, "cannot tell the format from %q (known extensions: %s): add format: (one of %s)", path.Base(loc),
+					strings.Join(formatExtensions(), ", "), strings.Join(FormatNames(), ", "))
 			}
+		}
+		if f := FormatByName(s.Format); f != nil && s.Array != "" && !slices.Contains(f.Options(), "array") {
+			d.at(p+".array", "format %s has no option array (it is for npz sources)", s.Format)
 		}
 		if s.SHA256 != "" {
 			if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {
@@ -157,16 +152,20 @@ func validate(c *Config, d *decoder) {
 		if s == nil {
 			continue
 		}
+		f := FormatByName(s.Format)
 		switch {
-		case s.Format == FormatNpy && vs.Column != "":
-			d.at(p+".column", "source %q is npy: it has no columns", vs.Source)
-		case s.Format == FormatParquet && vs.Column == "":
-			d.at(p, "source %q is parquet: name the list column, e.g. {source: %s, column: embedding}", vs.Source, vs.Source)
+		case f == nil:
+		case !f.Table() && vs.Column != "":
+			d.at(p+".column", "source %q is %s: it has no columns", vs.Source, s.Format)
+		case f.Table() && vs.Column == "":
+			d.at(p, "source %q is %s: name the list column, e.g. {source: %s, column: embedding}", vs.Source, s.Format, vs.Source)
 		}
 	}
 	if pl := pts.Payload; pl != nil {
-		if s := refSource("points.payload.source", pl.Source); s != nil && s.Format != FormatParquet && s.Format != "" {
-			d.at("points.payload.source", "payload source %q must be a parquet source (it is %s)", pl.Source, s.Format)
+		if s := refSource("points.payload.source", pl.Source); s != nil {
+			if f := FormatByName(s.Format); f != nil && !f.Table() {
+				d.at("points.payload.source", "payload source %q must be a table source, such as parquet (it is %s)", pl.Source, s.Format)
+			}
 		}
 		if len(pl.Include) > 0 && len(pl.Exclude) > 0 {
 			d.at("points.payload.exclude", "give include or exclude, not both")

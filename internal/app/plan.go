@@ -14,10 +14,9 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
-	"github.com/snappipe/snappipe/internal/npy"
-	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/batch"
+	"github.com/snappipe/snappipe/stages/decode"
 	"github.com/snappipe/snappipe/stages/download"
 	"github.com/snappipe/snappipe/stages/upsert"
 )
@@ -105,13 +104,13 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 	}
 	r.State = &st
 	headers := map[string]*pipeline.SourceHeader{}
-	hdrs := map[string]*npyGeometry{}
+	files := map[string]pipeline.FormatFile{}
 	used := pipeline.UsedSources(cfg)
 	hc := HTTPClient()
 	for _, name := range pipeline.SortedKeys(cfg.Sources) {
 		src := cfg.Sources[name]
-		rep, hdr, geo, err := inspectSource(ctx, hc, cfg, stateDir, name, src, st)
-		hdrs[name] = geo
+		rep, hdr, ff, err := inspectSource(ctx, hc, cfg, stateDir, name, src, st)
+		files[name] = ff
 		if err != nil {
 			r.Problems = append(r.Problems, fmt.Sprintf("source %s: %v", name, err))
 		}
@@ -147,11 +146,11 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 		if rep.Size >= 0 {
 			size = fmt.Sprintf("%d bytes", rep.Size)
 		}
+		f, ff := pipeline.FormatByName(src.Format), files[name]
 		switch {
-		case limit >= 0 && src.SHA256 == "" && src.Format == pipeline.FormatNpy && hdrs[name] != nil && hdrs[name].rowBytes > 0:
-			need := hdrs[name].dataOffset + min(limit, rep.Rows)*hdrs[name].rowBytes
-			r.Actions = append(r.Actions, fmt.Sprintf("fetch the header and first %d rows of source %s by HTTP Range (%d of %s)", min(limit, rep.Rows), name, need, size))
-		case limit >= 0 && src.SHA256 == "" && src.Format == pipeline.FormatParquet:
+		case limit >= 0 && src.SHA256 == "" && f != nil && f.Prefixable() && ff != nil && ff.PrefixBytes(limit) >= 0 && ff.PrefixBytes(limit) < rep.Size:
+			r.Actions = append(r.Actions, fmt.Sprintf("fetch the header and first %d rows of source %s by HTTP Range (%d of %s)", min(limit, rep.Rows), name, ff.PrefixBytes(limit), size))
+		case limit >= 0 && src.SHA256 == "" && f != nil && !f.Prefixable():
 			r.Actions = append(r.Actions, fmt.Sprintf("read the footer and the pages of the first %d rows of source %s in place by HTTP Range (file: %s)", limit, name, size))
 		default:
 			r.Actions = append(r.Actions, fmt.Sprintf("download source %s (%s)", name, size))
@@ -239,13 +238,15 @@ func vectorsSummary(cfg *pipeline.Config) string {
 	return strings.Join(parts, "; ")
 }
 
-// inspectSource stats (path) or HEADs (url) a source and reads its header
-// or footer, without downloading it.
-// npyGeometry locates rows in an .npy file.
-type npyGeometry struct{ dataOffset, rowBytes int64 }
-
-func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, stateDir, name string, src *pipeline.Source, st pipeline.State) (SourceReport, *pipeline.SourceHeader, *npyGeometry, error) {
+// inspectSource stats (path) or HEADs (url) a source and asks its format
+// plugin what the file holds (header or footer only), without downloading
+// it.
+func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, stateDir, name string, src *pipeline.Source, st pipeline.State) (SourceReport, *pipeline.SourceHeader, pipeline.FormatFile, error) {
 	rep := SourceReport{Name: name, Format: src.Format, Size: -1, Rows: -1}
+	format := pipeline.FormatByName(src.Format)
+	if format == nil {
+		return rep, nil, nil, fmt.Errorf("no format plugin %q is registered", src.Format)
+	}
 	var ra io.ReaderAt
 	var size int64
 	if src.IsRemote() {
@@ -263,16 +264,12 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 			}
 		}
 		if ra == nil {
-			hdr := http.Header{}
-			if tok := os.Getenv("HF_TOKEN"); tok != "" {
-				hdr.Set("Authorization", "Bearer "+tok)
-			}
 			// Small blocks: plan reads only headers and footers.
 			block := int64(16 << 10)
-			if src.Format == pipeline.FormatParquet {
+			if !format.Prefixable() {
 				block = 64 << 10
 			}
-			r, err := httpra.Open(ctx, hc, src.URL, hdr, block)
+			r, err := httpra.Open(ctx, hc, src.URL, download.AuthHeader(), block)
 			if err != nil {
 				return rep, nil, nil, err
 			}
@@ -294,26 +291,14 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 		rep.Size = fi.Size()
 		ra, size = f, fi.Size()
 	}
-	switch src.Format {
-	case pipeline.FormatNpy:
-		h, err := npy.ReadHeader(io.NewSectionReader(ra, 0, size))
-		if err != nil {
-			return rep, nil, nil, err
-		}
-		rep.Describe, rep.Rows = h.String(), h.Rows()
-		if want := h.DataOffset + h.DataSize(); size < want {
-			return rep, nil, nil, fmt.Errorf("file is truncated: header %s needs %d bytes, file has %d", h, want, size)
-		}
-		return rep, &pipeline.SourceHeader{Source: name, Rows: h.Rows(), Widths: map[string]int{"": h.Width()}, Describe: h.String()}, &npyGeometry{h.DataOffset, h.RowBytes()}, nil
-	case pipeline.FormatParquet:
-		pf, err := pq.OpenBuffered(ra, size, rep.Location, 32<<10)
-		if err != nil {
-			return rep, nil, nil, err
-		}
-		rep.Describe, rep.Rows = pf.Describe(), pf.NumRows()
-		hdr := &pipeline.SourceHeader{Source: name, Rows: pf.NumRows(), Widths: map[string]int{}, Columns: pf.Columns(), Describe: pf.Describe()}
-		var problems []string
-		cols := pf.Columns()
+	ff, err := format.Probe(ra, size, size, src, rep.Location)
+	if err != nil {
+		return rep, nil, nil, err
+	}
+	rep.Describe, rep.Rows = ff.Describe(), ff.Rows()
+	var problems []string
+	if format.Table() {
+		cols := ff.Columns()
 		need := func(col, role string) {
 			if col != "" && !slices.Contains(cols, col) {
 				problems = append(problems, fmt.Sprintf("%s column %q is not in the file (columns: %s)", role, col, strings.Join(cols, ", ")))
@@ -328,35 +313,28 @@ func inspectSource(ctx context.Context, hc *http.Client, cfg *pipeline.Config, s
 			}
 			need(cfg.Points.ID.Column, "id")
 		}
-		var vecCols []string
 		for _, vn := range pipeline.SortedKeys(cfg.Points.Vectors) {
 			if vs := cfg.Points.Vectors[vn]; vs.Source == name {
 				need(vs.Column, "vector")
-				if slices.Contains(cols, vs.Column) {
-					vecCols = append(vecCols, vs.Column)
-				}
 			}
 		}
-		if len(vecCols) > 0 && pf.NumRows() > 0 {
-			rd, err := pf.NewReader(pq.Selection{Vectors: vecCols}, 0)
-			if err == nil {
-				var row pq.Row
-				if err := rd.Next(&row); err == nil {
-					for c, v := range row.Vectors {
-						hdr.Widths[c] = len(v)
-					}
-				} else {
-					problems = append(problems, err.Error())
-				}
-				rd.Close()
-			} else {
-				problems = append(problems, err.Error())
-			}
-		}
-		if len(problems) > 0 {
-			return rep, hdr, nil, errors.New(strings.Join(problems, "; "))
-		}
-		return rep, hdr, nil, nil
 	}
-	return rep, nil, nil, fmt.Errorf("unknown format %q", src.Format)
+	hdr := &pipeline.SourceHeader{Source: name, Rows: ff.Rows(), Widths: map[string]int{}, Columns: ff.Columns(), Describe: ff.Describe()}
+	if len(problems) == 0 {
+		// Widths from the first row (tables) or the header (arrays); Open
+		// also says whether the rows are all there.
+		sel := decode.Selection(cfg, name)
+		sel.Payload, sel.AllPayload, sel.ID = nil, false, ""
+		rr, err := ff.Open(sel, 0, ff.Rows())
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			hdr.Widths = rr.Widths()
+			rr.Close()
+		}
+	}
+	if len(problems) > 0 {
+		return rep, hdr, ff, errors.New(strings.Join(problems, "; "))
+	}
+	return rep, hdr, ff, nil
 }

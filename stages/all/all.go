@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/snappipe/snappipe/formats/all" // the source formats
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/batch"
 	"github.com/snappipe/snappipe/stages/decode"

@@ -17,7 +17,6 @@ import (
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
-	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/pipeline"
 )
 
@@ -61,24 +60,27 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	if d.rt.Config.Points.LimitOr() >= 0 && d.src.SHA256 == "" {
 		// Under a row limit only the bytes those rows need are fetched.
 		// (A sha256 pin needs the whole file, so it disables this.)
-		switch d.src.Format {
-		case pipeline.FormatParquet:
+		f := pipeline.FormatByName(d.src.Format)
+		if f == nil {
+			return fmt.Errorf("source %s: no format plugin %q is registered", d.name, d.src.Format)
+		}
+		if !f.Prefixable() {
+			// Read in place by the decoder: only the pages the rows need.
 			d.recordPrefix(0)
 			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, URL: d.src.URL})
-		case pipeline.FormatNpy:
-			fr, err := d.npyPrefix(ctx, dest, st)
-			if err != nil {
-				return fmt.Errorf("source %s: %w", d.name, err)
-			}
-			if fr != nil {
-				return io.Emit(ctx, fr)
-			}
+		}
+		fr, err := d.prefix(ctx, f, dest, st)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", d.name, err)
+		}
+		if fr != nil {
+			return io.Emit(ctx, fr)
 		}
 	}
 	if ds := st.Downloads[d.name]; ds != nil && ds.Done && ds.URL == d.src.URL {
 		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
 			d.rt.Log.Info("download cached", "source", d.name, "path", dest, "bytes", fi.Size())
-			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), Complete: true})
+			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true})
 		}
 	}
 	// A prefix fetched by an earlier limited run becomes the start of the
@@ -136,7 +138,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		return err
 	}
 	d.rt.Log.Info("downloaded", "source", d.name, "bytes", fi.Size(), "sha256", res.SHA256)
-	return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), Complete: true})
+	return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true})
 }
 
 var _ pipeline.Stage = (*Download)(nil)
@@ -167,28 +169,27 @@ func (d *Download) recordPrefix(bytes int64) {
 	})
 }
 
-// npyPrefix fetches the header plus the rows the limit needs into
-// dest+".head". It returns nil when the limit covers the whole file (the
-// caller then downloads it whole).
-func (d *Download) npyPrefix(ctx context.Context, dest string, st pipeline.State) (*pipeline.FileReady, error) {
+// prefix fetches the bytes the row limit needs (the format says how many,
+// from its header) into dest+".head". It returns nil when the limit covers
+// the whole file (the caller then downloads it whole).
+func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, st pipeline.State) (*pipeline.FileReady, error) {
 	head := dest + ".head"
 	if ds := st.Downloads[d.name]; ds != nil && ds.Prefix && ds.URL == d.src.URL && ds.Bytes > 0 {
 		if fi, err := os.Stat(head); err == nil && fi.Size() == ds.Bytes {
-			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size()}, nil
+			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size}, nil
 		}
 	}
 	ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), 4<<10)
 	if err != nil {
 		return nil, err
 	}
-	h, err := npy.ReadHeader(goio.NewSectionReader(ra, 0, ra.Size()))
+	ff, err := f.Probe(ra, ra.Size(), ra.Size(), d.src, httpget.Redact(d.src.URL))
 	d.rt.AddFetched(ra.Fetched())
 	if err != nil {
 		return nil, err
 	}
-	limit := d.rt.Config.Points.LimitOr()
-	need := h.DataOffset + min(limit, h.Rows())*h.RowBytes()
-	if need >= ra.Size() {
+	need := ff.PrefixBytes(d.rt.Config.Points.LimitOr())
+	if need < 0 || need >= ra.Size() {
 		return nil, nil
 	}
 	// One Range request for [0, need).
@@ -214,5 +215,5 @@ func (d *Download) npyPrefix(ctx context.Context, dest string, st pipeline.State
 		s.Downloads[d.name] = &pipeline.DownloadState{URL: d.src.URL, Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
 	})
 	d.rt.Log.Info("fetched the rows the limit needs", "source", d.name, "bytes", need, "of", ra.Size())
-	return &pipeline.FileReady{Source: d.name, Path: head, Size: need}, nil
+	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size()}, nil
 }

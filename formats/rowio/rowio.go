@@ -1,0 +1,87 @@
+// Package rowio holds what array format plugins share: a RowReader over
+// fixed-width float32 rows that reuses its block buffers once a block is
+// released, and a forward-only io.ReaderAt over a stream.
+package rowio
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// Array reads fixed-width rows through ReadRows.
+type Array struct {
+	Width int
+	// ReadRows decodes rows [start, start+n) into dst (n*Width values).
+	ReadRows func(start int64, n int, dst []float32) error
+	// Closer, if set, is closed by Close.
+	Closer io.Closer
+	pool   sync.Pool
+}
+
+// Widths is {"": Width}: an array holds one vector per row.
+func (a *Array) Widths() map[string]int { return map[string]int{"": a.Width} }
+
+// Read fills blk's vectors. The buffer returns to a pool when the block is
+// released, so a long file allocates a bounded set of buffers.
+func (a *Array) Read(blk *pipeline.RowBlock) error {
+	need := blk.N * a.Width
+	var bp *[]float32
+	if v := a.pool.Get(); v != nil {
+		bp = v.(*[]float32)
+	}
+	if bp == nil || cap(*bp) < need {
+		b := make([]float32, need)
+		bp = &b
+	}
+	buf := (*bp)[:need]
+	if err := a.ReadRows(blk.Start, blk.N, buf); err != nil {
+		a.pool.Put(bp)
+		return err
+	}
+	blk.Vectors = map[string][]float32{"": buf}
+	blk.Release = func() { a.pool.Put(bp) }
+	return nil
+}
+
+// Close closes Closer.
+func (a *Array) Close() error {
+	if a.Closer != nil {
+		return a.Closer.Close()
+	}
+	return nil
+}
+
+// Forward is an io.ReaderAt over a stream that is read once, in order:
+// ReadAt may skip forward (the skipped bytes are read and dropped) but
+// never go back. Deflated archive members are read through it.
+type Forward struct {
+	R   io.Reader
+	pos int64
+}
+
+// ReadAt reads len(p) bytes at off, which must not be before the end of
+// the previous read.
+func (f *Forward) ReadAt(p []byte, off int64) (int, error) {
+	if off < f.pos {
+		return 0, fmt.Errorf("forward-only reader: offset %d is behind %d", off, f.pos)
+	}
+	if off > f.pos {
+		n, err := io.CopyN(io.Discard, f.R, off-f.pos)
+		f.pos += n
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+	n, err := io.ReadFull(f.R, p)
+	f.pos += int64(n)
+	if err == io.ErrUnexpectedEOF && n == 0 {
+		err = io.EOF
+	}
+	return n, err
+}

@@ -90,7 +90,7 @@ func TestNpzStoredAndDeflated(t *testing.T) {
 	for _, file := range []string{"emb_stored.npz", "emb_deflated.npz"} {
 		for _, kind := range []string{"img", "txt"} {
 			t.Run(file+"/"+kind, func(t *testing.T) {
-				ff, err := probe(t, "npz", fixture(file), &pipeline.Source{Array: kind})
+				ff, err := probe(t, "npz", fixture(file), &pipeline.Source{Options: map[string]string{"array": kind}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -117,7 +117,7 @@ func TestNpzArrayChoice(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "holds 3 arrays (ids, img, txt): choose one with array: NAME") {
 		t.Fatalf("no array option: %v", err)
 	}
-	_, err = probe(t, "npz", fixture("emb_stored.npz"), &pipeline.Source{Array: "image"})
+	_, err = probe(t, "npz", fixture("emb_stored.npz"), &pipeline.Source{Options: map[string]string{"array": "image"}})
 	if err == nil || !strings.Contains(err.Error(), `array "image" is not in the archive (arrays: ids, img, txt)`) {
 		t.Fatalf("unknown array: %v", err)
 	}
@@ -134,7 +134,7 @@ func TestNpzLyingMember(t *testing.T) {
 	c := append([]byte(nil), b...)
 	copy(c[i:], "(900, 12)")
 	f := pipeline.FormatByName("npz")
-	_, err := f.Probe(bytes.NewReader(c), int64(len(c)), int64(len(c)), &pipeline.Source{Array: "img"}, "x.npz")
+	_, err := f.Probe(bytes.NewReader(c), int64(len(c)), int64(len(c)), &pipeline.Source{Options: map[string]string{"array": "img"}}, "x.npz")
 	if err == nil || !strings.Contains(err.Error(), "the archive says the member has") {
 		t.Fatalf("lying header: %v", err)
 	}

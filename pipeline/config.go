@@ -77,8 +77,13 @@ type Source struct {
 	Path   string `yaml:"path" doc:"Local file, relative to the config file's directory."`
 	Format string `yaml:"format" enum:"@formats" doc:"File format (a registered format plugin); inferred from the extension when omitted."`
 	SHA256 string `yaml:"sha256" doc:"Expected SHA-256 (64 hex digits) of the whole file."`
-	Array  string `yaml:"array" doc:"npz only: the array to read (its member name without .npy). Required when the archive holds more than one array."`
+	// Options are the keys a format plugin declares (Format.Options), such
+	// as npz's array. They are part of the config hash.
+	Options map[string]string `yaml:"-" json:",omitempty"`
 }
+
+// Option returns a format option's value ("" when unset).
+func (s *Source) Option(key string) string { return s.Options[key] }
 
 // IsRemote reports whether the source is downloaded.
 func (s *Source) IsRemote() bool { return s.URL != "" }

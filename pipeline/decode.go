@@ -476,6 +476,61 @@ func (s *VectorSource) unmarshalNode(d *decoder, n *yaml.Node, path string) {
 	}
 }
 
+// unmarshalNode decodes a source: the common keys as a struct, and the
+// keys format plugins declare into Options (checked against the source's
+// format by validate).
+func (s *Source) unmarshalNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	type plain Source
+	common := map[string]bool{}
+	for _, f := range fieldsOf(reflect.TypeOf(plain{})) {
+		common[f.key] = true
+	}
+	opts := formatOptions()
+	known := append(SortedKeys(common), SortedKeys(opts)...)
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column, Style: n.Style}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if common[k.Value] {
+			rest.Content = append(rest.Content, k, val)
+			continue
+		}
+		if opts[k.Value] == nil {
+			msg := fmt.Sprintf("unknown key %q", k.Value)
+			if sg := suggest(k.Value, known); sg != "" {
+				msg += fmt.Sprintf("; did you mean %q?", sg)
+			} else {
+				msg += fmt.Sprintf(" (expected one of: %s)", strings.Join(known, ", "))
+			}
+			d.errorf(k, join(path, k.Value), "%s", msg)
+			continue
+		}
+		kp := join(path, k.Value)
+		if _, dup := s.Options[k.Value]; dup {
+			d.errorf(k, kp, "duplicate key %q", k.Value)
+			continue
+		}
+		d.keyPos[kp] = Pos{k.Line, k.Column}
+		d.pos[kp] = Pos{val.Line, val.Column}
+		if val.Kind != yaml.ScalarNode {
+			d.errorf(val, kp, "expected a string, got %s", kindName(val))
+			continue
+		}
+		v, ok := d.scalar(val, kp)
+		if !ok {
+			continue
+		}
+		if s.Options == nil {
+			s.Options = map[string]string{}
+		}
+		s.Options[k.Value] = v
+	}
+	d.decodeStruct(rest, reflect.ValueOf((*plain)(s)).Elem(), path)
+}
+
 // applySet sets key.path=value in the YAML tree, creating mappings as
 // needed. The value is parsed as a YAML scalar.
 func applySet(root *yaml.Node, set string) error {

@@ -22,8 +22,9 @@ type Format interface {
 	// the others hold one vector per row (no column).
 	Table() bool
 	// Options are the keys under sources.NAME this format accepts beyond
-	// the common ones (url, path, format, sha256).
-	Options() []string
+	// the common ones (url, path, format, sha256): validated with
+	// positions, in the JSON Schema and the README's config reference.
+	Options() []FormatOption
 	// Prefixable formats can be read from a prefix of the file: under a
 	// row limit a url: source fetches only PrefixBytes(limit) bytes. The
 	// others are read in place by HTTP Range under a limit.
@@ -48,6 +49,36 @@ type FormatFile interface {
 	// Open streams rows [start, end) with what sel asks for. It fails,
 	// naming the file, when the bytes for those rows are not there.
 	Open(sel Selection, start, end int64) (RowReader, error)
+}
+
+// FormatOption is one key a format accepts under sources.NAME. Values are
+// strings (${VAR} expanded like any value).
+type FormatOption struct {
+	Key string
+	Doc string
+}
+
+// formatOptions maps each option key to the formats that declare it.
+func formatOptions() map[string][]string {
+	formatsMu.RLock()
+	defer formatsMu.RUnlock()
+	out := map[string][]string{}
+	for _, n := range SortedKeys(formats) {
+		for _, o := range formats[n].Options() {
+			out[o.Key] = append(out[o.Key], n)
+		}
+	}
+	return out
+}
+
+// hasOption reports whether format f declares key.
+func hasOption(f Format, key string) bool {
+	for _, o := range f.Options() {
+		if o.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Selection says what a reader must produce.

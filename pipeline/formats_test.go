@@ -1,6 +1,10 @@
 package pipeline
 
-import "io"
+import (
+	"io"
+	"strings"
+	"testing"
+)
 
 // The config language asks the format registry; its own tests register
 // descriptors of the built-in formats (formats/all registers the real
@@ -9,26 +13,51 @@ type testFormat struct {
 	name  string
 	exts  []string
 	table bool
-	opts  []string
+	opts  []FormatOption
 }
 
-func (f testFormat) Name() string         { return f.name }
-func (f testFormat) Extensions() []string { return f.exts }
-func (f testFormat) Table() bool          { return f.table }
-func (f testFormat) Options() []string    { return f.opts }
-func (f testFormat) Prefixable() bool     { return !f.table }
+func (f testFormat) Name() string            { return f.name }
+func (f testFormat) Extensions() []string    { return f.exts }
+func (f testFormat) Table() bool             { return f.table }
+func (f testFormat) Options() []FormatOption { return f.opts }
+func (f testFormat) Prefixable() bool        { return !f.table }
 func (f testFormat) Probe(io.ReaderAt, int64, int64, *Source, string) (FormatFile, error) {
 	panic("not in config tests")
 }
+
+// npzArrayDoc is formats/npz's doc of its option (the schema test compares
+// the generated schema with the committed one, made by the real plugins).
+const npzArrayDoc = "The array to read: its member name without .npy (np.savez names them by keyword, or arr_0, arr_1...). Required when the archive holds more than one array."
 
 func init() {
 	for _, f := range []testFormat{
 		{name: "parquet", exts: []string{".parquet"}, table: true},
 		{name: "npy", exts: []string{".npy"}},
-		{name: "npz", exts: []string{".npz"}, opts: []string{"array"}},
+		{name: "npz", exts: []string{".npz"}, opts: []FormatOption{{Key: "array", Doc: npzArrayDoc}}},
 		{name: "fvecs", exts: []string{".fvecs"}},
 		{name: "bvecs", exts: []string{".bvecs"}},
 	} {
 		RegisterFormat(f)
+	}
+}
+
+func TestFormatOptionsValidated(t *testing.T) {
+	base := "version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: Dot } } }\npoints: { vectors: { v: s } }\nsnapshot: { destination: out }\n"
+	for _, tc := range []struct{ src, want string }{
+		{"sources:\n  s: { path: a.npz, array: img }\n", ""},
+		{"sources:\n  s: { path: a.npy, array: img }\n", "p.yaml:7:28: sources.s.array: format npy has no option array (array is an option of npz)"},
+		{"sources:\n  s: { path: a.npz, arry: img }\n", `p.yaml:7:21: sources.s.arry: unknown key "arry"; did you mean "array"?`},
+		{"sources:\n  s: { path: a.npz, array: [x] }\n", "p.yaml:7:28: sources.s.array: expected a string, got a list"},
+		{"sources:\n  s: { path: a.bin }\n", `cannot tell the format from "a.bin" (known extensions: .bvecs, .fvecs, .npy, .npz, .parquet)`},
+	} {
+		cfg, err := Load("p.yaml", []byte(base+tc.src), t.TempDir(), LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.src, err)
+		case tc.want == "" && cfg.Sources["s"].Option("array") != "img":
+			t.Errorf("%s: array = %q", tc.src, cfg.Sources["s"].Option("array"))
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: err = %v, want %q", tc.src, err, tc.want)
+		}
 	}
 }

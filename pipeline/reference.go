@@ -38,6 +38,13 @@ func ConfigReference() string {
 				walk(ft.Elem().Elem(), key+".NAME.")
 			}
 		}
+		if t == reflect.TypeOf(Source{}) {
+			// Keys declared by format plugins.
+			opts := formatOptions()
+			for _, k := range SortedKeys(opts) {
+				fmt.Fprintf(&b, "| `%s%s` | string |  | (%s) %s |\n", prefix, k, strings.Join(opts[k], ", "), strings.ReplaceAll(optionDoc(k), "|", "\\|"))
+			}
+		}
 	}
 	walk(reflect.TypeOf(Config{}), "")
 	return b.String()

@@ -104,9 +104,27 @@ func structSchema(t reflect.Type) map[string]any {
 			required = append(required, f.key)
 		}
 	}
+	if t == reflect.TypeOf(Source{}) {
+		for key, owners := range formatOptions() {
+			props[key] = map[string]any{"type": "string", "description": "(" + strings.Join(owners, ", ") + ") " + optionDoc(key)}
+		}
+	}
 	out := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
 	if len(required) > 0 {
 		out["required"] = required
 	}
 	return out
+}
+
+// optionDoc is the doc of a format option (the first format's, when
+// several declare the key).
+func optionDoc(key string) string {
+	for _, n := range FormatNames() {
+		for _, o := range FormatByName(n).Options() {
+			if o.Key == key {
+				return o.Doc
+			}
+		}
+	}
+	return ""
 }

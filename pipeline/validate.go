@@ -94,8 +94,13 @@ func validate(c *Config, d *decoder) {
 					strings.Join(formatExtensions(), ", "), strings.Join(FormatNames(), ", "))
 			}
 		}
-		if f := FormatByName(s.Format); f != nil && s.Array != "" && !slices.Contains(f.Options(), "array") {
-			d.at(p+".array", "format %s has no option array (it is for npz sources)", s.Format)
+		if f := FormatByName(s.Format); f != nil {
+			owners := formatOptions()
+			for _, k := range SortedKeys(s.Options) {
+				if !hasOption(f, k) {
+					d.at(p+"."+k, "format %s has no option %s (%s is an option of %s)", s.Format, k, k, strings.Join(owners[k], ", "))
+				}
+			}
 		}
 		if s.SHA256 != "" {
 			if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != 32 {

@@ -16,11 +16,11 @@ type Format struct{}
 
 func init() { pipeline.RegisterFormat(Format{}) }
 
-func (Format) Name() string         { return "npy" }
-func (Format) Extensions() []string { return []string{".npy"} }
-func (Format) Table() bool          { return false }
-func (Format) Options() []string    { return nil }
-func (Format) Prefixable() bool     { return true }
+func (Format) Name() string                     { return "npy" }
+func (Format) Extensions() []string             { return []string{".npy"} }
+func (Format) Table() bool                      { return false }
+func (Format) Options() []pipeline.FormatOption { return nil }
+func (Format) Prefixable() bool                 { return true }
 
 // Probe parses the header (the first few KiB).
 func (Format) Probe(r io.ReaderAt, size, avail int64, src *pipeline.Source, name string) (pipeline.FormatFile, error) {

@@ -30,8 +30,10 @@ func init() { pipeline.RegisterFormat(Format{}) }
 func (Format) Name() string         { return "npz" }
 func (Format) Extensions() []string { return []string{".npz"} }
 func (Format) Table() bool          { return false }
-func (Format) Options() []string    { return []string{"array"} }
-func (Format) Prefixable() bool     { return false }
+func (Format) Options() []pipeline.FormatOption {
+	return []pipeline.FormatOption{{Key: "array", Doc: "The array to read: its member name without .npy (np.savez names them by keyword, or arr_0, arr_1...). Required when the archive holds more than one array."}}
+}
+func (Format) Prefixable() bool { return false }
 
 // maxHeader bounds the .npy header read from a member (numpy writes at most
 // a few hundred bytes; version 2/3 headers may hold up to 4 GiB, which no
@@ -59,7 +61,7 @@ func (Format) Probe(r io.ReaderAt, size, avail int64, src *pipeline.Source, name
 	if len(members) == 0 {
 		return nil, errors.New("the npz archive holds no .npy arrays")
 	}
-	want := src.Array
+	want := src.Option("array")
 	switch {
 	case want == "" && len(members) > 1:
 		return nil, fmt.Errorf("the archive holds %d arrays (%s): choose one with array: NAME", len(members), strings.Join(members, ", "))

@@ -21,11 +21,11 @@ type Format struct{}
 
 func init() { pipeline.RegisterFormat(Format{}) }
 
-func (Format) Name() string         { return "parquet" }
-func (Format) Extensions() []string { return []string{".parquet"} }
-func (Format) Table() bool          { return true }
-func (Format) Options() []string    { return nil }
-func (Format) Prefixable() bool     { return false }
+func (Format) Name() string                     { return "parquet" }
+func (Format) Extensions() []string             { return []string{".parquet"} }
+func (Format) Table() bool                      { return true }
+func (Format) Options() []pipeline.FormatOption { return nil }
+func (Format) Prefixable() bool                 { return false }
 
 // Probe reads the footer (small reads: r may be remote).
 func (Format) Probe(r io.ReaderAt, size, avail int64, _ *pipeline.Source, name string) (pipeline.FormatFile, error) {

@@ -38,11 +38,11 @@ func init() {
 	pipeline.RegisterFormat(Bvecs)
 }
 
-func (f Format) Name() string         { return f.name }
-func (f Format) Extensions() []string { return []string{"." + f.name} }
-func (Format) Table() bool            { return false }
-func (Format) Options() []string      { return nil }
-func (Format) Prefixable() bool       { return true }
+func (f Format) Name() string                   { return f.name }
+func (f Format) Extensions() []string           { return []string{"." + f.name} }
+func (Format) Table() bool                      { return false }
+func (Format) Options() []pipeline.FormatOption { return nil }
+func (Format) Prefixable() bool                 { return true }
 
 // Probe reads the first record's dimension and checks the file size.
 func (f Format) Probe(r io.ReaderAt, size, avail int64, _ *pipeline.Source, _ string) (pipeline.FormatFile, error) {

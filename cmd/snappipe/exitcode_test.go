@@ -59,6 +59,7 @@ snapshot: { destination: out }
 		{[]string{"apply", cfg, "--dry-run", "--detailed-exitcode"}, exitChanges},
 		{[]string{"plan", missing}, exitError},
 		{[]string{"plan", missing, "--detailed-exitcode"}, exitError},
+		{[]string{"plan", cfg, "--detailed-exitcode", "--set", "qdrant.url=http://127.0.0.2:1", "--set", "qdrant.timeout=5s"}, exitError},
 		{[]string{"apply", cfg, "--progress", "never"}, exitOK},
 		{[]string{"plan", cfg, "--detailed-exitcode"}, exitOK},
 		{[]string{"apply", cfg, "--dry-run", "--detailed-exitcode"}, exitOK},

@@ -19,6 +19,7 @@ import (
 	"github.com/snappipe/snappipe/stages/decode"
 	"github.com/snappipe/snappipe/stages/download"
 	"github.com/snappipe/snappipe/stages/upsert"
+	"google.golang.org/grpc/status"
 )
 
 // SourceReport is what plan learned about one source.
@@ -156,18 +157,55 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 			r.Actions = append(r.Actions, fmt.Sprintf("download source %s (%s)", name, size))
 		}
 	}
+	coll := cfg.Collection.Name
 	client, ep, err := connectConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer client.Close()
-	coll := cfg.Collection.Name
 	cctx, cancel := context.WithTimeout(ctx, cfg.Qdrant.Timeout.D())
 	exists, err := client.CollectionExists(cctx, coll)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("qdrant at %s: %w", ep.RESTBase, err)
+		// The source checks above stand; say the server part is unknown.
+		r.Problems = append(r.Problems, fmt.Sprintf("qdrant at %s could not be reached (%s): the collection was not checked", ep.RESTBase, grpcText(err)))
+		r.Actions = append(r.Actions, fmt.Sprintf("prepare collection %q (%s) once the server is reachable", coll, vectorsSummary(cfg)))
+	} else {
+		r.collectionActions(ctx, cfg, client, exists, st, fresh)
 	}
+	bs := int64(cfg.Upload.BatchSize)
+	if !st.Upsert.Done || fresh {
+		acked := int64(0)
+		if !fresh && st.Upsert.BatchSize == cfg.Upload.BatchSize {
+			acked = st.Upsert.AckedCount()
+		}
+		if total >= 0 {
+			batches := (total + bs - 1) / bs
+			r.Actions = append(r.Actions, fmt.Sprintf("upsert %d points in %d batches of %d, %d in parallel (%d batches already acknowledged)",
+				max(0, total-acked*bs), batches-acked, bs, cfg.Upload.Parallel, acked))
+		} else {
+			r.Actions = append(r.Actions, "upsert the sources' rows (row count unknown until the problems above are fixed)")
+		}
+	}
+	if st.Snapshot.Name == "" || fresh {
+		r.Actions = append(r.Actions, fmt.Sprintf("create a snapshot of %q on the server", coll))
+	}
+	dest := cfg.Resolve(cfg.Snapshot.Destination)
+	fetchDone := false
+	if st.Fetch.Done && !fresh {
+		if sum, _, err := httpget.HashFile(st.Fetch.Path); err == nil && sum == st.Fetch.SHA256 {
+			fetchDone = true
+		}
+	}
+	if !fetchDone {
+		r.Actions = append(r.Actions, fmt.Sprintf("download the snapshot over REST, verify its SHA-256, write it to %s", dest))
+	}
+	return r, nil
+}
+
+// collectionActions adds what apply would do to the collection.
+func (r *PlanReport) collectionActions(ctx context.Context, cfg *pipeline.Config, client *qdrant.Client, exists bool, st pipeline.State, fresh bool) {
+	coll := cfg.Collection.Name
 	var points uint64
 	if exists {
 		cctx, cancel := context.WithTimeout(ctx, cfg.Qdrant.Timeout.D())
@@ -199,34 +237,14 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*PlanRepo
 			r.Actions = append(r.Actions, fmt.Sprintf("create payload index %s (%s)", f, cfg.Collection.PayloadIndexes[f]))
 		}
 	}
-	bs := int64(cfg.Upload.BatchSize)
-	if !st.Upsert.Done || fresh {
-		acked := int64(0)
-		if !fresh && st.Upsert.BatchSize == cfg.Upload.BatchSize {
-			acked = st.Upsert.AckedCount()
-		}
-		if total >= 0 {
-			batches := (total + bs - 1) / bs
-			r.Actions = append(r.Actions, fmt.Sprintf("upsert %d points in %d batches of %d, %d in parallel (%d batches already acknowledged)",
-				max(0, total-acked*bs), batches-acked, bs, cfg.Upload.Parallel, acked))
-		} else {
-			r.Actions = append(r.Actions, "upsert the sources' rows (row count unknown until the problems above are fixed)")
-		}
+}
+
+// grpcText is a gRPC error's code and message.
+func grpcText(err error) string {
+	if s, ok := status.FromError(err); ok {
+		return s.Code().String() + ": " + s.Message()
 	}
-	if st.Snapshot.Name == "" || fresh {
-		r.Actions = append(r.Actions, fmt.Sprintf("create a snapshot of %q on the server", coll))
-	}
-	dest := cfg.Resolve(cfg.Snapshot.Destination)
-	fetchDone := false
-	if st.Fetch.Done && !fresh {
-		if sum, _, err := httpget.HashFile(st.Fetch.Path); err == nil && sum == st.Fetch.SHA256 {
-			fetchDone = true
-		}
-	}
-	if !fetchDone {
-		r.Actions = append(r.Actions, fmt.Sprintf("download the snapshot over REST, verify its SHA-256, write it to %s", dest))
-	}
-	return r, nil
+	return err.Error()
 }
 
 func vectorsSummary(cfg *pipeline.Config) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -18,18 +19,26 @@ func Run(ctx context.Context, p *Plan, reg *Registry, rt *Runtime) error {
 	if rt.Events == nil {
 		rt.Events = NopEvents{}
 	}
+	if err := reg.Check(p); err != nil {
+		return err
+	}
 	stages := map[string]Stage{}
 	for _, id := range p.Order {
 		n := p.Nodes[id]
-		f, ok := reg.factories[n.Kind]
-		if !ok {
-			return fmt.Errorf("%s: no stage registered for kind %q", id, n.Kind)
-		}
-		s, err := f(n, rt)
+		s, err := reg.kinds[n.Kind].new(n, rt)
 		if err != nil {
 			return fmt.Errorf("%s: %w", id, err)
 		}
 		stages[id] = s
+	}
+	// failed marks nodes that returned an error, before their outputs are
+	// closed, so a downstream Recv can tell a failure from an end.
+	var failedMu sync.Mutex
+	failedNodes := map[string]bool{}
+	failed := func(id string) bool {
+		failedMu.Lock()
+		defer failedMu.Unlock()
+		return failedNodes[id]
 	}
 	// One channel per edge; the sender's runner goroutine closes it.
 	ins := map[string]map[string]<-chan Envelope{}
@@ -46,16 +55,29 @@ func Run(ctx context.Context, p *Plan, reg *Registry, rt *Runtime) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, id := range p.Order {
-		io := StageIO{In: ins[id], out: outs[id], id: id}
+		io := StageIO{In: ins[id], out: outs[id], id: id, ports: reg.kinds[p.Nodes[id].Kind].ports, failed: failed}
 		s := stages[id]
 		g.Go(func() (err error) {
+			stopped := false // failed, or stopped by an upstream failure
 			defer func() {
+				if err != nil || stopped {
+					failedMu.Lock()
+					failedNodes[id] = true // downstream Recv: ErrUpstreamFailed
+					failedMu.Unlock()
+				}
 				for _, ch := range io.out {
 					close(ch)
 				}
 			}()
 			rt.Events.StageStarted(id)
 			err = s.Run(gctx, io)
+			if errors.Is(err, ErrUpstreamFailed) {
+				stopped = true
+				// Not a cause: the failed upstream returns its own error to
+				// the group (which cancels the rest); this stage just ends.
+				rt.Events.StageFinished(id, nil)
+				return nil
+			}
 			if err == nil {
 				// Drain inputs a stage left unread so senders never block.
 				for _, ch := range io.In {

@@ -2,20 +2,46 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/qdrant/go-client/qdrant"
 )
 
-// Envelope is the one type that flows along the DAG's edges. Payload is one
-// of the message types below.
+// Message is what flows along the DAG's edges. MessageKind names the
+// message type; what a stage kind consumes and emits is declared with its
+// registration (Ports) and every edge is checked when the plan is compiled
+// against the registry (Registry.Check).
+type Message interface{ MessageKind() string }
+
+// Message kinds.
+const (
+	MsgFile         = "file"          // *FileReady
+	MsgSourceHeader = "source-header" // *SourceHeader
+	MsgRows         = "rows"          // *RowBlock
+	MsgBatchPlan    = "batch-plan"    // *BatchPlan
+	MsgBatch        = "batch"         // *Batch
+	MsgUpsertDone   = "upsert-done"   // *UpsertDone
+	MsgSnapshot     = "snapshot"      // *SnapshotReady
+)
+
+func (*FileReady) MessageKind() string     { return MsgFile }
+func (*SourceHeader) MessageKind() string  { return MsgSourceHeader }
+func (*RowBlock) MessageKind() string      { return MsgRows }
+func (*BatchPlan) MessageKind() string     { return MsgBatchPlan }
+func (*Batch) MessageKind() string         { return MsgBatch }
+func (*UpsertDone) MessageKind() string    { return MsgUpsertDone }
+func (*SnapshotReady) MessageKind() string { return MsgSnapshot }
+
+// Envelope carries a message and the id of the node that sent it.
 type Envelope struct {
-	From    string // id of the node that sent it
-	Payload any
+	From string
+	Msg  Message
 }
 
 // FileReady says a source's bytes are available locally (sent by download).
@@ -59,6 +85,10 @@ type RowBlock struct {
 	Release func()
 }
 
+// BatchPlan is the batch stage's first message: the sources are aligned
+// and Rows rows become points, in batches of the configured size.
+type BatchPlan struct{ Rows int64 }
+
 // Batch is one upsert request's worth of points.
 type Batch struct {
 	Seq    int64 // batch number from 0
@@ -94,17 +124,30 @@ type Stage interface {
 	Run(ctx context.Context, io StageIO) error
 }
 
-// StageIO connects a stage to its neighbours.
+// StageIO connects a stage to its neighbours. A stage never names another
+// stage: it reads its inputs (ids the engine assigned) and emits to every
+// downstream node.
 type StageIO struct {
 	// In holds one channel per upstream node, by node id.
-	In  map[string]<-chan Envelope
-	out []chan<- Envelope
-	id  string
+	In     map[string]<-chan Envelope
+	out    []chan<- Envelope
+	id     string
+	ports  Ports
+	failed func(node string) bool
 }
 
-// Emit sends payload to every downstream node, giving up when ctx ends.
-func (s StageIO) Emit(ctx context.Context, payload any) error {
-	env := Envelope{From: s.id, Payload: payload}
+// ErrUpstreamFailed is what Recv returns when an input closed because its
+// stage failed. A stage just returns it: the runner reports the upstream's
+// error as the cause, never this one.
+var ErrUpstreamFailed = errors.New("upstream stage failed")
+
+// Emit sends m to every downstream node, giving up when ctx ends. A message
+// kind the stage did not declare is refused.
+func (s StageIO) Emit(ctx context.Context, m Message) error {
+	if m == nil || !slices.Contains(s.ports.Emits, m.MessageKind()) {
+		return fmt.Errorf("internal: stage %s emitted %T, which its ports (emits %v) do not declare", s.id, m, s.ports.Emits)
+	}
+	env := Envelope{From: s.id, Msg: m}
 	for _, ch := range s.out {
 		select {
 		case ch <- env:
@@ -125,20 +168,55 @@ func (s StageIO) Inputs() []string {
 	return out
 }
 
-// Recv reads one envelope from upstream id; ok is false when it is closed.
-func (s StageIO) Recv(ctx context.Context, id string) (Envelope, bool, error) {
+// Input returns the one upstream id of a stage that has exactly one.
+func (s StageIO) Input() (string, error) {
+	if len(s.In) != 1 {
+		return "", fmt.Errorf("internal: stage %s has %d inputs, expected 1", s.id, len(s.In))
+	}
+	return s.Inputs()[0], nil
+}
+
+// Recv reads one message from upstream id; ok is false when that input
+// ended normally. An input closed by a failed stage gives
+// ErrUpstreamFailed.
+func (s StageIO) Recv(ctx context.Context, id string) (Message, bool, error) {
 	select {
 	case e, ok := <-s.In[id]:
-		return e, ok, nil
+		if !ok {
+			if s.failed != nil && s.failed(id) {
+				return nil, false, ErrUpstreamFailed
+			}
+			return nil, false, nil
+		}
+		return e.Msg, true, nil
 	case <-ctx.Done():
-		return Envelope{}, false, ctx.Err()
+		return nil, false, ctx.Err()
 	}
+}
+
+// Receive reads one message of type T from upstream id. A message of
+// another type is an error naming both, never a panic.
+func Receive[T Message](ctx context.Context, s StageIO, id string) (T, bool, error) {
+	var zero T
+	m, ok, err := s.Recv(ctx, id)
+	if err != nil || !ok {
+		return zero, ok, err
+	}
+	t, isT := m.(T)
+	if !isT {
+		return zero, false, fmt.Errorf("internal: %s got %s (%T) from %s, expected %T", s.id, m.MessageKind(), m, id, zero)
+	}
+	return t, true, nil
 }
 
 // Runtime is what stages share during one run.
 type Runtime struct {
-	Config   *Config
-	State    *StateFile
+	Config *Config
+	// state is the checkpoint (SetCheckpoint); stages reach only their own
+	// section of it (DownloadSection, UpsertSection, ...).
+	state *StateFile
+	// Resume is the checkpoint as the run found it, for decode and batch.
+	Resume   Resume
 	Log      *slog.Logger
 	Events   Events
 	HTTP     *http.Client
@@ -157,6 +235,13 @@ type Runtime struct {
 	ConfirmRecreate func(collection string, points uint64) error
 }
 
+// SetCheckpoint binds the run's state file and copies what decode and
+// batch need to resume.
+func (rt *Runtime) SetCheckpoint(sf *StateFile) {
+	rt.state = sf
+	rt.Resume = ResumeFrom(sf.Snapshot())
+}
+
 // Summary is what a run reports at the end.
 type Summary struct {
 	PointsWritten  int64  `json:"points_written"`
@@ -172,22 +257,62 @@ type Summary struct {
 // Factory builds a stage for a node. It must not touch the network or disk.
 type Factory func(n *Node, rt *Runtime) (Stage, error)
 
-// Registry maps stage kinds to factories.
-type Registry struct{ factories map[string]Factory }
+// Ports declare the message kinds a stage kind consumes and emits.
+type Ports struct {
+	Consumes, Emits []string
+}
+
+type registration struct {
+	ports Ports
+	new   Factory
+}
+
+// Registry maps stage kinds to their ports and factories.
+type Registry struct{ kinds map[string]registration }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+func NewRegistry() *Registry { return &Registry{kinds: map[string]registration{}} }
 
 // Register adds a kind; registering a kind twice panics.
-func (r *Registry) Register(kind string, f Factory) {
-	if _, dup := r.factories[kind]; dup {
+func (r *Registry) Register(kind string, ports Ports, f Factory) {
+	if _, dup := r.kinds[kind]; dup {
 		panic(fmt.Sprintf("pipeline: stage kind %q registered twice", kind))
 	}
-	r.factories[kind] = f
+	r.kinds[kind] = registration{ports: ports, new: f}
 }
 
 // Kinds lists the registered kinds, sorted.
-func (r *Registry) Kinds() []string { return SortedKeys(r.factories) }
+func (r *Registry) Kinds() []string { return SortedKeys(r.kinds) }
+
+// Check verifies a plan against the registry: every node's kind exists, a
+// node with inputs consumes something, and along every edge each kind the
+// sender emits is one the receiver consumes.
+func (r *Registry) Check(p *Plan) error {
+	var problems []string
+	for _, id := range p.Order {
+		n := p.Nodes[id]
+		reg, ok := r.kinds[n.Kind]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: no stage registered for kind %q", id, n.Kind))
+			continue
+		}
+		for _, up := range p.Graph.UpEdges(id) {
+			ureg, ok := r.kinds[p.Nodes[up].Kind]
+			if !ok {
+				continue
+			}
+			for _, m := range ureg.ports.Emits {
+				if !slices.Contains(reg.ports.Consumes, m) {
+					problems = append(problems, fmt.Sprintf("edge %s -> %s: %s emits %s, which %s does not consume", up, id, p.Nodes[up].Kind, m, n.Kind))
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("plan does not type-check: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
 
 // Events receives progress and lifecycle events. Implementations must be
 // safe for concurrent use.

@@ -206,10 +206,11 @@ func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipel
 		}
 	}
 	rt := &pipeline.Runtime{
-		Config: cfg, State: sf, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
+		Config: cfg, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
 		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", cfg.Name),
 		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
 	}
+	rt.SetCheckpoint(sf)
 	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" {
 		// --full-refresh recreates the collection whatever on_exists says.
 		c2 := *cfg

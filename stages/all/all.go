@@ -16,11 +16,11 @@ import (
 // Registry returns a registry of every stage kind.
 func Registry() *pipeline.Registry {
 	r := pipeline.NewRegistry()
-	r.Register(download.Kind, download.New)
-	r.Register(decode.Kind, decode.New)
-	r.Register(batch.Kind, batch.New)
-	r.Register(upsert.Kind, upsert.New)
-	r.Register(snapshot.Kind, snapshot.New)
-	r.Register(fetch.Kind, fetch.New)
+	r.Register(download.Kind, download.Ports, download.New)
+	r.Register(decode.Kind, decode.Ports, decode.New)
+	r.Register(batch.Kind, batch.Ports, batch.New)
+	r.Register(upsert.Kind, upsert.Ports, upsert.New)
+	r.Register(snapshot.Kind, snapshot.Ports, snapshot.New)
+	r.Register(fetch.Kind, fetch.Ports, fetch.New)
 	return r
 }

@@ -15,6 +15,9 @@ import (
 // Kind is the stage kind.
 const Kind = pipeline.KindBatch
 
+// Ports are the messages this stage kind consumes and emits.
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgSourceHeader, pipeline.MsgRows}, Emits: []string{pipeline.MsgBatchPlan, pipeline.MsgBatch}}
+
 // Batch joins sources.
 type Batch struct {
 	rt *pipeline.Runtime
@@ -81,16 +84,12 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	headers := map[string]*pipeline.SourceHeader{}
 	srcOf := map[string]string{}
 	for _, in := range inputs {
-		e, ok, err := sio.Recv(ctx, in)
+		h, ok, err := pipeline.Receive[*pipeline.SourceHeader](ctx, sio, in)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return nil // that decoder failed; the runner reports why
-		}
-		h, isHdr := e.Payload.(*pipeline.SourceHeader)
-		if !isHdr {
-			return fmt.Errorf("expected a source header from %s, got %T", in, e.Payload)
+			return fmt.Errorf("internal: %s ended without a header", in)
 		}
 		headers[h.Source] = h
 		srcOf[in] = h.Source
@@ -100,32 +99,26 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return err
 	}
 	bs := int64(c.Upload.BatchSize)
-	if err := b.rt.State.Update(func(s *pipeline.State) {
-		if s.Upsert.BatchSize != c.Upload.BatchSize {
-			s.Upsert = pipeline.UpsertState{BatchSize: c.Upload.BatchSize}
-		}
-		s.Upsert.Rows = total
-	}); err != nil {
+	if err := sio.Emit(ctx, &pipeline.BatchPlan{Rows: total}); err != nil {
 		return err
 	}
-	b.rt.Events.Progress(pipeline.KindUpsert, 0, total, "points")
-	st := b.rt.State.Snapshot()
 	next := int64(-1)
 	for {
 		blocks := map[string]*pipeline.RowBlock{}
 		closed := 0
 		for _, in := range inputs {
-			e, ok, err := sio.Recv(ctx, in)
+			blk, ok, err := pipeline.Receive[*pipeline.RowBlock](ctx, sio, in)
 			if err != nil {
+				for _, b := range blocks {
+					if b.Release != nil {
+						b.Release()
+					}
+				}
 				return err
 			}
 			if !ok {
 				closed++
 				continue
-			}
-			blk, isBlk := e.Payload.(*pipeline.RowBlock)
-			if !isBlk {
-				return fmt.Errorf("expected rows from %s, got %T", in, e.Payload)
 			}
 			blocks[srcOf[in]] = blk
 		}
@@ -133,10 +126,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 			break
 		}
 		if closed > 0 {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return nil // a decoder stopped early; its error is the cause
+			return fmt.Errorf("internal: sources ended at different rows (%d of %d inputs ended)", closed, len(inputs))
 		}
 		var start int64
 		var n int
@@ -160,7 +150,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 				}
 			}
 		}
-		if st.Upsert.Acked(seq) {
+		if b.rt.Resume.Acked(c.Upload.BatchSize, seq) {
 			release()
 			continue // acknowledged before a restart
 		}

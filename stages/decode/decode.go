@@ -19,6 +19,9 @@ import (
 // Kind is the stage kind.
 const Kind = pipeline.KindDecode
 
+// Ports are the messages this stage kind consumes and emits.
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgFile}, Emits: []string{pipeline.MsgSourceHeader, pipeline.MsgRows}}
+
 // Decode streams one source through its format plugin.
 type Decode struct {
 	node   string
@@ -67,39 +70,25 @@ func Selection(c *pipeline.Config, name string) pipeline.Selection {
 	return sel
 }
 
-// ResumeRow is the first row a run must decode: the start of the first
-// unacknowledged batch.
-func ResumeRow(rt *pipeline.Runtime) int64 {
-	st := rt.State.Snapshot()
-	if st.Upsert.BatchSize != rt.Config.Upload.BatchSize {
-		return 0
-	}
-	return st.Upsert.Watermark * int64(st.Upsert.BatchSize)
-}
-
 // Run opens the file (local, a fetched prefix, or remote in place), emits
 // a SourceHeader, then RowBlocks aligned to upload batches.
 func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 	path := d.rt.Config.Resolve(d.src.Path)
 	var fr *pipeline.FileReady
-	for _, up := range sio.Inputs() {
-		e, ok, err := sio.Recv(ctx, up)
+	for _, up := range sio.Inputs() { // a url: source has its download
+		f, ok, err := pipeline.Receive[*pipeline.FileReady](ctx, sio, up)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return nil // upstream failed; the runner reports why
-		}
-		f, isFile := e.Payload.(*pipeline.FileReady)
-		if !isFile {
-			return fmt.Errorf("unexpected %T from %s", e.Payload, up)
+			return fmt.Errorf("internal: %s ended without a file", up)
 		}
 		fr, path = f, f.Path
 	}
-	if st := d.rt.State.Snapshot(); st.Upsert.Done && st.Upsert.Rows >= 0 {
+	if rows, ok := d.rt.Resume.AllLoaded(); ok {
 		// Every row is loaded already: report what the checkpoint knows
 		// instead of opening (or re-fetching) the file.
-		return sio.Emit(ctx, d.loadedHeader(st.Upsert.Rows))
+		return sio.Emit(ctx, d.loadedHeader(rows))
 	}
 	var (
 		ra          io.ReaderAt
@@ -113,15 +102,7 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", d.name, err)
 		}
-		defer func() {
-			d.rt.AddFetched(hra.Fetched())
-			d.rt.State.Update(func(s *pipeline.State) {
-				if ds := s.Downloads[d.name]; ds != nil {
-					ds.Size, ds.ETag = hra.Size(), hra.ETag()
-					ds.Bytes = max(ds.Bytes, hra.Fetched())
-				}
-			})
-		}()
+		defer func() { d.rt.AddFetched(hra.Fetched()) }()
 		ra, size, avail, where = hra, hra.Size(), hra.Size(), httpget.Redact(fr.URL)
 	} else {
 		f, err := os.Open(path)
@@ -142,7 +123,7 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err != nil {
 		return fmt.Errorf("source %s (%s): %w", d.name, where, err)
 	}
-	start, total := ResumeRow(d.rt), d.rowsToEmit(ff.Rows())
+	start, total := d.rt.Resume.FirstRow(d.rt.Config.Upload.BatchSize), d.rowsToEmit(ff.Rows())
 	rr, err := ff.Open(d.sel, start, total)
 	if err != nil {
 		return fmt.Errorf("source %s (%s): %w", d.name, where, err)

@@ -23,12 +23,16 @@ import (
 // Kind is the stage kind.
 const Kind = pipeline.KindDownload
 
+// Ports are the messages this stage kind consumes and emits.
+var Ports = pipeline.Ports{Emits: []string{pipeline.MsgFile}}
+
 // Download fetches one source.
 type Download struct {
-	node string
-	name string
-	src  *pipeline.Source
-	rt   *pipeline.Runtime
+	node  string
+	name  string
+	src   *pipeline.Source
+	rt    *pipeline.Runtime
+	state pipeline.Section[pipeline.DownloadState]
 }
 
 // New is the stage factory.
@@ -37,7 +41,11 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 	if src == nil || !src.IsRemote() {
 		return nil, fmt.Errorf("source %q has no url", n.Source)
 	}
-	return &Download{node: n.ID, name: n.Source, src: src, rt: rt}, nil
+	sec, err := pipeline.DownloadSection(rt, n)
+	if err != nil {
+		return nil, err
+	}
+	return &Download{node: n.ID, name: n.Source, src: src, rt: rt, state: sec}, nil
 }
 
 // CachePath is where a source's file is cached.
@@ -56,7 +64,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
-	st := d.rt.State.Snapshot()
+	ds := d.state.Get()
 	if d.rt.Config.Points.LimitOr() >= 0 && d.src.SHA256 == "" {
 		// Under a row limit only the bytes those rows need are fetched.
 		// (A sha256 pin needs the whole file, so it disables this.)
@@ -69,7 +77,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 			d.recordPrefix(0)
 			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, URL: d.src.URL})
 		}
-		fr, err := d.prefix(ctx, f, dest, st)
+		fr, err := d.prefix(ctx, f, dest, ds)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", d.name, err)
 		}
@@ -77,7 +85,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 			return io.Emit(ctx, fr)
 		}
 	}
-	if ds := st.Downloads[d.name]; ds != nil && ds.Done && ds.URL == d.src.URL {
+	if ds.Done && ds.URL == d.src.URL {
 		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
 			d.rt.Log.Info("download cached", "source", d.name, "path", dest, "bytes", fi.Size())
 			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true})
@@ -100,21 +108,16 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, MaxAttempts: d.rt.Config.Upload.MaxAttempts,
 		Progress: func(done, total int64) {
 			d.rt.Events.Progress(d.node, done, total, "bytes")
-			d.rt.State.UpdateThrottled(time.Second, func(s *pipeline.State) {
-				if ds := s.Downloads[d.name]; ds != nil && ds.URL == d.src.URL {
+			d.state.UpdateThrottled(time.Second, func(ds *pipeline.DownloadState) {
+				if ds.URL == d.src.URL {
 					ds.Bytes = done
 				}
 			})
 		},
 		OnMeta: func(m httpget.Meta) {
-			d.rt.State.Update(func(s *pipeline.State) {
-				if s.Downloads == nil {
-					s.Downloads = map[string]*pipeline.DownloadState{}
-				}
-				ds := s.Downloads[d.name]
-				if ds == nil || ds.URL != d.src.URL {
-					ds = &pipeline.DownloadState{URL: d.src.URL}
-					s.Downloads[d.name] = ds
+			d.state.Update(func(ds *pipeline.DownloadState) {
+				if ds.URL != d.src.URL {
+					*ds = pipeline.DownloadState{URL: d.src.URL}
 				}
 				ds.FinalURL, ds.Size, ds.ETag = m.FinalURL, m.Size, m.ETag
 			})
@@ -128,11 +131,8 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	if err != nil {
 		return err
 	}
-	if err := d.rt.State.Update(func(s *pipeline.State) {
-		if s.Downloads == nil {
-			s.Downloads = map[string]*pipeline.DownloadState{}
-		}
-		s.Downloads[d.name] = &pipeline.DownloadState{URL: d.src.URL, FinalURL: res.FinalURL, Size: fi.Size(), ETag: res.ETag,
+	if err := d.state.Update(func(ds *pipeline.DownloadState) {
+		*ds = pipeline.DownloadState{URL: d.src.URL, FinalURL: res.FinalURL, Size: fi.Size(), ETag: res.ETag,
 			SHA256: res.SHA256, Bytes: fi.Size(), Done: true}
 	}); err != nil {
 		return err
@@ -153,14 +153,9 @@ func AuthHeader() http.Header {
 }
 
 func (d *Download) recordPrefix(bytes int64) {
-	d.rt.State.Update(func(s *pipeline.State) {
-		if s.Downloads == nil {
-			s.Downloads = map[string]*pipeline.DownloadState{}
-		}
-		ds := s.Downloads[d.name]
-		if ds == nil || ds.URL != d.src.URL {
-			ds = &pipeline.DownloadState{URL: d.src.URL, Size: -1}
-			s.Downloads[d.name] = ds
+	d.state.Update(func(ds *pipeline.DownloadState) {
+		if ds.URL != d.src.URL {
+			*ds = pipeline.DownloadState{URL: d.src.URL, Size: -1}
 		}
 		ds.Prefix = true
 		if bytes > ds.Bytes {
@@ -172,9 +167,9 @@ func (d *Download) recordPrefix(bytes int64) {
 // prefix fetches the bytes the row limit needs (the format says how many,
 // from its header) into dest+".head". It returns nil when the limit covers
 // the whole file (the caller then downloads it whole).
-func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, st pipeline.State) (*pipeline.FileReady, error) {
+func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, ds pipeline.DownloadState) (*pipeline.FileReady, error) {
 	head := dest + ".head"
-	if ds := st.Downloads[d.name]; ds != nil && ds.Prefix && ds.URL == d.src.URL && ds.Bytes > 0 {
+	if ds.Prefix && ds.URL == d.src.URL && ds.Bytes > 0 {
 		if fi, err := os.Stat(head); err == nil && fi.Size() == ds.Bytes {
 			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size}, nil
 		}
@@ -208,11 +203,8 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, s
 	if v := pr.Validator(); v != "" {
 		atomicfile.WriteFile(head+".etag", []byte(v), 0o644)
 	}
-	d.rt.State.Update(func(s *pipeline.State) {
-		if s.Downloads == nil {
-			s.Downloads = map[string]*pipeline.DownloadState{}
-		}
-		s.Downloads[d.name] = &pipeline.DownloadState{URL: d.src.URL, Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
+	d.state.Update(func(ds *pipeline.DownloadState) {
+		*ds = pipeline.DownloadState{URL: d.src.URL, Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
 	})
 	d.rt.Log.Info("fetched the rows the limit needs", "source", d.name, "bytes", need, "of", ra.Size())
 	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size()}, nil

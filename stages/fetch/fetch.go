@@ -19,15 +19,23 @@ import (
 // Kind is the stage kind.
 const Kind = pipeline.KindFetch
 
+// Ports are the messages this stage kind consumes and emits.
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgSnapshot}}
+
 // Fetch downloads the snapshot.
 type Fetch struct {
-	rt   *pipeline.Runtime
-	node string
+	rt    *pipeline.Runtime
+	node  string
+	state pipeline.Section[pipeline.FetchState]
 }
 
 // New is the stage factory.
 func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
-	return &Fetch{rt: rt, node: n.ID}, nil
+	sec, err := pipeline.FetchSection(rt, n)
+	if err != nil {
+		return nil, err
+	}
+	return &Fetch{rt: rt, node: n.ID, state: sec}, nil
 }
 
 // SafeName refuses server-supplied names that would leave the directory.
@@ -40,13 +48,16 @@ func SafeName(name string) error {
 
 // Run waits for SnapshotReady and writes the verified file.
 func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
-	e, ok, err := sio.Recv(ctx, pipeline.KindSnapshot)
-	if err != nil || !ok {
+	in, err := sio.Input()
+	if err != nil {
 		return err
 	}
-	snap, isSnap := e.Payload.(*pipeline.SnapshotReady)
-	if !isSnap {
-		return fmt.Errorf("unexpected %T", e.Payload)
+	snap, ok, err := pipeline.Receive[*pipeline.SnapshotReady](ctx, sio, in)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("internal: %s ended without a snapshot", in)
 	}
 	if err := SafeName(snap.Name); err != nil {
 		return err
@@ -56,9 +67,9 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return err
 	}
 	dest := filepath.Join(dir, snap.Name)
-	st := f.rt.State.Snapshot()
-	if st.Fetch.Done && st.Fetch.Path == dest {
-		if sum, _, err := httpget.HashFile(dest); err == nil && sum == st.Fetch.SHA256 {
+	st := f.state.Get()
+	if st.Done && st.Path == dest {
+		if sum, _, err := httpget.HashFile(dest); err == nil && sum == st.SHA256 {
 			f.done(dest, snap, sum)
 			return nil
 		}
@@ -80,7 +91,7 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if snap.Checksum == "" {
 		f.rt.Log.Warn("server gave no checksum; verified size only", "snapshot", snap.Name)
 	}
-	if err := f.rt.State.Update(func(s *pipeline.State) { s.Fetch = pipeline.FetchState{Path: dest, SHA256: res.SHA256, Done: true} }); err != nil {
+	if err := f.state.Update(func(s *pipeline.FetchState) { *s = pipeline.FetchState{Path: dest, SHA256: res.SHA256, Done: true} }); err != nil {
 		return err
 	}
 	f.done(dest, snap, res.SHA256)

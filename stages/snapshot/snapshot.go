@@ -20,9 +20,13 @@ import (
 // Kind is the stage kind.
 const Kind = pipeline.KindSnapshot
 
+// Ports are the messages this stage kind consumes and emits.
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgUpsertDone}, Emits: []string{pipeline.MsgSnapshot}}
+
 // Snapshot creates the snapshot.
 type Snapshot struct {
-	rt *pipeline.Runtime
+	rt    *pipeline.Runtime
+	state pipeline.Section[pipeline.SnapshotState]
 	// PollInterval and ResumeGrace tune the wait for a snapshot requested
 	// by an earlier, interrupted run.
 	PollInterval time.Duration
@@ -31,26 +35,34 @@ type Snapshot struct {
 
 // New is the stage factory.
 func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
-	return &Snapshot{rt: rt, PollInterval: 250 * time.Millisecond, ResumeGrace: 60 * time.Second}, nil
+	sec, err := pipeline.SnapshotSection(rt, n)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{rt: rt, state: sec, PollInterval: 250 * time.Millisecond, ResumeGrace: 60 * time.Second}, nil
 }
 
 // Run waits for UpsertDone and emits SnapshotReady.
 func (s *Snapshot) Run(ctx context.Context, sio pipeline.StageIO) error {
-	e, ok, err := sio.Recv(ctx, pipeline.KindUpsert)
-	if err != nil || !ok {
+	in, err := sio.Input()
+	if err != nil {
 		return err
 	}
-	if _, isDone := e.Payload.(*pipeline.UpsertDone); !isDone {
-		return fmt.Errorf("unexpected %T", e.Payload)
+	_, ok, err := pipeline.Receive[*pipeline.UpsertDone](ctx, sio, in)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("internal: %s ended without saying the upload is done", in)
 	}
 	name := s.rt.Config.Collection.Name
-	st := s.rt.State.Snapshot()
-	if st.Snapshot.Name != "" {
-		return sio.Emit(ctx, &pipeline.SnapshotReady{Name: st.Snapshot.Name, Size: st.Snapshot.Size, Checksum: st.Snapshot.Checksum})
+	st := s.state.Get()
+	if st.Name != "" {
+		return sio.Emit(ctx, &pipeline.SnapshotReady{Name: st.Name, Size: st.Size, Checksum: st.Checksum})
 	}
-	if st.Snapshot.RequestedAt != nil {
+	if st.RequestedAt != nil {
 		// An earlier run asked and died before hearing the name.
-		d, found, err := s.poll(ctx, st.Snapshot.Before, s.ResumeGrace)
+		d, found, err := s.poll(ctx, st.Before, s.ResumeGrace)
 		if err != nil {
 			return err
 		}
@@ -64,7 +76,7 @@ func (s *Snapshot) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return err
 	}
 	now := time.Now().UTC()
-	if err := s.rt.State.Update(func(st *pipeline.State) { st.Snapshot.RequestedAt = &now; st.Snapshot.Before = before }); err != nil {
+	if err := s.state.Update(func(st *pipeline.SnapshotState) { st.RequestedAt = &now; st.Before = before }); err != nil {
 		return err
 	}
 	s.rt.Log.Info("creating snapshot", "collection", name)
@@ -141,8 +153,8 @@ func (s *Snapshot) poll(ctx context.Context, before []string, grace time.Duratio
 }
 
 func (s *Snapshot) record(ctx context.Context, sio pipeline.StageIO, d *qdrant.SnapshotDescription) error {
-	if err := s.rt.State.Update(func(st *pipeline.State) {
-		st.Snapshot.Name, st.Snapshot.Size, st.Snapshot.Checksum = d.GetName(), d.GetSize(), d.GetChecksum()
+	if err := s.state.Update(func(st *pipeline.SnapshotState) {
+		st.Name, st.Size, st.Checksum = d.GetName(), d.GetSize(), d.GetChecksum()
 	}); err != nil {
 		return err
 	}

@@ -25,14 +25,28 @@ import (
 // Kind is the stage kind.
 const Kind = pipeline.KindUpsert
 
-// Upsert writes batches.
+// Ports are the messages this stage kind consumes and emits.
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgBatchPlan, pipeline.MsgBatch}, Emits: []string{pipeline.MsgUpsertDone}}
+
+// Upsert writes batches. It owns the collection and upsert sections of
+// the checkpoint.
 type Upsert struct {
-	rt *pipeline.Runtime
+	rt   *pipeline.Runtime
+	coll pipeline.Section[pipeline.CollectionState]
+	ups  pipeline.Section[pipeline.UpsertState]
 }
 
 // New is the stage factory.
 func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
-	return &Upsert{rt: rt}, nil
+	coll, err := pipeline.CollectionSection(rt, n)
+	if err != nil {
+		return nil, err
+	}
+	ups, err := pipeline.UpsertSection(rt, n)
+	if err != nil {
+		return nil, err
+	}
+	return &Upsert{rt: rt, coll: coll, ups: ups}, nil
 }
 
 // stateSaveInterval throttles checkpoint writes; a lost save only replays
@@ -42,36 +56,48 @@ const stateSaveInterval = 250 * time.Millisecond
 // Run waits for the first batch (or the end of input), prepares the
 // collection, then upserts every batch.
 func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
-	in := sio.In[pipeline.KindBatch]
 	c := u.rt.Config
-	var first *pipeline.Batch
-	select {
-	case e, ok := <-in:
-		if ok {
-			first = e.Payload.(*pipeline.Batch)
-		} else if ctx.Err() != nil {
-			return ctx.Err()
+	in, err := sio.Input()
+	if err != nil {
+		return err
+	}
+	plan, ok, err := pipeline.Receive[*pipeline.BatchPlan](ctx, sio, in)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("internal: %s ended without a batch plan", in)
+	}
+	if err := u.ups.Update(func(s *pipeline.UpsertState) {
+		if s.BatchSize != c.Upload.BatchSize {
+			*s = pipeline.UpsertState{BatchSize: c.Upload.BatchSize}
 		}
-	case <-ctx.Done():
-		return ctx.Err()
+		s.Rows = plan.Rows
+	}); err != nil {
+		return err
 	}
-	st := u.rt.State.Snapshot()
-	if st.Upsert.Rows < 0 && first == nil {
-		return nil // batch stage failed before knowing the rows
+	u.rt.Events.Progress(Kind, 0, plan.Rows, "points")
+	first, ok, err := pipeline.Receive[*pipeline.Batch](ctx, sio, in)
+	if err != nil {
+		return err
 	}
-	if st.Upsert.Done && first == nil {
+	if !ok {
+		first = nil
+	}
+	st := u.ups.Get()
+	if st.Done && first == nil {
 		// Everything was acknowledged by an earlier run.
-		return sio.Emit(ctx, &pipeline.UpsertDone{Points: st.Upsert.Rows})
+		return sio.Emit(ctx, &pipeline.UpsertDone{Points: st.Rows})
 	}
 	if err := u.prepareCollection(ctx); err != nil {
 		return err
 	}
 	var written atomic.Int64
-	written.Store(st.Upsert.AckedCount() * int64(c.Upload.BatchSize))
-	if written.Load() > st.Upsert.Rows {
-		written.Store(st.Upsert.Rows)
+	written.Store(st.AckedCount() * int64(c.Upload.BatchSize))
+	if written.Load() > st.Rows {
+		written.Store(st.Rows)
 	}
-	u.rt.Events.Progress(Kind, written.Load(), st.Upsert.Rows, "points")
+	u.rt.Events.Progress(Kind, written.Load(), st.Rows, "points")
 	work := make(chan *pipeline.Batch)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -84,17 +110,14 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 			}
 		}
 		for {
+			b, ok, err := pipeline.Receive[*pipeline.Batch](gctx, sio, in)
+			if err != nil || !ok {
+				return err
+			}
 			select {
-			case e, ok := <-in:
-				if !ok {
-					return nil
-				}
-				select {
-				case work <- e.Payload.(*pipeline.Batch):
-				case <-gctx.Done():
-					return gctx.Err()
-				}
+			case work <- b:
 			case <-gctx.Done():
+				b.Done()
 				return gctx.Err()
 			}
 		}
@@ -112,17 +135,17 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 				}
 				n := written.Add(int64(len(b.Points)))
 				u.rt.UpdateSummary(func(s *pipeline.Summary) { s.PointsWritten += int64(len(b.Points)); s.BatchesSent++ })
-				if err := u.rt.State.UpdateThrottled(stateSaveInterval, func(s *pipeline.State) { s.Upsert.Ack(b.Seq) }); err != nil {
+				if err := u.ups.UpdateThrottled(stateSaveInterval, func(s *pipeline.UpsertState) { s.Ack(b.Seq) }); err != nil {
 					return err
 				}
-				u.rt.Events.Progress(Kind, n, st.Upsert.Rows, "points")
+				u.rt.Events.Progress(Kind, n, st.Rows, "points")
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		// Keep what was acknowledged.
-		if ferr := u.rt.State.Flush(); ferr != nil {
+		if ferr := u.ups.Flush(); ferr != nil {
 			u.rt.Log.Error("saving state failed", "err", ferr)
 		}
 		return err
@@ -131,16 +154,16 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return err
 	}
 	var pts int64
-	if err := u.rt.State.Update(func(s *pipeline.State) {
-		want := (s.Upsert.Rows + int64(c.Upload.BatchSize) - 1) / int64(c.Upload.BatchSize)
-		if s.Upsert.AckedCount() >= want {
-			s.Upsert.Done = true
+	if err := u.ups.Update(func(s *pipeline.UpsertState) {
+		want := (s.Rows + int64(c.Upload.BatchSize) - 1) / int64(c.Upload.BatchSize)
+		if s.AckedCount() >= want {
+			s.Done = true
 		}
-		pts = s.Upsert.Rows
+		pts = s.Rows
 	}); err != nil {
 		return err
 	}
-	if !u.rt.State.Snapshot().Upsert.Done {
+	if !u.ups.Get().Done {
 		return fmt.Errorf("internal: input ended before every batch was acknowledged")
 	}
 	return sio.Emit(ctx, &pipeline.UpsertDone{Points: pts})
@@ -255,12 +278,12 @@ func (u *Upsert) call(ctx context.Context, f func(ctx context.Context) error) er
 func (u *Upsert) prepareCollection(ctx context.Context) error {
 	c := u.rt.Config
 	name := c.Collection.Name
-	st := u.rt.State.Snapshot()
+	st := u.coll.Get()
 	var exists bool
 	if err := u.call(ctx, func(ctx context.Context) (err error) { exists, err = u.rt.Qdrant.CollectionExists(ctx, name); return }); err != nil {
 		return fmt.Errorf("check collection %q: %s", name, grpcMessage(err))
 	}
-	if st.Collection.Ready {
+	if st.Ready {
 		if !exists {
 			return fmt.Errorf("collection %q was deleted since the last run recorded it; run again with --full-refresh", name)
 		}
@@ -327,21 +350,21 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("bulk mode: set hnsw m=0 on %q: %s", name, grpcMessage(err))
 		}
-		if err := u.rt.State.Update(func(s *pipeline.State) { s.Collection.BulkHNSWM = &m; s.Collection.BulkApplied = true }); err != nil {
+		if err := u.coll.Update(func(s *pipeline.CollectionState) { s.BulkHNSWM = &m; s.BulkApplied = true }); err != nil {
 			return err
 		}
 	}
-	return u.rt.State.Update(func(s *pipeline.State) { s.Collection.Ready = true })
+	return u.coll.Update(func(s *pipeline.CollectionState) { s.Ready = true })
 }
 
 // finishBulk restores the HNSW m saved in state and waits for green.
 func (u *Upsert) finishBulk(ctx context.Context) error {
-	st := u.rt.State.Snapshot()
-	if !st.Collection.BulkApplied || st.Collection.BulkRestored || st.Collection.BulkHNSWM == nil {
+	st := u.coll.Get()
+	if !st.BulkApplied || st.BulkRestored || st.BulkHNSWM == nil {
 		return nil
 	}
 	name := u.rt.Config.Collection.Name
-	m := *st.Collection.BulkHNSWM
+	m := *st.BulkHNSWM
 	if err := u.call(ctx, func(ctx context.Context) error {
 		return u.rt.Qdrant.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: name, HnswConfig: &qdrant.HnswConfigDiff{M: &m}})
 	}); err != nil {
@@ -361,7 +384,7 @@ func (u *Upsert) finishBulk(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return u.rt.State.Update(func(s *pipeline.State) { s.Collection.BulkRestored = true })
+	return u.coll.Update(func(s *pipeline.CollectionState) { s.BulkRestored = true })
 }
 
 var distances = map[string]qdrant.Distance{"Cosine": qdrant.Distance_Cosine, "Euclid": qdrant.Distance_Euclid, "Dot": qdrant.Distance_Dot, "Manhattan": qdrant.Distance_Manhattan}

@@ -150,6 +150,12 @@ func OpenState(path string) (*StateFile, bool, error) {
 	return sf, true, nil
 }
 
+// EmptyState is a fresh state bound to no file (plan uses it when apply
+// would start over); it is never saved.
+func EmptyState() *StateFile {
+	return &StateFile{s: State{StateVersion: StateVersion, Upsert: UpsertState{Rows: -1}}}
+}
+
 // Reset discards everything but identity.
 func (sf *StateFile) Reset(pipeline, hash string, fields map[string]string) {
 	sf.mu.Lock()

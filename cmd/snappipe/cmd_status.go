@@ -60,52 +60,12 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if st.ConfigHash != pipeline.HashFields(pipeline.NormalizedFields(cfg)) {
 		fmt.Fprintln(w, "  ! the config changed since this checkpoint; apply will refuse to resume (see plan)")
 	}
-	for _, name := range pipeline.UsedSources(cfg) {
-		src := cfg.Sources[name]
-		if !src.IsRemote() {
-			fmt.Fprintf(w, "  download %-10s local file, nothing to download\n", name)
-			continue
-		}
-		ds := st.Downloads[name]
-		switch {
-		case ds == nil:
-			fmt.Fprintf(w, "  download %-10s pending\n", name)
-		case ds.Done:
-			fmt.Fprintf(w, "  download %-10s done (%d bytes, sha256 %s)\n", name, ds.Size, ds.SHA256)
-		default:
-			fmt.Fprintf(w, "  download %-10s partial (of %d bytes)\n", name, ds.Size)
-		}
+	lines, err := app.Status(cfg, sf)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "  collection %s\n", doneWord(st.Collection.Ready))
-	u := st.Upsert
-	switch {
-	case u.Done:
-		fmt.Fprintf(w, "  upsert     done (%d points)\n", u.Rows)
-	case u.Rows < 0:
-		fmt.Fprintln(w, "  upsert     pending")
-	default:
-		batches := (u.Rows + int64(u.BatchSize) - 1) / int64(max(u.BatchSize, 1))
-		fmt.Fprintf(w, "  upsert     partial: %d of %d batches acknowledged (watermark %d, %d above it)\n", u.AckedCount(), batches, u.Watermark, len(u.Above))
-	}
-	switch {
-	case st.Snapshot.Name != "":
-		fmt.Fprintf(w, "  snapshot   done (%s, %d bytes, sha256 %s)\n", st.Snapshot.Name, st.Snapshot.Size, st.Snapshot.Checksum)
-	case st.Snapshot.RequestedAt != nil:
-		fmt.Fprintf(w, "  snapshot   requested at %s, name not yet known\n", st.Snapshot.RequestedAt.Format("2006-01-02 15:04:05Z"))
-	default:
-		fmt.Fprintln(w, "  snapshot   pending")
-	}
-	if st.Fetch.Done {
-		fmt.Fprintf(w, "  fetch      done (%s, sha256 %s)\n", st.Fetch.Path, st.Fetch.SHA256)
-	} else {
-		fmt.Fprintln(w, "  fetch      pending")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 	return nil
-}
-
-func doneWord(b bool) string {
-	if b {
-		return "done"
-	}
-	return "pending"
 }

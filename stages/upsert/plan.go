@@ -1,0 +1,111 @@
+package upsert
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// Plan asks the server about the collection (read-only) and says what
+// apply would do to it and how many points it would upsert. A server that
+// cannot be reached is a problem; the rest of the plan stands.
+func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	c := u.rt.Config
+	coll := c.Collection.Name
+	cst := u.coll.Get()
+	cctx, cancel := context.WithTimeout(ctx, c.Qdrant.Timeout.D())
+	exists, err := u.rt.Qdrant.CollectionExists(cctx, coll)
+	cancel()
+	if err != nil {
+		pc.Problem("qdrant at %s could not be reached (%s): the collection was not checked", u.rt.RESTBase, grpcMessage(err))
+		pc.Action("prepare collection %q (%s) once the server is reachable", coll, vectorsSummary(c))
+	} else {
+		var points uint64
+		if exists {
+			cctx, cancel := context.WithTimeout(ctx, c.Qdrant.Timeout.D())
+			points, _ = u.rt.Qdrant.Count(cctx, &qdrant.CountPoints{CollectionName: coll, Exact: qdrant.PtrOf(true)})
+			info, ierr := u.rt.Qdrant.GetCollectionInfo(cctx, coll)
+			cancel()
+			if ierr == nil && (c.Collection.OnExists == "reuse" || cst.Ready) {
+				for _, d := range DiffVectors(c, info) {
+					pc.Problem("collection %q: %s", coll, d)
+				}
+			}
+		}
+		switch {
+		case cst.Ready:
+			if !exists && !u.ups.Get().Done {
+				pc.Problem("collection %q was deleted since the checkpoint recorded it; apply needs --full-refresh", coll)
+			}
+		case !exists:
+			pc.Action("create collection %q (%s)", coll, vectorsSummary(c))
+		case c.Collection.OnExists == "recreate":
+			pc.Action("recreate collection %q: drop it (%d points) and create it (%s)", coll, points, vectorsSummary(c))
+		case c.Collection.OnExists == "reuse":
+			pc.Action("reuse collection %q (%d points)", coll, points)
+		default:
+			pc.Problem("collection %q exists (%d points) and collection.on_exists is fail", coll, points)
+		}
+	}
+	if !cst.Ready {
+		for _, f := range pipeline.SortedKeys(c.Collection.PayloadIndexes) {
+			pc.Action("create payload index %s (%s)", f, c.Collection.PayloadIndexes[f])
+		}
+	}
+	us := u.ups.Get()
+	if us.Done {
+		return nil
+	}
+	total := int64(-1)
+	if in := pc.Inputs(); len(in) == 1 {
+		if pr, ok := pipeline.PlanInput[*pipeline.PlanRows](pc, in[0]); ok {
+			total = pr.Rows
+		}
+	}
+	bs := int64(c.Upload.BatchSize)
+	acked := int64(0)
+	if us.BatchSize == c.Upload.BatchSize {
+		acked = us.AckedCount()
+	}
+	if total < 0 {
+		pc.Action("upsert the sources' rows (row count unknown until the problems above are fixed)")
+		return nil
+	}
+	batches := (total + bs - 1) / bs
+	pc.Action("upsert %d points in %d batches of %d, %d in parallel (%d batches already acknowledged)",
+		max(0, total-acked*bs), batches-acked, bs, c.Upload.Parallel, acked)
+	return nil
+}
+
+func vectorsSummary(c *pipeline.Config) string {
+	var parts []string
+	for _, n := range pipeline.SortedKeys(c.Collection.Vectors) {
+		v := c.Collection.Vectors[n]
+		parts = append(parts, fmt.Sprintf("%s: %d %s %s", n, v.Size, v.Distance, v.Datatype))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Describe says what the checkpoint holds for the collection and the
+// upload.
+func (u *Upsert) Describe() []string {
+	cst, us := u.coll.Get(), u.ups.Get()
+	word := "pending"
+	if cst.Ready {
+		word = "done"
+	}
+	out := []string{"  collection " + word}
+	switch {
+	case us.Done:
+		out = append(out, fmt.Sprintf("  upsert     done (%d points)", us.Rows))
+	case us.Rows < 0:
+		out = append(out, "  upsert     pending")
+	default:
+		batches := (us.Rows + int64(us.BatchSize) - 1) / int64(max(us.BatchSize, 1))
+		out = append(out, fmt.Sprintf("  upsert     partial: %d of %d batches acknowledged (watermark %d, %d above it)", us.AckedCount(), batches, us.Watermark, len(us.Above)))
+	}
+	return out
+}

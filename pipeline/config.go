@@ -21,6 +21,9 @@ type Config struct {
 	// paths resolve against.
 	File string `yaml:"-"`
 	Dir  string `yaml:"-"`
+	// Warnings are problems that do not stop the load (e.g. a source no
+	// point uses); the commands print them.
+	Warnings Diagnostics `yaml:"-"`
 	// positions of every decoded key path, for diagnostics after decoding.
 	pos map[string]Pos
 }

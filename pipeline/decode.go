@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -32,22 +33,22 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	if opts.Lookup == nil {
 		opts.Lookup = EnvLookup(nil)
 	}
-	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}, failed: map[string]bool{}, keyPos: map[string]Pos{}}
+	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}, end: map[string]Pos{}, failed: map[string]bool{}, keyPos: map[string]Pos{}}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, Diagnostics{{File: name, Line: 1, Column: 1, Message: "empty file: expected a pipeline config"}}
+			return nil, Diagnostics{{File: name, Line: 1, Column: 1, Severity: SeverityError, Message: "empty file: expected a pipeline config"}}
 		}
 		return nil, Diagnostics{yamlErrorDiag(name, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, Diagnostics{{File: name, Line: extra.Line, Column: extra.Column, Message: "a config file holds one YAML document; found a second"}}
+		return nil, Diagnostics{{File: name, Line: extra.Line, Column: extra.Column, Severity: SeverityError, Message: "a config file holds one YAML document; found a second"}}
 	}
 	for _, s := range opts.Sets {
 		if err := applySet(&root, s); err != nil {
-			d.diags = append(d.diags, Diagnostic{File: "--set", Message: err.Error()})
+			d.diags = append(d.diags, Diagnostic{File: "--set", Severity: SeverityError, Message: err.Error()})
 		}
 	}
 	cfg := &Config{File: name, Dir: dir}
@@ -59,6 +60,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	if err := d.diags.Err(); err != nil {
 		return cfg, err
 	}
+	cfg.Warnings = d.diags.Warnings()
 	return cfg, nil
 }
 
@@ -81,9 +83,9 @@ func yamlErrorDiag(file string, err error) Diagnostic {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return Diagnostic{File: file, Line: line, Column: 1, Message: "YAML syntax error: " + m[2]}
+		return Diagnostic{File: file, Line: line, Column: 1, Severity: SeverityError, Message: "YAML syntax error: " + m[2]}
 	}
-	return Diagnostic{File: file, Line: 1, Column: 1, Message: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
+	return Diagnostic{File: file, Line: 1, Column: 1, Severity: SeverityError, Message: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 type decoder struct {
@@ -91,6 +93,7 @@ type decoder struct {
 	lookup Lookup
 	diags  Diagnostics
 	pos    map[string]Pos
+	end    map[string]Pos // just past each decoded value, when known
 	// failed marks key paths that already have a decoding problem, so
 	// validation adds no follow-on noise for them.
 	failed map[string]bool
@@ -101,20 +104,52 @@ type decoder struct {
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	line, col := 0, 0
+	var end Pos
 	if n != nil {
 		line, col = n.Line, n.Column
+		end = endOf(n)
 	}
-	d.diags = append(d.diags, Diagnostic{File: d.file, Line: line, Column: col, Path: path, Message: fmt.Sprintf(format, args...)})
+	d.diags = append(d.diags, Diagnostic{File: d.file, Line: line, Column: col, EndLine: end.Line, EndColumn: end.Column,
+		Severity: SeverityError, Path: path, Message: fmt.Sprintf(format, args...)})
 	d.failed[path] = true
 }
 
 // at reports a problem at a decoded key path's position.
 func (d *decoder) at(path, format string, args ...any) {
+	d.report(SeverityError, path, format, args...)
+}
+
+// warn reports a warning at a decoded key path's position.
+func (d *decoder) warn(path, format string, args ...any) {
+	d.report(SeverityWarning, path, format, args...)
+}
+
+func (d *decoder) report(severity, path, format string, args ...any) {
 	if d.failed[path] {
 		return
 	}
-	p := d.pos[path]
-	d.diags = append(d.diags, Diagnostic{File: d.file, Line: p.Line, Column: p.Column, Path: path, Message: fmt.Sprintf(format, args...)})
+	p, e := d.pos[path], d.end[path]
+	if e.Line == 0 {
+		e = p
+	}
+	d.diags = append(d.diags, Diagnostic{File: d.file, Line: p.Line, Column: p.Column, EndLine: e.Line, EndColumn: e.Column,
+		Severity: severity, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// endOf is the position just past a node when it is known: a one-line
+// scalar (quotes included); otherwise the node's start.
+func endOf(n *yaml.Node) Pos {
+	if n.Kind == yaml.ScalarNode && !strings.Contains(n.Value, "\n") {
+		w := utf8.RuneCountInString(n.Value)
+		switch n.Style {
+		case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+			w += 2
+		case yaml.LiteralStyle, yaml.FoldedStyle:
+			return Pos{n.Line, n.Column}
+		}
+		return Pos{n.Line, n.Column + w}
+	}
+	return Pos{n.Line, n.Column}
 }
 
 func join(path, key string) string {
@@ -171,6 +206,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		n = n.Alias
 	}
 	d.pos[path] = Pos{n.Line, n.Column}
+	d.end[path] = endOf(n)
 	if v.CanAddr() {
 		if u, ok := v.Addr().Interface().(nodeUnmarshaler); ok {
 			u.unmarshalNode(d, n, path)

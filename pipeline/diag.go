@@ -6,14 +6,29 @@ import (
 	"strings"
 )
 
-// Diagnostic is one problem in a config file, at a position.
+// Severities.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
+// Diagnostic is one problem in a config file, from a start position to an
+// end position (the end is just past the value when it is known, else the
+// start). An error stops the load; a warning is reported and the config is
+// used.
 type Diagnostic struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Column  int    `json:"column"`
-	Path    string `json:"path,omitempty"` // key path, e.g. collection.vectors.image.size
-	Message string `json:"message"`
+	File      string `json:"file"`
+	Line      int    `json:"line"`
+	Column    int    `json:"column"`
+	EndLine   int    `json:"end_line,omitempty"`
+	EndColumn int    `json:"end_column,omitempty"`
+	Severity  string `json:"severity"`
+	Path      string `json:"path,omitempty"` // key path, e.g. collection.vectors.image.size
+	Message   string `json:"message"`
 }
+
+// IsWarning reports whether the diagnostic does not stop the load.
+func (d Diagnostic) IsWarning() bool { return d.Severity == SeverityWarning }
 
 func (d Diagnostic) String() string {
 	var b strings.Builder
@@ -22,6 +37,9 @@ func (d Diagnostic) String() string {
 		fmt.Fprintf(&b, ":%d:%d", d.Line, d.Column)
 	}
 	b.WriteString(": ")
+	if d.IsWarning() {
+		b.WriteString("warning: ")
+	}
 	if d.Path != "" {
 		b.WriteString(d.Path)
 		b.WriteString(": ")
@@ -68,12 +86,26 @@ func (ds Diagnostics) Sort() Diagnostics {
 	return out
 }
 
-// Err returns ds as an error, or nil when empty.
+// Err returns ds as an error when it holds an error (warnings included,
+// so every problem is listed at once), or nil.
 func (ds Diagnostics) Err() error {
-	if len(ds) == 0 {
-		return nil
+	for _, d := range ds {
+		if !d.IsWarning() {
+			return ds.Sort()
+		}
 	}
-	return ds.Sort()
+	return nil
+}
+
+// Warnings returns the warnings alone.
+func (ds Diagnostics) Warnings() Diagnostics {
+	var out Diagnostics
+	for _, d := range ds {
+		if d.IsWarning() {
+			out = append(out, d)
+		}
+	}
+	return out.Sort()
 }
 
 // suggest returns the candidate closest to s by edit distance, if close.

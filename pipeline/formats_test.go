@@ -61,3 +61,26 @@ func TestFormatOptionsValidated(t *testing.T) {
 		}
 	}
 }
+
+// Diagnostics carry a severity and the end of the value.
+func TestDiagnosticEndAndSeverity(t *testing.T) {
+	doc := "version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: \"cosine\" } } }\n" +
+		"sources: { s: { path: a.npy }, spare: { path: b.npy } }\npoints: { vectors: { v: s } }\nsnapshot: { destination: out }\n"
+	_, err := Load("p.yaml", []byte(doc), t.TempDir(), LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	ds, ok := err.(Diagnostics)
+	if !ok || len(ds) != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	d := ds[0]
+	// "cosine" in quotes: columns 59 to 67 (just past the closing quote).
+	if d.Severity != SeverityError || d.Line != 3 || d.Column != 59 || d.EndLine != 3 || d.EndColumn != 67 {
+		t.Fatalf("diagnostic %+v", d)
+	}
+	cfg, err := Load("p.yaml", []byte(strings.Replace(doc, `"cosine"`, "Cosine", 1)), t.TempDir(), LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !cfg.Warnings[0].IsWarning() || cfg.Warnings[0].Path != "sources.spare" || !strings.Contains(cfg.Warnings[0].String(), "warning: sources.spare") {
+		t.Fatalf("warnings %+v", cfg.Warnings)
+	}
+}

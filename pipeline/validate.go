@@ -15,6 +15,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // validate checks what decoding cannot: ranges, references between keys,
 // and combinations. It reports every problem, at the key's position.
 func validate(c *Config, d *decoder) {
+	defer warnUnused(c, d)
 	if _, ok := d.pos["version"]; ok && c.Version != 1 {
 		d.at("version", "unsupported version %d (expected 1)", c.Version)
 	}
@@ -217,4 +218,18 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// warnUnused warns about sources no point uses, when the file has no
+// error (an unused source is then no follow-on of a typo).
+func warnUnused(c *Config, d *decoder) {
+	if d.diags.Err() != nil || len(c.Points.Vectors) == 0 {
+		return
+	}
+	used := UsedSources(c)
+	for _, name := range SortedKeys(c.Sources) {
+		if !slices.Contains(used, name) {
+			d.warn("sources."+name, "source %q is not used by any point (points.vectors, points.payload): it is neither checked nor read", name)
+		}
+	}
 }

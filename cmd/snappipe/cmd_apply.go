@@ -125,6 +125,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	if err != nil {
 		return err
 	}
+	printWarnings(g, cfg)
 	log := g.logger()
 	confirm := func(collection string, points uint64) error {
 		if o.autoApprove {

@@ -49,6 +49,7 @@ func runPlan(ctx context.Context, g *globalOptions, o *planOptions, path string)
 	if err != nil {
 		return err
 	}
+	printWarnings(g, cfg)
 	rep, err := app.Plan(ctx, cfg, o.stateDir)
 	if err != nil {
 		return err

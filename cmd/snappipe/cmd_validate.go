@@ -73,31 +73,36 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 	}
 	var all pipeline.Diagnostics
 	var other []string
+	errs := 0
 	for _, p := range paths {
-		_, err := app.LoadConfig(p, lo)
+		cfg, err := app.LoadConfig(p, lo)
 		var ds pipeline.Diagnostics
 		switch {
 		case err == nil:
+			all = append(all, cfg.Warnings...)
 		case errors.As(err, &ds):
 			all = append(all, ds...)
 		default:
 			other = append(other, fmt.Sprintf("%s: %v", p, err))
 		}
 	}
+	for _, d := range all {
+		if !d.IsWarning() {
+			errs++
+		}
+	}
+	problems := errs + len(other)
 	if g.output == "json" {
 		ev := newEvents(&globalOptions{output: "json", stdout: g.stdout, stderr: g.stderr, progress: "never"}, nil)
 		for _, d := range all {
-			ev.emit(map[string]any{"type": "diagnostic", "severity": "error", "file": d.File, "line": d.Line, "column": d.Column, "path": d.Path, "message": d.Message})
+			ev.emit(map[string]any{"type": "diagnostic", "severity": d.Severity, "file": d.File, "line": d.Line, "column": d.Column,
+				"end_line": d.EndLine, "end_column": d.EndColumn, "path": d.Path, "message": d.Message})
 		}
-		ev.emit(map[string]any{"type": "summary", "files": len(paths), "problems": len(all) + len(other), "valid": len(all)+len(other) == 0})
+		ev.emit(map[string]any{"type": "summary", "files": len(paths), "problems": problems, "warnings": len(all) - errs, "valid": problems == 0})
 		ev.Close()
-		if len(all)+len(other) > 0 {
+		if problems > 0 {
 			return &exitCodeError{code: exitError}
 		}
-		return nil
-	}
-	if len(all) == 0 && len(other) == 0 {
-		fmt.Fprintf(g.stdout, "%d file(s) valid\n", len(paths))
 		return nil
 	}
 	dp := newDiagPrinter(g.stdout, g)
@@ -107,5 +112,9 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 	for _, o := range other {
 		fmt.Fprintln(g.stdout, o)
 	}
-	return &exitCodeError{code: exitError, err: fmt.Errorf("%d problem(s) in %s", len(all)+len(other), strings.Join(paths, ", "))}
+	if problems == 0 {
+		fmt.Fprintf(g.stdout, "%d file(s) valid\n", len(paths))
+		return nil
+	}
+	return &exitCodeError{code: exitError, err: fmt.Errorf("%d problem(s) in %s", problems, strings.Join(paths, ", "))}
 }

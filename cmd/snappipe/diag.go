@@ -55,3 +55,14 @@ func caretLines(text string, line, col int) string {
 	}
 	return fmt.Sprintf("%s%s\n%s%s^\n", num, text, strings.Repeat(" ", len(num)-2)+"| ", pad.String())
 }
+
+// printWarnings prints a loaded config's warnings (they do not stop it).
+func printWarnings(g *globalOptions, cfg *pipeline.Config) {
+	if len(cfg.Warnings) == 0 || g.output == "json" {
+		return
+	}
+	dp := newDiagPrinter(g.stderr, g)
+	for _, d := range cfg.Warnings {
+		dp.print(g.stderr, d)
+	}
+}

@@ -136,6 +136,12 @@ type StageIO struct {
 	failed func(node string) bool
 }
 
+// NewStageIO connects a stage to given channels (the runner wires them
+// from the DAG; pipeline/stagetest uses it to run one stage alone).
+func NewStageIO(id string, ports Ports, in map[string]<-chan Envelope, out chan<- Envelope) StageIO {
+	return StageIO{In: in, out: []chan<- Envelope{out}, id: id, ports: ports}
+}
+
 // ErrUpstreamFailed is what Recv returns when an input closed because its
 // stage failed. A stage just returns it: the runner reports the upstream's
 // error as the cause, never this one.

@@ -1,0 +1,195 @@
+package decode_test
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/snappipe/snappipe/formats/all"
+	"github.com/snappipe/snappipe/internal/npy"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/stagetest"
+	"github.com/snappipe/snappipe/stages/decode"
+)
+
+// writeNpy writes rows×w little-endian float32 with value(i,j) = i*1000+j.
+func writeNpy(t *testing.T, path string, rows, w int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := npy.WriteHeader(f, "<f4", int64(rows), w); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	for i := 0; i < rows; i++ {
+		for j := 0; j < w; j++ {
+			v := float32(i*1000 + j)
+			binary.LittleEndian.PutUint32(b, math.Float32bits(v))
+			f.Write(b)
+		}
+	}
+}
+
+func load(t *testing.T, dir, extra string) *pipeline.Config {
+	t.Helper()
+	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+name: d
+collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
+sources: { s: { path: s.npy } }
+points: { vectors: { v: s } }
+upload: { batch_size: 4 }
+snapshot: { destination: out }
+`+extra), dir, pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func node(src string) *pipeline.Node {
+	return &pipeline.Node{ID: "decode." + src, Kind: pipeline.KindDecode, Source: src}
+}
+
+func run(t *testing.T, rt *pipeline.Runtime, inputs map[string][]pipeline.Message) ([]pipeline.Message, error) {
+	t.Helper()
+	st, err := decode.New(node("s"), rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stagetest.Run(context.Background(), "decode.s", decode.Ports, st, inputs)
+}
+
+// rowsOf checks the blocks and returns the first value of each row.
+func rowsOf(t *testing.T, msgs []pipeline.Message) (hdr *pipeline.SourceHeader, firsts []float32) {
+	t.Helper()
+	for i, m := range msgs {
+		switch v := m.(type) {
+		case *pipeline.SourceHeader:
+			if i != 0 {
+				t.Fatal("header not first")
+			}
+			hdr = v
+		case *pipeline.RowBlock:
+			vec := v.Vectors[""]
+			if len(vec) != v.N*3 {
+				t.Fatalf("block %d has %d values for %d rows", v.Start, len(vec), v.N)
+			}
+			for r := 0; r < v.N; r++ {
+				if vec[r*3+2] != vec[r*3]+2 {
+					t.Fatalf("row %d: %v", v.Start+int64(r), vec[r*3:r*3+3])
+				}
+				firsts = append(firsts, vec[r*3])
+			}
+			if v.Release != nil {
+				v.Release()
+			}
+		default:
+			t.Fatalf("unexpected %T", m)
+		}
+	}
+	return hdr, firsts
+}
+
+func TestDecodeLocalNpyInBatchAlignedBlocks(t *testing.T) {
+	dir := t.TempDir()
+	writeNpy(t, filepath.Join(dir, "s.npy"), 10, 3)
+	rt, _ := stagetest.Runtime(t, load(t, dir, ""), nil)
+	msgs, err := run(t, rt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, firsts := rowsOf(t, msgs)
+	if hdr.Rows != 10 || hdr.Widths[""] != 3 || len(msgs) != 1+3 { // blocks of 4, 4, 2
+		t.Fatalf("header %+v, %d messages", hdr, len(msgs))
+	}
+	if fmt.Sprint(firsts) != "[0 1000 2000 3000 4000 5000 6000 7000 8000 9000]" {
+		t.Fatalf("rows %v", firsts)
+	}
+}
+
+// A resumed run starts at the first unacknowledged batch; a limit stops
+// early.
+func TestDecodeResumesAndLimits(t *testing.T) {
+	dir := t.TempDir()
+	writeNpy(t, filepath.Join(dir, "s.npy"), 10, 3)
+	rt, _ := stagetest.Runtime(t, load(t, dir, ""), func(s *pipeline.State) {
+		s.Upsert = pipeline.UpsertState{BatchSize: 4, Rows: 10, Watermark: 1, Above: []int64{2}}
+	})
+	_, firsts := rowsOf(t, must(run(t, rt, nil)))
+	if fmt.Sprint(firsts) != "[4000 5000 6000 7000 8000 9000]" {
+		t.Fatalf("resumed rows %v", firsts)
+	}
+	cfg := load(t, dir, "")
+	lim := int64(5)
+	cfg.Points.Limit = &lim
+	rt2, _ := stagetest.Runtime(t, cfg, nil)
+	_, firsts = rowsOf(t, must(run(t, rt2, nil)))
+	if fmt.Sprint(firsts) != "[0 1000 2000 3000 4000]" {
+		t.Fatalf("limited rows %v", firsts)
+	}
+	// Everything loaded: the header comes from the checkpoint and the file
+	// is not opened (it is gone here).
+	os.Remove(filepath.Join(dir, "s.npy"))
+	rt3, _ := stagetest.Runtime(t, load(t, dir, ""), func(s *pipeline.State) {
+		s.Upsert = pipeline.UpsertState{BatchSize: 4, Rows: 10, Watermark: 3, Done: true}
+	})
+	msgs := must(run(t, rt3, nil))
+	if h, ok := msgs[0].(*pipeline.SourceHeader); !ok || len(msgs) != 1 || h.Rows != 10 || h.Widths[""] != 3 {
+		t.Fatalf("loaded: %v", msgs)
+	}
+}
+
+// A row-limit prefix (FileReady with FullSize) is read as the file's
+// start; a prefix too short for the rows is an error naming the source.
+func TestDecodePrefixFile(t *testing.T) {
+	dir := t.TempDir()
+	writeNpy(t, filepath.Join(dir, "s.npy"), 10, 3)
+	b, _ := os.ReadFile(filepath.Join(dir, "s.npy"))
+	head := filepath.Join(dir, "head")
+	os.WriteFile(head, b[:128+3*12], 0o644) // header + 3 rows
+	cfg := load(t, dir, "")
+	lim := int64(3)
+	cfg.Points.Limit = &lim
+	rt, _ := stagetest.Runtime(t, cfg, nil)
+	fr := &pipeline.FileReady{Source: "s", Path: head, Size: 128 + 36, FullSize: int64(len(b))}
+	hdr, firsts := rowsOf(t, must(run(t, rt, map[string][]pipeline.Message{"download.s": {fr}})))
+	if hdr.Rows != 10 || fmt.Sprint(firsts) != "[0 1000 2000]" {
+		t.Fatalf("prefix: %+v %v", hdr, firsts)
+	}
+	lim = 4
+	_, err := run(t, rt, map[string][]pipeline.Message{"download.s": {fr}})
+	if err == nil || !strings.Contains(err.Error(), "source s (") || !strings.Contains(err.Error(), "file is truncated") {
+		t.Fatalf("short prefix: %v", err)
+	}
+}
+
+// A message of the wrong type is an error, not a panic; an input that ends
+// without a file is an internal error.
+func TestDecodeWrongInput(t *testing.T) {
+	dir := t.TempDir()
+	writeNpy(t, filepath.Join(dir, "s.npy"), 2, 3)
+	rt, _ := stagetest.Runtime(t, load(t, dir, ""), nil)
+	_, err := run(t, rt, map[string][]pipeline.Message{"download.s": {&pipeline.UpsertDone{}}})
+	if err == nil || !strings.Contains(err.Error(), "expected *pipeline.FileReady") {
+		t.Fatalf("wrong type: %v", err)
+	}
+	_, err = run(t, rt, map[string][]pipeline.Message{"download.s": {}})
+	if err == nil || !strings.Contains(err.Error(), "ended without a file") {
+		t.Fatalf("no file: %v", err)
+	}
+}
+
+func must(m []pipeline.Message, err error) []pipeline.Message {
+	if err != nil {
+		panic(err)
+	}
+	return m
+}

@@ -1,0 +1,149 @@
+package download_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/snappipe/snappipe/formats/all"
+	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/stagetest"
+	"github.com/snappipe/snappipe/stages/download"
+)
+
+// files serves dir with Range support and counts body bytes per file.
+type files struct {
+	mu   sync.Mutex
+	sent map[string]int64
+}
+
+type counting struct {
+	http.ResponseWriter
+	f    *files
+	name string
+}
+
+func (c *counting) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.f.mu.Lock()
+	c.f.sent[c.name] += int64(n)
+	c.f.mu.Unlock()
+	return n, err
+}
+
+func serve(t *testing.T, dir string) (*files, string) {
+	fs := &files{sent: map[string]int64{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Base(r.URL.Path)
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(&counting{w, fs, name}, r, name, st.ModTime(), f)
+	}))
+	t.Cleanup(srv.Close)
+	return fs, srv.URL
+}
+
+func (f *files) of(name string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sent[name]
+}
+
+func setup(t *testing.T, url, file string, limit int64) (*pipeline.Runtime, *pipeline.StateFile) {
+	t.Helper()
+	y := `version: 1
+name: dl
+collection: { name: C, vectors: { v: { size: 8, distance: Dot } } }
+sources: { s: { url: "` + url + "/" + file + `" } }
+points: { vectors: { v: s } }
+snapshot: { destination: out }
+`
+	if strings.HasSuffix(file, ".parquet") {
+		y = strings.Replace(y, "vectors: { v: s }", "vectors: { v: { source: s, column: image } }", 1)
+	}
+	cfg, err := pipeline.Load("p.yaml", []byte(y), t.TempDir(), pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit >= 0 {
+		cfg.Points.Limit = &limit
+	}
+	return stagetest.Runtime(t, cfg, nil)
+}
+
+func run(t *testing.T, rt *pipeline.Runtime) *pipeline.FileReady {
+	t.Helper()
+	st, err := download.New(&pipeline.Node{ID: "download.s", Kind: pipeline.KindDownload, Source: "s"}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := stagetest.Run(context.Background(), "download.s", download.Ports, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 {
+		t.Fatalf("emitted %v", out)
+	}
+	return out[0].(*pipeline.FileReady)
+}
+
+func data(t *testing.T) string {
+	dir := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 3000, Dim: 8, Seed: 2, Out: dir, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestDownloadWholeThenCached(t *testing.T) {
+	dir := data(t)
+	fs, url := serve(t, dir)
+	rt, sf := setup(t, url, "img_emb_0000.npy", -1)
+	fr := run(t, rt)
+	want, _ := os.ReadFile(filepath.Join(dir, "img_emb_0000.npy"))
+	got, _ := os.ReadFile(fr.Path)
+	if !fr.Complete || fr.URL != "" || string(got) != string(want) || fr.FullSize != int64(len(want)) {
+		t.Fatalf("file ready %+v (%d bytes)", fr, len(got))
+	}
+	if ds := sf.Snapshot().Downloads["s"]; ds == nil || !ds.Done || ds.SHA256 == "" || ds.Size != int64(len(want)) {
+		t.Fatalf("checkpoint %+v", ds)
+	}
+	before := fs.of("img_emb_0000.npy")
+	rt.SetCheckpoint(sf)
+	if fr2 := run(t, rt); fr2.Path != fr.Path || fs.of("img_emb_0000.npy") != before {
+		t.Fatalf("cached run fetched %d bytes", fs.of("img_emb_0000.npy")-before)
+	}
+}
+
+// Under a row limit an npy source fetches the header and the rows it needs
+// into a prefix file; a Parquet source is handed on to be read in place.
+func TestDownloadUnderLimit(t *testing.T) {
+	dir := data(t)
+	fs, url := serve(t, dir)
+	rt, _ := setup(t, url, "img_emb_0000.npy", 10)
+	fr := run(t, rt)
+	st, _ := os.Stat(filepath.Join(dir, "img_emb_0000.npy"))
+	need := int64(128 + 10*8*2)
+	if fr.Complete || fr.Size != need || fr.FullSize != st.Size() || !strings.HasSuffix(fr.Path, ".head") {
+		t.Fatalf("prefix %+v", fr)
+	}
+	if got := fs.of("img_emb_0000.npy"); got > need+4096 {
+		t.Fatalf("fetched %d bytes for 10 rows", got)
+	}
+	rt2, _ := setup(t, url, "data.parquet", 10)
+	if fr := run(t, rt2); fr.URL == "" || fr.Path != "" || fs.of("data.parquet") != 0 {
+		t.Fatalf("parquet under a limit: %+v, %d bytes", fr, fs.of("data.parquet"))
+	}
+}

@@ -1,0 +1,124 @@
+package fetch_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	_ "github.com/snappipe/snappipe/formats/all"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/stagetest"
+	"github.com/snappipe/snappipe/stages/fetch"
+)
+
+// server serves one snapshot file over Qdrant's REST download path and
+// counts requests; it checks the api-key.
+func server(t *testing.T, name string, body []byte) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		if r.Header.Get("api-key") != "k" {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/collections/C/snapshots/"+name {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func setup(t *testing.T, restBase string, seed func(*pipeline.State)) (*pipeline.Runtime, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+name: f
+qdrant: { api_key: k }
+collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
+sources: { s: { path: s.npy } }
+points: { vectors: { v: s } }
+upload: { max_attempts: 2 }
+snapshot: { destination: out }
+`), dir, pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := stagetest.Runtime(t, cfg, seed)
+	rt.RESTBase = restBase
+	return rt, filepath.Join(dir, "out")
+}
+
+func run(t *testing.T, rt *pipeline.Runtime, snap *pipeline.SnapshotReady) error {
+	t.Helper()
+	st, err := fetch.New(&pipeline.Node{ID: "fetch", Kind: pipeline.KindFetch}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := stagetest.Run(context.Background(), "fetch", fetch.Ports, st, map[string][]pipeline.Message{"snapshot": {snap}})
+	if len(out) != 0 {
+		t.Fatalf("fetch emitted %v", out)
+	}
+	return err
+}
+
+func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func TestFetchVerifiesAndKeepsOnlyGoodFiles(t *testing.T) {
+	body := []byte(strings.Repeat("snapshot bytes ", 1000))
+	srv, n := server(t, "C-1.snapshot", body)
+	rt, out := setup(t, srv.URL, nil)
+	if err := run(t, rt, &pipeline.SnapshotReady{Name: "C-1.snapshot", Size: int64(len(body)), Checksum: strings.ToUpper(sum(body))}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "C-1.snapshot"))
+	if err != nil || string(b) != string(body) {
+		t.Fatalf("file: %v", err)
+	}
+	if rt.Summary.SnapshotSHA256 != sum(body) || rt.Summary.SnapshotSize != int64(len(body)) {
+		t.Fatalf("summary %+v", rt.Summary)
+	}
+	// Done and verified: a second run makes no request.
+	before := n.Load()
+	if err := run(t, rt, &pipeline.SnapshotReady{Name: "C-1.snapshot", Checksum: sum(body)}); err != nil || n.Load() != before {
+		t.Fatalf("second run: %v, %d requests", err, n.Load()-before)
+	}
+}
+
+func TestFetchRefusesWrongChecksum(t *testing.T) {
+	body := []byte("the bytes")
+	srv, n := server(t, "C-2.snapshot", body)
+	rt, out := setup(t, srv.URL, nil)
+	err := run(t, rt, &pipeline.SnapshotReady{Name: "C-2.snapshot", Checksum: strings.Repeat("0", 64)})
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("err = %v", err)
+	}
+	if n.Load() != 2 {
+		t.Fatalf("%d requests, want 2 (upload.max_attempts)", n.Load())
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Fatalf("kept %v after a mismatch", ents)
+	}
+}
+
+func TestFetchRefusesUnsafeNames(t *testing.T) {
+	srv, n := server(t, "x", nil)
+	rt, _ := setup(t, srv.URL, nil)
+	for _, name := range []string{"../evil.snapshot", "a/b", "..", ""} {
+		if err := run(t, rt, &pipeline.SnapshotReady{Name: name}); err == nil || !strings.Contains(err.Error(), "refusing snapshot name") {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+	if n.Load() != 0 {
+		t.Fatalf("%d requests for unsafe names", n.Load())
+	}
+}

@@ -3,8 +3,8 @@ package decode_test
 import (
 	"context"
 	"encoding/binary"
-	"math"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"

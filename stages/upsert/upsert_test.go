@@ -3,6 +3,7 @@ package upsert
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
@@ -36,5 +37,35 @@ func TestRetryClassification(t *testing.T) {
 	d, _ = retryDelay(status.Error(codes.Unavailable, "x"), 30)
 	if d > 10e9 || d < 5e9 {
 		t.Errorf("capped delay %v", d)
+	}
+}
+
+// Retry delays carry jitter: over many draws some exceed the base, and
+// none go below it (retry-after) or past the cap.
+func TestRetryJitter(t *testing.T) {
+	above := false
+	for range 50 {
+		d, _ := retryDelay(&qdrant.QdrantResourceExhaustedError{Reason: "r", RetryAfterS: 1}, 1)
+		if d < 1e9 || d >= 1.1e9 {
+			t.Fatalf("retry-after delay %v", d)
+		}
+		above = above || d > 1e9
+	}
+	if !above {
+		t.Fatal("no jitter on retry-after delays")
+	}
+	if jitter(0) != 0 || jitter(-5) != 0 {
+		t.Fatal("jitter of a non-positive span")
+	}
+	spread := map[time.Duration]bool{}
+	for range 50 {
+		d, _ := retryDelay(status.Error(codes.Unavailable, "x"), 1)
+		if d < 50e6 || d >= 100e6 {
+			t.Fatalf("first backoff %v outside [50ms, 100ms)", d)
+		}
+		spread[d] = true
+	}
+	if len(spread) < 2 {
+		t.Fatal("backoff without jitter")
 	}
 }

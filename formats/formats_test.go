@@ -14,6 +14,7 @@ import (
 
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 const rows, dim = 300, 12
@@ -39,7 +40,7 @@ func want(kind string, i int) []float32 {
 
 func fixture(name string) string { return filepath.Join("..", "testdata", "formats", name) }
 
-func probe(t *testing.T, format, file string, src *pipeline.Source) (pipeline.FormatFile, error) {
+func probe(t *testing.T, format, file string, src *config.Source) (pipeline.FormatFile, error) {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -50,7 +51,7 @@ func probe(t *testing.T, format, file string, src *pipeline.Source) (pipeline.Fo
 		t.Fatalf("%s: inferred format %v, want %s", file, f, format)
 	}
 	if src == nil {
-		src = &pipeline.Source{}
+		src = &config.Source{}
 	}
 	return f.Probe(bytes.NewReader(b), int64(len(b)), int64(len(b)), src, file)
 }
@@ -90,7 +91,7 @@ func TestNpzStoredAndDeflated(t *testing.T) {
 	for _, file := range []string{"emb_stored.npz", "emb_deflated.npz"} {
 		for _, kind := range []string{"img", "txt"} {
 			t.Run(file+"/"+kind, func(t *testing.T) {
-				ff, err := probe(t, "npz", fixture(file), &pipeline.Source{Options: map[string]string{"array": kind}})
+				ff, err := probe(t, "npz", fixture(file), &config.Source{Options: map[string]string{"array": kind}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -117,7 +118,7 @@ func TestNpzArrayChoice(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "holds 3 arrays (ids, img, txt): choose one with array: NAME") {
 		t.Fatalf("no array option: %v", err)
 	}
-	_, err = probe(t, "npz", fixture("emb_stored.npz"), &pipeline.Source{Options: map[string]string{"array": "image"}})
+	_, err = probe(t, "npz", fixture("emb_stored.npz"), &config.Source{Options: map[string]string{"array": "image"}})
 	if err == nil || !strings.Contains(err.Error(), `array "image" is not in the archive (arrays: ids, img, txt)`) {
 		t.Fatalf("unknown array: %v", err)
 	}
@@ -134,12 +135,12 @@ func TestNpzLyingMember(t *testing.T) {
 	c := append([]byte(nil), b...)
 	copy(c[i:], "(900, 12)")
 	f := pipeline.FormatByName("npz")
-	_, err := f.Probe(bytes.NewReader(c), int64(len(c)), int64(len(c)), &pipeline.Source{Options: map[string]string{"array": "img"}}, "x.npz")
+	_, err := f.Probe(bytes.NewReader(c), int64(len(c)), int64(len(c)), &config.Source{Options: map[string]string{"array": "img"}}, "x.npz")
 	if err == nil || !strings.Contains(err.Error(), "the archive says the member has") {
 		t.Fatalf("lying header: %v", err)
 	}
 	// Not a zip at all.
-	if _, err := f.Probe(bytes.NewReader([]byte("nope")), 4, 4, &pipeline.Source{}, "x.npz"); err == nil {
+	if _, err := f.Probe(bytes.NewReader([]byte("nope")), 4, 4, &config.Source{}, "x.npz"); err == nil {
 		t.Fatal("garbage accepted")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // StateVersion is the state file format version.
@@ -225,7 +226,7 @@ func (sf *StateFile) save() error {
 
 // NormalizedFields flattens the parts of a config that decide what apply
 // produces, secrets and run-time tuning excluded, as key path -> value.
-func NormalizedFields(c *Config) map[string]string {
+func NormalizedFields(c *config.Config) map[string]string {
 	out := map[string]string{}
 	put := func(k string, v any) {
 		b, _ := json.Marshal(v)

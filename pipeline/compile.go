@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Stage kinds, in pipeline order.
@@ -26,33 +28,19 @@ type Node struct {
 
 // Plan is a compiled config: nodes in a checked DAG.
 type Plan struct {
-	Config *Config
+	Config *config.Config
 	Nodes  map[string]*Node
 	Graph  *Graph
 	Order  []string // topological
 }
 
-// UsedSources returns the sources that feed points, sorted.
-func UsedSources(c *Config) []string {
-	used := map[string]bool{}
-	for _, v := range c.Points.Vectors {
-		if v != nil && v.Source != "" {
-			used[v.Source] = true
-		}
-	}
-	if c.Points.Payload != nil && c.Points.Payload.Source != "" {
-		used[c.Points.Payload.Source] = true
-	}
-	return SortedKeys(used)
-}
-
 // Compile turns a validated config into a plan in named passes: declare
 // nodes, wire edges from what each reads, check for cycles.
-func Compile(c *Config) (*Plan, error) {
+func Compile(c *config.Config) (*Plan, error) {
 	p := &Plan{Config: c, Nodes: map[string]*Node{}, Graph: NewGraph()}
 	add := func(n *Node) { p.Nodes[n.ID] = n }
 	var decodes []string
-	for _, src := range UsedSources(c) {
+	for _, src := range config.UsedSources(c) {
 		s := c.Sources[src]
 		if s == nil {
 			return nil, fmt.Errorf("source %q is not defined", src)

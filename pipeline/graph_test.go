@@ -3,6 +3,8 @@ package pipeline
 import (
 	"strings"
 	"testing"
+
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 func TestTopologicalOrder(t *testing.T) {
@@ -25,9 +27,14 @@ func TestTopologicalOrder(t *testing.T) {
 }
 
 func TestCompilePlan(t *testing.T) {
-	cfg, ds := load(t, strings.Replace(goodConfig, "meta: { path: meta.parquet }", "meta: { url: https://example.com/m.parquet }", 1), nil)
-	if ds != nil {
-		t.Fatal(ds)
+	cfg := &config.Config{
+		Name: "t",
+		Sources: map[string]*config.Source{
+			"image": {Path: "img.npy", Format: "npy"},
+			"meta":  {URL: "https://example.com/m.parquet", Format: "parquet"},
+			"spare": {Path: "spare.npy", Format: "npy"}, // used by no point: no node
+		},
+		Points: config.PointsConfig{Vectors: map[string]*config.VectorSource{"image": {Source: "image"}}, Payload: &config.PayloadConfig{Source: "meta"}},
 	}
 	p, err := Compile(cfg)
 	if err != nil {

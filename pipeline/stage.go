@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Message is what flows along the DAG's edges. MessageKind names the
@@ -217,7 +218,7 @@ func Receive[T Message](ctx context.Context, s StageIO, id string) (T, bool, err
 
 // Runtime is what stages share during one run.
 type Runtime struct {
-	Config *Config
+	Config *config.Config
 	// state is the checkpoint (SetCheckpoint); stages reach only their own
 	// section of it (DownloadSection, UpsertSection, ...).
 	state *StateFile

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/snappipe/snappipe/internal/app"
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -28,18 +28,18 @@ func (l *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&l.envFiles, "env-file", "e", nil, "read ${VAR} values from a KEY=VALUE file (the environment wins)")
 }
 
-func (l *loadFlags) options() (pipeline.LoadOptions, error) {
+func (l *loadFlags) options() (config.LoadOptions, error) {
 	files := map[string]string{}
 	for _, f := range l.envFiles {
-		m, err := pipeline.ReadEnvFile(f)
+		m, err := config.ReadEnvFile(f)
 		if err != nil {
-			return pipeline.LoadOptions{}, err
+			return config.LoadOptions{}, err
 		}
 		for k, v := range m {
 			files[k] = v
 		}
 	}
-	return pipeline.LoadOptions{Lookup: pipeline.EnvLookup(files), Sets: l.sets}, nil
+	return config.LoadOptions{Lookup: config.EnvLookup(files), Sets: l.sets}, nil
 }
 
 type applyOptions struct {

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/spf13/cobra"
 )
 
@@ -16,7 +16,7 @@ schema/snappipe.schema.json.`,
 		Example: "  snappipe schema > snappipe.schema.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := pipeline.JSONSchema()
+			b, err := config.JSONSchema()
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/snappipe/snappipe/internal/app"
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/spf13/cobra"
 )
 
@@ -71,12 +71,12 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	var all pipeline.Diagnostics
+	var all config.Diagnostics
 	var other []string
 	errs := 0
 	for _, p := range paths {
 		cfg, err := app.LoadConfig(p, lo)
-		var ds pipeline.Diagnostics
+		var ds config.Diagnostics
 		switch {
 		case err == nil:
 			all = append(all, cfg.Warnings...)

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // diagPrinter prints diagnostics; on a terminal it adds the offending
@@ -20,7 +20,7 @@ func newDiagPrinter(w io.Writer, g *globalOptions) *diagPrinter {
 	return &diagPrinter{caret: isTTY(w), files: map[string][]string{}}
 }
 
-func (p *diagPrinter) print(w io.Writer, d pipeline.Diagnostic) {
+func (p *diagPrinter) print(w io.Writer, d config.Diagnostic) {
 	fmt.Fprintln(w, d.String())
 	if !p.caret || d.Line < 1 {
 		return
@@ -57,7 +57,7 @@ func caretLines(text string, line, col int) string {
 }
 
 // printWarnings prints a loaded config's warnings (they do not stop it).
-func printWarnings(g *globalOptions, cfg *pipeline.Config) {
+func printWarnings(g *globalOptions, cfg *config.Config) {
 	if len(cfg.Warnings) == 0 || g.output == "json" {
 		return
 	}

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/spf13/cobra"
 )
 
@@ -101,7 +101,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func printError(w io.Writer, err error, g *globalOptions) {
-	var ds pipeline.Diagnostics
+	var ds config.Diagnostics
 	if errors.As(err, &ds) {
 		dp := newDiagPrinter(w, g)
 		for _, d := range ds {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // The committed schema and the README's config reference are what the
@@ -26,8 +27,8 @@ func TestSchemaAndReferenceMatchRegisteredFormats(t *testing.T) {
 		t.Fatal("schema/snappipe.schema.json differs from `snappipe schema`: regenerate it (snappipe schema > schema/snappipe.schema.json)")
 	}
 	readme, _ := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if !strings.Contains(string(readme), pipeline.ConfigReference()) {
-		t.Fatal("README.md's config reference differs from the registered formats' (go test ./pipeline -run TestReadmeConfigReference -update)")
+	if !strings.Contains(string(readme), config.ConfigReference()) {
+		t.Fatal("README.md's config reference differs from the registered formats' (go test ./pipeline/config -run TestReadmeConfigReference -update)")
 	}
 	for _, f := range []string{"npy", "npz", "parquet", "fvecs", "bvecs"} {
 		if pipeline.FormatByName(f) == nil {

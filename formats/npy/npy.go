@@ -9,6 +9,7 @@ import (
 	"github.com/snappipe/snappipe/formats/rowio"
 	inpy "github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Format is the npy format.
@@ -16,14 +17,14 @@ type Format struct{}
 
 func init() { pipeline.RegisterFormat(Format{}) }
 
-func (Format) Name() string                     { return "npy" }
-func (Format) Extensions() []string             { return []string{".npy"} }
-func (Format) Table() bool                      { return false }
-func (Format) Options() []pipeline.FormatOption { return nil }
-func (Format) Prefixable() bool                 { return true }
+func (Format) Name() string                   { return "npy" }
+func (Format) Extensions() []string           { return []string{".npy"} }
+func (Format) Table() bool                    { return false }
+func (Format) Options() []config.FormatOption { return nil }
+func (Format) Prefixable() bool               { return true }
 
 // Probe parses the header (the first few KiB).
-func (Format) Probe(r io.ReaderAt, size, avail int64, src *pipeline.Source, name string) (pipeline.FormatFile, error) {
+func (Format) Probe(r io.ReaderAt, size, avail int64, src *config.Source, name string) (pipeline.FormatFile, error) {
 	h, err := inpy.ReadHeader(io.NewSectionReader(r, 0, avail))
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/snappipe/snappipe/formats/rowio"
 	inpy "github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Format is the npz format.
@@ -30,8 +31,8 @@ func init() { pipeline.RegisterFormat(Format{}) }
 func (Format) Name() string         { return "npz" }
 func (Format) Extensions() []string { return []string{".npz"} }
 func (Format) Table() bool          { return false }
-func (Format) Options() []pipeline.FormatOption {
-	return []pipeline.FormatOption{{Key: "array", Doc: "The array to read: its member name without .npy (np.savez names them by keyword, or arr_0, arr_1...). Required when the archive holds more than one array."}}
+func (Format) Options() []config.FormatOption {
+	return []config.FormatOption{{Key: "array", Doc: "The array to read: its member name without .npy (np.savez names them by keyword, or arr_0, arr_1...). Required when the archive holds more than one array."}}
 }
 func (Format) Prefixable() bool { return false }
 
@@ -41,7 +42,7 @@ func (Format) Prefixable() bool { return false }
 const maxHeader = 1 << 20
 
 // Probe reads the central directory and the chosen member's .npy header.
-func (Format) Probe(r io.ReaderAt, size, avail int64, src *pipeline.Source, name string) (pipeline.FormatFile, error) {
+func (Format) Probe(r io.ReaderAt, size, avail int64, src *config.Source, name string) (pipeline.FormatFile, error) {
 	if avail < size {
 		return nil, fmt.Errorf("npz needs the whole archive (its directory is at the end); %d of %d bytes present", avail, size)
 	}

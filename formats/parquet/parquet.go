@@ -14,6 +14,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Format is the parquet format.
@@ -21,14 +22,14 @@ type Format struct{}
 
 func init() { pipeline.RegisterFormat(Format{}) }
 
-func (Format) Name() string                     { return "parquet" }
-func (Format) Extensions() []string             { return []string{".parquet"} }
-func (Format) Table() bool                      { return true }
-func (Format) Options() []pipeline.FormatOption { return nil }
-func (Format) Prefixable() bool                 { return false }
+func (Format) Name() string                   { return "parquet" }
+func (Format) Extensions() []string           { return []string{".parquet"} }
+func (Format) Table() bool                    { return true }
+func (Format) Options() []config.FormatOption { return nil }
+func (Format) Prefixable() bool               { return false }
 
 // Probe reads the footer (small reads: r may be remote).
-func (Format) Probe(r io.ReaderAt, size, avail int64, _ *pipeline.Source, name string) (pipeline.FormatFile, error) {
+func (Format) Probe(r io.ReaderAt, size, avail int64, _ *config.Source, name string) (pipeline.FormatFile, error) {
 	if avail < size {
 		return nil, fmt.Errorf("parquet needs the whole file (its footer is at the end); %d of %d bytes present", avail, size)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/snappipe/snappipe/formats/rowio"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // MaxDim is the largest dimension accepted (Qdrant's vector size limit).
@@ -38,14 +39,14 @@ func init() {
 	pipeline.RegisterFormat(Bvecs)
 }
 
-func (f Format) Name() string                   { return f.name }
-func (f Format) Extensions() []string           { return []string{"." + f.name} }
-func (Format) Table() bool                      { return false }
-func (Format) Options() []pipeline.FormatOption { return nil }
-func (Format) Prefixable() bool                 { return true }
+func (f Format) Name() string                 { return f.name }
+func (f Format) Extensions() []string         { return []string{"." + f.name} }
+func (Format) Table() bool                    { return false }
+func (Format) Options() []config.FormatOption { return nil }
+func (Format) Prefixable() bool               { return true }
 
 // Probe reads the first record's dimension and checks the file size.
-func (f Format) Probe(r io.ReaderAt, size, avail int64, _ *pipeline.Source, _ string) (pipeline.FormatFile, error) {
+func (f Format) Probe(r io.ReaderAt, size, avail int64, _ *config.Source, _ string) (pipeline.FormatFile, error) {
 	if size == 0 {
 		return &File{f: f, r: r, avail: avail}, nil // no records
 	}

@@ -21,14 +21,15 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
 )
 
 // LoadConfig reads a config ("-" for standard input). The environment
-// overrides (pipeline.EnvOverrides) are applied by the loader, once, in the
+// overrides (config.EnvOverrides) are applied by the loader, once, in the
 // order --set > environment > --env-file > file > default.
-func LoadConfig(path string, opts pipeline.LoadOptions) (*pipeline.Config, error) {
-	var cfg *pipeline.Config
+func LoadConfig(path string, opts config.LoadOptions) (*config.Config, error) {
+	var cfg *config.Config
 	var err error
 	if path == "-" {
 		data, rerr := io.ReadAll(os.Stdin)
@@ -36,15 +37,15 @@ func LoadConfig(path string, opts pipeline.LoadOptions) (*pipeline.Config, error
 			return nil, rerr
 		}
 		wd, _ := os.Getwd()
-		cfg, err = pipeline.Load("<stdin>", data, wd, opts)
+		cfg, err = config.Load("<stdin>", data, wd, opts)
 	} else {
-		cfg, err = pipeline.LoadFile(path, opts)
+		cfg, err = config.LoadFile(path, opts)
 	}
 	return cfg, err
 }
 
 // StateDir is --state-dir, else .snappipe beside the config.
-func StateDir(cfg *pipeline.Config, flag string) string {
+func StateDir(cfg *config.Config, flag string) string {
 	if flag != "" {
 		return flag
 	}
@@ -60,7 +61,7 @@ type Endpoint struct {
 }
 
 // EndpointOf parses the config's Qdrant location.
-func EndpointOf(cfg *pipeline.Config) (Endpoint, error) {
+func EndpointOf(cfg *config.Config) (Endpoint, error) {
 	u, err := url.Parse(cfg.Qdrant.URL)
 	if err != nil || u.Host == "" {
 		return Endpoint{}, fmt.Errorf("qdrant.url %q is not a URL", cfg.Qdrant.URL)
@@ -74,14 +75,14 @@ func EndpointOf(cfg *pipeline.Config) (Endpoint, error) {
 }
 
 // Connect makes a go-client for the endpoint. No RPC is made.
-func Connect(cfg *pipeline.Config, ep Endpoint) (*qdrant.Client, error) {
+func Connect(cfg *config.Config, ep Endpoint) (*qdrant.Client, error) {
 	return qdrant.NewClient(&qdrant.Config{
 		Host: ep.Host, Port: ep.GRPCPort, APIKey: cfg.Qdrant.APIKey.Reveal(), UseTLS: ep.TLS,
 		SkipCompatibilityCheck: true, PoolSize: uint(max(1, min(cfg.Upload.Parallel, 4))),
 	})
 }
 
-func connectConfig(cfg *pipeline.Config) (*qdrant.Client, Endpoint, error) {
+func connectConfig(cfg *config.Config) (*qdrant.Client, Endpoint, error) {
 	ep, err := EndpointOf(cfg)
 	if err != nil {
 		return nil, ep, err
@@ -143,7 +144,7 @@ func Lock(ctx context.Context, stateDir, name string, timeout time.Duration) (*f
 
 // Apply runs the pipeline to completion or to the first error, resuming
 // from the checkpoint when it matches the config.
-func Apply(ctx context.Context, cfg *pipeline.Config, opts ApplyOptions) (*pipeline.Summary, error) {
+func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipeline.Summary, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -43,21 +44,21 @@ func newEnv(t *testing.T, opts qdrantemu.Options) *env {
 
 // load writes yaml into dir/pipeline.yaml and loads it with the emulator's
 // address; QDRANT_URL in the process environment is ignored.
-func (e *env) load(t *testing.T, dir, yaml string) *pipeline.Config {
+func (e *env) load(t *testing.T, dir, yaml string) *config.Config {
 	t.Helper()
 	p := filepath.Join(dir, "pipeline.yaml")
 	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	lookup := func(k string) (string, bool) { v, ok := e.vars[k]; return v, ok }
-	cfg, err := pipeline.LoadFile(p, pipeline.LoadOptions{Lookup: lookup})
+	cfg, err := config.LoadFile(p, config.LoadOptions{Lookup: lookup})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	return cfg
 }
 
-func (e *env) apply(t *testing.T, cfg *pipeline.Config, opts app.ApplyOptions) (*pipeline.Summary, error) {
+func (e *env) apply(t *testing.T, cfg *config.Config, opts app.ApplyOptions) (*pipeline.Summary, error) {
 	t.Helper()
 	if opts.StateDir == "" {
 		opts.StateDir = filepath.Join(cfg.Dir, ".snappipe")

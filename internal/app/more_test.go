@@ -10,7 +10,7 @@ import (
 
 	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/fetch"
 )
 
@@ -97,7 +97,7 @@ func TestUnsafeSnapshotNamesRefused(t *testing.T) {
 
 func TestHFEndpointMovesHubSources(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", "https://hf-mirror.example/")
-	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
 name: hf
 collection: { name: C, vectors: { a: { size: 4, distance: Dot } } }
 sources:
@@ -105,7 +105,7 @@ sources:
   b: { url: "https://example.com/b.npy" }
 points: { vectors: { a: a } }
 snapshot: { destination: out }
-`), t.TempDir(), pipeline.LoadOptions{})
+`), t.TempDir(), config.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,14 @@ import (
 	"strings"
 
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
 )
 
 // Plan checks sources, the server and the checkpoint without changing
 // anything, and lists what apply would do: a walk of the compiled DAG in
 // which every stage adds what it would do (pipeline.WalkPlan).
-func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*pipeline.PlanReport, error) {
+func Plan(ctx context.Context, cfg *config.Config, stateDir string) (*pipeline.PlanReport, error) {
 	stateDir = StateDir(cfg, stateDir)
 	p, err := pipeline.Compile(cfg)
 	if err != nil {
@@ -54,7 +55,7 @@ func Plan(ctx context.Context, cfg *pipeline.Config, stateDir string) (*pipeline
 
 // Status describes what the checkpoint holds, stage by stage (a walk of
 // the compiled DAG).
-func Status(cfg *pipeline.Config, sf *pipeline.StateFile) ([]string, error) {
+func Status(cfg *config.Config, sf *pipeline.StateFile) ([]string, error) {
 	p, err := pipeline.Compile(cfg)
 	if err != nil {
 		return nil, err

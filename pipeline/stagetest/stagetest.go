@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Run runs s (of the given ports) with inputs, a message list per upstream
@@ -43,7 +44,7 @@ func Run(ctx context.Context, id string, ports pipeline.Ports, s pipeline.Stage,
 // Runtime is a runtime for one stage: cfg, a discarding logger, and a
 // checkpoint in the test's temporary directory (opened fresh, or seeded
 // by seed).
-func Runtime(t testing.TB, cfg *pipeline.Config, seed func(*pipeline.State)) (*pipeline.Runtime, *pipeline.StateFile) {
+func Runtime(t testing.TB, cfg *config.Config, seed func(*pipeline.State)) (*pipeline.Runtime, *pipeline.StateFile) {
 	t.Helper()
 	sf, _, err := pipeline.OpenState(filepath.Join(t.TempDir(), "test.state.json"))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Kind is the stage kind.
@@ -30,7 +31,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 
 // TotalRows checks the sources' headers against the config and returns how
 // many rows become points.
-func TotalRows(c *pipeline.Config, headers map[string]*pipeline.SourceHeader) (int64, error) {
+func TotalRows(c *config.Config, headers map[string]*pipeline.SourceHeader) (int64, error) {
 	var problems []string
 	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
 		vs := c.Points.Vectors[vn]
@@ -167,7 +168,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 
 // BuildPoints joins rows [start, start+n) of the sources' blocks into
 // points. Vectors share the blocks' memory (no copy).
-func BuildPoints(c *pipeline.Config, blocks map[string]*pipeline.RowBlock, start int64, n int) []*qdrant.PointStruct {
+func BuildPoints(c *config.Config, blocks map[string]*pipeline.RowBlock, start int64, n int) []*qdrant.PointStruct {
 	payloadSrc := ""
 	if c.Points.Payload != nil {
 		payloadSrc = c.Points.Payload.Source

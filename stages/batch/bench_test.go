@@ -5,16 +5,17 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // BenchmarkBuildPoints joins 256-row blocks of two 768-d sources and a
 // 15-column payload into points; it reports points/s.
 func BenchmarkBuildPoints(b *testing.B) {
 	const n, w = 256, 768
-	cfg := &pipeline.Config{
-		Collection: pipeline.CollectionConfig{Vectors: map[string]*pipeline.VectorConfig{"image": {Size: w}, "text": {Size: w}}},
-		Points: pipeline.PointsConfig{Vectors: map[string]*pipeline.VectorSource{"image": {Source: "image"}, "text": {Source: "text"}},
-			Payload: &pipeline.PayloadConfig{Source: "meta"}},
+	cfg := &config.Config{
+		Collection: config.CollectionConfig{Vectors: map[string]*config.VectorConfig{"image": {Size: w}, "text": {Size: w}}},
+		Points: config.PointsConfig{Vectors: map[string]*config.VectorSource{"image": {Source: "image"}, "text": {Source: "text"}},
+			Payload: &config.PayloadConfig{Source: "meta"}},
 	}
 	payloads := make([]map[string]*qdrant.Value, n)
 	for i := range payloads {

@@ -13,6 +13,7 @@ import (
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/download"
 )
 
@@ -26,7 +27,7 @@ var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgFile}, Emits: []string
 type Decode struct {
 	node   string
 	name   string
-	src    *pipeline.Source
+	src    *config.Source
 	format pipeline.Format
 	rt     *pipeline.Runtime
 	sel    pipeline.Selection
@@ -50,7 +51,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 
 // Selection is what source name supplies to the points: its vector
 // columns (table formats), payload columns and id column.
-func Selection(c *pipeline.Config, name string) pipeline.Selection {
+func Selection(c *config.Config, name string) pipeline.Selection {
 	var sel pipeline.Selection
 	if f := pipeline.FormatByName(c.Sources[name].Format); f != nil && f.Table() {
 		for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {

@@ -13,6 +13,7 @@ import (
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
 	"github.com/snappipe/snappipe/stages/decode"
 )
@@ -38,16 +39,16 @@ func writeNpy(t *testing.T, path string, rows, w int) {
 	}
 }
 
-func load(t *testing.T, dir, extra string) *pipeline.Config {
+func load(t *testing.T, dir, extra string) *config.Config {
 	t.Helper()
-	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
 name: d
 collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
 sources: { s: { path: s.npy } }
 points: { vectors: { v: s } }
 upload: { batch_size: 4 }
 snapshot: { destination: out }
-`+extra), dir, pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+`+extra), dir, config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}

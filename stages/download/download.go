@@ -18,6 +18,7 @@ import (
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Kind is the stage kind.
@@ -30,7 +31,7 @@ var Ports = pipeline.Ports{Emits: []string{pipeline.MsgFile}}
 type Download struct {
 	node  string
 	name  string
-	src   *pipeline.Source
+	src   *config.Source
 	rt    *pipeline.Runtime
 	state pipeline.Section[pipeline.DownloadState]
 }

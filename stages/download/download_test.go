@@ -13,6 +13,7 @@ import (
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
 	"github.com/snappipe/snappipe/stages/download"
 )
@@ -73,7 +74,7 @@ snapshot: { destination: out }
 	if strings.HasSuffix(file, ".parquet") {
 		y = strings.Replace(y, "vectors: { v: s }", "vectors: { v: { source: s, column: image } }", 1)
 	}
-	cfg, err := pipeline.Load("p.yaml", []byte(y), t.TempDir(), pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	cfg, err := config.Load("p.yaml", []byte(y), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}

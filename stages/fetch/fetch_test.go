@@ -14,6 +14,7 @@ import (
 
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
 	"github.com/snappipe/snappipe/stages/fetch"
 )
@@ -41,7 +42,7 @@ func server(t *testing.T, name string, body []byte) (*httptest.Server, *atomic.I
 func setup(t *testing.T, restBase string, seed func(*pipeline.State)) (*pipeline.Runtime, string) {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
 name: f
 qdrant: { api_key: k }
 collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
@@ -49,7 +50,7 @@ sources: { s: { path: s.npy } }
 points: { vectors: { v: s } }
 upload: { max_attempts: 2 }
 snapshot: { destination: out }
-`), dir, pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+`), dir, config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}

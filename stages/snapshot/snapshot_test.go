@@ -11,6 +11,7 @@ import (
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
 	"github.com/snappipe/snappipe/stages/snapshot"
 )
@@ -22,14 +23,14 @@ func setup(t *testing.T, faults qdrantemu.Faults, timeout string, seed func(*pip
 		VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 3, Distance: qdrant.Distance_Dot})}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pipeline.Load("p.yaml", []byte(`version: 1
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
 name: s
 qdrant: { timeout: 5s }
 collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
 sources: { s: { path: s.npy } }
 points: { vectors: { v: s } }
 snapshot: { destination: out, timeout: `+timeout+` }
-`), t.TempDir(), pipeline.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+`), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestSnapshotCreatesOnceAndRecords(t *testing.T) {
 // the server's snapshot appears.
 func TestSnapshotTimeoutPolls(t *testing.T) {
 	srv, _, rt, _ := setup(t, qdrantemu.Faults{SnapshotDelay: 300 * time.Millisecond}, "50ms", nil)
-	rt.Config.Snapshot.Timeout = pipeline.Duration(50 * time.Millisecond)
+	rt.Config.Snapshot.Timeout = config.Duration(50 * time.Millisecond)
 	_, err := run(t, rt)
 	// The poll window is the same timeout: too short here, so the stage
 	// says to run again, and no second snapshot was requested.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Plan asks the server about the collection (read-only) and says what
@@ -80,7 +81,7 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	return nil
 }
 
-func vectorsSummary(c *pipeline.Config) string {
+func vectorsSummary(c *config.Config) string {
 	var parts []string
 	for _, n := range pipeline.SortedKeys(c.Collection.Vectors) {
 		v := c.Collection.Vectors[n]

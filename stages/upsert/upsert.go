@@ -16,6 +16,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/wire"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -396,7 +397,7 @@ var fieldTypes = map[string]qdrant.FieldType{
 }
 
 // CreateRequest builds the CreateCollection request for a config.
-func CreateRequest(c *pipeline.Config) *qdrant.CreateCollection {
+func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 	cc := c.Collection
 	m := map[string]*qdrant.VectorParams{}
 	for n, v := range cc.Vectors {
@@ -419,7 +420,7 @@ func CreateRequest(c *pipeline.Config) *qdrant.CreateCollection {
 }
 
 // DiffVectors compares the configured vectors with an existing collection.
-func DiffVectors(c *pipeline.Config, info *qdrant.CollectionInfo) []string {
+func DiffVectors(c *config.Config, info *qdrant.CollectionInfo) []string {
 	var out []string
 	got := info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap()
 	if p := info.GetConfig().GetParams().GetVectorsConfig().GetParams(); p != nil {

@@ -1,7 +1,6 @@
-package pipeline
+package config
 
 import (
-	"io"
 	"strings"
 	"testing"
 )
@@ -20,10 +19,6 @@ func (f testFormat) Name() string            { return f.name }
 func (f testFormat) Extensions() []string    { return f.exts }
 func (f testFormat) Table() bool             { return f.table }
 func (f testFormat) Options() []FormatOption { return f.opts }
-func (f testFormat) Prefixable() bool        { return !f.table }
-func (f testFormat) Probe(io.ReaderAt, int64, int64, *Source, string) (FormatFile, error) {
-	panic("not in config tests")
-}
 
 // npzArrayDoc is formats/npz's doc of its option (the schema test compares
 // the generated schema with the committed one, made by the real plugins).

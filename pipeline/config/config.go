@@ -1,4 +1,4 @@
-package pipeline
+package config
 
 import (
 	"path/filepath"
@@ -144,7 +144,7 @@ func (s Secret) String() string {
 
 // GoString hides the value from %#v too (a Secret is a string, which %#v
 // would otherwise print quoted, in full).
-func (s Secret) GoString() string { return `pipeline.Secret("` + s.String() + `")` }
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
 
 // MarshalJSON hides the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }

@@ -1,4 +1,4 @@
-package pipeline
+package config
 
 import (
 	"encoding/hex"
@@ -232,4 +232,18 @@ func warnUnused(c *Config, d *decoder) {
 			d.warn("sources."+name, "source %q is not used by any point (points.vectors, points.payload): it is neither checked nor read", name)
 		}
 	}
+}
+
+// UsedSources returns the sources that feed points, sorted.
+func UsedSources(c *Config) []string {
+	used := map[string]bool{}
+	for _, v := range c.Points.Vectors {
+		if v != nil && v.Source != "" {
+			used[v.Source] = true
+		}
+	}
+	if c.Points.Payload != nil && c.Points.Payload.Source != "" {
+		used[c.Points.Payload.Source] = true
+	}
+	return SortedKeys(used)
 }

@@ -1,4 +1,4 @@
-package pipeline
+package config
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func TestSchemaIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("..", "schema", "snappipe.schema.json")
+	path := filepath.Join("..", "..", "schema", "snappipe.schema.json")
 	if *update {
 		os.WriteFile(path, got, 0o644)
 	}
@@ -29,7 +29,7 @@ func TestSchemaIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("schema/snappipe.schema.json is stale: run `go test ./pipeline -run TestSchemaIsCurrent -update` (or `snappipe schema > schema/snappipe.schema.json`)")
+		t.Fatal("schema/snappipe.schema.json is stale: run `go test ./pipeline/config -run TestSchemaIsCurrent -update` (or `snappipe schema > schema/snappipe.schema.json`)")
 	}
 }
 
@@ -68,7 +68,7 @@ func yamlToJSON(t *testing.T, b []byte) any {
 
 func TestConfigsValidateAgainstSchema(t *testing.T) {
 	s := compileSchema(t)
-	files, _ := filepath.Glob(filepath.Join("..", "configs", "*.yaml"))
+	files, _ := filepath.Glob(filepath.Join("..", "..", "configs", "*.yaml"))
 	if len(files) == 0 {
 		t.Fatal("no configs")
 	}
@@ -93,7 +93,7 @@ func TestConfigsValidateAgainstSchema(t *testing.T) {
 }
 
 func TestReadmeConfigReference(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +106,10 @@ func TestReadmeConfigReference(t *testing.T) {
 	want := ConfigReference()
 	if *update {
 		s = s[:i+len(start)] + want + s[j:]
-		os.WriteFile(filepath.Join("..", "README.md"), []byte(s), 0o644)
+		os.WriteFile(filepath.Join("..", "..", "README.md"), []byte(s), 0o644)
 		return
 	}
 	if s[i+len(start):j] != want {
-		t.Fatal("README.md config reference is stale: run `go test ./pipeline -run TestReadmeConfigReference -update`")
+		t.Fatal("README.md config reference is stale: run `go test ./pipeline/config -run TestReadmeConfigReference -update`")
 	}
 }

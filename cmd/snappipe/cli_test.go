@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/qdrant/go-client/qdrant"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/qdrant/go-client/qdrant"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/snappipe/snappipe/internal/qdrantemu"

@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/stages/all"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -121,7 +122,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	if err != nil {
 		return err
 	}
-	cfg, err := app.LoadConfig(path, lo)
+	cfg, err := config.LoadPath(path, lo)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	events := newEvents(g, log)
 	defer events.Close()
 	start := time.Now()
-	sum, err := app.Apply(ctx, cfg, app.ApplyOptions{
+	sum, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{
 		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,
 		ConfirmRecreate: confirm, Log: log, Events: events,
 		InFlight: inFlight(ctx),
@@ -171,8 +172,8 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 		fmt.Fprint(g.stdout, " (resumed)")
 	}
 	fmt.Fprintf(g.stdout, " in %s\n", elapsed.Round(time.Millisecond))
-	fmt.Fprintf(g.stdout, "Snapshot: %s\n  size:   %d bytes (%s)\n  sha256: %s\n", sum.SnapshotPath, sum.SnapshotSize, app.FormatBytes(sum.SnapshotSize), sum.SnapshotSHA256)
-	fmt.Fprintf(g.stdout, "Fetched: %s from sources and server\n", app.FormatBytes(sum.BytesFetched))
+	fmt.Fprintf(g.stdout, "Snapshot: %s\n  size:   %d bytes (%s)\n  sha256: %s\n", sum.SnapshotPath, sum.SnapshotSize, formatBytes(sum.SnapshotSize), sum.SnapshotSHA256)
+	fmt.Fprintf(g.stdout, "Fetched: %s from sources and server\n", formatBytes(sum.BytesFetched))
 	return nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/stages/all"
 	"github.com/spf13/cobra"
 )
 
@@ -45,12 +47,12 @@ func runPlan(ctx context.Context, g *globalOptions, o *planOptions, path string)
 	if err != nil {
 		return err
 	}
-	cfg, err := app.LoadConfig(path, lo)
+	cfg, err := config.LoadPath(path, lo)
 	if err != nil {
 		return err
 	}
 	printWarnings(g, cfg)
-	rep, err := app.Plan(ctx, cfg, o.stateDir)
+	rep, err := pipeline.PlanRun(ctx, cfg, all.Registry(), o.stateDir)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/stages/all"
 	"github.com/spf13/cobra"
 )
 
@@ -36,11 +37,11 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := app.LoadConfig(path, lo)
+	cfg, err := config.LoadPath(path, lo)
 	if err != nil {
 		return err
 	}
-	sp := pipeline.StatePath(app.StateDir(cfg, o.stateDir), cfg.Name)
+	sp := pipeline.StatePath(pipeline.StateDir(cfg, o.stateDir), cfg.Name)
 	sf, existed, err := pipeline.OpenState(sp)
 	if err != nil {
 		return err
@@ -60,7 +61,7 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if st.ConfigHash != pipeline.HashFields(pipeline.NormalizedFields(cfg)) {
 		fmt.Fprintln(w, "  ! the config changed since this checkpoint; apply will refuse to resume (see plan)")
 	}
-	lines, err := app.Status(cfg, sf)
+	lines, err := pipeline.Status(cfg, all.Registry(), sf)
 	if err != nil {
 		return err
 	}

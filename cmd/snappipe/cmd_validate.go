@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/spf13/cobra"
 )
@@ -75,7 +74,7 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 	var other []string
 	errs := 0
 	for _, p := range paths {
-		cfg, err := app.LoadConfig(p, lo)
+		cfg, err := config.LoadPath(p, lo)
 		var ds config.Diagnostics
 		switch {
 		case err == nil:

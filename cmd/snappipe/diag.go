@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -65,4 +66,18 @@ func printWarnings(g *globalOptions, cfg *config.Config) {
 	for _, d := range cfg.Warnings {
 		dp.print(g.stderr, d)
 	}
+}
+
+// formatBytes renders a byte count for people.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

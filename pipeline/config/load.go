@@ -610,3 +610,22 @@ func applySet(root *yaml.Node, set string) error {
 	}
 	return nil
 }
+
+// LoadPath reads a config ("-" for standard input). The environment
+// overrides (EnvOverrides) are applied by the loader, once, in the
+// order --set > environment > --env-file > file > default.
+func LoadPath(path string, opts LoadOptions) (*Config, error) {
+	var cfg *Config
+	var err error
+	if path == "-" {
+		data, rerr := io.ReadAll(os.Stdin)
+		if rerr != nil {
+			return nil, rerr
+		}
+		wd, _ := os.Getwd()
+		cfg, err = Load("<stdin>", data, wd, opts)
+	} else {
+		cfg, err = LoadFile(path, opts)
+	}
+	return cfg, err
+}

@@ -1,48 +1,22 @@
-// Package app wires a loaded config to the engine: state, lock, clients,
-// and the apply run. The CLI commands are thin layers over it.
-package app
+package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/atomicfile"
-	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline/config"
-	"github.com/snappipe/snappipe/stages/all"
 )
-
-// LoadConfig reads a config ("-" for standard input). The environment
-// overrides (config.EnvOverrides) are applied by the loader, once, in the
-// order --set > environment > --env-file > file > default.
-func LoadConfig(path string, opts config.LoadOptions) (*config.Config, error) {
-	var cfg *config.Config
-	var err error
-	if path == "-" {
-		data, rerr := io.ReadAll(os.Stdin)
-		if rerr != nil {
-			return nil, rerr
-		}
-		wd, _ := os.Getwd()
-		cfg, err = config.Load("<stdin>", data, wd, opts)
-	} else {
-		cfg, err = config.LoadFile(path, opts)
-	}
-	return cfg, err
-}
 
 // StateDir is --state-dir, else .snappipe beside the config.
 func StateDir(cfg *config.Config, flag string) string {
@@ -50,45 +24,6 @@ func StateDir(cfg *config.Config, flag string) string {
 		return flag
 	}
 	return filepath.Join(cfg.Dir, ".snappipe")
-}
-
-// Endpoint is where Qdrant is, derived from qdrant.url and grpc_port.
-type Endpoint struct {
-	RESTBase string
-	Host     string
-	GRPCPort int
-	TLS      bool
-}
-
-// EndpointOf parses the config's Qdrant location.
-func EndpointOf(cfg *config.Config) (Endpoint, error) {
-	u, err := url.Parse(cfg.Qdrant.URL)
-	if err != nil || u.Host == "" {
-		return Endpoint{}, fmt.Errorf("qdrant.url %q is not a URL", cfg.Qdrant.URL)
-	}
-	host := u.Hostname()
-	port := cfg.Qdrant.GRPCPort
-	if port == 0 {
-		port = 6334
-	}
-	return Endpoint{RESTBase: strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), Host: host, GRPCPort: port, TLS: u.Scheme == "https"}, nil
-}
-
-// Connect makes a go-client for the endpoint. No RPC is made.
-func Connect(cfg *config.Config, ep Endpoint) (*qdrant.Client, error) {
-	return qdrant.NewClient(&qdrant.Config{
-		Host: ep.Host, Port: ep.GRPCPort, APIKey: cfg.Qdrant.APIKey.Reveal(), UseTLS: ep.TLS,
-		SkipCompatibilityCheck: true, PoolSize: uint(max(1, min(cfg.Upload.Parallel, 4))),
-	})
-}
-
-func connectConfig(cfg *config.Config) (*qdrant.Client, Endpoint, error) {
-	ep, err := EndpointOf(cfg)
-	if err != nil {
-		return nil, ep, err
-	}
-	c, err := Connect(cfg, ep)
-	return c, ep, err
 }
 
 // HTTPClient is the client for sources and snapshot downloads: no overall
@@ -109,7 +44,7 @@ type ApplyOptions struct {
 	// ConfirmRecreate decides about dropping a collection that holds points.
 	ConfirmRecreate func(collection string, points uint64) error
 	Log             *slog.Logger
-	Events          pipeline.Events
+	Events          Events
 	// InFlight outlives ctx after an interrupt so sent upserts can finish.
 	InFlight context.Context
 }
@@ -142,13 +77,13 @@ func Lock(ctx context.Context, stateDir, name string, timeout time.Duration) (*f
 	return fl, nil
 }
 
-// Apply runs the pipeline to completion or to the first error, resuming
+// Apply runs the pipeline (its stages from reg) to completion or to the first error, resuming
 // from the checkpoint when it matches the config.
-func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipeline.Summary, error) {
+func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOptions) (*Summary, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	plan, err := pipeline.Compile(cfg)
+	plan, err := Compile(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -162,24 +97,24 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipelin
 	removeStaleTemps(stateDir)
 	removeStaleTemps(filepath.Join(stateDir, "cache", cfg.Name))
 	removeStaleTemps(cfg.Resolve(cfg.Snapshot.Destination))
-	sf, existed, err := pipeline.OpenState(pipeline.StatePath(stateDir, cfg.Name))
+	sf, existed, err := OpenState(StatePath(stateDir, cfg.Name))
 	if err != nil {
 		return nil, err
 	}
-	fields := pipeline.NormalizedFields(cfg)
-	hash := pipeline.HashFields(fields)
-	summary := &pipeline.Summary{}
+	fields := NormalizedFields(cfg)
+	hash := HashFields(fields)
+	summary := &Summary{}
 	cur := sf.Snapshot()
 	switch {
 	case !existed || opts.FullRefresh:
 		sf.Reset(cfg.Name, hash, fields)
 		// Verified downloads stay valid across a refresh: keep their records
 		// (for sources whose URL is unchanged) so no byte is fetched twice.
-		sf.Update(func(s *pipeline.State) {
+		sf.Update(func(s *State) {
 			for name, ds := range cur.Downloads {
 				if src := cfg.Sources[name]; src != nil && src.URL == ds.URL {
 					if s.Downloads == nil {
-						s.Downloads = map[string]*pipeline.DownloadState{}
+						s.Downloads = map[string]*DownloadState{}
 					}
 					s.Downloads[name] = ds
 				}
@@ -187,7 +122,7 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipelin
 		})
 	case cur.ConfigHash != hash:
 		return nil, fmt.Errorf("%w: %s (state %s); run `snappipe plan` to review, or apply with --full-refresh to start over",
-			ErrConfigChanged, strings.Join(pipeline.ChangedKeys(cur.Fields, fields), ", "), sf.Path)
+			ErrConfigChanged, strings.Join(ChangedKeys(cur.Fields, fields), ", "), sf.Path)
 	default:
 		summary.Resumed = true
 		opts.Log.Info("resuming from checkpoint", "state", sf.Path, "batches_acked", cur.Upsert.AckedCount())
@@ -195,7 +130,7 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipelin
 	if err := sf.Flush(); err != nil {
 		return nil, err
 	}
-	client, ep, err := connectConfig(cfg)
+	client, ep, err := qdrantconn.Connect(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +141,7 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipelin
 			return fmt.Errorf("--full-refresh would drop collection %q with %d points; confirm with -y", c, n)
 		}
 	}
-	rt := &pipeline.Runtime{
+	rt := &Runtime{
 		Config: cfg, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
 		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", cfg.Name),
 		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
@@ -218,25 +153,11 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*pipelin
 		c2.Collection.OnExists = "recreate"
 		rt.Config = &c2
 	}
-	err = pipeline.Run(ctx, plan, all.Registry(), rt)
+	err = Run(ctx, plan, reg, rt)
 	if ferr := sf.Flush(); ferr != nil && err == nil {
 		err = ferr
 	}
 	return summary, err
-}
-
-// FormatBytes renders a byte count for people.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // removeStaleTemps deletes temp files a killed run left in dir. Only the

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -11,9 +11,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
 )
 
 // countingFiles serves dir like a CDN (Range, HEAD, ETag) behind a
@@ -102,7 +103,7 @@ points:
 snapshot: { destination: out }
 `, url)
 	cfg := e.load(t, dir, yaml)
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ snapshot: { destination: out }
 	// fetched again.
 	before := files.total()
 	cfg2 := e.load(t, dir, strings.Replace(yaml, "  limit: 1000\n", "", 1))
-	if _, err := e.apply(t, cfg2, app.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err != nil {
+	if _, err := e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.count(t, "L"); n != 200000 {
@@ -175,7 +176,7 @@ points:
   payload: { source: metadata }
 snapshot: { destination: out }
 `, url))
-	rep, err := app.Plan(context.Background(), cfg, "")
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +217,10 @@ points:
   payload: { source: metadata }
 snapshot: { destination: out }
 `, url))
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := app.Plan(context.Background(), cfg, "")
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ snapshot: { destination: out }
 	}
 	// Re-running apply fetches nothing from the sources.
 	before := files.total()
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

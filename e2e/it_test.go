@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
-	"github.com/snappipe/snappipe/internal/app"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
 )
 
 // TestRealQdrant runs apply against a real Qdrant when
@@ -66,7 +67,7 @@ points:
 upload: { batch_size: 64, parallel: 2 }
 snapshot: { destination: out }
 `, name, data))
-	sum, err := app.Apply(context.Background(), cfg, app.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe")})
+	sum, err := pipeline.Apply(context.Background(), cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe")})
 	if err != nil {
 		t.Fatal(err)
 	}

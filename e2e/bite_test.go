@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 // Tests that pin behaviours a mutation audit found undefended: each names
 // the product line it protects.
@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/internal/testkit"
+	"github.com/snappipe/snappipe/pipeline"
 	"google.golang.org/grpc/codes"
 )
 
@@ -49,13 +49,13 @@ func TestRecreateReplacesTheCollection(t *testing.T) {
 	lim := int64(200)
 	cfg.Points.Limit = &lim
 	// Without confirmation a collection holding points is kept.
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "refusing to recreate") {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "refusing to recreate") {
 		t.Fatalf("recreate without confirmation: %v", err)
 	}
 	if e.count(t, "LAION-5B") != 300 {
 		t.Fatal("the collection changed without confirmation")
 	}
-	if _, err := e.apply(t, cfg, app.ApplyOptions{ConfirmRecreate: yes}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{ConfirmRecreate: yes}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.count(t, "LAION-5B"); n != 200 {
@@ -79,7 +79,7 @@ func TestRecreateReplacesTheCollection(t *testing.T) {
 	// --full-refresh recreates too, whatever on_exists says.
 	cfg.Collection.OnExists = "reuse"
 	lim = 100
-	if _, err := e.apply(t, cfg, app.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.count(t, "LAION-5B"); n != 100 {
@@ -97,7 +97,7 @@ func TestFetchRefusesCorruptSnapshots(t *testing.T) {
 	t.Run("corrupt once, then good", func(t *testing.T) {
 		e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{CorruptDownloads: 1}})
 		cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
-		sum, err := e.apply(t, cfg, app.ApplyOptions{})
+		sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func TestFetchRefusesCorruptSnapshots(t *testing.T) {
 		e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{CorruptDownloads: 1000}})
 		dir := t.TempDir()
 		cfg := e.load(t, dir, strings.Replace(sampleYAML(data, ""), "parallel: 3 }", "parallel: 3, max_attempts: 3 }", 1))
-		_, err := e.apply(t, cfg, app.ApplyOptions{})
+		_, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 		if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 			t.Fatalf("err = %v", err)
 		}
@@ -130,7 +130,7 @@ func TestUpsertsWaitUntilApplied(t *testing.T) {
 	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{AsyncApplyDelay: time.Hour}})
 	data := filepath.Join(repoRoot(t), "testdata", "sample")
 	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRetryAfterObservedAtServer(t *testing.T) {
 	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailUpserts: 1, FailCode: codes.ResourceExhausted, RetryAfter: 1}})
 	data := filepath.Join(repoRoot(t), "testdata", "sample")
 	cfg := e.load(t, t.TempDir(), strings.Replace(sampleYAML(data, ""), "parallel: 3 }", "parallel: 1 }", 1))
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ups := e.srv.OpsOf("upsert")
@@ -182,7 +182,7 @@ func TestBulkModeLoadsWithM0(t *testing.T) {
 	y := strings.Replace(sampleYAML(data, ""), "upload: { batch_size: 64, parallel: 3 }", "upload: { batch_size: 64, parallel: 3, bulk: true }", 1)
 	y = strings.Replace(y, "  shard_number: 2\n", "  shard_number: 2\n  hnsw: { m: 24 }\n", 1)
 	cfg := e.load(t, t.TempDir(), y)
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var seq []string
@@ -228,14 +228,14 @@ points:
   payload: { source: metadata }
 snapshot: { destination: out }
 `, url))
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	first := files.total()
 	if first == 0 {
 		t.Fatal("nothing was downloaded")
 	}
-	sum, err := e.apply(t, cfg, app.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ snapshot: { destination: out }
 	cfg := e.load(t, dir, yaml)
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	sum, err := e.apply(t, cfg, app.ApplyOptions{Log: log})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ snapshot: { destination: out }
 	}
 	// An error about a missing hub file does not show the token either.
 	cfg2 := e.load(t, t.TempDir(), strings.Replace(yaml, "img_emb_0000.npy", "no_such.npy", 1))
-	_, err = e.apply(t, cfg2, app.ApplyOptions{Log: log})
+	_, err = e.apply(t, cfg2, pipeline.ApplyOptions{Log: log})
 	if err == nil || strings.Contains(err.Error(), token) || strings.Contains(logs.String(), token) {
 		t.Fatalf("missing file: %v", err)
 	}

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"fmt"
@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/pipeline"
 )
 
 // formatVal is the formula scripts/gen_format_fixtures.py wrote with numpy.
@@ -86,7 +86,7 @@ upload: { batch_size: 32 }
 snapshot: { destination: out }
 `, src("metadata_0000.parquet"), src("emb_stored.npz"), src("emb_deflated.npz"), src("emb.fvecs"), src("emb.bvecs"), limit))
 			before := files.sent["emb.fvecs"]
-			if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+			if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			n := 300
@@ -145,7 +145,7 @@ points: { vectors: { v: v } }
 upload: { batch_size: 1000 }
 snapshot: { destination: out }
 `, strings.TrimSuffix(file, ".fvecs"), file))
-			_, err := e.apply(t, cfg, app.ApplyOptions{})
+			_, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 			if err == nil || !strings.Contains(err.Error(), msg) {
 				t.Fatalf("err = %v, want %q", err, msg)
 			}

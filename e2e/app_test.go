@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/fixtures"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/stages/all"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -58,12 +58,12 @@ func (e *env) load(t *testing.T, dir, yaml string) *config.Config {
 	return cfg
 }
 
-func (e *env) apply(t *testing.T, cfg *config.Config, opts app.ApplyOptions) (*pipeline.Summary, error) {
+func (e *env) apply(t *testing.T, cfg *config.Config, opts pipeline.ApplyOptions) (*pipeline.Summary, error) {
 	t.Helper()
 	if opts.StateDir == "" {
 		opts.StateDir = filepath.Join(cfg.Dir, ".snappipe")
 	}
-	return app.Apply(context.Background(), cfg, opts)
+	return pipeline.Apply(context.Background(), cfg, all.Registry(), opts)
 }
 
 func (e *env) scroll(t *testing.T, name string) []*qdrant.RetrievedPoint {
@@ -103,7 +103,7 @@ func (e *env) count(t *testing.T, name string) int {
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	wd, _ := os.Getwd()
-	return filepath.Join(wd, "..", "..")
+	return filepath.Join(wd, "..")
 }
 
 func sharedFixtures(t *testing.T) string {
@@ -203,7 +203,7 @@ func TestApplySample(t *testing.T) {
 	data := filepath.Join(repoRoot(t), "testdata", "sample")
 	dir := t.TempDir()
 	cfg := e.load(t, dir, sampleYAML(data, ""))
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestApplySample(t *testing.T) {
 		t.Fatal("state file contains the API key")
 	}
 	// A second apply finds everything done and creates no second snapshot.
-	sum2, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum2, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ points:
 upload: { batch_size: 100, parallel: 2 }
 snapshot: { destination: out }
 `, fx))
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ points:
   payload: { source: metadata }
 snapshot: { destination: out }
 `, fx))
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

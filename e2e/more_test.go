@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -8,25 +8,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/fetch"
 )
 
 func TestLockKeepsRunsApart(t *testing.T) {
 	dir := t.TempDir()
-	l1, err := app.Lock(context.Background(), dir, "p", 0)
+	l1, err := pipeline.Lock(context.Background(), dir, "p", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = app.Lock(context.Background(), dir, "p", 300*time.Millisecond)
+	_, err = pipeline.Lock(context.Background(), dir, "p", 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "another snappipe run holds the lock") || time.Since(start) < 300*time.Millisecond {
 		t.Fatalf("second lock: %v after %s", err, time.Since(start))
 	}
 	l1.Unlock()
-	l2, err := app.Lock(context.Background(), dir, "p", 0)
+	l2, err := pipeline.Lock(context.Background(), dir, "p", 0)
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
@@ -34,7 +34,7 @@ func TestLockKeepsRunsApart(t *testing.T) {
 	// --lock-timeout 0 always makes one attempt: a free lock is taken
 	// however late the attempt starts (it once ran under a 1 ms deadline).
 	for range 200 {
-		l, err := app.Lock(context.Background(), dir, "p", 0)
+		l, err := pipeline.Lock(context.Background(), dir, "p", 0)
 		if err != nil {
 			t.Fatalf("free lock refused with timeout 0: %v", err)
 		}
@@ -48,13 +48,13 @@ func TestSnapshotTimeoutPollsInsteadOfRecreating(t *testing.T) {
 	cfg := e.load(t, t.TempDir(), strings.Replace(sampleYAML(data, ""), "snapshot:\n  destination: out\n", "snapshot:\n  destination: out\n  timeout: 300ms\n", 1))
 	// The first call times out; snappipe then polls the list (for up to
 	// the timeout again), so give the poll room by retrying apply.
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		if !strings.Contains(err.Error(), "did not appear") {
 			t.Fatal(err)
 		}
 		time.Sleep(1500 * time.Millisecond)
-		sum, err = e.apply(t, cfg, app.ApplyOptions{})
+		sum, err = e.apply(t, cfg, pipeline.ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestBulkModeRestoresHNSW(t *testing.T) {
 	dir := t.TempDir()
 	cfg := e.load(t, dir, strings.Replace(sampleYAML(data, ""), "upload: { batch_size: 64, parallel: 3 }", "upload: { batch_size: 64, parallel: 3, bulk: true }", 1)+"")
 	cfg.Collection.HNSW = nil
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ := e.client.GetCollectionInfo(context.Background(), "LAION-5B")

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/qdrant/go-client/qdrant"
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/pipeline"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -41,7 +41,7 @@ points:
 upload: { batch_size: 50 }
 snapshot: { destination: out }
 `, data))
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ snapshot: { destination: out }
 	// A width mismatch is caught before any upsert.
 	e2 := newEnv(t, qdrantemu.Options{})
 	bad := e2.load(t, t.TempDir(), strings.Replace(strings.Replace(cfgText(t, cfg), "size: 32, distance: Dot", "size: 64, distance: Dot", 1), "${QDRANT_URL}", e2.vars["QDRANT_URL"], 1))
-	_, err = e2.apply(t, bad, app.ApplyOptions{})
+	_, err = e2.apply(t, bad, pipeline.ApplyOptions{})
 	if err == nil || !strings.Contains(err.Error(), `vector "text": source data (parquet, 500 rows in 4 row groups, 17 columns) has width 32, collection.vectors.text.size is 64`) {
 		t.Fatalf("width mismatch: %v", err)
 	}
@@ -133,7 +133,7 @@ points:
   payload: { source: n, exclude: [vec] }
 snapshot: { destination: out }
 `)
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	pts, err := e.client.Get(context.Background(), &qdrant.GetPoints{CollectionName: "nested", Ids: []*qdrant.PointId{qdrant.NewIDNum(7), qdrant.NewIDNum(8)},

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/pipeline"
 )
 
 // writeNpy writes a C-order <f4 array of rows x width (value = row).
@@ -93,7 +93,7 @@ sources:
 %s%ssnapshot: { destination: out }
 `, sources, extra)
 			cfg := e.load(t, dir, yaml)
-			_, err := e.apply(t, cfg, app.ApplyOptions{})
+			_, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, tc.want)
 			}

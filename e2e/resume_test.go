@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snappipe/snappipe/internal/app"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
 	"google.golang.org/grpc/codes"
 )
 
@@ -29,7 +29,7 @@ func TestResumeAfterCancel(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, err := app.Apply(ctx, cfg, app.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe")})
+	_, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe")})
 	cancel()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run: %v", err)
@@ -43,7 +43,7 @@ func TestResumeAfterCancel(t *testing.T) {
 		t.Fatalf("first run acknowledged %d of 32 batches; the test needs a partial run", acked)
 	}
 	e.srv.SetFaults(qdrantemu.Faults{})
-	sum, err := e.apply(t, cfg, app.ApplyOptions{})
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRetriesAndFailFast(t *testing.T) {
 	t.Run("transient errors are retried", func(t *testing.T) {
 		e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailUpserts: 5, FailCode: codes.Unavailable}})
 		cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
-		sum, err := e.apply(t, cfg, app.ApplyOptions{})
+		sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestRetriesAndFailFast(t *testing.T) {
 		e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailUpserts: 1, FailCode: codes.ResourceExhausted, RetryAfter: 1}})
 		cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
 		start := time.Now()
-		if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+		if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if time.Since(start) < time.Second {
@@ -91,7 +91,7 @@ func TestRetriesAndFailFast(t *testing.T) {
 		e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailUpserts: 1000, FailCode: codes.Internal}})
 		dir := t.TempDir()
 		cfg := e.load(t, dir, strings.Replace(sampleYAML(data, ""), "parallel: 3 }", "parallel: 3, max_attempts: 3 }", 1))
-		_, err := e.apply(t, cfg, app.ApplyOptions{})
+		_, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 		if err == nil || !strings.Contains(err.Error(), "giving up after 3 attempts") {
 			t.Fatalf("err = %v", err)
 		}
@@ -99,7 +99,7 @@ func TestRetriesAndFailFast(t *testing.T) {
 			t.Fatal("state not saved")
 		}
 		e.srv.SetFaults(qdrantemu.Faults{})
-		if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+		if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if e.count(t, "LAION-5B") != 2000 {
@@ -113,20 +113,20 @@ func TestConfigChangeRefusesResume(t *testing.T) {
 	data := filepath.Join(repoRoot(t), "testdata", "sample")
 	dir := t.TempDir()
 	cfg := e.load(t, dir, sampleYAML(data, ""))
-	if _, err := e.apply(t, cfg, app.ApplyOptions{}); err != nil {
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	cfg2 := e.load(t, dir, strings.Replace(sampleYAML(data, ""), "shard_number: 2", "shard_number: 3", 1))
-	_, err := e.apply(t, cfg2, app.ApplyOptions{})
-	if !errors.Is(err, app.ErrConfigChanged) || !strings.Contains(err.Error(), "collection.shard_number") {
+	_, err := e.apply(t, cfg2, pipeline.ApplyOptions{})
+	if !errors.Is(err, pipeline.ErrConfigChanged) || !strings.Contains(err.Error(), "collection.shard_number") {
 		t.Fatalf("err = %v", err)
 	}
 	// --full-refresh over a collection with points needs confirmation.
-	_, err = e.apply(t, cfg2, app.ApplyOptions{FullRefresh: true})
+	_, err = e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true})
 	if err == nil || !strings.Contains(err.Error(), "confirm with -y") {
 		t.Fatalf("full refresh without confirmation: %v", err)
 	}
-	_, err = e.apply(t, cfg2, app.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})
+	_, err = e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,48 @@
+// Package qdrantconn turns the config's qdrant section into a go-client
+// connection and the REST base URL (one place, so gRPC and REST always
+// reach the same server).
+package qdrantconn
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/pipeline/config"
+)
+
+// Endpoint is where Qdrant is, derived from qdrant.url and grpc_port.
+type Endpoint struct {
+	RESTBase string
+	Host     string
+	GRPCPort int
+	TLS      bool
+}
+
+// EndpointOf parses the config's Qdrant location.
+func EndpointOf(cfg *config.Config) (Endpoint, error) {
+	u, err := url.Parse(cfg.Qdrant.URL)
+	if err != nil || u.Host == "" {
+		return Endpoint{}, fmt.Errorf("qdrant.url %q is not a URL", cfg.Qdrant.URL)
+	}
+	host := u.Hostname()
+	port := cfg.Qdrant.GRPCPort
+	if port == 0 {
+		port = 6334
+	}
+	return Endpoint{RESTBase: strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), Host: host, GRPCPort: port, TLS: u.Scheme == "https"}, nil
+}
+
+// Connect makes a go-client for the config's server. No RPC is made.
+func Connect(cfg *config.Config) (*qdrant.Client, Endpoint, error) {
+	ep, err := EndpointOf(cfg)
+	if err != nil {
+		return nil, ep, err
+	}
+	c, err := qdrant.NewClient(&qdrant.Config{
+		Host: ep.Host, Port: ep.GRPCPort, APIKey: cfg.Qdrant.APIKey.Reveal(), UseTLS: ep.TLS,
+		SkipCompatibilityCheck: true, PoolSize: uint(max(1, min(cfg.Upload.Parallel, 4))),
+	})
+	return c, ep, err
+}

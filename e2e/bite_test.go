@@ -280,8 +280,8 @@ snapshot: { destination: out }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files.auth) == 0 || files.auth[0] != "Bearer "+token {
-		t.Fatalf("the hub did not get the token: %q", files.auth)
+	if auth := files.authHeaders(); len(auth) == 0 || auth[0] != "Bearer "+token {
+		t.Fatalf("the hub did not get the token: %q", auth)
 	}
 	js, _ := json.Marshal(sum)
 	stateDir := filepath.Join(dir, ".snappipe")

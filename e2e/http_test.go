@@ -3,10 +3,12 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +35,24 @@ func (c *countingFiles) total() int64 {
 		n += v
 	}
 	return n
+}
+
+func (c *countingFiles) copySent() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.sent)
+}
+
+func (c *countingFiles) authHeaders() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.auth)
+}
+
+func (c *countingFiles) of(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent[name]
 }
 
 type countWriter struct {
@@ -118,23 +138,23 @@ snapshot: { destination: out }
 	}
 	served := files.total()
 	npyNeed := int64(2 * (128 + 1000*64))
-	t.Logf("limit 1000: server sent %d bytes of %d (npy prefixes %d; per file %v); summary says %d fetched from sources", served, whole, npyNeed, files.sent, sum.BytesFetched-sum.SnapshotSize)
+	t.Logf("limit 1000: server sent %d bytes of %d (npy prefixes %d; per file %v); summary says %d fetched from sources", served, whole, npyNeed, files.copySent(), sum.BytesFetched-sum.SnapshotSize)
 	// The npy prefixes exactly (plus a 4 KiB header probe each), and the
 	// Parquet footer plus the first pages of each column: here the first
 	// pages hold a few thousand rows, well under a fifth of the file.
 	pqSize := whole - 2*(128+200000*64)
 	for _, npyFile := range []string{"img_emb_0000.npy", "text_emb_0000.npy"} {
-		if n := files.sent[npyFile]; n == 0 || n > 128+1000*64+4096 {
+		if n := files.of(npyFile); n == 0 || n > 128+1000*64+4096 {
 			t.Fatalf("fetched %d bytes of %s for 1000 rows", n, npyFile)
 		}
 	}
-	if n := files.sent["metadata_0000.parquet"]; n == 0 || n > pqSize/5 {
+	if n := files.of("metadata_0000.parquet"); n == 0 || n > pqSize/5 {
 		t.Fatalf("fetched %d bytes of the Parquet file for 1000 rows (files total %d)", n, whole)
 	}
 	if sum.BytesFetched-sum.SnapshotSize != served {
 		t.Fatalf("summary counts %d source bytes, server sent %d", sum.BytesFetched-sum.SnapshotSize, served)
 	}
-	for _, a := range files.auth {
+	for _, a := range files.authHeaders() {
 		if a != "Bearer hf_secret_token" {
 			t.Fatalf("hub request without the token: %q", a)
 		}

@@ -70,34 +70,63 @@ type SourceHeader struct {
 	Describe string
 }
 
+// PointID is a point's id: Num, or the UUID when UUID is not empty.
+type PointID struct {
+	Num  uint64
+	UUID string
+}
+
+// Payload values are plain Go values, whatever the source and the sink:
+// nil, bool, int64, float64, string, []any and map[string]any (nested).
+// Only the sink stage turns them into its own types.
+
 // RowBlock carries rows [Start, Start+N) of one source.
 type RowBlock struct {
 	Source string
 	Start  int64
 	N      int
-	// Vectors by column ("" for npy), each N*width float32 values.
+	// Vectors by column ("" for array formats), each N*width float32 values.
 	Vectors map[string][]float32
 	// Payloads has N entries when the source supplies payload.
-	Payloads []map[string]*qdrant.Value
+	Payloads []map[string]any
 	// IDs has N entries when the source supplies the id column.
-	IDs []*qdrant.PointId
+	IDs []PointID
 	// Release, if set, returns the block's buffers for reuse. It is called
 	// once, when nothing references the block any more.
 	Release func()
 }
 
-// BatchPlan is the batch stage's first message: the sources are aligned
-// and Rows rows become points, in batches of the configured size.
-type BatchPlan struct{ Rows int64 }
+// NamedVector is one vector name's values for every point of a batch:
+// N*Width float32, point i at [i*Width, (i+1)*Width). It shares the row
+// blocks' memory (no copy).
+type NamedVector struct {
+	Name  string
+	Width int
+	Data  []float32
+}
 
-// Batch is one upsert request's worth of points.
+// Batch is one upsert request's worth of points, column by column and
+// sink-neutral: point i has id IDs[i] (or Start+i when IDs is nil), the
+// vectors Vectors[k].Data[i*Width:(i+1)*Width] and payload Payloads[i]
+// (none when Payloads is nil).
 type Batch struct {
-	Seq    int64 // batch number from 0
-	Start  int64 // first row
-	Points []*qdrant.PointStruct
+	Seq      int64 // batch number from 0
+	Start    int64 // first row
+	N        int   // points
+	IDs      []PointID
+	Vectors  []NamedVector // sorted by name
+	Payloads []map[string]any
 	// Release, if set, is called once the batch is acknowledged (or
-	// abandoned): the points' vectors share buffers that are then reused.
+	// abandoned): the vectors share buffers that are then reused.
 	Release func()
+}
+
+// ID returns point i's id.
+func (b *Batch) ID(i int) PointID {
+	if b.IDs != nil {
+		return b.IDs[i]
+	}
+	return PointID{Num: uint64(b.Start) + uint64(i)}
 }
 
 // Done releases the batch's buffers, if any.
@@ -107,6 +136,10 @@ func (b *Batch) Done() {
 		b.Release = nil
 	}
 }
+
+// BatchPlan is the batch stage's first message: the sources are aligned
+// and Rows rows become points, in batches of the configured size.
+type BatchPlan struct{ Rows int64 }
 
 // UpsertDone says every batch is acknowledged.
 type UpsertDone struct{ Points int64 }

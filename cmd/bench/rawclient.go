@@ -16,6 +16,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/pq"
+	"github.com/snappipe/snappipe/internal/qvalue"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -86,7 +87,7 @@ func raw(grpcPort int, httpAddr string, rows, batch, parallel int, data string) 
 			if err := rd.Next(&row); err != nil {
 				return err
 			}
-			pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Payload: row.Payload,
+			pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Payload: qvalue.Payload(row.Payload),
 				Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{
 					"image": qdrant.NewVectorDense(img[i*w : (i+1)*w]), "text": qdrant.NewVectorDense(txt[i*w : (i+1)*w])})})
 		}

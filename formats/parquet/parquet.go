@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -89,10 +88,10 @@ func (rr *rows) Close() error           { return rr.r.Close() }
 func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	payload := rr.sel.AllPayload || len(rr.sel.Payload) > 0
 	if payload {
-		blk.Payloads = make([]map[string]*qdrant.Value, 0, blk.N)
+		blk.Payloads = make([]map[string]any, 0, blk.N)
 	}
 	if rr.sel.ID != "" {
-		blk.IDs = make([]*qdrant.PointId, 0, blk.N)
+		blk.IDs = make([]pipeline.PointID, 0, blk.N)
 	}
 	if len(rr.sel.Vectors) > 0 {
 		blk.Vectors = map[string][]float32{}

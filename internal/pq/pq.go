@@ -19,7 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
-	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/pipeline"
 	"github.com/x448/float16"
 )
 
@@ -65,20 +65,20 @@ func (f *File) Describe() string {
 // columns' values.
 type field interface {
 	leaves() []int
-	build(vals [][]parquet.Value) (*qdrant.Value, error)
+	build(vals [][]parquet.Value) (any, error)
 }
 
 type prim struct {
 	col    int
 	maxDef int
-	conv   func(parquet.Value) *qdrant.Value
+	conv   func(parquet.Value) any
 }
 
 func (p *prim) leaves() []int { return []int{p.col} }
-func (p *prim) build(vals [][]parquet.Value) (*qdrant.Value, error) {
+func (p *prim) build(vals [][]parquet.Value) (any, error) {
 	vs := vals[p.col]
 	if len(vs) == 0 || vs[0].DefinitionLevel() < p.maxDef || vs[0].IsNull() {
-		return qdrant.NewValueNull(), nil
+		return nil, nil
 	}
 	return p.conv(vs[0]), nil
 }
@@ -86,27 +86,27 @@ func (p *prim) build(vals [][]parquet.Value) (*qdrant.Value, error) {
 type list struct {
 	col                 int
 	dList, dRep, maxDef int
-	conv                func(parquet.Value) *qdrant.Value
+	conv                func(parquet.Value) any
 }
 
 func (l *list) leaves() []int { return []int{l.col} }
-func (l *list) build(vals [][]parquet.Value) (*qdrant.Value, error) {
+func (l *list) build(vals [][]parquet.Value) (any, error) {
 	vs := vals[l.col]
 	if len(vs) == 1 && vs[0].DefinitionLevel() < l.dList {
-		return qdrant.NewValueNull(), nil
+		return nil, nil
 	}
 	if len(vs) == 1 && vs[0].DefinitionLevel() < l.dRep {
-		return qdrant.NewValueFromList(), nil
+		return []any{}, nil
 	}
-	items := make([]*qdrant.Value, len(vs))
+	items := make([]any, len(vs))
 	for i, v := range vs {
 		if v.DefinitionLevel() < l.maxDef || v.IsNull() {
-			items[i] = qdrant.NewValueNull()
+			items[i] = nil
 		} else {
 			items[i] = l.conv(v)
 		}
 	}
-	return qdrant.NewValueFromList(items...), nil
+	return items, nil
 }
 
 type group struct {
@@ -123,11 +123,11 @@ func (g *group) leaves() []int {
 	}
 	return out
 }
-func (g *group) build(vals [][]parquet.Value) (*qdrant.Value, error) {
+func (g *group) build(vals [][]parquet.Value) (any, error) {
 	if vs := vals[g.first]; len(vs) > 0 && vs[0].DefinitionLevel() < g.dStruct {
-		return qdrant.NewValueNull(), nil
+		return nil, nil
 	}
-	m := make(map[string]*qdrant.Value, len(g.names))
+	m := make(map[string]any, len(g.names))
 	for i, c := range g.children {
 		v, err := c.build(vals)
 		if err != nil {
@@ -135,7 +135,7 @@ func (g *group) build(vals [][]parquet.Value) (*qdrant.Value, error) {
 		}
 		m[g.names[i]] = v
 	}
-	return qdrant.NewValueStruct(&qdrant.Struct{Fields: m}), nil
+	return m, nil
 }
 
 // plan walks a top-level node into a field assembler. colIdx counts leaf
@@ -212,35 +212,35 @@ func skipLeaves(n parquet.Node) int {
 }
 
 // converter picks the payload conversion for a primitive node.
-func converter(n parquet.Node) func(parquet.Value) *qdrant.Value {
+func converter(n parquet.Node) func(parquet.Value) any {
 	t := n.Type()
 	var lv format.LogicalTypeValue
 	if lt := t.LogicalType(); lt != nil {
 		lv = lt.Value
 	}
 	if _, ok := lv.(*format.NullType); ok {
-		return func(parquet.Value) *qdrant.Value { return qdrant.NewValueNull() }
+		return func(parquet.Value) any { return nil }
 	}
 	switch t.Kind() {
 	case parquet.Boolean:
-		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueBool(v.Boolean()) }
+		return func(v parquet.Value) any { return v.Boolean() }
 	case parquet.Int32:
 		switch l := lv.(type) {
 		case *format.DateType:
-			return func(v parquet.Value) *qdrant.Value {
-				return qdrant.NewValueString(time.Unix(int64(v.Int32())*86400, 0).UTC().Format("2006-01-02"))
+			return func(v parquet.Value) any {
+				return string(time.Unix(int64(v.Int32())*86400, 0).UTC().Format("2006-01-02"))
 			}
 		case *format.IntType:
 			if !l.IsSigned {
-				return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueInt(int64(uint32(v.Int32()))) }
+				return func(v parquet.Value) any { return int64(uint32(v.Int32())) }
 			}
 		case *format.DecimalType:
 			scale := l.Scale
-			return func(v parquet.Value) *qdrant.Value {
-				return qdrant.NewValueDouble(float64(v.Int32()) / math.Pow10(int(scale)))
+			return func(v parquet.Value) any {
+				return float64(v.Int32()) / math.Pow10(int(scale))
 			}
 		}
-		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueInt(int64(v.Int32())) }
+		return func(v parquet.Value) any { return int64(v.Int32()) }
 	case parquet.Int64:
 		switch l := lv.(type) {
 		case *format.TimestampType:
@@ -248,7 +248,7 @@ func converter(n parquet.Node) func(parquet.Value) *qdrant.Value {
 			if l.Unit.Value != nil {
 				unit = l.Unit.Value.Duration()
 			}
-			return func(v parquet.Value) *qdrant.Value {
+			return func(v parquet.Value) any {
 				ts := v.Int64()
 				var t time.Time
 				switch unit {
@@ -259,71 +259,71 @@ func converter(n parquet.Node) func(parquet.Value) *qdrant.Value {
 				default:
 					t = time.UnixMicro(ts)
 				}
-				return qdrant.NewValueString(t.UTC().Format(time.RFC3339Nano))
+				return string(t.UTC().Format(time.RFC3339Nano))
 			}
 		case *format.IntType:
 			if !l.IsSigned {
-				return func(v parquet.Value) *qdrant.Value {
+				return func(v parquet.Value) any {
 					u := v.Uint64()
 					if u > math.MaxInt64 {
-						return qdrant.NewValueDouble(float64(u))
+						return float64(u)
 					}
-					return qdrant.NewValueInt(int64(u))
+					return int64(u)
 				}
 			}
 		case *format.DecimalType:
 			scale := l.Scale
-			return func(v parquet.Value) *qdrant.Value {
-				return qdrant.NewValueDouble(float64(v.Int64()) / math.Pow10(int(scale)))
+			return func(v parquet.Value) any {
+				return float64(v.Int64()) / math.Pow10(int(scale))
 			}
 		}
-		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueInt(v.Int64()) }
+		return func(v parquet.Value) any { return int64(v.Int64()) }
 	case parquet.Int96:
-		return func(v parquet.Value) *qdrant.Value {
+		return func(v parquet.Value) any {
 			i := v.Int96()
 			nanos := int64(i[0]) | int64(i[1])<<32
 			julian := int64(i[2])
 			t := time.Unix((julian-2440588)*86400, nanos).UTC()
-			return qdrant.NewValueString(t.Format(time.RFC3339Nano))
+			return string(t.Format(time.RFC3339Nano))
 		}
 	case parquet.Float:
-		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueDouble(float64(v.Float())) }
+		return func(v parquet.Value) any { return float64(v.Float()) }
 	case parquet.Double:
-		return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueDouble(v.Double()) }
+		return func(v parquet.Value) any { return float64(v.Double()) }
 	case parquet.ByteArray:
 		switch lv.(type) {
 		case *format.StringType, *format.EnumType, *format.JsonType:
-			return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueString(string(v.ByteArray())) }
+			return func(v parquet.Value) any { return string(v.ByteArray()) }
 		}
 		return bytesValue
 	case parquet.FixedLenByteArray:
 		switch lv.(type) {
 		case *format.UUIDType:
-			return func(v parquet.Value) *qdrant.Value {
+			return func(v parquet.Value) any {
 				u, err := uuid.FromBytes(v.ByteArray())
 				if err != nil {
-					return qdrant.NewValueString(hex.EncodeToString(v.ByteArray()))
+					return string(hex.EncodeToString(v.ByteArray()))
 				}
-				return qdrant.NewValueString(u.String())
+				return string(u.String())
 			}
 		case *format.Float16Type:
-			return func(v parquet.Value) *qdrant.Value {
+			return func(v parquet.Value) any {
 				b := v.ByteArray()
-				return qdrant.NewValueDouble(float64(float16.Frombits(uint16(b[0]) | uint16(b[1])<<8).Float32()))
+				return float64(float16.Frombits(uint16(b[0]) | uint16(b[1])<<8).Float32())
 			}
 		}
 		return bytesValue
 	}
-	return func(v parquet.Value) *qdrant.Value { return qdrant.NewValueString(v.String()) }
+	return func(v parquet.Value) any { return string(v.String()) }
 }
 
 // bytesValue renders raw binary as text when it is UTF-8, else base64.
-func bytesValue(v parquet.Value) *qdrant.Value {
+func bytesValue(v parquet.Value) any {
 	b := v.ByteArray()
 	if utf8.Valid(b) {
-		return qdrant.NewValueString(string(b))
+		return string(b)
 	}
-	return qdrant.NewValueString(base64.StdEncoding.EncodeToString(b))
+	return string(base64.StdEncoding.EncodeToString(b))
 }
 
 // Selection says which columns a reader returns.
@@ -340,9 +340,9 @@ type Selection struct {
 
 // Row is one decoded row.
 type Row struct {
-	Payload map[string]*qdrant.Value
+	Payload map[string]any
 	Vectors map[string][]float32
-	ID      *qdrant.PointId
+	ID      pipeline.PointID
 }
 
 // Reader streams selected columns row by row from a start row.
@@ -660,7 +660,7 @@ func (r *Reader) Next(row *Row) error {
 		r.vals[c] = v
 	}
 	if len(r.fields) > 0 {
-		row.Payload = make(map[string]*qdrant.Value, len(r.fields))
+		row.Payload = make(map[string]any, len(r.fields))
 		for i, fl := range r.fields {
 			v, err := fl.build(r.vals)
 			if err != nil {
@@ -731,24 +731,24 @@ func (r *Reader) Next(row *Row) error {
 var ErrBadID = errors.New("id must be an unsigned integer or a UUID")
 
 // PointID turns an id column value into a point id.
-func PointID(v *qdrant.Value) (*qdrant.PointId, error) {
-	switch k := v.GetKind().(type) {
-	case *qdrant.Value_IntegerValue:
-		if k.IntegerValue < 0 {
-			return nil, fmt.Errorf("id %d: %w", k.IntegerValue, ErrBadID)
+func PointID(v any) (pipeline.PointID, error) {
+	switch k := v.(type) {
+	case int64:
+		if k < 0 {
+			return pipeline.PointID{}, fmt.Errorf("id %d: %w", k, ErrBadID)
 		}
-		return qdrant.NewIDNum(uint64(k.IntegerValue)), nil
-	case *qdrant.Value_StringValue:
-		s := strings.TrimSpace(k.StringValue)
+		return pipeline.PointID{Num: uint64(k)}, nil
+	case string:
+		s := strings.TrimSpace(k)
 		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return qdrant.NewIDNum(u), nil
+			return pipeline.PointID{Num: u}, nil
 		}
 		if id, err := uuid.Parse(s); err == nil {
-			return qdrant.NewIDUUID(id.String()), nil
+			return pipeline.PointID{UUID: id.String()}, nil
 		}
-		return nil, fmt.Errorf("id %q: %w", k.StringValue, ErrBadID)
-	case *qdrant.Value_NullValue:
-		return nil, fmt.Errorf("id is null: %w", ErrBadID)
+		return pipeline.PointID{}, fmt.Errorf("id %q: %w", k, ErrBadID)
+	case nil:
+		return pipeline.PointID{}, fmt.Errorf("id is null: %w", ErrBadID)
 	}
-	return nil, fmt.Errorf("id %v: %w", v, ErrBadID)
+	return pipeline.PointID{}, fmt.Errorf("id %v: %w", v, ErrBadID)
 }

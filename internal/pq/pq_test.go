@@ -12,8 +12,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/snappipe/snappipe/internal/fixtures"
-
-	"github.com/qdrant/go-client/qdrant"
 )
 
 func fixture(t *testing.T, rel string) string {
@@ -36,21 +34,13 @@ func openFile(t *testing.T, p string) *File {
 	return pf
 }
 
-// jsonOf renders a payload value as plain Go for comparison with JSON.
-func jsonOf(v *qdrant.Value) any {
-	switch k := v.GetKind().(type) {
-	case *qdrant.Value_NullValue:
-		return nil
-	case *qdrant.Value_StringValue:
-		return k.StringValue
-	case *qdrant.Value_IntegerValue:
-		return float64(k.IntegerValue)
-	case *qdrant.Value_DoubleValue:
-		return k.DoubleValue
-	case *qdrant.Value_BoolValue:
-		return k.BoolValue
+// jsonOf renders a payload value as JSON decoding would (numbers as
+// float64) for comparison with JSON.
+func jsonOf(v any) any {
+	if i, ok := v.(int64); ok {
+		return float64(i)
 	}
-	return v.String()
+	return v
 }
 
 func TestLaionLikeMetadata(t *testing.T) {
@@ -91,16 +81,15 @@ func TestLaionLikeMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k, v := range row.Payload {
-			if _, ok := v.GetKind().(*qdrant.Value_NullValue); ok {
+			if v == nil {
 				nulls[k]++
 			}
 		}
-		if row.Payload["caption"].GetStringValue() == "" && row.Payload["caption"].GetKind() != nil {
-			if _, isNull := row.Payload["caption"].GetKind().(*qdrant.Value_NullValue); !isNull {
-				empty++
-			}
+		if c, ok := row.Payload["caption"].(string); ok && c == "" {
+			empty++
 		}
-		sum += row.Payload["similarity"].GetDoubleValue()
+		sim, _ := row.Payload["similarity"].(float64)
+		sum += sim
 		rows = append(rows, row)
 	}
 	if len(rows) != expect.Rows {
@@ -130,7 +119,7 @@ func TestLaionLikeMetadata(t *testing.T) {
 			}
 		}
 	}
-	if rows[0].ID.GetNum() != 0 || rows[len(rows)-1].ID.GetNum() != 1110 {
+	if rows[0].ID.Num != 0 || rows[len(rows)-1].ID.Num != 1110 {
 		t.Errorf("ids %v %v", rows[0].ID, rows[len(rows)-1].ID)
 	}
 	// Start in the middle (crossing row groups) and get the same rows.
@@ -144,7 +133,7 @@ func TestLaionLikeMetadata(t *testing.T) {
 		if err := r2.Next(&row); err != nil {
 			t.Fatal(i, err)
 		}
-		if row.Payload["key"].GetStringValue() != rows[i].Payload["key"].GetStringValue() || len(row.Payload) != 2 {
+		if row.Payload["key"] != rows[i].Payload["key"] || len(row.Payload) != 2 {
 			t.Fatalf("row %d after seek: %v", i, row.Payload)
 		}
 	}
@@ -165,7 +154,7 @@ func TestRealClipRetrievalMetadata(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		if row.Payload["image_path"].GetStringValue() == "" {
+		if row.Payload["image_path"] == nil || row.Payload["image_path"] == "" {
 			t.Fatalf("row %d: %v", n, row.Payload)
 		}
 		n++
@@ -207,11 +196,11 @@ func TestImg2datasetFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	str := func(s *string) *qdrant.Value {
+	str := func(s *string) any {
 		if s == nil {
-			return qdrant.NewValueNull()
+			return nil
 		}
-		return qdrant.NewValueString(*s)
+		return *s
 	}
 	for i, w := range want {
 		var row Row
@@ -221,12 +210,12 @@ func TestImg2datasetFixture(t *testing.T) {
 		if w.Index == nil {
 			t.Fatalf("row %d: null pandas index", i)
 		}
-		exp := map[string]*qdrant.Value{"URL": str(w.URL), "TEXT": str(w.TEXT), "__index_level_0__": qdrant.NewValueInt(*w.Index)}
+		exp := map[string]any{"URL": str(w.URL), "TEXT": str(w.TEXT), "__index_level_0__": *w.Index}
 		if len(row.Payload) != len(exp) {
 			t.Fatalf("row %d: payload %v", i, row.Payload)
 		}
 		for k, v := range exp {
-			if row.Payload[k].String() != v.String() {
+			if row.Payload[k] != v {
 				t.Fatalf("row %d: %s = %v, want %v", i, k, row.Payload[k], v)
 			}
 		}

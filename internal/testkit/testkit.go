@@ -20,6 +20,7 @@ import (
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/qvalue"
 )
 
 // NpyRows reads a whole (test-sized) .npy file as float32 rows.
@@ -71,7 +72,7 @@ func ParquetRows(t testing.TB, path string) []map[string]*qdrant.Value {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, row.Payload)
+		out = append(out, qvalue.Payload(row.Payload))
 	}
 }
 

@@ -463,8 +463,9 @@ func appendFloats(b []byte, fs []float32) []byte {
 	return b
 }
 
-// Codec is a gRPC codec that encodes UpsertPoints with AppendUpsert and
-// everything else with the standard protobuf codec. Use it per call:
+// Codec is a gRPC codec that encodes a sink-neutral *Upsert batch with
+// AppendBatch, UpsertPoints with AppendUpsert, and everything else with the
+// standard protobuf codec. Use it per call:
 // grpc.ForceCodecV2 is not needed; grpc.ForceCodec(wire.Codec{}).
 type Codec struct{}
 
@@ -473,6 +474,9 @@ func (Codec) Name() string { return "proto" }
 
 // Marshal encodes v.
 func (Codec) Marshal(v any) ([]byte, error) {
+	if u, ok := v.(*Upsert); ok {
+		return AppendBatch(make([]byte, 0, BatchSize(u)), u), nil
+	}
 	if u, ok := v.(*qdrant.UpsertPoints); ok && simpleUpsert(u) {
 		sizes := pointSizes(u)
 		return appendUpsert(make([]byte, 0, upsertSize(u, sizes)), u, sizes), nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -155,8 +154,9 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 			release()
 			continue // acknowledged before a restart
 		}
-		pts := BuildPoints(c, blocks, start, n)
-		if err := sio.Emit(ctx, &pipeline.Batch{Seq: seq, Start: start, Points: pts, Release: release}); err != nil {
+		batch := Join(c, blocks, seq, start, n)
+		batch.Release = release
+		if err := sio.Emit(ctx, batch); err != nil {
 			return err
 		}
 	}
@@ -166,44 +166,22 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	return nil
 }
 
-// BuildPoints joins rows [start, start+n) of the sources' blocks into
-// points. Vectors share the blocks' memory (no copy).
-func BuildPoints(c *config.Config, blocks map[string]*pipeline.RowBlock, start int64, n int) []*qdrant.PointStruct {
-	payloadSrc := ""
-	if c.Points.Payload != nil {
-		payloadSrc = c.Points.Payload.Source
-	}
-	type vec struct {
-		name string
-		data []float32
-		w    int
-	}
-	vecs := make([]vec, 0, len(c.Points.Vectors))
+// Join makes the batch of rows [start, start+n) from the sources'
+// blocks: vectors by name (sharing the blocks' memory, no copy), ids and
+// payloads from the payload source. Nothing here is specific to a sink.
+func Join(c *config.Config, blocks map[string]*pipeline.RowBlock, seq, start int64, n int) *pipeline.Batch {
+	b := &pipeline.Batch{Seq: seq, Start: start, N: n, Vectors: make([]pipeline.NamedVector, 0, len(c.Points.Vectors))}
 	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
 		vs := c.Points.Vectors[vn]
-		vecs = append(vecs, vec{vn, blocks[vs.Source].Vectors[vs.Column], c.Collection.Vectors[vn].Size})
+		w := c.Collection.Vectors[vn].Size
+		b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Data: blocks[vs.Source].Vectors[vs.Column][: n*w : n*w]})
 	}
-	pts := make([]*qdrant.PointStruct, n)
-	// One allocation for all the points' wrappers of a batch.
-	structs := make([]qdrant.PointStruct, n)
-	for i := 0; i < n; i++ {
-		p := &structs[i]
-		p.Id = qdrant.NewIDNum(uint64(start + int64(i)))
-		vm := make(map[string]*qdrant.Vector, len(vecs))
-		for _, v := range vecs {
-			vm[v.name] = qdrant.NewVectorDense(v.data[i*v.w : (i+1)*v.w : (i+1)*v.w])
-		}
-		p.Vectors = qdrant.NewVectorsMap(vm)
-		if payloadSrc != "" {
-			pb := blocks[payloadSrc]
-			p.Payload = pb.Payloads[i]
-			if pb.IDs != nil {
-				p.Id = pb.IDs[i]
-			}
-		}
-		pts[i] = p
+	if p := c.Points.Payload; p != nil && p.Source != "" {
+		pb := blocks[p.Source]
+		b.Payloads = pb.Payloads
+		b.IDs = pb.IDs
 	}
-	return pts
+	return b
 }
 
 var _ pipeline.Stage = (*Batch)(nil)

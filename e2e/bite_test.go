@@ -231,7 +231,7 @@ snapshot: { destination: out }
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	first := files.total()
+	first := files.Total()
 	if first == 0 {
 		t.Fatal("nothing was downloaded")
 	}
@@ -239,7 +239,7 @@ snapshot: { destination: out }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := files.total() - first; got != 0 {
+	if got := files.Total() - first; got != 0 {
 		t.Fatalf("the second run fetched %d source bytes again", got)
 	}
 	if sum.PointsWritten != 500 || e.count(t, "C") != 500 {
@@ -280,7 +280,7 @@ snapshot: { destination: out }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if auth := files.authHeaders(); len(auth) == 0 || auth[0] != "Bearer "+token {
+	if auth := files.Auth(); len(auth) == 0 || auth[0] != "Bearer "+token {
 		t.Fatalf("the hub did not get the token: %q", auth)
 	}
 	js, _ := json.Marshal(sum)

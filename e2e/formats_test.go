@@ -85,7 +85,7 @@ points:
 upload: { batch_size: 32 }
 snapshot: { destination: out }
 `, src("metadata_0000.parquet"), src("emb_stored.npz"), src("emb_deflated.npz"), src("emb.fvecs"), src("emb.bvecs"), limit))
-			before := files.of("emb.fvecs")
+			before := files.Of("emb.fvecs")
 			if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ snapshot: { destination: out }
 			}
 			if tc.name == "http-limit" {
 				// fvecs: only the 70 records the limit needs (plus a probe).
-				if got := files.of("emb.fvecs") - before; got > 70*52+4096 {
+				if got := files.Of("emb.fvecs") - before; got > 70*52+4096 {
 					t.Fatalf("fetched %d bytes of emb.fvecs for 70 records", got)
 				}
 			}

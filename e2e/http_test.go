@@ -3,95 +3,22 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"maps"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/all"
 )
 
-// countingFiles serves dir like a CDN (Range, HEAD, ETag) behind a
-// Hugging Face-style /resolve/main/ redirect, and counts body bytes sent.
-type countingFiles struct {
-	mu   sync.Mutex
-	sent map[string]int64
-	auth []string
-}
-
-func (c *countingFiles) total() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var n int64
-	for _, v := range c.sent {
-		n += v
-	}
-	return n
-}
-
-func (c *countingFiles) copySent() map[string]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.sent)
-}
-
-func (c *countingFiles) authHeaders() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.auth)
-}
-
-func (c *countingFiles) of(name string) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sent[name]
-}
-
-type countWriter struct {
-	http.ResponseWriter
-	c    *countingFiles
-	name string
-}
-
-func (w *countWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	w.c.mu.Lock()
-	w.c.sent[w.name] += int64(n)
-	w.c.mu.Unlock()
-	return n, err
-}
+type countingFiles = testkit.Files
 
 func serveCounting(t *testing.T, dir string) (*countingFiles, string) {
-	c := &countingFiles{sent: map[string]int64{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if name, ok := strings.CutPrefix(r.URL.Path, "/resolve/main/"); ok {
-			c.mu.Lock()
-			c.auth = append(c.auth, r.Header.Get("Authorization"))
-			c.mu.Unlock()
-			http.Redirect(w, r, "/cdn/"+name, http.StatusFound)
-			return
-		}
-		name := filepath.Base(r.URL.Path)
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		defer f.Close()
-		st, _ := f.Stat()
-		w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
-		http.ServeContent(&countWriter{w, c, name}, r, name, st.ModTime(), f)
-	}))
-	t.Cleanup(srv.Close)
-	return c, srv.URL
+	return testkit.ServeFiles(t, dir)
 }
 
 func TestLimitFetchesOnlyNeededBytes(t *testing.T) {
@@ -136,32 +63,32 @@ snapshot: { destination: out }
 		st, _ := os.Stat(filepath.Join(data, n))
 		whole += st.Size()
 	}
-	served := files.total()
+	served := files.Total()
 	npyNeed := int64(2 * (128 + 1000*64))
-	t.Logf("limit 1000: server sent %d bytes of %d (npy prefixes %d; per file %v); summary says %d fetched from sources", served, whole, npyNeed, files.copySent(), sum.BytesFetched-sum.SnapshotSize)
+	t.Logf("limit 1000: server sent %d bytes of %d (npy prefixes %d; per file %v); summary says %d fetched from sources", served, whole, npyNeed, files.Sent(), sum.BytesFetched-sum.SnapshotSize)
 	// The npy prefixes exactly (plus a 4 KiB header probe each), and the
 	// Parquet footer plus the first pages of each column: here the first
 	// pages hold a few thousand rows, well under a fifth of the file.
 	pqSize := whole - 2*(128+200000*64)
 	for _, npyFile := range []string{"img_emb_0000.npy", "text_emb_0000.npy"} {
-		if n := files.of(npyFile); n == 0 || n > 128+1000*64+4096 {
+		if n := files.Of(npyFile); n == 0 || n > 128+1000*64+4096 {
 			t.Fatalf("fetched %d bytes of %s for 1000 rows", n, npyFile)
 		}
 	}
-	if n := files.of("metadata_0000.parquet"); n == 0 || n > pqSize/5 {
+	if n := files.Of("metadata_0000.parquet"); n == 0 || n > pqSize/5 {
 		t.Fatalf("fetched %d bytes of the Parquet file for 1000 rows (files total %d)", n, whole)
 	}
 	if sum.BytesFetched-sum.SnapshotSize != served {
 		t.Fatalf("summary counts %d source bytes, server sent %d", sum.BytesFetched-sum.SnapshotSize, served)
 	}
-	for _, a := range files.authHeaders() {
+	for _, a := range files.Auth() {
 		if a != "Bearer hf_secret_token" {
 			t.Fatalf("hub request without the token: %q", a)
 		}
 	}
 	// Without the limit (a fresh run), the prefixes are completed, not
 	// fetched again.
-	before := files.total()
+	before := files.Total()
 	cfg2 := e.load(t, dir, strings.Replace(yaml, "  limit: 1000\n", "", 1))
 	if _, err := e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err != nil {
 		t.Fatal(err)
@@ -169,7 +96,7 @@ snapshot: { destination: out }
 	if n := e.count(t, "L"); n != 200000 {
 		t.Fatalf("full run: %d points", n)
 	}
-	if got := files.total() - before; got > whole-2*1000*64+4096 {
+	if got := files.Total() - before; got > whole-2*1000*64+4096 {
 		t.Fatalf("the full run fetched %d bytes; the prefixes (%d bytes) were fetched again", got, 2*1000*64)
 	}
 }
@@ -210,8 +137,8 @@ snapshot: { destination: out }
 			t.Errorf("plan lacks %q:\n%s", want, text)
 		}
 	}
-	if files.total() > 200<<10 {
-		t.Errorf("plan fetched %d bytes", files.total())
+	if files.Total() > 200<<10 {
+		t.Errorf("plan fetched %d bytes", files.Total())
 	}
 }
 
@@ -248,12 +175,12 @@ snapshot: { destination: out }
 		t.Fatalf("after a complete run plan still has work:\n%s", rep.Text())
 	}
 	// Re-running apply fetches nothing from the sources.
-	before := files.total()
+	before := files.Total()
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files.total() != before || sum.PointsWritten != 0 {
-		t.Fatalf("re-apply fetched %d bytes, wrote %d points", files.total()-before, sum.PointsWritten)
+	if files.Total() != before || sum.PointsWritten != 0 {
+		t.Fatalf("re-apply fetched %d bytes, wrote %d points", files.Total()-before, sum.PointsWritten)
 	}
 }

@@ -4,16 +4,21 @@
 package testkit
 
 import (
+	"fmt"
 	"io"
+	"maps"
 	"math"
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -173,4 +178,84 @@ func RecoverSnapshot(t testing.TB, restURL, apiKey, name, path string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("recover %s into %s: %s %s", path, name, resp.Status, b)
 	}
+}
+
+// Files serves dir like a CDN (Range, HEAD, ETag) behind a
+// Hugging Face-style /resolve/main/ redirect, and counts body bytes sent.
+type Files struct {
+	mu   sync.Mutex
+	sent map[string]int64
+	auth []string
+}
+
+// Total is the body bytes sent, over all files.
+func (c *Files) Total() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, v := range c.sent {
+		n += v
+	}
+	return n
+}
+
+// Sent is a copy of the body bytes sent, by file name.
+func (c *Files) Sent() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.sent)
+}
+
+// Auth lists the Authorization headers the hub (/resolve/main/) got.
+func (c *Files) Auth() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.auth)
+}
+
+// Of is the body bytes sent of one file.
+func (c *Files) Of(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent[name]
+}
+
+type countWriter struct {
+	http.ResponseWriter
+	c    *Files
+	name string
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.c.mu.Lock()
+	w.c.sent[w.name] += int64(n)
+	w.c.mu.Unlock()
+	return n, err
+}
+
+// ServeFiles starts a Files server for dir; it stops with the test.
+func ServeFiles(t testing.TB, dir string) (*Files, string) {
+	c := &Files{sent: map[string]int64{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if name, ok := strings.CutPrefix(r.URL.Path, "/resolve/main/"); ok {
+			c.mu.Lock()
+			c.auth = append(c.auth, r.Header.Get("Authorization"))
+			c.mu.Unlock()
+			http.Redirect(w, r, "/cdn/"+name, http.StatusFound)
+			return
+		}
+		name := filepath.Base(r.URL.Path)
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
+		http.ServeContent(&countWriter{w, c, name}, r, name, st.ModTime(), f)
+	}))
+	t.Cleanup(srv.Close)
+	return c, srv.URL
 }

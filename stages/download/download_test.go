@@ -2,65 +2,21 @@ package download_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
 	"github.com/snappipe/snappipe/stages/download"
 )
 
-// files serves dir with Range support and counts body bytes per file.
-type files struct {
-	mu   sync.Mutex
-	sent map[string]int64
-}
-
-type counting struct {
-	http.ResponseWriter
-	f    *files
-	name string
-}
-
-func (c *counting) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.f.mu.Lock()
-	c.f.sent[c.name] += int64(n)
-	c.f.mu.Unlock()
-	return n, err
-}
-
-func serve(t *testing.T, dir string) (*files, string) {
-	fs := &files{sent: map[string]int64{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := filepath.Base(r.URL.Path)
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		defer f.Close()
-		st, _ := f.Stat()
-		w.Header().Set("ETag", `"v1"`)
-		http.ServeContent(&counting{w, fs, name}, r, name, st.ModTime(), f)
-	}))
-	t.Cleanup(srv.Close)
-	return fs, srv.URL
-}
-
-func (f *files) of(name string) int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sent[name]
-}
+func serve(t *testing.T, dir string) (*testkit.Files, string) { return testkit.ServeFiles(t, dir) }
 
 func setup(t *testing.T, url, file string, limit int64) (*pipeline.Runtime, *pipeline.StateFile) {
 	t.Helper()
@@ -121,10 +77,10 @@ func TestDownloadWholeThenCached(t *testing.T) {
 	if ds := sf.Snapshot().Downloads["s"]; ds == nil || !ds.Done || ds.SHA256 == "" || ds.Size != int64(len(want)) {
 		t.Fatalf("checkpoint %+v", ds)
 	}
-	before := fs.of("img_emb_0000.npy")
+	before := fs.Of("img_emb_0000.npy")
 	rt.SetCheckpoint(sf)
-	if fr2 := run(t, rt); fr2.Path != fr.Path || fs.of("img_emb_0000.npy") != before {
-		t.Fatalf("cached run fetched %d bytes", fs.of("img_emb_0000.npy")-before)
+	if fr2 := run(t, rt); fr2.Path != fr.Path || fs.Of("img_emb_0000.npy") != before {
+		t.Fatalf("cached run fetched %d bytes", fs.Of("img_emb_0000.npy")-before)
 	}
 }
 
@@ -140,11 +96,11 @@ func TestDownloadUnderLimit(t *testing.T) {
 	if fr.Complete || fr.Size != need || fr.FullSize != st.Size() || !strings.HasSuffix(fr.Path, ".head") {
 		t.Fatalf("prefix %+v", fr)
 	}
-	if got := fs.of("img_emb_0000.npy"); got > need+4096 {
+	if got := fs.Of("img_emb_0000.npy"); got > need+4096 {
 		t.Fatalf("fetched %d bytes for 10 rows", got)
 	}
 	rt2, _ := setup(t, url, "data.parquet", 10)
-	if fr := run(t, rt2); fr.URL == "" || fr.Path != "" || fs.of("data.parquet") != 0 {
-		t.Fatalf("parquet under a limit: %+v, %d bytes", fr, fs.of("data.parquet"))
+	if fr := run(t, rt2); fr.URL == "" || fr.Path != "" || fs.Of("data.parquet") != 0 {
+		t.Fatalf("parquet under a limit: %+v, %d bytes", fr, fs.Of("data.parquet"))
 	}
 }

@@ -184,6 +184,11 @@ func (h *Header) parseDict(s string) error {
 	default:
 		return fmt.Errorf("unsupported .npy dtype %q: expected f2, f4 or f8", h.Descr)
 	}
+	// Sizes from the header are checked before any arithmetic uses them:
+	// a width whose row bytes overflow, or rows × row bytes past int64.
+	if h.Shape[1] > math.MaxInt64/int64(h.ItemSize) || int64(int(h.Shape[1])) != h.Shape[1] {
+		return fmt.Errorf("unsupported .npy shape %v: too large", h.Shape)
+	}
 	if h.Shape[0] > math.MaxInt64/h.RowBytes() {
 		return fmt.Errorf("unsupported .npy shape %v: too large", h.Shape)
 	}

@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/internal/npy"
+	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
@@ -193,4 +194,59 @@ func must(m []pipeline.Message, err error) []pipeline.Message {
 		panic(err)
 	}
 	return m
+}
+
+// A Parquet table source supplies the selected vector column, the payload
+// and the ids; a row count that is a whole number of batches gives no
+// empty trailing block.
+func TestDecodeParquetTable(t *testing.T) {
+	dir := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 12, Dim: 3, Seed: 4, Out: dir, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
+name: d
+collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
+sources: { s: { path: data.parquet } }
+points:
+  id: { column: key }
+  vectors: { v: { source: s, column: image } }
+  payload: { source: s, include: [key, caption] }
+upload: { batch_size: 4 }
+snapshot: { destination: out }
+`), dir, config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := stagetest.Runtime(t, cfg, nil)
+	msgs := must(run(t, rt, nil))
+	if len(msgs) != 1+3 {
+		t.Fatalf("%d messages, want a header and 3 blocks", len(msgs))
+	}
+	hdr := msgs[0].(*pipeline.SourceHeader)
+	if hdr.Rows != 12 || hdr.Widths["image"] != 3 || len(hdr.Widths) != 1 {
+		t.Fatalf("header %+v", hdr)
+	}
+	row := 0
+	err = sample.Each(12, 3, 4, func(i int, m sample.Meta, img, _ []float32) error {
+		blk := msgs[1+i/4].(*pipeline.RowBlock)
+		j := i % 4
+		if got := blk.Vectors["image"][j*3 : j*3+3]; fmt.Sprint(got) != fmt.Sprint(img) {
+			return fmt.Errorf("row %d: image %v, want %v", i, got, img)
+		}
+		if blk.Payloads[j]["key"] != *m.Key || len(blk.Payloads[j]) != 2 {
+			return fmt.Errorf("row %d: payload %v", i, blk.Payloads[j])
+		}
+		if blk.IDs[j] != (pipeline.PointID{Num: uint64(i)}) {
+			return fmt.Errorf("row %d: id %v", i, blk.IDs[j])
+		}
+		if _, text := blk.Vectors["text"]; text {
+			return fmt.Errorf("row %d: an unselected vector column was read", i)
+		}
+		row++
+		return nil
+	})
+	if err != nil || row != 12 {
+		t.Fatal(err)
+	}
 }

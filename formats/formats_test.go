@@ -88,7 +88,7 @@ func readAll(t *testing.T, ff pipeline.FormatFile, kind string, start, end int64
 }
 
 func TestNpzStoredAndDeflated(t *testing.T) {
-	for _, file := range []string{"emb_stored.npz", "emb_deflated.npz"} {
+	for _, file := range []string{"emb_stored.npz", "emb_deflated.npz", "emb_zip64.npz"} {
 		for _, kind := range []string{"img", "txt"} {
 			t.Run(file+"/"+kind, func(t *testing.T) {
 				ff, err := probe(t, "npz", fixture(file), &config.Source{Options: map[string]string{"array": kind}})

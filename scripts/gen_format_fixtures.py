@@ -29,6 +29,15 @@ def main():
     np.savez(os.path.join(OUT, "emb_stored.npz"), img=img, txt=txt, ids=ids)
     np.savez_compressed(os.path.join(OUT, "emb_deflated.npz"), img=img, txt=txt)
     np.savez_compressed(os.path.join(OUT, "one_deflated.npz"), img)  # member arr_0
+    # zip64 records (central directory extras and the zip64 end record), as
+    # an archive over 4 GiB has them: forced with a small limit.
+    import zipfile
+    limit = zipfile.ZIP64_LIMIT
+    zipfile.ZIP64_LIMIT = 1000
+    try:
+        np.savez(os.path.join(OUT, "emb_zip64.npz"), img=img, txt=txt)
+    finally:
+        zipfile.ZIP64_LIMIT = limit
     # fvecs: int32 dim + float32 values per record; bvecs: int32 dim + uint8.
     rec = np.empty((ROWS, 1 + DIM), dtype="<i4")
     rec[:, 0] = DIM

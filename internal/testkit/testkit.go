@@ -4,6 +4,7 @@
 package testkit
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -26,6 +27,7 @@ import (
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/qvalue"
+	"google.golang.org/protobuf/proto"
 )
 
 // NpyRows reads a whole (test-sized) .npy file as float32 rows.
@@ -258,4 +260,28 @@ func ServeFiles(t testing.TB, dir string) (*Files, string) {
 	}))
 	t.Cleanup(srv.Close)
 	return c, srv.URL
+}
+
+// ScrollAll reads every point of a collection with payload and vectors.
+func ScrollAll(t testing.TB, c *qdrant.Client, name string) []*qdrant.RetrievedPoint {
+	t.Helper()
+	var out []*qdrant.RetrievedPoint
+	var off *qdrant.PointId
+	for {
+		res, next, err := c.ScrollAndOffset(context.Background(), &qdrant.ScrollPoints{CollectionName: name, Offset: off,
+			Limit: qdrant.PtrOf(uint32(256)), WithPayload: qdrant.NewWithPayload(true), WithVectors: qdrant.NewWithVectors(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res...)
+		if next == nil {
+			return out
+		}
+		off = next
+	}
+}
+
+// EqualPayload compares two payloads as protobuf values.
+func EqualPayload(a, b map[string]*qdrant.Value) bool {
+	return proto.Equal(&qdrant.Struct{Fields: a}, &qdrant.Struct{Fields: b})
 }

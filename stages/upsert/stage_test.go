@@ -1,0 +1,140 @@
+package upsert_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/qdrant/go-client/qdrant"
+	_ "github.com/snappipe/snappipe/formats/all"
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/testkit"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/pipeline/stagetest"
+	"github.com/snappipe/snappipe/stages/upsert"
+)
+
+func setup(t *testing.T, onExists string, seed func(*pipeline.State)) (*qdrantemu.Server, *qdrant.Client, *pipeline.Runtime, *pipeline.StateFile) {
+	t.Helper()
+	srv, c := testkit.Emulator(t, qdrantemu.Options{})
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
+name: u
+qdrant: { timeout: 5s }
+collection:
+  name: U
+  on_exists: `+onExists+`
+  vectors: { a: { size: 2, distance: Dot } }
+  shard_number: 3
+  payload_indexes: { k: keyword }
+sources: { s: { path: s.npy } }
+points: { vectors: { a: s } }
+upload: { batch_size: 2, parallel: 2 }
+snapshot: { destination: out }
+`), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, sf := stagetest.Runtime(t, cfg, seed)
+	rt.Qdrant = c
+	return srv, c, rt, sf
+}
+
+func batches(rows int) []pipeline.Message {
+	out := []pipeline.Message{&pipeline.BatchPlan{Rows: int64(rows)}}
+	for s := 0; s < rows; s += 2 {
+		n := min(2, rows-s)
+		b := &pipeline.Batch{Seq: int64(s / 2), Start: int64(s), N: n, Vectors: []pipeline.NamedVector{{Name: "a", Width: 2, Data: make([]float32, 2*n)}},
+			Payloads: make([]map[string]any, n)}
+		for i := 0; i < n; i++ {
+			b.Vectors[0].Data[2*i] = float32(s + i)
+			b.Payloads[i] = map[string]any{"k": "v", "n": int64(s + i), "nested": map[string]any{"l": []any{true, nil, 1.5}}}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func run(t *testing.T, rt *pipeline.Runtime, in []pipeline.Message) ([]pipeline.Message, error) {
+	t.Helper()
+	st, err := upsert.New(&pipeline.Node{ID: "upsert", Kind: pipeline.KindUpsert}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stagetest.Run(context.Background(), "upsert", upsert.Ports, st, map[string][]pipeline.Message{"batch": in})
+}
+
+// The stage creates the collection as configured, writes every batch with
+// wait=true, records the acknowledged batches and says it is done.
+func TestUpsertWritesAndRecords(t *testing.T) {
+	srv, c, rt, sf := setup(t, "fail", nil)
+	out, err := run(t, rt, batches(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := out[0].(*pipeline.UpsertDone); !ok || len(out) != 1 || d.Points != 5 {
+		t.Fatalf("emitted %v", out)
+	}
+	pts := testkit.ScrollAll(t, c, "U")
+	if len(pts) != 5 {
+		t.Fatalf("%d points", len(pts))
+	}
+	for i, p := range pts {
+		want := map[string]*qdrant.Value{"k": qdrant.NewValueString("v"), "n": qdrant.NewValueInt(int64(i)),
+			"nested": qdrant.NewValueStruct(&qdrant.Struct{Fields: map[string]*qdrant.Value{"l": qdrant.NewValueFromList(qdrant.NewValueBool(true), qdrant.NewValueNull(), qdrant.NewValueDouble(1.5))}})}
+		if p.GetId().GetNum() != uint64(i) || testkit.VectorOf(p, "a")[0] != float32(i) || !testkit.EqualPayload(p.GetPayload(), want) {
+			t.Fatalf("point %d: %v", i, p)
+		}
+	}
+	info, _ := c.GetCollectionInfo(context.Background(), "U")
+	if info.GetConfig().GetParams().GetShardNumber() != 3 || info.GetPayloadSchema()["k"].GetDataType() != qdrant.PayloadSchemaType_Keyword {
+		t.Fatalf("collection %v", info)
+	}
+	st := sf.Snapshot()
+	if !st.Upsert.Done || st.Upsert.AckedCount() != 3 || st.Upsert.Rows != 5 || !st.Collection.Ready {
+		t.Fatalf("checkpoint %+v %+v", st.Upsert, st.Collection)
+	}
+	for _, op := range srv.OpsOf("upsert") {
+		if !op.Wait {
+			t.Fatal("an upsert without wait")
+		}
+	}
+	// Everything acknowledged: a later run sends nothing and says done.
+	before := len(srv.OpsOf("upsert"))
+	rt.SetCheckpoint(sf)
+	out, err = run(t, rt, batches(5)[:1])
+	if err != nil || len(out) != 1 || len(srv.OpsOf("upsert")) != before {
+		t.Fatalf("second run: %v %v, %d upserts", out, err, len(srv.OpsOf("upsert"))-before)
+	}
+}
+
+// on_exists: fail refuses an existing collection; a recorded collection
+// that disappeared asks for --full-refresh.
+func TestUpsertCollectionRules(t *testing.T) {
+	_, c, rt, _ := setup(t, "fail", nil)
+	c.CreateCollection(context.Background(), &qdrant.CreateCollection{CollectionName: "U", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})})
+	if _, err := run(t, rt, batches(2)); err == nil || !strings.Contains(err.Error(), "already exists (collection.on_exists: fail)") {
+		t.Fatalf("fail: %v", err)
+	}
+	_, _, rt2, _ := setup(t, "reuse", func(s *pipeline.State) { s.Collection.Ready = true })
+	if _, err := run(t, rt2, batches(2)); err == nil || !strings.Contains(err.Error(), "was deleted since the last run recorded it") {
+		t.Fatalf("deleted: %v", err)
+	}
+	_, c3, rt3, _ := setup(t, "reuse", nil)
+	c3.CreateCollection(context.Background(), &qdrant.CreateCollection{CollectionName: "U", VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{"a": {Size: 3, Distance: qdrant.Distance_Dot}})})
+	if _, err := run(t, rt3, batches(2)); err == nil || !strings.Contains(err.Error(), `vector "a" size 3 != 2`) {
+		t.Fatalf("reuse mismatch: %v", err)
+	}
+}
+
+// A server error that is not transient fails at once, naming the batch.
+func TestUpsertFailsFastOnBadInput(t *testing.T) {
+	_, _, rt, _ := setup(t, "fail", nil)
+	in := batches(4)
+	in[2].(*pipeline.Batch).Vectors[0].Width = 1 // a vector of the wrong size
+	in[2].(*pipeline.Batch).Vectors[0].Data = in[2].(*pipeline.Batch).Vectors[0].Data[:2]
+	_, err := run(t, rt, in)
+	if err == nil || !strings.Contains(err.Error(), "upsert batch 1 (rows 2-3)") || !strings.Contains(err.Error(), "InvalidArgument") {
+		t.Fatalf("err = %v", err)
+	}
+}

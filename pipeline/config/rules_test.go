@@ -1,0 +1,66 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// Cross-key rules, each on its own, with the diagnostic at its key.
+func TestCrossKeyRules(t *testing.T) {
+	base := "version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: Dot } } }\n" +
+		"sources: { s: { path: s.npy }, m: { path: m.parquet } }\nsnapshot: { destination: out }\n"
+	none := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct{ points, want string }{
+		{"points: { vectors: { w: s } }", `points.vectors.w: vector "w" is not defined under collection.vectors`},
+		{"points: { vectors: { v: s }, payload: { source: m, include: [a], exclude: [b] } }", "points.payload.exclude: give include or exclude, not both"},
+		{"points: { vectors: { v: s }, id: { column: key } }", "points.id.column: an id column needs points.payload.source"},
+		{"points: { vectors: { v: s }, payload: { source: m, include: [a] } }", ""},
+		{"points: { vectors: { v: s }, payload: { source: m, exclude: [b] }, id: { column: key } }", ""},
+	} {
+		cfg, err := Load("p.yaml", []byte(base+tc.points+"\n"), t.TempDir(), LoadOptions{Lookup: none})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.points, err)
+		case tc.want == "" && !strings.Contains(strings.Join(UsedSources(cfg), ","), "m"):
+			t.Errorf("%s: the payload source is not used: %v", tc.points, UsedSources(cfg))
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: err = %v, want %q", tc.points, err, tc.want)
+		}
+	}
+}
+
+// A URL in a message loses its userinfo and query.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://u:p@h/x?token=t": "https://h/x?REDACTED",
+		"https://h/x":             "https://h/x",
+		"http://[::1:bad":         "(unparseable URL)",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	_, err := Load("p.yaml", []byte("version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: Dot } } }\n"+
+		"sources: { s: { url: \"ftp://user:pw@h/s.npy?sig=abc\" } }\npoints: { vectors: { v: s } }\nsnapshot: { destination: out }\n"), t.TempDir(), LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err == nil || strings.Contains(err.Error(), "pw") || strings.Contains(err.Error(), "abc") || !strings.Contains(err.Error(), "ftp://h/s.npy?REDACTED") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// --set takes a YAML scalar; anything else is kept as a string. An explicit
+// null keeps a non-string key's default and empties a string key.
+func TestSetValuesAndNulls(t *testing.T) {
+	doc := "version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: Dot } } }\n" +
+		"sources: { s: { path: s.npy } }\npoints: { vectors: { v: s } }\nsnapshot: { destination: out }\nupload: { batch_size: ~ }\n"
+	none := func(string) (string, bool) { return "", false }
+	cfg, err := Load("p.yaml", []byte(doc), t.TempDir(), LoadOptions{Lookup: none, Sets: []string{"collection.name=[a, b]", "qdrant.grpc_port=7000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Collection.Name != "[a, b]" || cfg.Qdrant.GRPCPort != 7000 || cfg.Upload.BatchSize != 256 {
+		t.Fatalf("name %q port %d batch %d", cfg.Collection.Name, cfg.Qdrant.GRPCPort, cfg.Upload.BatchSize)
+	}
+	if _, err := Load("p.yaml", []byte(strings.Replace(doc, "name: C,", "name: ~,", 1)), t.TempDir(), LoadOptions{Lookup: none}); err == nil || !strings.Contains(err.Error(), "collection.name") {
+		t.Fatalf("a null collection name: %v", err)
+	}
+}

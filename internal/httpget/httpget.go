@@ -417,9 +417,37 @@ func HashFile(path string) (string, int64, error) {
 // redirect response.
 type Linked struct{ ETag, Size string }
 
+// CredentialHeaders go only to the origin (scheme, host and port) of the
+// request they were set on: a redirect to any other origin drops them.
+// Go drops Authorization and Cookie only for other domains (a subdomain
+// still gets them) and forwards custom ones such as Qdrant's api-key.
+var CredentialHeaders = []string{"Authorization", "Api-Key", "Proxy-Authorization", "Cookie"}
+
+// DropCrossOrigin removes the credential headers from a redirected request
+// whose origin differs from the first request's.
+func DropCrossOrigin(r *http.Request, via []*http.Request) {
+	if len(via) == 0 {
+		return
+	}
+	first := via[0].URL
+	if r.URL.Scheme != first.Scheme || r.URL.Host != first.Host {
+		for _, h := range CredentialHeaders {
+			r.Header.Del(h)
+		}
+	}
+}
+
+// OriginOnly returns a copy of c whose redirects never carry credentials
+// to another origin (DropCrossOrigin). At most 10 redirects are followed.
+func OriginOnly(c *http.Client) *http.Client {
+	cc, _ := WithLinkedHeaders(c)
+	return cc
+}
+
 // WithLinkedHeaders returns a copy of c that records X-Linked-* headers of
-// redirect responses: Hugging Face sends them on the 302 to its CDN, not
-// on the CDN's answer. At most 10 redirects are followed.
+// redirect responses (Hugging Face sends them on the 302 to its CDN, not
+// on the CDN's answer) and drops credentials on a redirect to another
+// origin. At most 10 redirects are followed.
 func WithLinkedHeaders(c *http.Client) (*http.Client, *Linked) {
 	l := &Linked{}
 	cc := *c
@@ -427,6 +455,7 @@ func WithLinkedHeaders(c *http.Client) (*http.Client, *Linked) {
 		if len(via) >= 10 {
 			return errors.New("stopped after 10 redirects")
 		}
+		DropCrossOrigin(r, via)
 		if r.Response != nil {
 			if v := r.Response.Header.Get("X-Linked-Etag"); v != "" && l.ETag == "" {
 				l.ETag = v

@@ -46,7 +46,7 @@ func Open(ctx context.Context, c *http.Client, url string, header http.Header, b
 	if block <= 0 {
 		block = 1 << 20
 	}
-	r := &Reader{ctx: ctx, client: c, url: url, header: header, block: block, cache: map[int64][]byte{}, max: 64}
+	r := &Reader{ctx: ctx, client: httpget.OriginOnly(c), url: url, header: header, block: block, cache: map[int64][]byte{}, max: 64}
 	info, err := Head(ctx, c, url, header)
 	if err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		// (for sources whose URL is unchanged) so no byte is fetched twice.
 		sf.Update(func(s *State) {
 			for name, ds := range cur.Downloads {
-				if src := cfg.Sources[name]; src != nil && src.URL == ds.URL {
+				if src := cfg.Sources[name]; src != nil && config.RedactURL(src.URL) == ds.URL {
 					if s.Downloads == nil {
 						s.Downloads = map[string]*DownloadState{}
 					}

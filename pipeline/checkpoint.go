@@ -244,7 +244,11 @@ func NormalizedFields(c *config.Config) map[string]string {
 	put("collection.optimizers", c.Collection.Optimizers)
 	put("collection.payload_indexes", c.Collection.PayloadIndexes)
 	for _, n := range SortedKeys(c.Sources) {
-		put("sources."+n, *c.Sources[n])
+		src := *c.Sources[n]
+		if src.URL != "" {
+			src.URL = config.RedactURL(src.URL) // no secret in the state file
+		}
+		put("sources."+n, src)
 	}
 	put("points.limit", c.Points.Limit)
 	put("points.id", c.Points.ID.Column)

@@ -64,3 +64,17 @@ func TestSetValuesAndNulls(t *testing.T) {
 		t.Fatalf("a null collection name: %v", err)
 	}
 }
+
+// RedactURL keeps what identifies the file and drops what authorises it.
+func TestRedactURLForStorage(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://u:p@h/f.npy?token=t&rev=main":                                  "https://h/f.npy?rev=main&token=REDACTED",
+		"https://b.s3.amazonaws.com/k?X-Amz-Signature=s&X-Amz-Credential=c&x=1": "https://b.s3.amazonaws.com/k?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&x=1",
+		"https://h/f?sig=a&api_key=b&access_token=c&page=2":                     "https://h/f?access_token=REDACTED&api_key=REDACTED&page=2&sig=REDACTED",
+		"https://h/f": "https://h/f",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

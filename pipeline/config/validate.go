@@ -195,6 +195,44 @@ func validate(c *Config, d *decoder) {
 	}
 }
 
+// RedactURL is a URL as snappipe may store it (state file, config hash,
+// cache key): without userinfo, and with the values of secret-looking query
+// parameters (token, sig, signature, X-Amz-Signature, X-Amz-Credential,
+// X-Amz-Security-Token, password, secret, api_key, ...) replaced, so a
+// rotated token does not look like another file. Requests use the URL as
+// given.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "sig", "signature", "key", "apikey", "api_key", "api-key", "auth", "code":
+		return true
+	}
+	for _, part := range []string{"token", "signature", "credential", "secret", "password", "passwd"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
+}
+
 // redactURL drops userinfo and query (which may hold tokens) from a URL
 // before it is shown.
 func redactURL(s string) string {

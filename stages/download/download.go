@@ -61,7 +61,7 @@ func CachePath(cacheDir, source, url string) string {
 
 // Run downloads (or finds in the cache) the file and emits FileReady.
 func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
-	dest := CachePath(d.rt.CacheDir, d.name, d.src.URL)
+	dest := CachePath(d.rt.CacheDir, d.name, d.key())
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 			return io.Emit(ctx, fr)
 		}
 	}
-	if ds.Done && ds.URL == d.src.URL {
+	if ds.Done && ds.URL == d.key() {
 		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
 			d.rt.Log.Info("download cached", "source", d.name, "path", dest, "bytes", fi.Size())
 			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true})
@@ -110,17 +110,17 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		Progress: func(done, total int64) {
 			d.rt.Events.Progress(d.node, done, total, "bytes")
 			d.state.UpdateThrottled(time.Second, func(ds *pipeline.DownloadState) {
-				if ds.URL == d.src.URL {
+				if ds.URL == d.key() {
 					ds.Bytes = done
 				}
 			})
 		},
 		OnMeta: func(m httpget.Meta) {
 			d.state.Update(func(ds *pipeline.DownloadState) {
-				if ds.URL != d.src.URL {
-					*ds = pipeline.DownloadState{URL: d.src.URL}
+				if ds.URL != d.key() {
+					*ds = pipeline.DownloadState{URL: d.key()}
 				}
-				ds.FinalURL, ds.Size, ds.ETag = m.FinalURL, m.Size, m.ETag
+				ds.FinalURL, ds.Size, ds.ETag = config.RedactURL(m.FinalURL), m.Size, m.ETag
 			})
 		},
 	})
@@ -133,7 +133,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		return err
 	}
 	if err := d.state.Update(func(ds *pipeline.DownloadState) {
-		*ds = pipeline.DownloadState{URL: d.src.URL, FinalURL: res.FinalURL, Size: fi.Size(), ETag: res.ETag,
+		*ds = pipeline.DownloadState{URL: d.key(), FinalURL: config.RedactURL(res.FinalURL), Size: fi.Size(), ETag: res.ETag,
 			SHA256: res.SHA256, Bytes: fi.Size(), Done: true}
 	}); err != nil {
 		return err
@@ -143,6 +143,11 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 }
 
 var _ pipeline.Stage = (*Download)(nil)
+
+// key is the source URL as the checkpoint and the cache know it: redacted
+// (config.RedactURL), so no secret is stored and a rotated token finds the
+// same download.
+func (d *Download) key() string { return config.RedactURL(d.src.URL) }
 
 // AuthHeader carries HF_TOKEN as a bearer token when it is set.
 func AuthHeader() http.Header {
@@ -155,8 +160,8 @@ func AuthHeader() http.Header {
 
 func (d *Download) recordPrefix(bytes int64) {
 	d.state.Update(func(ds *pipeline.DownloadState) {
-		if ds.URL != d.src.URL {
-			*ds = pipeline.DownloadState{URL: d.src.URL, Size: -1}
+		if ds.URL != d.key() {
+			*ds = pipeline.DownloadState{URL: d.key(), Size: -1}
 		}
 		ds.Prefix = true
 		if bytes > ds.Bytes {
@@ -170,7 +175,7 @@ func (d *Download) recordPrefix(bytes int64) {
 // the whole file (the caller then downloads it whole).
 func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, ds pipeline.DownloadState) (*pipeline.FileReady, error) {
 	head := dest + ".head"
-	if ds.Prefix && ds.URL == d.src.URL && ds.Bytes > 0 {
+	if ds.Prefix && ds.URL == d.key() && ds.Bytes > 0 {
 		if fi, err := os.Stat(head); err == nil && fi.Size() == ds.Bytes {
 			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size}, nil
 		}
@@ -205,7 +210,7 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, d
 		atomicfile.WriteFile(head+".etag", []byte(v), 0o644)
 	}
 	d.state.Update(func(ds *pipeline.DownloadState) {
-		*ds = pipeline.DownloadState{URL: d.src.URL, Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
+		*ds = pipeline.DownloadState{URL: d.key(), Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
 	})
 	d.rt.Log.Info("fetched the rows the limit needs", "source", d.name, "bytes", need, "of", ra.Size())
 	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size()}, nil

@@ -20,9 +20,9 @@ func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	pf := &pipeline.PlanFile{Report: rep}
 	defer func() { pf.Report = rep; pc.Put(pf) }()
 	ds := d.state.Get()
-	cache := CachePath(d.rt.CacheDir, d.name, d.src.URL)
+	cache := CachePath(d.rt.CacheDir, d.name, d.key())
 	var ff pipeline.FormatFile
-	if ds.Done && ds.URL == d.src.URL {
+	if ds.Done && ds.URL == d.key() {
 		if fi, err := os.Stat(cache); err == nil && fi.Size() == ds.Size {
 			file, err := os.Open(cache)
 			if err != nil {
@@ -56,7 +56,7 @@ func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	}
 	pf.File = ff
 	rep.Describe, rep.Rows = ff.Describe(), ff.Rows()
-	if _, loaded := d.rt.Resume.AllLoaded(); !pc.Fresh && (ds.Done && ds.URL == d.src.URL || loaded) {
+	if _, loaded := d.rt.Resume.AllLoaded(); !pc.Fresh && (ds.Done && ds.URL == d.key() || loaded) {
 		return nil // cached, or every row is already loaded
 	}
 	size := "unknown size"
@@ -79,7 +79,7 @@ func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 func (d *Download) Describe() []string {
 	ds := d.state.Get()
 	switch {
-	case ds.URL != d.src.URL:
+	case ds.URL != d.key():
 		return []string{fmt.Sprintf("  download %-10s pending", d.name)}
 	case ds.Done:
 		return []string{fmt.Sprintf("  download %-10s done (%d bytes, sha256 %s)", d.name, ds.Size, ds.SHA256)}

@@ -24,7 +24,7 @@ type Endpoint struct {
 func EndpointOf(cfg *config.Config) (Endpoint, error) {
 	u, err := url.Parse(cfg.Qdrant.URL)
 	if err != nil || u.Host == "" {
-		return Endpoint{}, fmt.Errorf("qdrant.url %q is not a URL", cfg.Qdrant.URL)
+		return Endpoint{}, fmt.Errorf("qdrant.url is not a URL (%s)", config.RedactURL(cfg.Qdrant.URL))
 	}
 	host := u.Hostname()
 	port := cfg.Qdrant.GRPCPort

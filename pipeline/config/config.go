@@ -12,7 +12,7 @@ type Config struct {
 	Name       string             `yaml:"name" snappipe:"required" doc:"Pipeline name: keys the checkpoint (state file) and the download cache. Letters, digits, '.', '_' and '-'."`
 	Qdrant     QdrantConfig       `yaml:"qdrant" doc:"Where the Qdrant server is."`
 	Collection CollectionConfig   `yaml:"collection" snappipe:"required" doc:"The collection to create and fill."`
-	Sources    map[string]*Source `yaml:"sources" snappipe:"required" doc:"Input files by name. Rows are aligned across sources: row i of every source is point i."`
+	Sources    map[string]*Source `yaml:"sources" snappipe:"required" doc:"Input files by name (a name is letters, digits, '.', '_' and '-', starting with a letter or digit). Rows are aligned across sources: row i of every source is point i."`
 	Points     PointsConfig       `yaml:"points" snappipe:"required" doc:"How rows become points."`
 	Upload     UploadConfig       `yaml:"upload" doc:"Upsert batching, parallelism and retries."`
 	Snapshot   SnapshotConfig     `yaml:"snapshot" snappipe:"required" doc:"Where the snapshot file lands."`
@@ -43,7 +43,7 @@ type QdrantConfig struct {
 type CollectionConfig struct {
 	Name              string                   `yaml:"name" snappipe:"required" doc:"Collection name (1-255 characters, no '/')."`
 	OnExists          string                   `yaml:"on_exists" enum:"recreate,reuse,fail" default:"fail" doc:"What to do when the collection exists on a fresh run: recreate it (drops its points; needs -y or a TTY confirmation when it has points), reuse it (config must match), or fail."`
-	Vectors           map[string]*VectorConfig `yaml:"vectors" snappipe:"required" doc:"Named vectors."`
+	Vectors           map[string]*VectorConfig `yaml:"vectors" snappipe:"required" doc:"Named vectors (names: letters, digits, '.', '_' and '-', starting with a letter or digit)."`
 	ShardNumber       *uint32                  `yaml:"shard_number" doc:"Number of shards (>= 1)."`
 	ReplicationFactor *uint32                  `yaml:"replication_factor" doc:"Replicas per shard (>= 1)."`
 	OnDiskPayload     *bool                    `yaml:"on_disk_payload" doc:"Keep payload on disk."`

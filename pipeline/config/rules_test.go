@@ -78,3 +78,34 @@ func TestRedactURLForStorage(t *testing.T) {
 		}
 	}
 }
+
+// Source and vector names are identifiers: a name that could leave a
+// directory ("../x") is refused at its key; a password in qdrant.url never
+// shows in a message; QDRANT_URL is validated like the file's value.
+func TestNamesAndQdrantURL(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	doc := "version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: Dot } } }\n" +
+		"sources: { s: { path: s.npy } }\npoints: { vectors: { v: s } }\nsnapshot: { destination: out }\n"
+	for _, tc := range []struct{ from, to, want string }{
+		{"sources: { s:", `sources: { "../../escaped":`, `sources.../../escaped: invalid source name "../../escaped"`},
+		{"sources: { s:", `sources: { ".hidden":`, `invalid source name ".hidden"`},
+		{"vectors: { v:", `vectors: { "a/b":`, `invalid vector name "a/b"`},
+	} {
+		y := strings.Replace(doc, tc.from, tc.to, 1)
+		y = strings.Replace(y, "points: { vectors: { v: s } }", "points: { vectors: {} }", 1)
+		_, err := Load("p.yaml", []byte(y), t.TempDir(), LoadOptions{Lookup: none})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.to, err, tc.want)
+		}
+	}
+	env := func(k string) (string, bool) {
+		if k == "QDRANT_URL" {
+			return "ftp://admin:hunter2@db:6333", true
+		}
+		return "", false
+	}
+	_, err := Load("p.yaml", []byte(doc), t.TempDir(), LoadOptions{Lookup: env})
+	if err == nil || !strings.Contains(err.Error(), "qdrant.url: invalid URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("QDRANT_URL=ftp://…: %v", err)
+	}
+}

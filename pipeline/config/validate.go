@@ -25,11 +25,23 @@ func validate(c *Config, d *decoder) {
 	if c.Qdrant.URL != "" {
 		u, err := url.Parse(c.Qdrant.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.at("qdrant.url", "invalid URL %q (expected http://HOST:PORT or https://HOST:PORT)", c.Qdrant.URL)
+			d.at("qdrant.url", "invalid URL %q (expected http://HOST:PORT or https://HOST:PORT)", redactURL(c.Qdrant.URL))
 		}
 	}
 	if c.Qdrant.GRPCPort < 0 || c.Qdrant.GRPCPort > 65535 {
 		d.at("qdrant.grpc_port", "port %d out of range (1-65535)", c.Qdrant.GRPCPort)
+	}
+	// Names become file names (sources: the download cache) or keys the
+	// user reads back: identifiers only, so no name can leave a directory.
+	for _, n := range SortedKeys(c.Sources) {
+		if !nameRE.MatchString(n) {
+			d.at("sources."+n, "invalid source name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", n)
+		}
+	}
+	for _, n := range SortedKeys(c.Collection.Vectors) {
+		if !nameRE.MatchString(n) {
+			d.at("collection.vectors."+n, "invalid vector name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", n)
+		}
 	}
 	col := c.Collection
 	if _, ok := d.pos["collection.name"]; ok {

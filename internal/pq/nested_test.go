@@ -3,6 +3,7 @@ package pq
 import (
 	"bytes"
 	"io"
+	"math"
 	"reflect"
 	"testing"
 
@@ -75,5 +76,51 @@ func TestNestedNullsAndEmpties(t *testing.T) {
 			t.Fatalf("after the last row: %v", err)
 		}
 		r.Close()
+	}
+}
+
+type uidRow struct {
+	ID  uint64 `parquet:"id"`
+	Val uint64 `parquet:"val"`
+}
+
+// Unsigned 64-bit ids at and beyond 2^63 are ids as given (the README
+// promises unsigned integers); a payload value beyond int64 stays exact
+// until the sink sends it (as a double, Qdrant's integers being int64).
+func TestUint64IDsBeyondInt64(t *testing.T) {
+	rows := []uidRow{{ID: 1<<63 - 1, Val: 5}, {ID: 1 << 63, Val: 1 << 63}, {ID: math.MaxUint64, Val: 0}}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[uidRow](&buf)
+	w.Write(rows)
+	w.Close()
+	pf, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pf.NewReader(Selection{AllPayload: true, ID: "id"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i, want := range rows {
+		var row Row
+		if err := r.Next(&row); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if row.ID.Num != want.ID || row.ID.UUID != "" {
+			t.Fatalf("row %d: id %+v, want %d", i, row.ID, want.ID)
+		}
+		var got uint64
+		switch v := row.Payload["val"].(type) {
+		case int64:
+			got = uint64(v)
+		case uint64:
+			got = v
+		default:
+			t.Fatalf("row %d: val %T", i, v)
+		}
+		if got != want.Val {
+			t.Fatalf("row %d: val %d, want %d", i, got, want.Val)
+		}
 	}
 }

@@ -266,7 +266,7 @@ func converter(n parquet.Node) func(parquet.Value) any {
 				return func(v parquet.Value) any {
 					u := v.Uint64()
 					if u > math.MaxInt64 {
-						return float64(u)
+						return u // beyond int64: kept exact (an id column accepts it; a payload sends it as a double)
 					}
 					return int64(u)
 				}
@@ -738,6 +738,8 @@ func PointID(v any) (pipeline.PointID, error) {
 			return pipeline.PointID{}, fmt.Errorf("id %d: %w", k, ErrBadID)
 		}
 		return pipeline.PointID{Num: uint64(k)}, nil
+	case uint64:
+		return pipeline.PointID{Num: k}, nil
 	case string:
 		s := strings.TrimSpace(k)
 		if u, err := strconv.ParseUint(s, 10, 64); err == nil {

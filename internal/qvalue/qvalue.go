@@ -23,6 +23,8 @@ func Value(v any) *qdrant.Value {
 		return qdrant.NewValueInt(x)
 	case float64:
 		return qdrant.NewValueDouble(x)
+	case uint64: // only beyond int64 (pq): Qdrant's integers are int64
+		return qdrant.NewValueDouble(float64(x))
 	case string:
 		return qdrant.NewValueString(x)
 	case []any:

@@ -68,20 +68,7 @@ func (e *env) apply(t *testing.T, cfg *config.Config, opts pipeline.ApplyOptions
 
 func (e *env) scroll(t *testing.T, name string) []*qdrant.RetrievedPoint {
 	t.Helper()
-	var out []*qdrant.RetrievedPoint
-	var off *qdrant.PointId
-	for {
-		res, next, err := e.client.ScrollAndOffset(context.Background(), &qdrant.ScrollPoints{CollectionName: name, Offset: off,
-			Limit: qdrant.PtrOf(uint32(256)), WithPayload: qdrant.NewWithPayload(true), WithVectors: qdrant.NewWithVectors(true)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, res...)
-		if next == nil {
-			return out
-		}
-		off = next
-	}
+	return testkit.ScrollAll(t, e.client, name)
 }
 
 func (e *env) count(t *testing.T, name string) int {

@@ -20,32 +20,48 @@ type Upsert struct {
 
 // AppendBatch appends the UpsertPoints encoding of u to b.
 func AppendBatch(b []byte, u *Upsert) []byte {
+	return appendBatch(b, u, batchSizes(u))
+}
+
+// BatchSize is the encoded size of u.
+func BatchSize(u *Upsert) int { return batchTotal(u, batchSizes(u)) }
+
+// batchSizes sizes every point once (payload sizes walk the maps); the
+// total and the length prefixes both use them.
+func batchSizes(u *Upsert) []int {
+	named := namedVecsSize(u.Batch)
+	sizes := make([]int, u.Batch.N)
+	for i := range sizes {
+		sizes[i] = batchPointSize(u.Batch, i, named)
+	}
+	return sizes
+}
+
+func batchTotal(u *Upsert, sizes []int) int {
+	n := 2 // wait
+	if u.Collection != "" {
+		n += 1 + protowire.SizeBytes(len(u.Collection))
+	}
+	for _, sz := range sizes {
+		n += 1 + protowire.SizeBytes(sz)
+	}
+	return n
+}
+
+func appendBatch(b []byte, u *Upsert, sizes []int) []byte {
 	if u.Collection != "" {
 		b = protowire.AppendTag(b, upsertCollection, protowire.BytesType)
 		b = protowire.AppendString(b, u.Collection)
 	}
 	b = protowire.AppendTag(b, upsertWait, protowire.VarintType)
 	b = protowire.AppendVarint(b, protowire.EncodeBool(u.Wait))
-	bt := u.Batch
-	for i := 0; i < bt.N; i++ {
+	named := namedVecsSize(u.Batch)
+	for i, sz := range sizes {
 		b = protowire.AppendTag(b, upsertPoints, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(batchPointSize(bt, i)))
-		b = appendBatchPoint(b, bt, i)
+		b = protowire.AppendVarint(b, uint64(sz))
+		b = appendBatchPoint(b, u.Batch, i, named)
 	}
 	return b
-}
-
-// BatchSize is the encoded size of u.
-func BatchSize(u *Upsert) int {
-	n := 0
-	if u.Collection != "" {
-		n += 1 + protowire.SizeBytes(len(u.Collection))
-	}
-	n += 2
-	for i := 0; i < u.Batch.N; i++ {
-		n += 1 + protowire.SizeBytes(batchPointSize(u.Batch, i))
-	}
-	return n
 }
 
 func pidSize(id pipeline.PointID) int {
@@ -82,7 +98,7 @@ func namedVecsSize(bt *pipeline.Batch) int {
 	return n
 }
 
-func batchPointSize(bt *pipeline.Batch, i int) int {
+func batchPointSize(bt *pipeline.Batch, i, named int) int {
 	n := 1 + protowire.SizeBytes(pidSize(bt.ID(i)))
 	if bt.Payloads != nil {
 		for k, v := range bt.Payloads[i] {
@@ -90,12 +106,12 @@ func batchPointSize(bt *pipeline.Batch, i int) int {
 		}
 	}
 	if len(bt.Vectors) > 0 {
-		n += 1 + protowire.SizeBytes(1+protowire.SizeBytes(namedVecsSize(bt)))
+		n += 1 + protowire.SizeBytes(1+protowire.SizeBytes(named))
 	}
 	return n
 }
 
-func appendBatchPoint(b []byte, bt *pipeline.Batch, i int) []byte {
+func appendBatchPoint(b []byte, bt *pipeline.Batch, i, named int) []byte {
 	id := bt.ID(i)
 	b = protowire.AppendTag(b, pointID, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(pidSize(id)))
@@ -110,7 +126,6 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int) []byte {
 	if len(bt.Vectors) == 0 {
 		return b
 	}
-	named := namedVecsSize(bt)
 	b = protowire.AppendTag(b, pointVectors, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(named)))
 	b = protowire.AppendTag(b, vectorsNamed, protowire.BytesType)

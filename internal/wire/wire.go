@@ -475,7 +475,8 @@ func (Codec) Name() string { return "proto" }
 // Marshal encodes v.
 func (Codec) Marshal(v any) ([]byte, error) {
 	if u, ok := v.(*Upsert); ok {
-		return AppendBatch(make([]byte, 0, BatchSize(u)), u), nil
+		sizes := batchSizes(u)
+		return appendBatch(make([]byte, 0, batchTotal(u, sizes)), u, sizes), nil
 	}
 	if u, ok := v.(*qdrant.UpsertPoints); ok && simpleUpsert(u) {
 		sizes := pointSizes(u)

@@ -77,9 +77,6 @@ func FormatForName(file string) Format {
 	return f
 }
 
-// FormatNames lists the registered formats, sorted.
-func FormatNames() []string { return config.FormatNames() }
-
 // SortedKeys returns a map's keys in order.
 func SortedKeys[V any](m map[string]V) []string { return config.SortedKeys(m) }
 

@@ -45,13 +45,13 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 		return nil, fmt.Errorf("source %q: no format plugin %q is registered", n.Source, src.Format)
 	}
 	d := &Decode{node: n.ID, name: n.Source, src: src, format: f, rt: rt}
-	d.sel = Selection(c, n.Source)
+	d.sel = selection(c, n.Source)
 	return d, nil
 }
 
-// Selection is what source name supplies to the points: its vector
+// selection is what source name supplies to the points: its vector
 // columns (table formats), payload columns and id column.
-func Selection(c *config.Config, name string) pipeline.Selection {
+func selection(c *config.Config, name string) pipeline.Selection {
 	var sel pipeline.Selection
 	if f := pipeline.FormatByName(c.Sources[name].Format); f != nil && f.Table() {
 		for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {

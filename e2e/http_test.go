@@ -181,6 +181,6 @@ snapshot: { destination: out }
 		t.Fatal(err)
 	}
 	if files.Total() != before || sum.PointsWritten != 0 {
-		t.Fatalf("re-apply fetched %d bytes, wrote %d points", files.Total()-before, sum.PointsWritten)
+		t.Fatalf("re-apply fetched %d bytes (image %d, metadata %d), wrote %d points", files.Total()-before, files.Of("img_emb_0000.npy"), files.Of("metadata_0000.parquet"), sum.PointsWritten)
 	}
 }

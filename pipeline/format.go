@@ -24,6 +24,15 @@ type Format interface {
 	Probe(r io.ReaderAt, size, avail int64, src *config.Source, name string) (FormatFile, error)
 }
 
+// SizeDeclarer is implemented by formats whose header says how long the
+// whole file is (npy: header + rows × row bytes). A download whose server
+// declares no size is then refused past that size instead of growing
+// without bound. DeclaredSize gets the file's first bytes (up to 64 KiB)
+// and returns -1 when they do not tell.
+type SizeDeclarer interface {
+	DeclaredSize(head []byte) int64
+}
+
 // FormatFile is one probed file.
 type FormatFile interface {
 	// Describe is a one-line description for plan and errors.

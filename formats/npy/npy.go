@@ -3,6 +3,7 @@
 package npy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -22,6 +23,17 @@ func (Format) Extensions() []string           { return []string{".npy"} }
 func (Format) Table() bool                    { return false }
 func (Format) Options() []config.FormatOption { return nil }
 func (Format) Prefixable() bool               { return true }
+
+// DeclaredSize is the header plus the data the header's shape declares.
+func (Format) DeclaredSize(head []byte) int64 {
+	h, err := inpy.ReadHeader(bytes.NewReader(head))
+	if err != nil {
+		return -1
+	}
+	return h.DataOffset + h.DataSize()
+}
+
+var _ pipeline.SizeDeclarer = Format{}
 
 // Probe parses the header (the first few KiB).
 func (Format) Probe(r io.ReaderAt, size, avail int64, src *config.Source, name string) (pipeline.FormatFile, error) {

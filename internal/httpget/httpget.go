@@ -7,11 +7,12 @@ package httpget
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,27 +21,56 @@ import (
 	"time"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/retry"
 )
 
 // Request describes one download.
 type Request struct {
 	URL string
 	// Header is added to every request (e.g. Authorization, api-key). It is
-	// never logged.
+	// never logged, and never sent to another origin on a redirect.
 	Header http.Header
 	// Dest is the final path; Dest+".part" holds the bytes in flight.
 	Dest string
 	// SHA256 is the expected digest (lowercase hex); empty: use
 	// X-Linked-Etag when it is a SHA-256, else only the size.
 	SHA256 string
-	// MaxAttempts bounds retries (connection errors, 5xx, 429).
+	// Size is the expected size when the caller knows it (a snapshot's
+	// listed size); -1 or 0 when unknown. A body longer than it is refused.
+	Size int64
+	// Limit, when > 0, fetches only the file's first Limit bytes (a row
+	// limit's prefix): Dest then holds exactly those bytes, and SHA256 is
+	// not checked (it is the whole file's).
+	Limit int64
+	// DeclaredSize, if set, is asked for the file's size from its first
+	// bytes (a format header) when the server declares none: the body is
+	// then refused past that size instead of growing without bound. It
+	// returns -1 when the head does not tell.
+	DeclaredSize func(head []byte) int64
+	// MaxAttempts and MaxElapsed bound retries of transient failures
+	// (connection errors, stalls, 5xx, 408, 429); permanent ones (other
+	// 4xx, unsupported schemes, certificate errors, lying sizes) fail at
+	// once. Defaults: 5 attempts, no time cap.
 	MaxAttempts int
+	MaxElapsed  time.Duration
+	// IdleTimeout abandons (and retries) a request that receives no byte
+	// for this long: headers or body. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Progress, if set, is called with bytes on disk and the total (-1
 	// when unknown).
 	Progress func(done, total int64)
 	// OnMeta, if set, is called when the server's metadata is known.
 	OnMeta func(Meta)
+	// OnRetry, if set, is told of each transient failure before the wait.
+	OnRetry func(attempt int, err error, wait time.Duration)
 }
+
+// DefaultIdleTimeout is how long a download may receive nothing before it
+// is abandoned and retried.
+const DefaultIdleTimeout = 60 * time.Second
+
+// HeadBytes is how much of a file's start DeclaredSize is shown.
+const HeadBytes = 64 << 10
 
 // Meta is what the server said about the file.
 type Meta struct {
@@ -53,14 +83,21 @@ type Meta struct {
 // Result is a finished download.
 type Result struct {
 	Meta
-	SHA256  string // of the file on disk
-	Fetched int64  // bytes transferred by this call
+	SHA256    string // of the file on disk
+	Fetched   int64  // bytes transferred by this call
+	Validator string // the serving response's strong ETag, for a later If-Range
 }
 
 // ErrChecksum means the downloaded bytes do not match the expected digest.
 var ErrChecksum = errors.New("checksum mismatch")
 
-// StatusError is a non-retryable HTTP answer.
+// ErrTooLarge means a server sent more bytes than the file's declared size.
+var ErrTooLarge = errors.New("server sent more bytes than the file's declared size")
+
+// ErrStalled means a request received no byte for the idle timeout.
+var ErrStalled = errors.New("no data received")
+
+// StatusError is an HTTP answer other than the one expected.
 type StatusError struct {
 	URL    string
 	Status string
@@ -94,68 +131,97 @@ func sha256Hex(s string) string {
 
 // Get downloads req.URL to req.Dest. A complete, verified file is renamed
 // into place; on error the .part file stays for the next attempt unless its
-// content is known to be wrong.
+// content is known to be wrong. Retries follow the shared policy
+// (internal/retry) with Classify deciding what is worth retrying.
 func Get(ctx context.Context, c *http.Client, req Request) (Result, error) {
-	if req.MaxAttempts < 1 {
-		req.MaxAttempts = 5
-	}
 	part := req.Dest + ".part"
 	var res Result
-	var lastErr error
 	validator := "" // ETag of the bytes in the .part file
 	if b, err := os.ReadFile(part + ".etag"); err == nil {
 		validator = string(b)
 	}
-	for attempt := 0; attempt < req.MaxAttempts; attempt++ {
-		if attempt > 0 {
-			d := backoff(attempt, lastErr)
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return res, ctx.Err()
-			}
-		}
+	pol := retry.Policy{MaxAttempts: req.MaxAttempts, MaxElapsed: req.MaxElapsed, Notify: req.OnRetry}
+	err := retry.Do(ctx, pol, func(int) error {
 		o, err := getOnce(ctx, c, req, part, &validator)
 		res.Fetched += o.n
 		meta := o.meta
 		if meta.FinalURL != "" {
 			res.Meta = meta
 		}
-		if err == nil && o.done {
-			sum, size := o.sum, o.size
-			want := req.SHA256
-			if want == "" {
-				want = sha256Hex(meta.ETag)
-			}
-			res.Meta.SHA256 = want
-			if (want != "" && sum != want) || (meta.Size >= 0 && size != meta.Size) {
-				os.Remove(part)
-				os.Remove(part + ".etag")
-				validator = ""
-				lastErr = fmt.Errorf("%s: %w: got sha256 %s (%d bytes), want %s (%d bytes)", Redact(req.URL), ErrChecksum, sum, size, orUnknown(want), meta.Size)
-				continue
-			}
-			if err := atomicfile.Commit(part, req.Dest); err != nil {
-				return res, err
-			}
+		if err != nil {
+			return Classify(err)
+		}
+		sum, size := o.sum, o.size
+		want := req.SHA256
+		if want == "" {
+			want = sha256Hex(meta.ETag)
+		}
+		wantSize := meta.Size
+		if req.Limit > 0 {
+			want, wantSize = "", req.Limit
+		}
+		res.Meta.SHA256 = want
+		if (want != "" && sum != want) || (wantSize >= 0 && size != wantSize) {
+			os.Remove(part)
 			os.Remove(part + ".etag")
-			res.SHA256 = sum
-			return res, nil
+			validator = ""
+			return fmt.Errorf("%s: %w: got sha256 %s (%d bytes), want %s (%d bytes)", Redact(req.URL), ErrChecksum, sum, size, orUnknown(want), wantSize)
 		}
-		if err == nil {
-			continue
+		if err := atomicfile.Commit(part, req.Dest); err != nil {
+			return retry.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		var se *StatusError
-		if errors.As(err, &se) && !retryableStatus(se.Code) {
-			return res, err
-		}
-		lastErr = err
+		os.Remove(part + ".etag")
+		res.SHA256, res.Validator = sum, validator
+		return nil
+	})
+	if err == nil {
+		return res, nil
 	}
-	return res, fmt.Errorf("download %s failed after %d attempts: %w", Redact(req.URL), req.MaxAttempts, lastErr)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	var g *retry.GaveUp
+	if errors.As(err, &g) {
+		return res, fmt.Errorf("download %s failed after %d attempts: %w", Redact(req.URL), g.Attempts, g.Err)
+	}
+	return res, err
 }
+
+// Classify marks err as permanent when retrying cannot help: an HTTP
+// status other than 408, 429 and 5xx; a scheme Go cannot fetch (a
+// redirect to file://); a certificate that does not verify; too many
+// redirects; a body longer than the declared size. A Retry-After the
+// server sent becomes the wait. Everything else is transient.
+func Classify(err error) error {
+	if err == nil || retry.IsPermanent(err) {
+		return err
+	}
+	if _, ok := retry.WaitOf(err); ok {
+		return err
+	}
+	var se *StatusError
+	if errors.As(err, &se) && !retryableStatus(se.Code) {
+		return retry.Permanent(err)
+	}
+	if errors.Is(err, ErrTooLarge) || errors.Is(err, errRedirects) {
+		return retry.Permanent(err)
+	}
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return retry.Permanent(err)
+	}
+	if strings.Contains(err.Error(), "unsupported protocol scheme") {
+		return retry.Permanent(err)
+	}
+	return err
+}
+
+var errRedirects = errors.New("stopped after 10 redirects")
 
 func orUnknown(s string) string {
 	if s == "" {
@@ -168,19 +234,18 @@ func retryableStatus(code int) bool {
 	return code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500
 }
 
-type retryAfterError struct {
-	error
-	after time.Duration
-}
-
-func backoff(attempt int, err error) time.Duration {
-	var ra *retryAfterError
-	if errors.As(err, &ra) && ra.after > 0 {
-		return ra.after
+// RetryAfter reads a Retry-After header in seconds (0, false when absent
+// or an HTTP date, which servers we talk to do not send).
+func RetryAfter(h http.Header) (time.Duration, bool) {
+	s := h.Get("Retry-After")
+	if s == "" {
+		return 0, false
 	}
-	base := 200 * time.Millisecond << min(attempt-1, 6)
-	base = min(base, 10*time.Second)
-	return base/2 + time.Duration(rand.Int64N(int64(base/2)+1))
+	secs, err := strconv.Atoi(s)
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return min(time.Duration(secs)*time.Second, 10*time.Minute), true
 }
 
 // once is the outcome of one request.
@@ -203,9 +268,19 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	if st, err := os.Stat(part); err == nil {
 		have = st.Size()
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL, nil)
+	if req.Limit > 0 && have > req.Limit {
+		os.Remove(part)
+		have = 0
+	}
+	// One idle timer covers the whole exchange: no byte for IdleTimeout
+	// (waiting for headers or inside the body) cancels this request.
+	iw := NewIdle(ctx, req.IdleTimeout)
+	defer iw.Stop()
+	actx := iw.Context()
+	stalled := func(err error, at int64) error { return iw.Err(err, Redact(req.URL), at) }
+	hr, err := http.NewRequestWithContext(actx, http.MethodGet, req.URL, nil)
 	if err != nil {
-		return once{meta: meta}, err
+		return once{meta: meta}, retry.Permanent(err)
 	}
 	for k, vs := range req.Header {
 		for _, v := range vs {
@@ -213,18 +288,25 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		}
 	}
 	hr.Header.Set("Accept-Encoding", "identity")
-	if have > 0 {
-		hr.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
-		if *validator != "" {
+	if have > 0 || req.Limit > 0 {
+		if req.Limit > 0 {
+			hr.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", have, req.Limit-1))
+		} else {
+			hr.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		}
+		if *validator != "" && have > 0 {
 			// If-Range needs a strong, quoted entity tag.
 			hr.Header.Set("If-Range", `"`+*validator+`"`)
 		}
+	}
+	if req.Limit > 0 && have == req.Limit {
+		return finishPart(part, have, meta)
 	}
 	cc, linked := WithLinkedHeaders(c)
 	resp, err := cc.Do(hr)
 	linkedETag, linkedSize := linked.ETag, linked.Size
 	if err != nil {
-		return once{meta: meta}, fmt.Errorf("GET %s: %w", Redact(req.URL), stripURL(err))
+		return once{meta: meta}, stalled(fmt.Errorf("GET %s: %w", Redact(req.URL), stripURL(err)), have)
 	}
 	defer resp.Body.Close()
 	final := *resp.Request.URL
@@ -251,7 +333,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		xs = linkedSize
 	}
 	if xs != "" {
-		if n, err := strconv.ParseInt(xs, 10, 64); err == nil {
+		if n, err := strconv.ParseInt(xs, 10, 64); err == nil && n >= 0 {
 			meta.Size = n
 		}
 	}
@@ -282,13 +364,20 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		*validator = ""
 		return once{meta: meta}, fmt.Errorf("GET %s: range not satisfiable at offset %d; restarting", Redact(req.URL), have)
 	default:
-		err := &StatusError{URL: Redact(req.URL), Status: resp.Status, Code: resp.StatusCode}
-		if s := resp.Header.Get("Retry-After"); s != "" {
-			if secs, perr := strconv.Atoi(s); perr == nil {
-				return once{meta: meta}, &retryAfterError{err, time.Duration(secs) * time.Second}
-			}
+		var err error = &StatusError{URL: Redact(req.URL), Status: resp.Status, Code: resp.StatusCode}
+		if d, ok := RetryAfter(resp.Header); ok && retryableStatus(resp.StatusCode) {
+			err = retry.After(err, d)
 		}
 		return once{meta: meta}, err
+	}
+	if req.Size > 0 {
+		if meta.Size > req.Size {
+			return once{meta: meta}, fmt.Errorf("GET %s: %w: the server announces %d bytes, expected %d", Redact(req.URL), ErrTooLarge, meta.Size, req.Size)
+		}
+		if meta.Size >= 0 && meta.Size < req.Size {
+			return once{meta: meta}, fmt.Errorf("GET %s: the server announces %d bytes, expected %d", Redact(req.URL), meta.Size, req.Size)
+		}
+		meta.Size = req.Size
 	}
 	if req.OnMeta != nil {
 		req.OnMeta(meta)
@@ -302,7 +391,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
-		return once{meta: meta}, err
+		return once{meta: meta}, retry.Permanent(err)
 	}
 	*validator = served
 	if served != "" {
@@ -322,17 +411,147 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 			return once{meta: meta}, err
 		}
 	}
-	n, err := copyProgress(io.MultiWriter(f, h), resp.Body, have, meta.Size, req.Progress)
+	body := iw.Body(resp.Body)
+	w := io.MultiWriter(f, h)
+	// The most bytes this body may bring: the declared size (X-Linked-Size,
+	// Content-Range, Content-Length, the caller's Size) or the limit.
+	limit := int64(-1)
+	if meta.Size >= 0 {
+		limit = meta.Size
+	}
+	if req.Limit > 0 && (limit < 0 || req.Limit < limit) {
+		limit = req.Limit
+	}
+	var n int64
+	if limit < 0 && req.DeclaredSize != nil {
+		// No size declared by the server: let the file's own header say.
+		if have < HeadBytes {
+			k, err := copyProgress(w, io.LimitReader(body, HeadBytes-have), have, -1, req.Progress)
+			n += k
+			if err != nil {
+				f.Close()
+				return once{n: n, meta: meta}, stalled(fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err)), have+n)
+			}
+		}
+		if head, err := readHead(part); err == nil {
+			if d := req.DeclaredSize(head); d >= 0 {
+				limit = d
+				meta.Size = d
+			}
+		}
+	}
+	var rest io.Reader = body
+	if limit >= 0 {
+		rest = io.LimitReader(body, max(limit-have-n, 0)+1)
+	}
+	k, err := copyProgress(w, rest, have+n, meta.Size, req.Progress)
+	n += k
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return once{n: n, meta: meta}, fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err))
+		return once{n: n, meta: meta}, stalled(fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err)), have+n)
+	}
+	if limit >= 0 && have+n > limit {
+		if req.Limit > 0 && limit == req.Limit {
+			// A server that ignored the range end: the prefix is complete.
+			if err := os.Truncate(part, limit); err != nil {
+				return once{n: n, meta: meta}, err
+			}
+			return finishPart(part, limit, meta)
+		}
+		os.Remove(part)
+		os.Remove(part + ".etag")
+		*validator = ""
+		return once{n: n, meta: meta}, fmt.Errorf("GET %s: %w (%d bytes); refusing the rest", Redact(req.URL), ErrTooLarge, limit)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return once{n: n, meta: meta}, fmt.Errorf("GET %s: body ended after %d of %d bytes", Redact(req.URL), n, resp.ContentLength)
 	}
 	return once{n: n, meta: meta, done: true, sum: hex.EncodeToString(h.Sum(nil)), size: have + n}, nil
+}
+
+// finishPart hashes a part file that already holds the wanted bytes.
+func finishPart(part string, size int64, meta Meta) (once, error) {
+	sum, n, err := HashFile(part)
+	if err != nil {
+		return once{meta: meta}, err
+	}
+	if n != size {
+		return once{meta: meta}, fmt.Errorf("%s: has %d bytes, want %d", part, n, size)
+	}
+	return once{meta: meta, done: true, sum: sum, size: n}, nil
+}
+
+// readHead returns the first HeadBytes bytes of the part file being
+// written through f.
+func readHead(part string) ([]byte, error) {
+	pf, err := os.Open(part)
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	b := make([]byte, HeadBytes)
+	k, err := io.ReadFull(pf, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	return b[:k], nil
+}
+
+// Idle watches one HTTP exchange: its Context is cancelled when no byte
+// arrives for the timeout, waiting for the headers or inside the body.
+type Idle struct {
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	d      time.Duration
+}
+
+// NewIdle starts the watch (d <= 0: DefaultIdleTimeout).
+func NewIdle(ctx context.Context, d time.Duration) *Idle {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	i := &Idle{parent: ctx, d: d}
+	i.ctx, i.cancel = context.WithCancelCause(ctx)
+	i.timer = time.AfterFunc(d, func() { i.cancel(ErrStalled) })
+	return i
+}
+
+// Context is the request's context.
+func (i *Idle) Context() context.Context { return i.ctx }
+
+// Body wraps a response body so every byte received re-arms the timer.
+func (i *Idle) Body(r io.Reader) io.Reader { return &idleReader{r: r, i: i} }
+
+// Err turns the error of a stalled exchange into an ErrStalled error
+// (transient) and returns others unchanged.
+func (i *Idle) Err(err error, url string, at int64) error {
+	if err != nil && context.Cause(i.ctx) == ErrStalled && i.parent.Err() == nil {
+		return fmt.Errorf("GET %s: %w for %s after %d bytes (the idle timeout)", url, ErrStalled, i.d, at)
+	}
+	return err
+}
+
+// Stop ends the watch.
+func (i *Idle) Stop() {
+	i.timer.Stop()
+	i.cancel(nil)
+}
+
+type idleReader struct {
+	r io.Reader
+	i *Idle
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.i.timer.Reset(r.i.d)
+	}
+	return n, err
 }
 
 func stripURL(err error) error {
@@ -453,7 +672,7 @@ func WithLinkedHeaders(c *http.Client) (*http.Client, *Linked) {
 	cc := *c
 	cc.CheckRedirect = func(r *http.Request, via []*http.Request) error {
 		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+			return errRedirects
 		}
 		DropCrossOrigin(r, via)
 		if r.Response != nil {

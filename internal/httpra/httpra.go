@@ -13,12 +13,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/retry"
 )
 
 // ErrNoRange means the server ignores Range requests.
 var ErrNoRange = errors.New("server does not support HTTP Range requests")
+
+// MaxBlock bounds the bytes one Range request asks for (and so the memory
+// a block holds).
+const MaxBlock = 4 << 20
 
 // Reader reads a remote file at offsets. Safe for concurrent use.
 type Reader struct {
@@ -30,6 +36,7 @@ type Reader struct {
 	etag      string
 	validator string
 	block     int64
+	idle      time.Duration
 
 	mu    sync.Mutex
 	cache map[int64][]byte // block index -> bytes
@@ -42,12 +49,19 @@ type Reader struct {
 // Open asks the server for the size (HEAD, following redirects; Hugging
 // Face's X-Linked-Size/X-Linked-Etag are honoured) and returns a reader
 // fetching block bytes per request.
-func Open(ctx context.Context, c *http.Client, url string, header http.Header, block int64) (*Reader, error) {
+func Open(ctx context.Context, c *http.Client, url string, header http.Header, block int64, opts ...Option) (*Reader, error) {
 	if block <= 0 {
 		block = 1 << 20
 	}
-	r := &Reader{ctx: ctx, client: httpget.OriginOnly(c), url: url, header: header, block: block, cache: map[int64][]byte{}, max: 64}
-	info, err := Head(ctx, c, url, header)
+	// Blocks are bounded whatever the caller asks: a read spanning many
+	// blocks is many requests, never one allocation the size of the span.
+	block = min(block, MaxBlock)
+	// The cache holds at most 16 MiB (and at most 64 blocks).
+	r := &Reader{ctx: ctx, client: httpget.OriginOnly(c), url: url, header: header, block: block, cache: map[int64][]byte{}, max: int(min(64, max(2, (16<<20)/block)))}
+	for _, o := range opts {
+		o(r)
+	}
+	info, err := head(ctx, c, url, header, r.idle)
 	if err != nil {
 		return nil, err
 	}
@@ -67,10 +81,23 @@ type Info struct {
 	AcceptRange bool
 }
 
+// Option tunes a Reader.
+type Option func(*Reader)
+
+// IdleTimeout abandons (and retries) a request that receives no byte for
+// d (default httpget.DefaultIdleTimeout).
+func IdleTimeout(d time.Duration) Option { return func(r *Reader) { r.idle = d } }
+
 // Head makes a HEAD request, following redirects.
 func Head(ctx context.Context, c *http.Client, url string, header http.Header) (Info, error) {
+	return head(ctx, c, url, header, 0)
+}
+
+func head(ctx context.Context, c *http.Client, url string, header http.Header, idle time.Duration) (Info, error) {
 	info := Info{Size: -1}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	iw := httpget.NewIdle(ctx, idle)
+	defer iw.Stop()
+	req, err := http.NewRequestWithContext(iw.Context(), http.MethodHead, url, nil)
 	if err != nil {
 		return info, err
 	}
@@ -85,7 +112,7 @@ func Head(ctx context.Context, c *http.Client, url string, header http.Header) (
 		if errors.As(err, &ue) {
 			err = ue.Unwrap()
 		}
-		return info, fmt.Errorf("HEAD %s: %w", httpget.Redact(url), err)
+		return info, iw.Err(fmt.Errorf("HEAD %s: %w", httpget.Redact(url), err), httpget.Redact(url), 0)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -176,52 +203,85 @@ func (r *Reader) getBlock(bi int64) ([]byte, error) {
 	return b, nil
 }
 
-// fetch gets bytes [start, end] with one Range request (retrying
-// transient failures a few times).
+// fetch gets bytes [start, end] with one Range request, retrying
+// transient failures under the shared policy (internal/retry).
 func (r *Reader) fetch(start, end int64) ([]byte, error) {
-	var lastErr error
-	for attempt := 0; attempt < 4; attempt++ {
-		req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.url, nil)
-		if err != nil {
-			return nil, err
-		}
-		for k, vs := range r.header {
-			req.Header[k] = vs
-		}
-		req.Header.Set("Accept-Encoding", "identity")
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end))
-		if r.validator != "" {
-			req.Header.Set("If-Range", `"`+r.validator+`"`)
-		}
-		resp, err := r.client.Do(req)
-		if err != nil {
-			lastErr = err
-			if r.ctx.Err() != nil {
-				return nil, r.ctx.Err()
-			}
-			continue
-		}
-		if resp.StatusCode == http.StatusOK {
-			resp.Body.Close()
-			return nil, fmt.Errorf("GET %s: %w (got 200 to a Range request)", httpget.Redact(r.url), ErrNoRange)
-		}
-		if resp.StatusCode != http.StatusPartialContent {
-			resp.Body.Close()
-			lastErr = &httpget.StatusError{URL: httpget.Redact(r.url), Status: resp.Status, Code: resp.StatusCode}
-			if resp.StatusCode < 500 && resp.StatusCode != 429 {
-				return nil, lastErr
-			}
-			continue
-		}
-		b := make([]byte, end-start+1)
-		n, err := io.ReadFull(resp.Body, b)
-		resp.Body.Close()
-		r.fetched.Add(int64(n))
-		if err != nil {
-			lastErr = fmt.Errorf("GET %s bytes %d-%d: %w", httpget.Redact(r.url), start, end, err)
-			continue
-		}
-		return b, nil
+	var out []byte
+	err := retry.Do(r.ctx, retry.Policy{MaxAttempts: 4}, func(int) error {
+		b, err := r.fetchOnce(start, end)
+		out = b
+		return httpget.Classify(err)
+	})
+	var g *retry.GaveUp
+	if errors.As(err, &g) {
+		err = g.Err
 	}
-	return nil, lastErr
+	return out, err
+}
+
+func (r *Reader) fetchOnce(start, end int64) ([]byte, error) {
+	iw := httpget.NewIdle(r.ctx, r.idle)
+	defer iw.Stop()
+	req, err := http.NewRequestWithContext(iw.Context(), http.MethodGet, r.url, nil)
+	if err != nil {
+		return nil, retry.Permanent(err)
+	}
+	for k, vs := range r.header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end))
+	if r.validator != "" {
+		req.Header.Set("If-Range", `"`+r.validator+`"`)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, iw.Err(fmt.Errorf("GET %s: %w", httpget.Redact(r.url), unwrapURL(err)), httpget.Redact(r.url), 0)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return nil, retry.Permanent(fmt.Errorf("GET %s: %w (got 200 to a Range request)", httpget.Redact(r.url), ErrNoRange))
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		var err error = &httpget.StatusError{URL: httpget.Redact(r.url), Status: resp.Status, Code: resp.StatusCode}
+		if d, ok := httpget.RetryAfter(resp.Header); ok {
+			err = retry.After(err, d)
+		}
+		return nil, err
+	}
+	if s, _, ok := contentRange(resp.Header.Get("Content-Range")); ok && s != start {
+		return nil, fmt.Errorf("GET %s: asked for bytes from %d, got Content-Range %q", httpget.Redact(r.url), start, resp.Header.Get("Content-Range"))
+	}
+	// end-start+1 is at most one block (Open bounds the block size).
+	b := make([]byte, end-start+1)
+	n, err := io.ReadFull(iw.Body(resp.Body), b)
+	r.fetched.Add(int64(n))
+	if err != nil {
+		return nil, iw.Err(fmt.Errorf("GET %s bytes %d-%d: %w", httpget.Redact(r.url), start, end, err), httpget.Redact(r.url), int64(n))
+	}
+	return b, nil
+}
+
+func unwrapURL(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		return ue.Unwrap()
+	}
+	return err
+}
+
+// contentRange parses "bytes START-END/TOTAL".
+func contentRange(s string) (start, end int64, ok bool) {
+	s, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, _, _ := strings.Cut(s, "/")
+	a, b, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	return start, end, err1 == nil && err2 == nil
 }

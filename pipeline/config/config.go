@@ -15,6 +15,7 @@ type Config struct {
 	Sources    map[string]*Source `yaml:"sources" snappipe:"required" doc:"Input files by name (a name is letters, digits, '.', '_' and '-', starting with a letter or digit). Rows are aligned across sources: row i of every source is point i."`
 	Points     PointsConfig       `yaml:"points" snappipe:"required" doc:"How rows become points."`
 	Upload     UploadConfig       `yaml:"upload" doc:"Upsert batching, parallelism and retries."`
+	Download   DownloadConfig     `yaml:"download" doc:"Downloads of url: sources and of the snapshot file."`
 	Snapshot   SnapshotConfig     `yaml:"snapshot" snappipe:"required" doc:"Where the snapshot file lands."`
 
 	// File is the config's path as given; Dir is the directory relative
@@ -97,6 +98,9 @@ type PointsConfig struct {
 	ID      IDSpec                   `yaml:"id" doc:"Point id: 'row' (0-based row index) or {column: NAME} (an unsigned integer or UUID text column of the payload source)." default:"row"`
 	Vectors map[string]*VectorSource `yaml:"vectors" snappipe:"required" doc:"Collection vector name -> source name (an npy source), or {source, column} for a list column of a parquet source."`
 	Payload *PayloadConfig           `yaml:"payload" doc:"Payload columns."`
+	// Opt-ins for data snappipe refuses by default.
+	AllowDuplicateIDs bool `yaml:"allow_duplicate_ids" doc:"Accept an id column whose ids repeat (a later row then overwrites an earlier point). Without it a load into a new collection that ends with fewer points than rows fails, naming colliding ids."`
+	AllowNonFinite    bool `yaml:"allow_non_finite" doc:"Upsert vectors holding NaN or +/-Inf components. Without it such a row fails the run, naming the source and row."`
 }
 
 // IDSpec is `row` or {column: NAME}.
@@ -124,6 +128,11 @@ type UploadConfig struct {
 	MaxAttempts int      `yaml:"max_attempts" default:"12" doc:"Attempts per batch on retryable errors (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED)."`
 	MaxElapsed  Duration `yaml:"max_elapsed" default:"5m" doc:"Give up retrying one batch after this long."`
 	Bulk        bool     `yaml:"bulk" doc:"Set hnsw m=0 during the load and restore it afterwards (Qdrant's bulk-upload advice)."`
+}
+
+// DownloadConfig bounds HTTP transfers.
+type DownloadConfig struct {
+	IdleTimeout Duration `yaml:"idle_timeout" default:"60s" doc:"Abandon a request that receives no byte for this long (waiting for headers or inside the body) and retry it, within upload.max_attempts and upload.max_elapsed."`
 }
 
 // SnapshotConfig places the snapshot file.

@@ -202,6 +202,9 @@ func validate(c *Config, d *decoder) {
 	if up.MaxAttempts < 1 {
 		d.at("upload.max_attempts", "max_attempts must be at least 1")
 	}
+	if c.Download.IdleTimeout <= 0 {
+		d.at("download.idle_timeout", "idle_timeout must be positive")
+	}
 	if _, ok := d.pos["snapshot.destination"]; ok && c.Snapshot.Destination == "" {
 		d.at("snapshot.destination", "destination must not be empty")
 	}

@@ -99,7 +99,7 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if fr != nil && fr.URL != "" {
 		// Read in place by HTTP Range (a row limit on a format that is not
 		// read from a prefix).
-		hra, err := httpra.Open(ctx, d.rt.HTTP, fr.URL, download.AuthHeader(), 64<<10)
+		hra, err := httpra.Open(ctx, d.rt.HTTP, fr.URL, download.AuthHeader(), 64<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
 		if err != nil {
 			return fmt.Errorf("source %s: %w", d.name, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	goio "io"
 	"net/http"
 	"os"
 	"path"
@@ -105,8 +104,14 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	}
 	os.Remove(dest + ".head")
 	os.Remove(dest + ".head.etag")
+	var declared func([]byte) int64
+	if sd, ok := pipeline.FormatByName(d.src.Format).(pipeline.SizeDeclarer); ok {
+		declared = sd.DeclaredSize
+	}
 	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
-		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, MaxAttempts: d.rt.Config.Upload.MaxAttempts,
+		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, DeclaredSize: declared,
+		MaxAttempts: d.rt.Config.Upload.MaxAttempts, MaxElapsed: d.rt.Config.Upload.MaxElapsed.D(), IdleTimeout: d.rt.Config.Download.IdleTimeout.D(),
+		OnRetry: d.retrying,
 		Progress: func(done, total int64) {
 			d.rt.Events.Progress(d.node, done, total, "bytes")
 			d.state.UpdateThrottled(time.Second, func(ds *pipeline.DownloadState) {
@@ -144,6 +149,10 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 
 var _ pipeline.Stage = (*Download)(nil)
 
+func (d *Download) retrying(attempt int, err error, wait time.Duration) {
+	d.rt.Log.Warn("download failed; retrying", "source", d.name, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
+}
+
 // key is the source URL as the checkpoint and the cache know it: redacted
 // (config.RedactURL), so no secret is stored and a rotated token finds the
 // same download.
@@ -180,7 +189,7 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, d
 			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size}, nil
 		}
 	}
-	ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), 4<<10)
+	ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
 	if err != nil {
 		return nil, err
 	}
@@ -193,20 +202,21 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, d
 	if need < 0 || need >= ra.Size() {
 		return nil, nil
 	}
-	// One Range request for [0, need).
-	pr, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), need)
-	if err != nil {
-		return nil, err
-	}
-	err = atomicfile.Write(head, 0o644, func(w goio.Writer) error {
-		_, err := goio.Copy(w, goio.NewSectionReader(pr, 0, need))
-		return err
+	// The prefix streams to disk by one ranged, resumable download (never
+	// held in memory), verified by its length.
+	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
+		URL: d.src.URL, Header: AuthHeader(), Dest: head, Limit: need,
+		MaxAttempts: d.rt.Config.Upload.MaxAttempts, MaxElapsed: d.rt.Config.Upload.MaxElapsed.D(), IdleTimeout: d.rt.Config.Download.IdleTimeout.D(),
+		OnRetry:  d.retrying,
+		Progress: func(done, total int64) { d.rt.Events.Progress(d.node, done, need, "bytes") },
 	})
-	d.rt.AddFetched(pr.Fetched())
+	d.rt.AddFetched(res.Fetched)
 	if err != nil {
 		return nil, err
 	}
-	if v := pr.Validator(); v != "" {
+	if res.Validator != "" {
+		atomicfile.WriteFile(head+".etag", []byte(res.Validator), 0o644)
+	} else if v := ra.Validator(); v != "" {
 		atomicfile.WriteFile(head+".etag", []byte(v), 0o644)
 	}
 	d.state.Update(func(ds *pipeline.DownloadState) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -102,5 +103,30 @@ func TestDownloadUnderLimit(t *testing.T) {
 	rt2, _ := setup(t, url, "data.parquet", 10)
 	if fr := run(t, rt2); fr.URL == "" || fr.Path != "" || fs.Of("data.parquet") != 0 {
 		t.Fatalf("parquet under a limit: %+v, %d bytes", fr, fs.Of("data.parquet"))
+	}
+}
+
+// The prefix a row limit needs streams to disk: fetching 24 MiB of rows
+// allocates far less than 24 MiB (it was one buffer of the whole prefix).
+func TestPrefixStreamsInBoundedMemory(t *testing.T) {
+	dir := t.TempDir()
+	const rows, width = 5000, 1536 // f16: 3 KiB a row, 15 MiB in all
+	if err := sample.Generate(sample.Options{Rows: rows, Dim: width, Seed: 3, Out: dir, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, url := serve(t, dir)
+	rt, _ := setup(t, url, "img_emb_0000.npy", 4000)
+	rt.Config.Collection.Vectors["v"].Size = width
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fr := run(t, rt)
+	runtime.ReadMemStats(&after)
+	need := int64(4000 * width * 2)
+	if fr.Complete || fr.Size < need {
+		t.Fatalf("prefix %+v", fr)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(need/3) {
+		t.Fatalf("fetching a %d-byte prefix allocated %d bytes", need, alloc)
 	}
 }

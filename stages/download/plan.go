@@ -43,7 +43,7 @@ func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 		if !f.Prefixable() {
 			block = 64 << 10
 		}
-		ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), block)
+		ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), block, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
 		if err != nil {
 			pc.Problem("source %s: %v", d.name, err)
 			return nil

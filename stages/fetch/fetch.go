@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/pipeline"
@@ -81,7 +82,11 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		hdr.Set("api-key", k)
 	}
 	res, err := httpget.Get(ctx, f.rt.HTTP, httpget.Request{
-		URL: u, Header: hdr, Dest: dest, SHA256: strings.ToLower(snap.Checksum), MaxAttempts: c.Upload.MaxAttempts,
+		URL: u, Header: hdr, Dest: dest, SHA256: strings.ToLower(snap.Checksum), Size: snap.Size,
+		MaxAttempts: c.Upload.MaxAttempts, MaxElapsed: c.Upload.MaxElapsed.D(), IdleTimeout: c.Download.IdleTimeout.D(),
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			f.rt.Log.Warn("snapshot download failed; retrying", "snapshot", snap.Name, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
+		},
 		Progress: func(done, total int64) { f.rt.Events.Progress(f.node, done, total, "bytes") },
 	})
 	f.rt.AddFetched(res.Fetched)

@@ -7,13 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/retry"
 	"github.com/snappipe/snappipe/internal/wire"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -176,43 +176,39 @@ func (u *Upsert) send(ctx context.Context, b *pipeline.Batch) error {
 	// The one place rows become Qdrant's types: wire encodes the neutral
 	// batch straight into an UpsertPoints request (no PointStruct built).
 	req := &wire.Upsert{Collection: c.Collection.Name, Wait: true, Batch: b}
-	start := time.Now()
 	rpcCtx := ctx
 	if u.rt.InFlight != nil {
 		rpcCtx = u.rt.InFlight // an interrupt lets a sent batch finish
 	}
-	for attempt := 1; ; attempt++ {
-		if attempt > 1 && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	what := fmt.Sprintf("upsert batch %d (rows %d-%d) into %q", b.Seq, b.Start, b.Start+int64(b.N)-1, c.Collection.Name)
+	pol := retry.Policy{MaxAttempts: c.Upload.MaxAttempts, MaxElapsed: c.Upload.MaxElapsed.D(), Initial: 100 * time.Millisecond,
+		Notify: func(attempt int, err error, wait time.Duration) {
+			u.rt.Log.Warn("upsert failed; retrying", "batch", b.Seq, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", grpcMessage(err))
+		}}
+	err := retry.Do(ctx, pol, func(int) error {
 		cctx, cancel := context.WithTimeout(rpcCtx, c.Qdrant.Timeout.D())
+		defer cancel()
 		// The connection's interceptors (api-key, retry-after) still apply.
 		err := u.rt.Qdrant.GetGrpcClient().Conn().Invoke(cctx, qdrant.Points_Upsert_FullMethodName, req, new(qdrant.PointsOperationResponse), grpc.ForceCodec(wire.Codec{}))
-		cancel()
-		if err == nil {
-			return nil
+		if err != nil && rpcCtx.Err() != nil {
+			return retry.Permanent(rpcCtx.Err())
 		}
-		if rpcCtx.Err() != nil {
-			return rpcCtx.Err()
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		delay, retry := retryDelay(err, attempt)
-		last := fmt.Sprintf("upsert batch %d (rows %d-%d) into %q", b.Seq, b.Start, b.Start+int64(b.N)-1, c.Collection.Name)
-		if !retry {
-			return fmt.Errorf("%s: %s", last, grpcMessage(err))
-		}
-		if attempt >= c.Upload.MaxAttempts || time.Since(start)+delay > c.Upload.MaxElapsed.D() {
-			return fmt.Errorf("%s: giving up after %d attempts in %s: %s", last, attempt, time.Since(start).Round(time.Millisecond), grpcMessage(err))
-		}
-		u.rt.Log.Warn("upsert failed; retrying", "batch", b.Seq, "attempt", attempt, "in", delay.Round(time.Millisecond), "err", grpcMessage(err))
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return classify(err)
+	})
+	if err == nil {
+		return nil
 	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if rpcCtx.Err() != nil {
+		return rpcCtx.Err()
+	}
+	var g *retry.GaveUp
+	if errors.As(err, &g) {
+		return fmt.Errorf("%s: giving up after %d attempts in %s: %s", what, g.Attempts, g.Elapsed.Round(time.Millisecond), grpcMessage(g.Err))
+	}
+	return fmt.Errorf("%s: %s", what, grpcMessage(err))
 }
 
 // grpcMessage renders a go-client error as code + server message.
@@ -229,51 +225,43 @@ func grpcMessage(err error) string {
 	return err.Error()
 }
 
-// retryDelay says whether err is transient and how long to wait: Qdrant's
-// retry-after when it sends one, else exponential backoff with jitter.
-func retryDelay(err error, attempt int) (time.Duration, bool) {
+// classify sorts a gRPC error for the shared retry policy: Qdrant's
+// retry-after (RESOURCE_EXHAUSTED with a wait) sets the wait; UNAVAILABLE,
+// DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED and ABORTED are
+// transient; every other code is permanent.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
 	var re *qdrant.QdrantResourceExhaustedError
 	if errors.As(err, &re) {
-		return time.Duration(max(re.RetryAfterS, 0))*time.Second + jitter(100*time.Millisecond), true
+		return retry.After(err, time.Duration(max(re.RetryAfterS, 0))*time.Second)
 	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.ResourceExhausted, codes.Aborted:
-	default:
-		return 0, false
+		return err
 	}
-	base := min(100*time.Millisecond<<min(attempt-1, 8), 10*time.Second)
-	return base/2 + jitter(base/2), true
-}
-
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(d)))
+	return retry.Permanent(err)
 }
 
 // call runs one collection-admin RPC with the configured deadline,
 // retrying transient failures (a server restarting, rate limits) like
 // upserts, within upload.max_attempts.
 func (u *Upsert) call(ctx context.Context, f func(ctx context.Context) error) error {
-	for attempt := 1; ; attempt++ {
+	pol := retry.Policy{MaxAttempts: u.rt.Config.Upload.MaxAttempts, MaxElapsed: u.rt.Config.Upload.MaxElapsed.D(), Initial: 100 * time.Millisecond,
+		Notify: func(attempt int, err error, wait time.Duration) {
+			u.rt.Log.Warn("qdrant call failed; retrying", "attempt", attempt, "in", wait.Round(time.Millisecond), "err", grpcMessage(err))
+		}}
+	err := retry.Do(ctx, pol, func(int) error {
 		cctx, cancel := context.WithTimeout(ctx, u.rt.Config.Qdrant.Timeout.D())
-		err := f(cctx)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		delay, retry := retryDelay(err, attempt)
-		if !retry || attempt >= u.rt.Config.Upload.MaxAttempts {
-			return err
-		}
-		u.rt.Log.Warn("qdrant call failed; retrying", "attempt", attempt, "in", delay.Round(time.Millisecond), "err", grpcMessage(err))
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		defer cancel()
+		return classify(f(cctx))
+	})
+	var g *retry.GaveUp
+	if errors.As(err, &g) {
+		return g.Err
 	}
+	return err
 }
 
 func (u *Upsert) prepareCollection(ctx context.Context) error {

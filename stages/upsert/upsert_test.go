@@ -1,6 +1,7 @@
 package upsert
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/snappipe/snappipe/internal/retry"
 )
 
 func TestRetryClassification(t *testing.T) {
@@ -19,53 +22,23 @@ func TestRetryClassification(t *testing.T) {
 		{status.Error(codes.DeadlineExceeded, "x"), true},
 		{status.Error(codes.Internal, "x"), true},
 		{status.Error(codes.ResourceExhausted, "x"), true},
+		{status.Error(codes.Aborted, "x"), true},
 		{fmt.Errorf("Upsert() failed: %w", status.Error(codes.Unavailable, "x")), true},
 		{status.Error(codes.InvalidArgument, "Wrong input: Vector dimension error: expected dim: 768, got 512"), false},
 		{status.Error(codes.NotFound, "x"), false},
 		{status.Error(codes.Unauthenticated, "x"), false},
+		{errors.New("not a status"), false},
 	} {
-		d, retry := retryDelay(tc.err, 1)
-		if retry != tc.retry || (retry && (d <= 0 || d > 200e6)) {
-			t.Errorf("%v: retry=%v delay=%v", tc.err, retry, d)
+		err := classify(tc.err)
+		if retry.IsPermanent(err) == tc.retry || !errors.Is(err, tc.err) {
+			t.Errorf("%v: classified %v", tc.err, err)
 		}
 	}
-	d, retry := retryDelay(&qdrant.QdrantResourceExhaustedError{Reason: "r", RetryAfterS: 2}, 1)
-	if !retry || d < 2e9 || d > 2.2e9 {
-		t.Errorf("retry-after: %v %v", retry, d)
+	if classify(nil) != nil {
+		t.Error("nil classified as an error")
 	}
-	// Backoff grows and is capped.
-	d, _ = retryDelay(status.Error(codes.Unavailable, "x"), 30)
-	if d > 10e9 || d < 5e9 {
-		t.Errorf("capped delay %v", d)
-	}
-}
-
-// Retry delays carry jitter: over many draws some exceed the base, and
-// none go below it (retry-after) or past the cap.
-func TestRetryJitter(t *testing.T) {
-	above := false
-	for range 50 {
-		d, _ := retryDelay(&qdrant.QdrantResourceExhaustedError{Reason: "r", RetryAfterS: 1}, 1)
-		if d < 1e9 || d >= 1.1e9 {
-			t.Fatalf("retry-after delay %v", d)
-		}
-		above = above || d > 1e9
-	}
-	if !above {
-		t.Fatal("no jitter on retry-after delays")
-	}
-	if jitter(0) != 0 || jitter(-5) != 0 {
-		t.Fatal("jitter of a non-positive span")
-	}
-	spread := map[time.Duration]bool{}
-	for range 50 {
-		d, _ := retryDelay(status.Error(codes.Unavailable, "x"), 1)
-		if d < 50e6 || d >= 100e6 {
-			t.Fatalf("first backoff %v outside [50ms, 100ms)", d)
-		}
-		spread[d] = true
-	}
-	if len(spread) < 2 {
-		t.Fatal("backoff without jitter")
+	d, ok := retry.WaitOf(classify(&qdrant.QdrantResourceExhaustedError{Reason: "r", RetryAfterS: 2}))
+	if !ok || d != 2*time.Second {
+		t.Errorf("retry-after: %v %v", ok, d)
 	}
 }

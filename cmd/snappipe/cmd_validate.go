@@ -104,10 +104,7 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 		}
 		return nil
 	}
-	dp := newDiagPrinter(g.stdout, g)
-	for _, d := range all {
-		dp.print(g.stdout, d)
-	}
+	printDiags(g.stdout, g, all)
 	for _, o := range other {
 		fmt.Fprintln(g.stdout, o)
 	}

@@ -103,14 +103,28 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func printError(w io.Writer, err error, g *globalOptions) {
 	var ds config.Diagnostics
 	if errors.As(err, &ds) {
-		dp := newDiagPrinter(w, g)
-		for _, d := range ds {
-			dp.print(w, d)
-		}
+		printDiags(w, g, ds)
 		fmt.Fprintf(w, "%d problem(s) found\n", len(ds))
 		return
 	}
 	fmt.Fprintf(w, "Error: %v\n", err)
+}
+
+// maxPrinted bounds the diagnostics printed as text: a file with thousands
+// of problems shows the first ones and a count (-o json lists them all).
+const maxPrinted = 50
+
+// printDiags prints at most maxPrinted diagnostics, then how many more
+// there are.
+func printDiags(w io.Writer, g *globalOptions, ds config.Diagnostics) {
+	dp := newDiagPrinter(w, g)
+	for i, d := range ds {
+		if i == maxPrinted {
+			fmt.Fprintf(w, "... and %d more\n", len(ds)-maxPrinted)
+			break
+		}
+		dp.print(w, d)
+	}
 }
 
 // interruptGrace bounds how long upserts already sent may take to be

@@ -67,10 +67,37 @@ func validVarName(s string) bool {
 	return true
 }
 
-// ExpandVars expands ${VAR}, ${VAR:-default} and ${VAR:?message} in s;
+// ExpandVars expands ${VAR}, ${VAR:-default} and ${VAR:?message} in s (a
+// default may hold variables itself: ${A:-${B:-x}});
 // $${ is a literal ${. It works on a scalar's parsed value, so expansion can
 // never inject YAML structure. The error names the first variable at fault.
 func ExpandVars(s string, lookup Lookup) (string, error) {
+	return expandVars(s, lookup, 0)
+}
+
+// closingBrace returns the index of the '}' closing the "${" at s[0],
+// counting nested "${", or -1.
+func closingBrace(s string) int {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "${"):
+			depth++
+			i++
+		case s[i] == '}':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func expandVars(s string, lookup Lookup, depth int) (string, error) {
+	if depth > 8 {
+		return "", fmt.Errorf("variables nested more than 8 deep in %q", s)
+	}
 	if !strings.Contains(s, "${") {
 		return s, nil
 	}
@@ -86,7 +113,7 @@ func ExpandVars(s string, lookup Lookup) (string, error) {
 			i++
 			continue
 		}
-		end := strings.IndexByte(s[i:], '}')
+		end := closingBrace(s[i:])
 		if end < 0 {
 			return "", fmt.Errorf("unterminated ${ in %q (write $${ for a literal ${)", s)
 		}
@@ -106,7 +133,12 @@ func ExpandVars(s string, lookup Lookup) (string, error) {
 		switch op {
 		case ":-":
 			if !ok || v == "" {
-				v = arg
+				// The default may itself hold variables: ${A:-${B:-x}}.
+				d, err := expandVars(arg, lookup, depth+1)
+				if err != nil {
+					return "", err
+				}
+				v = d
 			}
 		case ":?":
 			if !ok || v == "" {

@@ -55,6 +55,9 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	applyDefaults(reflect.ValueOf(cfg).Elem())
 	d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
 	cfg.pos = d.pos
+	if d.tooMany {
+		return cfg, d.diags.Err()
+	}
 	applyEnvOverrides(cfg, opts.Lookup, opts.Sets)
 	validate(cfg, d)
 	if err := d.diags.Err(); err != nil {
@@ -100,7 +103,29 @@ type decoder struct {
 	// keyPos holds the position of each mapping key, by key path: a
 	// missing key is reported at its parent's key.
 	keyPos map[string]Pos
+	// nodes counts the values decoded: an alias is decoded again wherever
+	// it is used, so a small file can expand to millions of nodes. Past
+	// MaxNodes decoding stops with one problem.
+	nodes   int
+	tooMany bool
 }
+
+// visit counts one value against MaxNodes; false once the budget is spent.
+func (d *decoder) visit(n *yaml.Node, path string) bool {
+	if d.tooMany {
+		return false
+	}
+	if d.nodes++; d.nodes > MaxNodes {
+		d.tooMany = true
+		d.errorf(n, path, "the file expands to more than %d YAML values (each use of an alias repeats its target); stopped reading here", MaxNodes)
+		return false
+	}
+	return true
+}
+
+// MaxNodes bounds the YAML values one config may expand to (aliases
+// counted at every use). Real pipelines use a few hundred.
+const MaxNodes = 100_000
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	line, col := 0, 0
@@ -201,6 +226,9 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
+	}
+	if !d.visit(n, path) {
+		return
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -381,6 +409,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		kp := join(path, k.Value)
+		if !d.visit(k, kp) {
+			return
+		}
 		if prev, dup := seen[k.Value]; dup {
 			d.errorf(k, kp, "duplicate key %q (first at line %d)", k.Value, prev.Line)
 			continue
@@ -530,6 +561,9 @@ func (s *Source) unmarshalNode(d *decoder, n *yaml.Node, path string) {
 	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column, Style: n.Style}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if !d.visit(k, join(path, k.Value)) {
+			return
+		}
 		if common[k.Value] {
 			rest.Content = append(rest.Content, k, val)
 			continue

@@ -110,14 +110,14 @@ func TestExpandVars(t *testing.T) {
 	env := map[string]string{"A": "x", "EMPTY": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	for in, want := range map[string]string{
-		"${A}":           "x",
-		"a${A}b":         "axb",
-		"${B:-def}":      "def",
-		"${EMPTY:-def}":  "def",
-		"$${A}":          "${A}",
-		"$${A} ${A}":     "${A} x",
-		"no vars $HOME":  "no vars $HOME",
-		"${A:-${nested}": "x", // the first } closes the reference
+		"${A}":            "x",
+		"a${A}b":          "axb",
+		"${B:-def}":       "def",
+		"${EMPTY:-def}":   "def",
+		"$${A}":           "${A}",
+		"$${A} ${A}":      "${A} x",
+		"no vars $HOME":   "no vars $HOME",
+		"${A:-${nested}}": "x", // A is set: the nested default is not expanded
 	} {
 		got, err := ExpandVars(in, lookup)
 		if err != nil || got != want {

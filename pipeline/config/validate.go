@@ -82,6 +82,11 @@ func validate(c *Config, d *decoder) {
 			d.at(p, "expected {url: ...} or {path: ...}")
 			continue
 		}
+		if d.failed[p+".url"] || d.failed[p+".path"] {
+			// Its location is already reported (an unset variable, a
+			// wrong type): nothing more to say about a location unknown.
+			continue
+		}
 		switch {
 		case s.URL != "" && s.Path != "":
 			d.at(p+".path", "give url or path, not both")

@@ -100,7 +100,7 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 		ev.emit(map[string]any{"type": "summary", "files": len(paths), "problems": problems, "warnings": len(all) - errs, "valid": problems == 0})
 		ev.Close()
 		if problems > 0 {
-			return &exitCodeError{code: exitError}
+			return &exitCodeError{code: exitError, err: fmt.Errorf("%d problem(s) in %s", problems, strings.Join(paths, ", "))}
 		}
 		return nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,8 @@ An interrupted apply resumes from its checkpoint when run again.`,
 }
 
 func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globalOptions{stdout: stdout, stderr: stderr, stdin: stdin}
+	track := &jsonTracker{w: stdout}
+	g := &globalOptions{stdout: track, stderr: stderr, stdin: stdin}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -88,6 +90,9 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	if g.output == "json" {
+		closeJSONStream(g, track, err)
 	}
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
@@ -108,6 +113,59 @@ func printError(w io.Writer, err error, g *globalOptions) {
 		return
 	}
 	fmt.Fprintf(w, "Error: %v\n", err)
+}
+
+// jsonTracker watches the NDJSON events written to stdout, so a failing
+// command's stream can be completed: the version event first, an error
+// event last, whatever failed (a config that does not load, a plan with
+// problems, an invalid validate).
+type jsonTracker struct {
+	w         io.Writer
+	versioned bool
+	ended     bool
+}
+
+func (t *jsonTracker) Write(p []byte) (int, error) {
+	switch {
+	case bytes.HasPrefix(p, []byte(`{"type":"version"`)):
+		t.versioned = true
+	case bytes.HasPrefix(p, []byte(`{"type":"error"`)):
+		t.ended = true
+	}
+	return t.w.Write(p)
+}
+
+// closeJSONStream holds the -o json contract for a command that failed:
+// a version event if none was sent, the config's diagnostics as
+// diagnostic events, and an error event last.
+func closeJSONStream(g *globalOptions, t *jsonTracker, err error) {
+	var ec *exitCodeError
+	code := exitError
+	if errors.As(err, &ec) {
+		code = ec.code
+		err = ec.err
+	}
+	if code == exitOK || code == exitChanges || t.ended {
+		return
+	}
+	ev := newEvents(&globalOptions{output: "text", stdout: g.stdout, stderr: g.stderr, progress: "never"}, nil)
+	ev.out = g.stdout
+	if !t.versioned {
+		ev.emit(map[string]any{"type": "version", "ui": uiVersion, "snappipe": version})
+	}
+	msg := "failed"
+	var ds config.Diagnostics
+	switch {
+	case errors.As(err, &ds):
+		for _, d := range ds {
+			ev.emit(map[string]any{"type": "diagnostic", "severity": d.Severity, "file": d.File, "line": d.Line, "column": d.Column,
+				"end_line": d.EndLine, "end_column": d.EndColumn, "path": d.Path, "message": d.Message})
+		}
+		msg = fmt.Sprintf("%d problem(s) found", len(ds))
+	case err != nil:
+		msg = err.Error()
+	}
+	ev.emit(map[string]any{"type": "error", "message": msg, "exit_code": code})
 }
 
 // maxPrinted bounds the diagnostics printed as text: a file with thousands

@@ -52,7 +52,10 @@ type DownloadState struct {
 
 // CollectionState tracks collection setup.
 type CollectionState struct {
-	Ready        bool    `json:"ready"` // created/validated and indexes made
+	Ready bool `json:"ready"` // created/validated and indexes made
+	// Created: this pipeline created the collection (new, or recreated),
+	// so after the load it must hold exactly one point per row.
+	Created      bool    `json:"created,omitempty"`
 	BulkHNSWM    *uint64 `json:"bulk_saved_hnsw_m,omitempty"`
 	BulkApplied  bool    `json:"bulk_applied,omitempty"`
 	BulkRestored bool    `json:"bulk_restored,omitempty"`

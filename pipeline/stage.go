@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -74,6 +75,14 @@ type SourceHeader struct {
 type PointID struct {
 	Num  uint64
 	UUID string
+}
+
+// String is the id as a user wrote it: the number, or the UUID.
+func (id PointID) String() string {
+	if id.UUID != "" {
+		return id.UUID
+	}
+	return strconv.FormatUint(id.Num, 10)
 }
 
 // Payload values are plain Go values, whatever the source and the sink:

@@ -74,6 +74,9 @@ func TotalRows(c *config.Config, headers map[string]*pipeline.SourceHeader) (int
 	if limit >= 0 {
 		return limit, nil
 	}
+	if total == 0 {
+		return 0, fmt.Errorf("the sources hold no rows (%s): nothing to load; a snapshot of an empty collection is not what a pipeline is for", strings.Join(counts, ", "))
+	}
 	return total, nil
 }
 

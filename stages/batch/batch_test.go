@@ -146,3 +146,13 @@ func TestTotalRowsUnderLimit(t *testing.T) {
 		t.Fatalf("below the limit: %v", err)
 	}
 }
+
+// Sources with no rows at all are an error, not "0 points written" and an
+// empty snapshot.
+func TestNoRowsIsAnError(t *testing.T) {
+	rt, _ := stagetest.Runtime(t, cfg(t, ""), nil)
+	out, err := run(t, rt, inputs(0, 0, 0))
+	if err == nil || !strings.Contains(err.Error(), "the sources hold no rows (m 0, x 0): nothing to load") || len(out) != 0 {
+		t.Fatalf("empty: %v, %v", out, err)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
@@ -131,6 +133,11 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	defer rr.Close()
 	hdr := &pipeline.SourceHeader{Source: d.name, Rows: ff.Rows(), Widths: rr.Widths(), Columns: ff.Columns(), Describe: ff.Describe()}
+	// Widths are checked before the first block is read: a wrong, huge
+	// width must not allocate batch_size × width floats first.
+	if err := d.checkWidths(hdr); err != nil {
+		return err
+	}
 	if err := sio.Emit(ctx, hdr); err != nil {
 		return err
 	}
@@ -140,12 +147,64 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		if err := rr.Read(blk); err != nil {
 			return fmt.Errorf("source %s (%s): %w", d.name, where, err)
 		}
+		if !d.rt.Config.Points.AllowNonFinite {
+			if err := finite(blk, hdr.Widths); err != nil {
+				if blk.Release != nil {
+					blk.Release()
+				}
+				return fmt.Errorf("source %s (%s): %w (points.allow_non_finite: true upserts such vectors)", d.name, where, err)
+			}
+		}
 		if err := sio.Emit(ctx, blk); err != nil {
 			if blk.Release != nil {
 				blk.Release()
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// finite refuses a block holding a NaN or ±Inf vector component, naming
+// the row, column and component.
+func finite(blk *pipeline.RowBlock, widths map[string]int) error {
+	for col, data := range blk.Vectors {
+		for i, v := range data {
+			if v-v == 0 { // false for NaN and ±Inf only
+				continue
+			}
+			w := max(widths[col], 1)
+			what := "NaN"
+			if math.IsInf(float64(v), 0) {
+				what = fmt.Sprintf("%v", v)
+			}
+			where := "row"
+			if col != "" {
+				where = fmt.Sprintf("column %q, row", col)
+			}
+			return fmt.Errorf("%s %d: vector component %d is %s", where, blk.Start+int64(i/w), i%w, what)
+		}
+	}
+	return nil
+}
+
+// checkWidths compares the widths the file declares with the sizes of the
+// collection vectors this source feeds.
+func (d *Decode) checkWidths(h *pipeline.SourceHeader) error {
+	c := d.rt.Config
+	var problems []string
+	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
+		vs := c.Points.Vectors[vn]
+		vc := c.Collection.Vectors[vn]
+		if vs.Source != d.name || vc == nil {
+			continue
+		}
+		if w, ok := h.Widths[vs.Column]; ok && w != vc.Size {
+			problems = append(problems, fmt.Sprintf("vector %q: source %s (%s) has width %d, collection.vectors.%s.size is %d", vn, d.name, h.Describe, w, vn, vc.Size))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return nil
 }

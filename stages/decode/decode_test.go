@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -248,5 +249,78 @@ snapshot: { destination: out }
 	})
 	if err != nil || row != 12 {
 		t.Fatal(err)
+	}
+}
+
+// A file whose width is wrong and huge (a sparse 5 GB .npy declaring
+// 4 194 304 floats a row) fails on the width before a block is allocated.
+func TestWrongHugeWidthFailsBeforeAllocating(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.npy")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows, width = 300, 4 << 20
+	if err := npy.WriteHeader(f, "<f4", rows, width); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	if err := f.Truncate(st.Size() + rows*width*4); err != nil {
+		t.Skip("no sparse files here:", err)
+	}
+	f.Close()
+	rt, _ := stagetest.Runtime(t, load(t, dir, ""), nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	msgs, err := run(t, rt, nil)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "has width 4194304, collection.vectors.v.size is 3") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(msgs) != 0 {
+		t.Fatalf("emitted %d messages", len(msgs))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Fatalf("allocated %d bytes before refusing the width", alloc)
+	}
+}
+
+// NaN and ±Inf components fail the run with the source and row, unless
+// points.allow_non_finite is set.
+func TestNonFiniteVectorsRefused(t *testing.T) {
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		dir := t.TempDir()
+		f, err := os.Create(filepath.Join(dir, "s.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		npy.WriteHeader(f, "<f4", 10, 3)
+		b := make([]byte, 4)
+		for i := range 30 {
+			v := float32(i)
+			if i == 7*3+2 {
+				v = bad
+			}
+			binary.LittleEndian.PutUint32(b, math.Float32bits(v))
+			f.Write(b)
+		}
+		f.Close()
+		rt, _ := stagetest.Runtime(t, load(t, dir, ""), nil)
+		_, err = run(t, rt, nil)
+		want := fmt.Sprintf("row 7: vector component 2 is %v (points.allow_non_finite", bad)
+		if math.IsNaN(float64(bad)) {
+			want = "row 7: vector component 2 is NaN (points.allow_non_finite"
+		}
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "source s (") {
+			t.Fatalf("%v: err = %v", bad, err)
+		}
+		c := load(t, dir, "")
+		c.Points.AllowNonFinite = true
+		rt, _ = stagetest.Runtime(t, c, nil)
+		if msgs, err := run(t, rt, nil); err != nil || len(msgs) != 4 {
+			t.Fatalf("opted in: %d messages, %v", len(msgs), err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,7 @@ type Upsert struct {
 	rt   *pipeline.Runtime
 	coll pipeline.Section[pipeline.CollectionState]
 	ups  pipeline.Section[pipeline.UpsertState]
+	dups dupFinder
 }
 
 // New is the stage factory.
@@ -47,7 +49,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Upsert{rt: rt, coll: coll, ups: ups}, nil
+	return &Upsert{dups: dupFinder{off: rt.Config.Points.AllowDuplicateIDs}, rt: rt, coll: coll, ups: ups}, nil
 }
 
 // stateSaveInterval throttles checkpoint writes; a lost save only replays
@@ -126,6 +128,7 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 	for w := 0; w < c.Upload.Parallel; w++ {
 		g.Go(func() error {
 			for b := range work {
+				u.dups.scan(b)
 				err := u.send(gctx, b)
 				b.Done()
 				if err != nil {
@@ -152,6 +155,9 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return err
 	}
 	if err := u.finishBulk(ctx); err != nil {
+		return err
+	}
+	if err := u.checkCount(ctx, st.Rows); err != nil {
 		return err
 	}
 	var pts int64
@@ -343,7 +349,74 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			return err
 		}
 	}
-	return u.coll.Update(func(s *pipeline.CollectionState) { s.Ready = true })
+	created := !exists
+	return u.coll.Update(func(s *pipeline.CollectionState) { s.Ready, s.Created = true, created })
+}
+
+// checkCount compares, in a collection this pipeline created, the exact
+// point count with the rows loaded: fewer points means ids repeated (a
+// later row overwrote an earlier point), which is refused unless
+// points.allow_duplicate_ids is set.
+func (u *Upsert) checkCount(ctx context.Context, rows int64) error {
+	c := u.rt.Config
+	if !u.coll.Get().Created || c.Points.AllowDuplicateIDs || rows <= 0 {
+		return nil
+	}
+	var n uint64
+	if err := u.call(ctx, func(ctx context.Context) (err error) {
+		n, err = u.rt.Qdrant.Count(ctx, &qdrant.CountPoints{CollectionName: c.Collection.Name, Exact: qdrant.PtrOf(true)})
+		return
+	}); err != nil {
+		return fmt.Errorf("count points in %q: %s", c.Collection.Name, grpcMessage(err))
+	}
+	if int64(n) >= rows {
+		return nil
+	}
+	msg := fmt.Sprintf("collection %q holds %d points after %d rows were loaded: %d rows reused an id an earlier row had", c.Collection.Name, n, rows, rows-int64(n))
+	if col := c.Points.ID.Column; col != "" {
+		msg += fmt.Sprintf(" (points.id.column %q)", col)
+	}
+	if ex := u.dups.examples(); ex != "" {
+		msg += "; e.g. " + ex
+	}
+	return fmt.Errorf("%s. The later rows overwrote the earlier points. Fix the ids, or set points.allow_duplicate_ids: true to accept this, and run again (--full-refresh to reload)", msg)
+}
+
+// dupFinder notes ids repeated inside one batch, as examples for the
+// error a shortfall gives (memory: one batch's ids, and five examples).
+type dupFinder struct {
+	mu  sync.Mutex
+	off bool
+	ex  []string
+}
+
+func (f *dupFinder) scan(b *pipeline.Batch) {
+	if f.off || b.IDs == nil {
+		return
+	}
+	seen := make(map[pipeline.PointID]int64, len(b.IDs))
+	for i, id := range b.IDs {
+		row := b.Start + int64(i)
+		if first, dup := seen[id]; dup {
+			f.mu.Lock()
+			if len(f.ex) < 5 {
+				f.ex = append(f.ex, fmt.Sprintf("id %s at rows %d and %d", id, first, row))
+			}
+			full := len(f.ex) >= 5
+			f.mu.Unlock()
+			if full {
+				return
+			}
+			continue
+		}
+		seen[id] = row
+	}
+}
+
+func (f *dupFinder) examples() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.ex, ", ")
 }
 
 // finishBulk restores the HNSW m saved in state and waits for green.

@@ -98,6 +98,15 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	removeStaleTemps(filepath.Join(stateDir, "cache", cfg.Name))
 	removeStaleTemps(cfg.Resolve(cfg.Snapshot.Destination))
 	sf, existed, err := OpenState(StatePath(stateDir, cfg.Name))
+	if errors.Is(err, ErrUnusableState) && opts.FullRefresh {
+		// Starting over needs nothing from it: keep it aside for a look.
+		path := StatePath(stateDir, cfg.Name)
+		if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
+			return nil, fmt.Errorf("%v; moving it aside failed: %w", err, rerr)
+		}
+		opts.Log.Warn("unreadable state moved aside; starting over", "kept", path+".corrupt", "err", err)
+		sf, existed, err = OpenState(path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +130,13 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 			}
 		})
 	case cur.ConfigHash != hash:
+		changed := ChangedKeys(cur.Fields, fields)
+		if len(changed) == 0 || HashFields(cur.Fields) != cur.ConfigHash {
+			return nil, fmt.Errorf("%w: the state's config_hash does not match its own config_fields (was %s edited by hand?); apply with --full-refresh to start over",
+				ErrConfigChanged, sf.Path)
+		}
 		return nil, fmt.Errorf("%w: %s (state %s); run `snappipe plan` to review, or apply with --full-refresh to start over",
-			ErrConfigChanged, strings.Join(ChangedKeys(cur.Fields, fields), ", "), sf.Path)
+			ErrConfigChanged, strings.Join(changed, ", "), sf.Path)
 	default:
 		summary.Resumed = true
 		opts.Log.Info("resuming from checkpoint", "state", sf.Path, "batches_acked", cur.Upsert.AckedCount())
@@ -154,11 +168,38 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		rt.Config = &c2
 	}
 	err = Run(ctx, plan, reg, rt)
+	switch {
+	case err == nil:
+		sf.Update(func(s *State) { s.LastFailure = nil })
+	case ctx.Err() == nil:
+		// A failure, not an interrupt: record it, and say what the
+		// collection holds now and how to go on.
+		up := sf.Snapshot().Upsert
+		f := &Failure{At: time.Now().UTC(), Error: err.Error(), RowsLoaded: up.AckedRows(), Rows: up.Rows}
+		sf.Update(func(s *State) { s.LastFailure = f })
+		if f.RowsLoaded > 0 && !up.Done {
+			err = &PartialError{Err: err, Collection: cfg.Collection.Name, Loaded: f.RowsLoaded, Rows: f.Rows}
+		}
+	}
 	if ferr := sf.Flush(); ferr != nil && err == nil {
 		err = ferr
 	}
 	return summary, err
 }
+
+// PartialError is a run that failed after some rows were loaded.
+type PartialError struct {
+	Err        error
+	Collection string
+	Loaded     int64
+	Rows       int64
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%v\ncollection %q now holds the points of the first %d of %d rows (kept in the checkpoint). Fix the data and run the same command again to resume after them, or apply with --full-refresh to start over",
+		e.Err, e.Collection, e.Loaded, e.Rows)
+}
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // removeStaleTemps deletes temp files a killed run left in dir. Only the
 // lock holder calls it, so no live writer owns them.

@@ -34,6 +34,26 @@ type State struct {
 	Upsert     UpsertState               `json:"upsert"`
 	Snapshot   SnapshotState             `json:"snapshot"`
 	Fetch      FetchState                `json:"fetch"`
+	// LastFailure is the error that ended the last run, until a run
+	// succeeds (plan and status show it).
+	LastFailure *Failure `json:"last_failure,omitempty"`
+}
+
+// Failure records a failed run.
+type Failure struct {
+	At         time.Time `json:"at"`
+	Error      string    `json:"error"`
+	RowsLoaded int64     `json:"rows_loaded"` // acknowledged rows when it failed
+	Rows       int64     `json:"rows"`        // rows to load, -1 unknown
+}
+
+// Text says what a failed run left behind and how to go on.
+func (f *Failure) Text(collection string) string {
+	s := fmt.Sprintf("the last run failed at %s: %s", f.At.Format(time.RFC3339), f.Error)
+	if f.RowsLoaded > 0 {
+		s += fmt.Sprintf("\n  collection %q holds the first %d of %d rows' points; the checkpoint keeps them, so a run resumes after them", collection, f.RowsLoaded, f.Rows)
+	}
+	return s
 }
 
 // DownloadState tracks one url: source.
@@ -117,6 +137,21 @@ func (u *UpsertState) Ack(seq int64) {
 // AckedCount is how many batches are acknowledged.
 func (u UpsertState) AckedCount() int64 { return u.Watermark + int64(len(u.Above)) }
 
+// AckedRows is how many rows the acknowledged batches hold (the points an
+// interrupted or failed run left in the collection).
+func (u UpsertState) AckedRows() int64 {
+	if u.BatchSize < 1 || u.Rows <= 0 {
+		return 0
+	}
+	bs := int64(u.BatchSize)
+	n := u.AckedCount() * bs
+	last := (u.Rows - 1) / bs
+	if u.Acked(last) {
+		n -= bs - (u.Rows - last*bs)
+	}
+	return min(n, u.Rows)
+}
+
 // StateFile is a State bound to its file, safe for concurrent use. Every
 // write is atomic (temp, fsync, rename, fsync dir) and mode 0600.
 type StateFile struct {
@@ -134,6 +169,10 @@ func StatePath(stateDir, name string) string {
 	return filepath.Join(stateDir, name+".state.json")
 }
 
+// ErrUnusableState means a state file cannot be read (corrupt, or another
+// version). apply --full-refresh moves it aside (*.corrupt) and starts over.
+var ErrUnusableState = errors.New("unusable state")
+
 // OpenState reads the state at path; a missing file gives a fresh state.
 func OpenState(path string) (*StateFile, bool, error) {
 	sf := &StateFile{Path: path}
@@ -146,10 +185,10 @@ func OpenState(path string) (*StateFile, bool, error) {
 		return nil, false, err
 	}
 	if err := json.Unmarshal(b, &sf.s); err != nil {
-		return nil, false, fmt.Errorf("state file %s is corrupt (%v); remove it or run with --full-refresh", path, err)
+		return nil, false, fmt.Errorf("%w: state file %s is corrupt (%v); remove it or run with --full-refresh", ErrUnusableState, path, err)
 	}
 	if sf.s.StateVersion != StateVersion {
-		return nil, false, fmt.Errorf("state file %s has version %d; this snappipe reads version %d", path, sf.s.StateVersion, StateVersion)
+		return nil, false, fmt.Errorf("%w: state file %s has version %d; this snappipe reads version %d (run with --full-refresh to start over)", ErrUnusableState, path, sf.s.StateVersion, StateVersion)
 	}
 	return sf, true, nil
 }

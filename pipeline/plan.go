@@ -40,6 +40,8 @@ type PlanReport struct {
 	Sources  []SourceReport `json:"sources"`
 	Problems []string       `json:"problems,omitempty"`
 	Actions  []string       `json:"actions"`
+	// LastFailure says how the last run failed and what it left loaded.
+	LastFailure string `json:"last_failure,omitempty"`
 }
 
 // Pending reports whether apply would change anything.
@@ -64,6 +66,9 @@ func (r *PlanReport) Text() string {
 		if s.Describe != "" {
 			fmt.Fprintf(&b, "    %s\n", s.Describe)
 		}
+	}
+	if r.LastFailure != "" {
+		fmt.Fprintf(&b, "\nNote: %s\n", r.LastFailure)
 	}
 	if len(r.Problems) > 0 {
 		b.WriteString("\nProblems:\n")

@@ -29,8 +29,13 @@ func PlanRun(ctx context.Context, cfg *config.Config, reg *Registry, stateDir st
 	fresh := !existed
 	var changed string
 	if existed && st.ConfigHash != HashFields(fields) {
-		changed = fmt.Sprintf("the checkpoint %s belongs to a different config (changed: %s): apply refuses to resume; use --full-refresh to start over",
-			sf.Path, strings.Join(ChangedKeys(st.Fields, fields), ", "))
+		keys := ChangedKeys(st.Fields, fields)
+		what := "changed: " + strings.Join(keys, ", ")
+		if len(keys) == 0 || HashFields(st.Fields) != st.ConfigHash {
+			what = "its config_hash does not match its config_fields: edited by hand?"
+		}
+		changed = fmt.Sprintf("the checkpoint %s belongs to a different config (%s): apply refuses to resume; use --full-refresh to start over",
+			sf.Path, what)
 		fresh = true
 		sf = EmptyState()
 	}
@@ -48,6 +53,8 @@ func PlanRun(ctx context.Context, cfg *config.Config, reg *Registry, stateDir st
 	}
 	if changed != "" {
 		rep.Problems = append([]string{changed}, rep.Problems...)
+	} else if st.LastFailure != nil {
+		rep.LastFailure = st.LastFailure.Text(cfg.Collection.Name)
 	}
 	return rep, nil
 }
@@ -61,5 +68,9 @@ func Status(cfg *config.Config, reg *Registry, sf *StateFile) ([]string, error) 
 	}
 	rt := &Runtime{Config: cfg, Log: slog.New(slog.DiscardHandler)}
 	rt.SetCheckpoint(sf)
-	return WalkStatus(p, reg, rt)
+	lines, err := WalkStatus(p, reg, rt)
+	if f := sf.Snapshot().LastFailure; f != nil && err == nil {
+		lines = append(lines, "", f.Text(cfg.Collection.Name))
+	}
+	return lines, err
 }

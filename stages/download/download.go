@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
@@ -51,12 +53,21 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 // CachePath is where a source's file is cached.
 func CachePath(cacheDir, source, url string) string {
 	h := sha256.Sum256([]byte(url))
-	base := path.Base(httpget.Redact(url))
-	if base == "." || base == "/" {
+	base := "file"
+	if u, err := neturl.Parse(url); err == nil {
+		// The path's last element only: no query, no fragment.
+		if b := path.Base(u.Path); b != "." && b != "/" && b != "" {
+			base = b
+		}
+	}
+	if !safeBase.MatchString(base) {
 		base = "file"
 	}
 	return filepath.Join(cacheDir, fmt.Sprintf("%s-%s-%s", source, hex.EncodeToString(h[:6]), base))
 }
+
+// safeBase is what a cache file name may keep of a URL's last element.
+var safeBase = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // Run downloads (or finds in the cache) the file and emits FileReady.
 func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {

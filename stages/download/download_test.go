@@ -130,3 +130,19 @@ func TestPrefixStreamsInBoundedMemory(t *testing.T) {
 		t.Fatalf("fetching a %d-byte prefix allocated %d bytes", need, alloc)
 	}
 }
+
+// Cache file names keep the URL's last path element, never its query.
+func TestCachePathDropsTheQuery(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://h/x/img_emb_0000.npy?token=abc&sig=1": "img_emb_0000.npy",
+		"https://h/x/data.parquet#frag":                "data.parquet",
+		"https://h/":                                   "file",
+		"https://h/%2e%2e":                             "file",
+		"https://h/a/..%2f..%2fetc":                    "etc",
+	} {
+		p := download.CachePath("/c", "s", url)
+		if filepath.Dir(p) != "/c" || !strings.HasSuffix(p, "-"+want) || strings.ContainsAny(filepath.Base(p), "?#&=") {
+			t.Errorf("%s -> %s", url, p)
+		}
+	}
+}

@@ -186,3 +186,33 @@ snapshot: { destination: out }
 		t.Fatalf("edited hash: %v", err)
 	}
 }
+
+// A destination that is a file fails apply before the collection is
+// touched, and plan reports it.
+func TestUnwritableDestinationFailsFirst(t *testing.T) {
+	dir := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 50, Dim: 4, Seed: 1, Out: dir}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "out"), []byte("a file"), 0o644)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, dir, `version: 1
+name: dest
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection: { name: dest, vectors: { v: { size: 4, distance: Dot } } }
+sources: { s: { path: img_emb_0000.npy } }
+points: { vectors: { v: s } }
+snapshot: { destination: out }
+`)
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(strings.Join(rep.Problems, "\n"), "snapshot.destination:") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	_, err = e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "snapshot.destination: cannot create") {
+		t.Fatalf("err = %v", err)
+	}
+	if ops := e.srv.OpsOf("create"); len(ops) != 0 {
+		t.Fatalf("collection created before the destination was checked: %v", ops)
+	}
+}

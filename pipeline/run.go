@@ -31,6 +31,20 @@ func Run(ctx context.Context, p *Plan, reg *Registry, rt *Runtime) error {
 		}
 		stages[id] = s
 	}
+	// Stages that can tell before any work that they would fail say so
+	// now, all at once (a destination that is not writable must not be
+	// found only after the load).
+	var pre []error
+	for _, id := range p.Order {
+		if c, ok := stages[id].(Preflighter); ok {
+			if err := c.Preflight(ctx); err != nil {
+				pre = append(pre, fmt.Errorf("%s: %w", id, err))
+			}
+		}
+	}
+	if len(pre) > 0 {
+		return errors.Join(pre...)
+	}
 	// failed marks nodes that returned an error, before their outputs are
 	// closed, so a downstream Recv can tell a failure from an end.
 	var failedMu sync.Mutex

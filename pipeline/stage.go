@@ -160,6 +160,13 @@ type SnapshotReady struct {
 	Checksum string
 }
 
+// Preflighter is a stage that can check, before any stage runs, what
+// would make it fail later (a destination it cannot write). Run calls
+// Preflight on every stage that has it and stops on any error.
+type Preflighter interface {
+	Preflight(ctx context.Context) error
+}
+
 // Stage is one node's behaviour. Run consumes its inputs until they are
 // closed (or ctx ends) and returns; it must not close channels. The runner
 // closes a stage's outputs after Run returns.

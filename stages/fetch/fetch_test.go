@@ -123,3 +123,37 @@ func TestFetchRefusesUnsafeNames(t *testing.T) {
 		t.Fatalf("%d requests for unsafe names", n.Load())
 	}
 }
+
+// A destination that cannot hold the snapshot is found before the load:
+// by plan (without creating anything) and by apply's preflight.
+func TestDestinationChecks(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, create := range []bool{false, true} {
+		if err := fetch.CheckDestination(file, create); err == nil {
+			t.Errorf("create=%v: a file accepted as the destination", create)
+		}
+		if err := fetch.CheckDestination(filepath.Join(file, "sub"), create); err == nil {
+			t.Errorf("create=%v: a directory under a file accepted", create)
+		}
+		if err := fetch.CheckDestination(filepath.Join(dir, "new", "deeper"), create); err != nil {
+			t.Errorf("create=%v: a creatable directory refused: %v", create, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new", "deeper")); err != nil {
+		t.Error("preflight did not create the destination")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "new", "deeper", "*")); len(left) != 0 {
+		t.Errorf("probe files left: %v", left)
+	}
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(dir, "ro")
+		os.Mkdir(ro, 0o555)
+		for _, create := range []bool{false, true} {
+			if err := fetch.CheckDestination(ro, create); err == nil {
+				t.Errorf("create=%v: a read-only directory accepted", create)
+			}
+		}
+	}
+}

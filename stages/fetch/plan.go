@@ -2,7 +2,13 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/snappipe/snappipe/internal/atomicfile"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/pipeline"
@@ -17,9 +23,73 @@ func (f *Fetch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			return nil
 		}
 	}
+	if err := CheckDestination(f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination), false); err != nil {
+		pc.Problem("snapshot.destination: %v", err)
+	}
 	pc.Action("download the snapshot over REST, verify its SHA-256, write it to %s", f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination))
 	return nil
 }
+
+// Preflight checks, before the load starts, that the snapshot can be
+// written where it must land (creating the directory, as apply would).
+func (f *Fetch) Preflight(context.Context) error {
+	if f.state.Get().Done {
+		return nil
+	}
+	if err := CheckDestination(f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination), true); err != nil {
+		return fmt.Errorf("snapshot.destination: %w", err)
+	}
+	return nil
+}
+
+// CheckDestination says whether dir can receive the snapshot: a writable
+// directory, or one that can be created under a writable parent. With
+// create it makes the directory and writes (and removes) a probe file;
+// without (plan), it changes nothing and asks the OS for write access.
+func CheckDestination(dir string, create bool) error {
+	if create {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cannot create %s: %w", dir, unwrapPath(err))
+		}
+		probe, err := os.CreateTemp(dir, atomicfile.TempPrefix+"probe-*")
+		if err != nil {
+			return fmt.Errorf("cannot write into %s: %w", dir, unwrapPath(err))
+		}
+		probe.Close()
+		return os.Remove(probe.Name())
+	}
+	d := dir
+	for {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", d)
+			}
+			if err := syscall.Access(d, 0x2 /* W_OK */); err != nil {
+				return fmt.Errorf("%s is not writable: %w", d, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cannot use %s: %w", d, unwrapPath(err))
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return fmt.Errorf("no existing parent of %s", dir)
+		}
+		d = parent
+	}
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+var _ pipeline.Preflighter = (*Fetch)(nil)
 
 // Describe says what the checkpoint holds for the snapshot file.
 func (f *Fetch) Describe() []string {

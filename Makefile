@@ -64,8 +64,10 @@ bench-go:
 
 # Runs each fuzz target for a while.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./pipeline
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./pipeline/config
 	$(GO) test -run '^$$' -fuzz FuzzReadHeader -fuzztime 60s ./internal/npy
+	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 60s ./internal/pq
+	$(GO) test -run '^$$' -fuzz FuzzRangeReader -fuzztime 60s ./internal/httpra
 
 # Mutation testing (gremlins) over pipeline/, stages/ and the readers, each
 # package against its own tests. Score and triaged survivors: MUTATION.md.

@@ -159,6 +159,9 @@ func (r *Reader) Fetched() int64 { return r.fetched.Load() }
 
 // ReadAt implements io.ReaderAt.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("httpra: negative offset %d", off)
+	}
 	if off >= r.size {
 		return 0, io.EOF
 	}

@@ -189,7 +189,10 @@ func (h *Header) parseDict(s string) error {
 	if h.Shape[1] > math.MaxInt64/int64(h.ItemSize) || int64(int(h.Shape[1])) != h.Shape[1] {
 		return fmt.Errorf("unsupported .npy shape %v: too large", h.Shape)
 	}
-	if h.Shape[0] > math.MaxInt64/h.RowBytes() {
+	// The header is at most a few KiB, so keeping rows × row bytes below
+	// MaxInt64 - 2 MiB keeps header (at most MaxHeaderLen + 12 bytes) + data
+	// representable too.
+	if h.Shape[0] > (math.MaxInt64-(2<<20))/h.RowBytes() {
 		return fmt.Errorf("unsupported .npy shape %v: too large", h.Shape)
 	}
 	return nil

@@ -5,6 +5,7 @@ package pq
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,11 +38,41 @@ func Open(r io.ReaderAt, size int64, name string) (*File, error) {
 // OpenBuffered is Open with the page read buffer size: small for remote
 // files, so reading the first rows fetches little more than their pages.
 func OpenBuffered(r io.ReaderAt, size int64, name string, buf int) (*File, error) {
+	if err := checkFooter(r, size); err != nil {
+		return nil, fmt.Errorf("open parquet %s: %w", name, err)
+	}
 	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(buf))
 	if err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", name, err)
 	}
 	return &File{f: f, name: name}, nil
+}
+
+// MaxFooter bounds the footer (file metadata) snappipe reads: parquet-go
+// allocates the length the file's last bytes claim before reading it.
+const MaxFooter = 64 << 20
+
+// checkFooter reads the trailer (footer length + "PAR1") and checks the
+// length against the file before any buffer is sized from it.
+func checkFooter(r io.ReaderAt, size int64) error {
+	if size < 12 {
+		return fmt.Errorf("not a parquet file: %d bytes", size)
+	}
+	var tail [8]byte
+	if _, err := r.ReadAt(tail[:], size-8); err != nil {
+		return fmt.Errorf("reading the trailer: %w", err)
+	}
+	if string(tail[4:]) != "PAR1" {
+		return fmt.Errorf("not a parquet file: no PAR1 magic at the end")
+	}
+	n := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if n > size-12 {
+		return fmt.Errorf("corrupt parquet file: footer of %d bytes in a %d-byte file", n, size)
+	}
+	if n > MaxFooter {
+		return fmt.Errorf("parquet footer of %d bytes exceeds the %d-byte limit", n, MaxFooter)
+	}
+	return nil
 }
 
 // NumRows is the file's row count.

@@ -1,0 +1,71 @@
+package pq
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+type fuzzRow struct {
+	ID   uint64    `parquet:"id"`
+	Name *string   `parquet:"name,optional"`
+	Vec  []float32 `parquet:"vec"`
+	Tags []string  `parquet:"tags,list"`
+}
+
+func fuzzSeed(tb testing.TB, n int) []byte {
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[fuzzRow](&b, parquet.PageBufferSize(256))
+	rows := make([]fuzzRow, n)
+	for i := range rows {
+		s := "row"
+		rows[i] = fuzzRow{ID: uint64(i), Name: &s, Vec: []float32{float32(i), 1, 2}, Tags: []string{"a"}}
+	}
+	if _, err := w.Write(rows); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// FuzzOpen feeds the footer, schema and page path arbitrary bytes: Open
+// and reading must return errors, never panic or allocate without bound.
+func FuzzOpen(f *testing.F) {
+	good := fuzzSeed(f, 20)
+	f.Add(good)
+	f.Add(good[:len(good)-9])
+	f.Add(append([]byte("PAR1"), good[len(good)-64:]...))
+	for _, at := range []int{4, 20, len(good) / 2, len(good) - 12} {
+		b := bytes.Clone(good)
+		b[at] ^= 0xff
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pf, err := Open(bytes.NewReader(data), int64(len(data)), "fuzz.parquet")
+		if err != nil {
+			return
+		}
+		_ = pf.Columns()
+		_ = pf.Describe()
+		for _, sel := range []Selection{{AllPayload: true}, {Vectors: []string{"vec"}, ID: "id", Payload: []string{"name"}}} {
+			r, err := pf.NewReader(sel, 0)
+			if err != nil {
+				continue
+			}
+			var row Row
+			for i := 0; i < 1000; i++ {
+				if err := r.Next(&row); err != nil {
+					if err != io.EOF {
+						_ = err.Error()
+					}
+					break
+				}
+			}
+			r.Close()
+		}
+	})
+}

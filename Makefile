@@ -48,7 +48,7 @@ clean:
 
 # The kill-and-resume harness with 100 seeds (make test runs 10).
 chaos:
-	$(GO) test -count=1 -timeout 90m ./internal/chaos -seeds=100 -rows=20000 -v
+	$(GO) test -count=1 -timeout 90m ./internal/chaos -seeds=100 -rows=20000 -hostile-seeds=21 -v
 
 # End-to-end benchmarks (generates 100k- and 1M-row shards once into
 # .cache/bench, ~3.5 GB), then the Go micro-benchmarks. Figures and the

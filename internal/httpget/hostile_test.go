@@ -280,3 +280,20 @@ func TestExpectedSizeBoundsTheBody(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// With no size from the server and none from the format, an endless body
+// stops at MaxUndeclared.
+func TestUndeclaredSizeIsBounded(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		endless(w, r, nil, &sent)
+	}))
+	defer srv.Close()
+	_, dest, err := get(t, srv.URL+"/f.parquet", func(r *Request) { r.MaxUndeclared = 1 << 20 })
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "download.max_undeclared_size") || !retry.IsPermanent(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, serr := os.Stat(dest + ".part"); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatal("the part file was kept")
+	}
+}

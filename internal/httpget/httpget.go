@@ -47,6 +47,9 @@ type Request struct {
 	// then refused past that size instead of growing without bound. It
 	// returns -1 when the head does not tell.
 	DeclaredSize func(head []byte) int64
+	// MaxUndeclared bounds a body for which neither the server nor the
+	// file's header declares a size (0: no bound).
+	MaxUndeclared int64
 	// MaxAttempts and MaxElapsed bound retries of transient failures
 	// (connection errors, stalls, 5xx, 408, 429); permanent ones (other
 	// 4xx, unsupported schemes, certificate errors, lying sizes) fail at
@@ -440,6 +443,10 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 			}
 		}
 	}
+	undeclared := false
+	if limit < 0 && req.MaxUndeclared > 0 {
+		limit, undeclared = req.MaxUndeclared, true
+	}
 	var rest io.Reader = body
 	if limit >= 0 {
 		rest = io.LimitReader(body, max(limit-have-n, 0)+1)
@@ -463,6 +470,9 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		os.Remove(part)
 		os.Remove(part + ".etag")
 		*validator = ""
+		if undeclared {
+			return once{n: n, meta: meta}, fmt.Errorf("GET %s: %w: no size declared (no Content-Length, X-Linked-Size or format header) and more than %d bytes sent (download.max_undeclared_size)", Redact(req.URL), ErrTooLarge, limit)
+		}
 		return once{n: n, meta: meta}, fmt.Errorf("GET %s: %w (%d bytes); refusing the rest", Redact(req.URL), ErrTooLarge, limit)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {

@@ -210,6 +210,9 @@ func validate(c *Config, d *decoder) {
 	if c.Download.IdleTimeout <= 0 {
 		d.at("download.idle_timeout", "idle_timeout must be positive")
 	}
+	if c.Download.MaxUndeclaredSize < 1 {
+		d.at("download.max_undeclared_size", "max_undeclared_size must be at least 1")
+	}
 	if _, ok := d.pos["snapshot.destination"]; ok && c.Snapshot.Destination == "" {
 		d.at("snapshot.destination", "destination must not be empty")
 	}

@@ -120,7 +120,7 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		declared = sd.DeclaredSize
 	}
 	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
-		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, DeclaredSize: declared,
+		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, DeclaredSize: declared, MaxUndeclared: d.rt.Config.Download.MaxUndeclaredSize,
 		MaxAttempts: d.rt.Config.Upload.MaxAttempts, MaxElapsed: d.rt.Config.Upload.MaxElapsed.D(), IdleTimeout: d.rt.Config.Download.IdleTimeout.D(),
 		OnRetry: d.retrying,
 		Progress: func(done, total int64) {

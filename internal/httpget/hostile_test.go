@@ -297,3 +297,28 @@ func TestUndeclaredSizeIsBounded(t *testing.T) {
 		t.Fatal("the part file was kept")
 	}
 }
+
+// A body that trickles (a byte at a time, forever) is a stall too: the
+// idle timeout needs real progress, not any byte.
+func TestTrickleIsAStall(t *testing.T) {
+	var gets atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		w.Header().Set("Content-Length", "1000000")
+		for r.Context().Err() == nil {
+			if _, err := w.Write([]byte{'x'}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}))
+	defer srv.Close()
+	_, _, err := get(t, srv.URL+"/f", func(r *Request) { r.IdleTimeout = 100 * time.Millisecond; r.MaxAttempts = 2 })
+	if !errors.Is(err, ErrStalled) || gets.Load() != 2 {
+		t.Fatalf("err = %v after %d requests", err, gets.Load())
+	}
+}

@@ -56,8 +56,9 @@ type Request struct {
 	// once. Defaults: 5 attempts, no time cap.
 	MaxAttempts int
 	MaxElapsed  time.Duration
-	// IdleTimeout abandons (and retries) a request that receives no byte
-	// for this long: headers or body. Default DefaultIdleTimeout.
+	// IdleTimeout abandons (and retries) a request that receives less than
+	// MinProgress bytes within this long: headers or body (a trickle is a
+	// stall). Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// Progress, if set, is called with bytes on disk and the total (-1
 	// when unknown).
@@ -98,7 +99,7 @@ var ErrChecksum = errors.New("checksum mismatch")
 var ErrTooLarge = errors.New("server sent more bytes than the file's declared size")
 
 // ErrStalled means a request received no byte for the idle timeout.
-var ErrStalled = errors.New("no data received")
+var ErrStalled = errors.New("transfer stalled")
 
 // StatusError is an HTTP answer other than the one expected.
 type StatusError struct {
@@ -509,8 +510,9 @@ func readHead(part string) ([]byte, error) {
 	return b[:k], nil
 }
 
-// Idle watches one HTTP exchange: its Context is cancelled when no byte
-// arrives for the timeout, waiting for the headers or inside the body.
+// Idle watches one HTTP exchange: its Context is cancelled when less than
+// MinProgress bytes arrive within the timeout, waiting for the headers or
+// inside the body (a short body that ends in time is fine).
 type Idle struct {
 	parent context.Context
 	ctx    context.Context
@@ -540,7 +542,7 @@ func (i *Idle) Body(r io.Reader) io.Reader { return &idleReader{r: r, i: i} }
 // (transient) and returns others unchanged.
 func (i *Idle) Err(err error, url string, at int64) error {
 	if err != nil && context.Cause(i.ctx) == ErrStalled && i.parent.Err() == nil {
-		return fmt.Errorf("GET %s: %w for %s after %d bytes (the idle timeout)", url, ErrStalled, i.d, at)
+		return fmt.Errorf("GET %s: %w (less than %d bytes in %s, download.idle_timeout) after %d bytes", url, ErrStalled, MinProgress, i.d, at)
 	}
 	return err
 }
@@ -551,15 +553,22 @@ func (i *Idle) Stop() {
 	i.cancel(nil)
 }
 
+// MinProgress is the least a transfer must receive within the idle
+// timeout to count as alive: a body trickling a byte every few seconds
+// is a stall too.
+const MinProgress = 64 << 10
+
 type idleReader struct {
-	r io.Reader
-	i *Idle
+	r   io.Reader
+	i   *Idle
+	got int
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	if n > 0 {
+	if r.got += n; r.got >= MinProgress || err != nil && n > 0 {
 		r.i.timer.Reset(r.i.d)
+		r.got = 0
 	}
 	return n, err
 }

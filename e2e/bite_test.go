@@ -231,6 +231,7 @@ snapshot: { destination: out }
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	files.Quiet()
 	first := files.Total()
 	if first == 0 {
 		t.Fatal("nothing was downloaded")
@@ -358,6 +359,7 @@ snapshot: { destination: out }
 	}
 	// A new token: same checkpoint (nothing changed that matters), the
 	// finished downloads are found, no byte fetched again.
+	files.Quiet()
 	before := files.Total()
 	sum, err := e.apply(t, e.load(t, dir, yaml("tok3n-two")), pipeline.ApplyOptions{})
 	if err != nil {

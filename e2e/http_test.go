@@ -88,6 +88,7 @@ snapshot: { destination: out }
 	}
 	// Without the limit (a fresh run), the prefixes are completed, not
 	// fetched again.
+	files.Quiet()
 	before := files.Total()
 	cfg2 := e.load(t, dir, strings.Replace(yaml, "  limit: 1000\n", "", 1))
 	if _, err := e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err != nil {
@@ -175,6 +176,7 @@ snapshot: { destination: out }
 		t.Fatalf("after a complete run plan still has work:\n%s", rep.Text())
 	}
 	// Re-running apply fetches nothing from the sources.
+	files.Quiet()
 	before := files.Total()
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -47,6 +48,58 @@ type ApplyOptions struct {
 	Events          Events
 	// InFlight outlives ctx after an interrupt so sent upserts can finish.
 	InFlight context.Context
+	// Partition, when set, loads only that partition's shards (shard k
+	// belongs to partition k mod N), with its own state, and no snapshot.
+	Partition *Partition
+	// Finalize loads nothing: it checks the collection holds every planned
+	// row, then snapshots and fetches. Partitions names the partition count
+	// in its report of what is missing (0: shards only).
+	Finalize   bool
+	Partitions int
+}
+
+// RunName names a run's state file and lock: the pipeline's name, and the
+// partition ("NAME.part-2-of-8") or "NAME.finalize".
+func RunName(cfg *config.Config, opts ApplyOptions) string {
+	switch {
+	case opts.Partition != nil:
+		return fmt.Sprintf("%s.part-%d-of-%d", cfg.Name, opts.Partition.I, opts.Partition.N)
+	case opts.Finalize:
+		return cfg.Name + ".finalize"
+	}
+	return cfg.Name
+}
+
+// Mode is the run's mode.
+func (o ApplyOptions) Mode() Mode {
+	switch {
+	case o.Partition != nil:
+		return ModePartition
+	case o.Finalize:
+		return ModeFinalize
+	}
+	return ModeFull
+}
+
+// checkMode refuses what partitions cannot do safely.
+func checkMode(cfg *config.Config, opts ApplyOptions) error {
+	if opts.Partition != nil && opts.Finalize {
+		return errors.New("--partition and --finalize are separate runs: load every partition, then finalize")
+	}
+	if p := opts.Partition; p != nil && (p.N < 1 || p.I < 0 || p.I >= p.N) {
+		return fmt.Errorf("--partition %d/%d: want I/N with 0 <= I < N", p.I, p.N)
+	}
+	if opts.Mode() == ModeFull {
+		return nil
+	}
+	if cfg.Collection.OnExists != "reuse" {
+		return fmt.Errorf("partitions share one collection: set collection.on_exists: reuse (it creates the collection when absent; %q would %s)", cfg.Collection.OnExists,
+			map[string]string{"recreate": "drop the other partitions' points", "fail": "fail every partition but the first"}[cfg.Collection.OnExists])
+	}
+	if cfg.Upload.Bulk {
+		return errors.New("upload.bulk changes the collection's HNSW settings for the load; partitions share the collection, so it is not supported with --partition/--finalize")
+	}
+	return nil
 }
 
 // ErrConfigChanged means the state belongs to a different config.
@@ -83,12 +136,16 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	plan, err := Compile(cfg)
+	if err := checkMode(cfg, opts); err != nil {
+		return nil, err
+	}
+	plan, err := Compile(cfg, opts.Mode())
 	if err != nil {
 		return nil, err
 	}
+	runName := RunName(cfg, opts)
 	stateDir := StateDir(cfg, opts.StateDir)
-	lock, err := Lock(ctx, stateDir, cfg.Name, opts.LockTimeout)
+	lock, err := Lock(ctx, stateDir, runName, opts.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +154,10 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	removeStaleTemps(stateDir)
 	removeStaleTemps(filepath.Join(stateDir, "cache", cfg.Name))
 	removeStaleTemps(cfg.Resolve(cfg.Snapshot.Destination))
-	sf, existed, err := OpenState(StatePath(stateDir, cfg.Name))
+	sf, existed, err := OpenState(StatePath(stateDir, runName))
 	if errors.Is(err, ErrUnusableState) && opts.FullRefresh {
 		// Starting over needs nothing from it: keep it aside for a look.
-		path := StatePath(stateDir, cfg.Name)
+		path := StatePath(stateDir, runName)
 		if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
 			return nil, fmt.Errorf("%v; moving it aside failed: %w", err, rerr)
 		}
@@ -110,13 +167,22 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	if err != nil {
 		return nil, err
 	}
+	// The layout: shard files, paired, with their row counts (cached in
+	// the state, so a resumed run reads no header twice).
+	layout, err := BuildLayout(ctx, cfg, LayoutOptions{HTTP: HTTPClient(), Header: httpget.HFAuth(), Partition: opts.Partition, Cache: sf})
+	if err != nil {
+		return nil, err
+	}
 	fields := NormalizedFields(cfg)
+	layout.Fields(fields)
 	hash := HashFields(fields)
 	summary := &Summary{}
 	cur := sf.Snapshot()
 	switch {
 	case !existed || opts.FullRefresh:
+		rows := cur.ShardRows
 		sf.Reset(cfg.Name, hash, fields)
+		sf.Update(func(s *State) { s.ShardRows = rows })
 		// Verified downloads stay valid across a refresh: keep their records
 		// (for sources whose URL is unchanged) so no byte is fetched twice.
 		sf.Update(func(s *State) {
@@ -141,6 +207,7 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		summary.Resumed = true
 		opts.Log.Info("resuming from checkpoint", "state", sf.Path, "batches_acked", cur.Upsert.AckedCount())
 	}
+	sf.Update(func(s *State) { s.Layout = layout.Record() })
 	if err := sf.Flush(); err != nil {
 		return nil, err
 	}
@@ -157,11 +224,12 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	}
 	rt := &Runtime{
 		Config: cfg, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
-		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", cfg.Name),
+		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", runName),
 		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
+		Layout: layout, Partitions: opts.Partitions,
 	}
 	rt.SetCheckpoint(sf)
-	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" {
+	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" && opts.Mode() == ModeFull {
 		// --full-refresh recreates the collection whatever on_exists says.
 		c2 := *cfg
 		c2.Collection.OnExists = "recreate"
@@ -175,7 +243,7 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		// A failure, not an interrupt: record it, and say what the
 		// collection holds now and how to go on.
 		up := sf.Snapshot().Upsert
-		f := &Failure{At: time.Now().UTC(), Error: err.Error(), RowsLoaded: up.AckedRows(), Rows: up.Rows}
+		f := &Failure{At: time.Now().UTC(), Error: err.Error(), RowsLoaded: layout.RowsOfBatches(up), Rows: up.Rows}
 		sf.Update(func(s *State) { s.LastFailure = f })
 		if f.RowsLoaded > 0 && !up.Done {
 			err = &PartialError{Err: err, Collection: cfg.Collection.Name, Loaded: f.RowsLoaded, Rows: f.Rows}

@@ -34,6 +34,10 @@ type State struct {
 	Upsert     UpsertState               `json:"upsert"`
 	Snapshot   SnapshotState             `json:"snapshot"`
 	Fetch      FetchState                `json:"fetch"`
+	// Layout is the shard layout the run loads (shard sets only).
+	Layout *LayoutRecord `json:"layout,omitempty"`
+	// ShardRows caches the row counts of url: shard files (by ShardKey).
+	ShardRows map[string]*ShardRowsState `json:"shard_rows,omitempty"`
 	// LastFailure is the error that ended the last run, until a run
 	// succeeds (plan and status show it).
 	LastFailure *Failure `json:"last_failure,omitempty"`

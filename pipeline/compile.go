@@ -16,6 +16,21 @@ const (
 	KindUpsert   = "upsert"
 	KindSnapshot = "snapshot"
 	KindFetch    = "fetch"
+	// KindVerify checks, for apply --finalize, that the collection holds
+	// every planned row (the partitions loaded it) before the snapshot.
+	KindVerify = "verify"
+)
+
+// Mode is what a run of apply does.
+type Mode int
+
+const (
+	// ModeFull loads, snapshots and fetches (a plain apply).
+	ModeFull Mode = iota
+	// ModePartition loads one partition's shards, without a snapshot.
+	ModePartition
+	// ModeFinalize loads nothing: verify, snapshot, fetch.
+	ModeFinalize
 )
 
 // Node is one vertex of the plan.
@@ -32,13 +47,24 @@ type Plan struct {
 	Nodes  map[string]*Node
 	Graph  *Graph
 	Order  []string // topological
+	Mode   Mode
 }
 
 // Compile turns a validated config into a plan in named passes: declare
 // nodes, wire edges from what each reads, check for cycles.
-func Compile(c *config.Config) (*Plan, error) {
-	p := &Plan{Config: c, Nodes: map[string]*Node{}, Graph: NewGraph()}
+func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
+	m := ModeFull
+	if len(mode) > 0 {
+		m = mode[0]
+	}
+	p := &Plan{Config: c, Nodes: map[string]*Node{}, Graph: NewGraph(), Mode: m}
 	add := func(n *Node) { p.Nodes[n.ID] = n }
+	if m == ModeFinalize {
+		add(&Node{ID: KindVerify, Kind: KindVerify})
+		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindVerify}})
+		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
+		return p.wire()
+	}
 	var decodes []string
 	for _, src := range config.UsedSources(c) {
 		s := c.Sources[src]
@@ -59,8 +85,15 @@ func Compile(c *config.Config) (*Plan, error) {
 	}
 	add(&Node{ID: KindBatch, Kind: KindBatch, Reads: decodes})
 	add(&Node{ID: KindUpsert, Kind: KindUpsert, Reads: []string{KindBatch}})
-	add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
-	add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
+	if m == ModeFull {
+		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
+		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
+	}
+	return p.wire()
+}
+
+// wire connects the declared nodes by what they read and orders them.
+func (p *Plan) wire() (*Plan, error) {
 	for _, id := range SortedKeys(p.Nodes) {
 		n := p.Nodes[id]
 		p.Graph.Add(id)

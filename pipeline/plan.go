@@ -42,6 +42,8 @@ type PlanReport struct {
 	Actions  []string       `json:"actions"`
 	// LastFailure says how the last run failed and what it left loaded.
 	LastFailure string `json:"last_failure,omitempty"`
+	// Shards is the per-shard view of a shard set (ShardTable).
+	Shards []string `json:"shards,omitempty"`
 }
 
 // Pending reports whether apply would change anything.
@@ -65,6 +67,12 @@ func (r *PlanReport) Text() string {
 		b.WriteString(")\n")
 		if s.Describe != "" {
 			fmt.Fprintf(&b, "    %s\n", s.Describe)
+		}
+	}
+	if len(r.Shards) > 0 {
+		b.WriteString("\nShards:\n")
+		for _, l := range r.Shards {
+			fmt.Fprintf(&b, "%s\n", l)
 		}
 	}
 	if r.LastFailure != "" {

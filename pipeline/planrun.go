@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -15,17 +16,35 @@ import (
 // anything, and lists what apply would do: a walk of the compiled DAG in
 // which every stage adds what it would do (WalkPlan).
 func PlanRun(ctx context.Context, cfg *config.Config, reg *Registry, stateDir string) (*PlanReport, error) {
-	stateDir = StateDir(cfg, stateDir)
-	p, err := Compile(cfg)
+	return PlanRunWith(ctx, cfg, reg, ApplyOptions{StateDir: stateDir})
+}
+
+// PlanRunWith is PlanRun for a partition or finalize run (opts.Partition,
+// opts.Finalize).
+func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOptions) (*PlanReport, error) {
+	if err := checkMode(cfg, opts); err != nil {
+		return nil, err
+	}
+	stateDir := StateDir(cfg, opts.StateDir)
+	runName := RunName(cfg, opts)
+	p, err := Compile(cfg, opts.Mode())
 	if err != nil {
 		return nil, err
 	}
-	sf, existed, err := OpenState(StatePath(stateDir, cfg.Name))
+	sf, existed, err := OpenState(StatePath(stateDir, runName))
 	if err != nil {
 		return nil, err
 	}
 	st := sf.Snapshot()
+	// The layout reads every shard's header (the row counts a resumed run
+	// cached are used); a missing shard or row counts that differ are
+	// problems, and then nothing else can be planned.
+	layout, lerr := BuildLayout(ctx, cfg, LayoutOptions{HTTP: HTTPClient(), Header: httpget.HFAuth(), Partition: opts.Partition, Cache: readOnly(sf)})
+	if lerr != nil {
+		return &PlanReport{Pipeline: cfg.Name, Sources: []SourceReport{}, Actions: []string{}, Problems: []string{lerr.Error()}}, nil
+	}
 	fields := NormalizedFields(cfg)
+	layout.Fields(fields)
 	fresh := !existed
 	var changed string
 	if existed && st.ConfigHash != HashFields(fields) {
@@ -45,11 +64,20 @@ func PlanRun(ctx context.Context, cfg *config.Config, reg *Registry, stateDir st
 	}
 	defer client.Close()
 	rt := &Runtime{Config: cfg, Log: slog.New(slog.DiscardHandler), HTTP: HTTPClient(), Qdrant: client,
-		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", cfg.Name)}
+		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", runName), Layout: layout, Partitions: opts.Partitions}
 	rt.SetCheckpoint(sf)
 	rep, err := WalkPlan(ctx, p, reg, rt, fresh)
 	if err != nil {
 		return nil, err
+	}
+	if layout.Sharded {
+		rep.Shards = ShardTable(layout, sf.Snapshot().Upsert, rt.Resume)
+		if opts.Mode() != ModeFinalize {
+			rep.Actions = append([]string{fmt.Sprintf("load %d of %d shards (%d rows) in index order, %d files at a time per source",
+				len(layout.Shards), layout.AllShards, layout.Rows, cfg.Download.ParallelShards)}, rep.Actions...)
+		} else {
+			rep.Actions = append([]string{fmt.Sprintf("check that collection %q holds all %d rows of the %d shards", cfg.Collection.Name, layout.Rows, len(layout.Shards))}, rep.Actions...)
+		}
 	}
 	if changed != "" {
 		rep.Problems = append([]string{changed}, rep.Problems...)
@@ -59,16 +87,75 @@ func PlanRun(ctx context.Context, cfg *config.Config, reg *Registry, stateDir st
 	return rep, nil
 }
 
+// readOnly gives BuildLayout the state's cached row counts without
+// letting it write (plan changes nothing).
+func readOnly(sf *StateFile) *StateFile {
+	st := sf.Snapshot()
+	return &StateFile{s: st}
+}
+
+// ShardTable is a compact per-shard view for plan and status: counts by
+// state, then the unfinished shards (at most 20 named) and totals.
+func ShardTable(l *Layout, up UpsertState, r Resume) []string {
+	var done, partial, pending, empty int
+	var unfinished []string
+	var loaded int64
+	bs := int64(l.BatchSize)
+	for _, s := range l.Shards {
+		nb := s.Batches(l.BatchSize)
+		var acked, rows int64
+		for j := int64(0); j < nb; j++ {
+			if r.Acked(l.BatchSize, s.FirstSeq+j) {
+				acked++
+				rows += min(bs, s.Rows-j*bs)
+			}
+		}
+		loaded += rows
+		switch {
+		case nb == 0:
+			empty++
+			continue
+		case acked == nb:
+			done++
+			continue
+		case acked > 0:
+			partial++
+		default:
+			pending++
+		}
+		if len(unfinished) < 20 {
+			unfinished = append(unfinished, fmt.Sprintf("    shard %-6d rows %d-%d: %d of %d rows loaded", s.Index, s.Start, s.Start+s.Rows-1, rows, s.Rows))
+		}
+	}
+	out := []string{fmt.Sprintf("  shards     %d of %d in this run: %d done, %d partial, %d pending, %d empty; %d of %d rows loaded", len(l.Shards), l.AllShards, done, partial, pending, empty, loaded, l.Rows)}
+	if l.Partition != nil {
+		out[0] += fmt.Sprintf(" (partition %s)", l.Partition)
+	}
+	out = append(out, unfinished...)
+	if n := partial + pending - len(unfinished); n > 0 {
+		out = append(out, fmt.Sprintf("    ... and %d more unfinished", n))
+	}
+	return out
+}
+
 // Status describes what the checkpoint holds, stage by stage (a walk of
 // the compiled DAG).
 func Status(cfg *config.Config, reg *Registry, sf *StateFile) ([]string, error) {
-	p, err := Compile(cfg)
+	st := sf.Snapshot()
+	mode := ModeFull
+	if st.Fields["partition"] != "" {
+		mode = ModePartition
+	}
+	p, err := Compile(cfg, mode)
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: cfg, Log: slog.New(slog.DiscardHandler)}
+	rt := &Runtime{Config: cfg, Log: slog.New(slog.DiscardHandler), Layout: st.Layout.Layout(cfg.Upload.BatchSize)}
 	rt.SetCheckpoint(sf)
 	lines, err := WalkStatus(p, reg, rt)
+	if err == nil && rt.Layout != nil && rt.Layout.Sharded {
+		lines = append(lines, ShardTable(rt.Layout, st.Upsert, rt.Resume)...)
+	}
 	if f := sf.Snapshot().LastFailure; f != nil && err == nil {
 		lines = append(lines, "", f.Text(cfg.Collection.Name))
 	}

@@ -67,6 +67,22 @@ func DownloadSection(rt *Runtime, n *Node) (Section[DownloadState], error) {
 	})
 }
 
+// DownloadShardSection is a download node's record of one shard file
+// (key: ShardKey(source, index)).
+func DownloadShardSection(rt *Runtime, n *Node, key string) (Section[DownloadState], error) {
+	return section(rt, n, KindDownload, func(s *State) *DownloadState {
+		if s.Downloads == nil {
+			s.Downloads = map[string]*DownloadState{}
+		}
+		ds := s.Downloads[key]
+		if ds == nil {
+			ds = &DownloadState{Size: -1}
+			s.Downloads[key] = ds
+		}
+		return ds
+	})
+}
+
 // CollectionSection is the upsert node's record of the collection set-up.
 func CollectionSection(rt *Runtime, n *Node) (Section[CollectionState], error) {
 	return section(rt, n, KindUpsert, func(s *State) *CollectionState { return &s.Collection })

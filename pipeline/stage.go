@@ -58,6 +58,8 @@ type FileReady struct {
 	// URL is set instead of Path when the decoder reads the remote file
 	// directly with HTTP Range requests (Parquet under a row limit).
 	URL string
+	// Shard is the shard index (shard sets; 0 for a single file).
+	Shard int
 }
 
 // SourceHeader is the first message of a decode node: what the file holds.
@@ -272,13 +274,19 @@ type Runtime struct {
 	// section of it (DownloadSection, UpsertSection, ...).
 	state *StateFile
 	// Resume is the checkpoint as the run found it, for decode and batch.
-	Resume   Resume
-	Log      *slog.Logger
-	Events   Events
-	HTTP     *http.Client
-	Qdrant   *qdrant.Client
-	RESTBase string // Qdrant REST base URL
-	CacheDir string
+	Resume Resume
+	// Layout is how the rows lie over files (shard sets); nil means one
+	// file per source (LayoutOf gives the default).
+	Layout *Layout
+	// Partitions is the partition count finalize was told (0: unknown),
+	// to name the partitions whose shards are incomplete.
+	Partitions int
+	Log        *slog.Logger
+	Events     Events
+	HTTP       *http.Client
+	Qdrant     *qdrant.Client
+	RESTBase   string // Qdrant REST base URL
+	CacheDir   string
 	// Summary collects the run's results.
 	Summary   *Summary
 	summaryMu sync.Mutex
@@ -289,6 +297,14 @@ type Runtime struct {
 	// ConfirmRecreate is asked before a collection holding points is
 	// dropped; nil refuses.
 	ConfirmRecreate func(collection string, points uint64) error
+}
+
+// LayoutOf is the run's layout, or the plain one-file-per-source layout.
+func (rt *Runtime) LayoutOf() *Layout {
+	if rt.Layout != nil {
+		return rt.Layout
+	}
+	return SingleLayout(rt.Config.Upload.BatchSize)
 }
 
 // SetCheckpoint binds the run's state file and copies what decode and

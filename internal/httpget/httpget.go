@@ -709,3 +709,13 @@ func WithLinkedHeaders(c *http.Client) (*http.Client, *Linked) {
 	}
 	return &cc, l
 }
+
+// HFAuth carries HF_TOKEN as a bearer token when it is set (for url:
+// sources; never sent to another origin).
+func HFAuth() http.Header {
+	hdr := http.Header{}
+	if tok := os.Getenv("HF_TOKEN"); tok != "" {
+		hdr.Set("Authorization", "Bearer "+tok)
+	}
+	return hdr
+}

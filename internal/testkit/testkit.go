@@ -185,9 +185,22 @@ func RecoverSnapshot(t testing.TB, restURL, apiKey, name, path string) {
 // Files serves dir like a CDN (Range, HEAD, ETag) behind a
 // Hugging Face-style /resolve/main/ redirect, and counts body bytes sent.
 type Files struct {
-	mu   sync.Mutex
-	sent map[string]int64
-	auth []string
+	mu       sync.Mutex
+	sent     map[string]int64
+	auth     []string
+	inFlight int
+	idle     *sync.Cond
+}
+
+// Quiet waits until no request is being served: bytes a client stopped
+// reading (a cancelled read-ahead) are counted by then, so a count taken
+// after Quiet belongs to what came before.
+func (c *Files) Quiet() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.inFlight > 0 {
+		c.idle.Wait()
+	}
 }
 
 // Total is the body bytes sent, over all files.
@@ -239,7 +252,17 @@ func (w *countWriter) Write(p []byte) (int, error) {
 // ServeFiles starts a Files server for dir; it stops with the test.
 func ServeFiles(t testing.TB, dir string) (*Files, string) {
 	c := &Files{sent: map[string]int64{}}
+	c.idle = sync.NewCond(&c.mu)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.inFlight++
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.inFlight--
+			c.idle.Broadcast()
+			c.mu.Unlock()
+		}()
 		if name, ok := strings.CutPrefix(r.URL.Path, "/resolve/main/"); ok {
 			c.mu.Lock()
 			c.auth = append(c.auth, r.Header.Get("Authorization"))

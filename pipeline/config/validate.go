@@ -16,6 +16,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // and combinations. It reports every problem, at the key's position.
 func validate(c *Config, d *decoder) {
 	defer warnUnused(c, d)
+	defer validateShards(c, d)
 	if _, ok := d.pos["version"]; ok && c.Version != 1 {
 		d.at("version", "unsupported version %d (expected 1)", c.Version)
 	}
@@ -210,6 +211,9 @@ func validate(c *Config, d *decoder) {
 	if c.Download.IdleTimeout <= 0 {
 		d.at("download.idle_timeout", "idle_timeout must be positive")
 	}
+	if c.Download.ParallelShards < 1 || c.Download.ParallelShards > 64 {
+		d.at("download.parallel_shards", "parallel_shards %d out of range (1-64)", c.Download.ParallelShards)
+	}
 	if c.Download.MaxUndeclaredSize < 1 {
 		d.at("download.max_undeclared_size", "max_undeclared_size must be at least 1")
 	}
@@ -279,6 +283,73 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// validateShards checks, offline, what shard sets can tell without files:
+// a {A..B} range expands, ranges of different sources pair by index, and
+// shard sets (ranges, globs) are not mixed with single files.
+func validateShards(c *Config, d *decoder) {
+	if d.diags.Err() != nil {
+		return
+	}
+	used := UsedSources(c)
+	sets := map[string][]ShardFile{}
+	sharded := map[string]bool{}
+	key := func(s *Source, name string) string {
+		if s.URL != "" {
+			return "sources." + name + ".url"
+		}
+		return "sources." + name + ".path"
+	}
+	anyGlob := false
+	for _, name := range used {
+		s := c.Sources[name]
+		if s == nil {
+			continue
+		}
+		sharded[name] = s.IsShardSet()
+		if sharded[name] && !s.HasRange() {
+			anyGlob = true
+			sets[name] = nil
+			continue
+		}
+		files, err := s.Shards(c.Dir)
+		if err != nil {
+			d.at(key(s, name), "%v", err)
+			return
+		}
+		sets[name] = files
+	}
+	if anyGlob {
+		// Globs list files at plan/apply time; check only the mix here.
+		for name := range sets {
+			if sets[name] == nil {
+				sets[name] = []ShardFile{}
+			}
+		}
+		var plain, multi []string
+		for _, n := range SortedKeys(sets) {
+			if sharded[n] {
+				multi = append(multi, n)
+			} else {
+				plain = append(plain, n)
+			}
+		}
+		if len(plain) > 0 {
+			d.at(key(c.Sources[plain[0]], plain[0]), "source %s is a single file while %s are shard sets: rows pair by shard index, so every source feeding points must be a shard set", strings.Join(plain, ", "), strings.Join(multi, ", "))
+		}
+		return
+	}
+	if _, err := PairShards(sets, sharded); err != nil {
+		first := used[0]
+		for _, n := range used {
+			if sharded[n] {
+				first = n
+				break
+			}
+		}
+		d.at(key(c.Sources[first], first), "%v", err)
+	}
 }
 
 // warnUnused warns about sources no point uses, when the file has no

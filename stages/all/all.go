@@ -11,6 +11,7 @@ import (
 	"github.com/snappipe/snappipe/stages/fetch"
 	"github.com/snappipe/snappipe/stages/snapshot"
 	"github.com/snappipe/snappipe/stages/upsert"
+	"github.com/snappipe/snappipe/stages/verify"
 )
 
 // Registry returns a registry of every stage kind.
@@ -22,5 +23,6 @@ func Registry() *pipeline.Registry {
 	r.Register(upsert.Kind, upsert.Ports, upsert.New)
 	r.Register(snapshot.Kind, snapshot.Ports, snapshot.New)
 	r.Register(fetch.Kind, fetch.Ports, fetch.New)
+	r.Register(verify.Kind, verify.Ports, verify.New)
 	return r
 }

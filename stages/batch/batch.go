@@ -101,7 +101,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err != nil {
 		return err
 	}
-	bs := int64(c.Upload.BatchSize)
+	layout := b.rt.LayoutOf()
 	if err := sio.Emit(ctx, &pipeline.BatchPlan{Rows: total}); err != nil {
 		return err
 	}
@@ -141,11 +141,13 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 				return fmt.Errorf("internal: sources out of step (rows %d+%d vs %d+%d)", start, n, blk.Start, blk.N)
 			}
 		}
-		if next >= 0 && start != next {
+		// A shard set skips shards and batches already loaded: rows only
+		// go forward. One file: rows are contiguous from the resume point.
+		if next >= 0 && (start != next && !layout.Sharded || start < next) {
 			return fmt.Errorf("internal: expected rows from %d, got %d", next, start)
 		}
 		next = start + int64(n)
-		seq := start / bs
+		seq := layout.Seq(start)
 		release := func() {
 			for _, blk := range blocks {
 				if blk.Release != nil {
@@ -163,7 +165,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 			return err
 		}
 	}
-	if next >= 0 && next != total {
+	if next >= 0 && next != total && !layout.Sharded {
 		return fmt.Errorf("internal: sources ended at row %d, expected %d", next, total)
 	}
 	return nil

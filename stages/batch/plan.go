@@ -9,6 +9,10 @@ import (
 // Plan checks the sources' headers against the config (alignment, widths)
 // and hands the number of points to the upsert plan.
 func (b *Batch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	if l := b.rt.LayoutOf(); l.Sharded {
+		pc.Put(&pipeline.PlanRows{Rows: l.Rows})
+		return nil
+	}
 	headers := map[string]*pipeline.SourceHeader{}
 	for _, in := range pc.Inputs() {
 		if ps, ok := pipeline.PlanInput[*pipeline.PlanSource](pc, in); ok && ps.Header != nil {

@@ -76,6 +76,9 @@ func selection(c *config.Config, name string) pipeline.Selection {
 // Run opens the file (local, a fetched prefix, or remote in place), emits
 // a SourceHeader, then RowBlocks aligned to upload batches.
 func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
+	if l := d.rt.LayoutOf(); l.Sharded {
+		return d.runShards(ctx, sio, l)
+	}
 	path := d.rt.Config.Resolve(d.src.Path)
 	var fr *pipeline.FileReady
 	for _, up := range sio.Inputs() { // a url: source has its download
@@ -93,39 +96,11 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		// instead of opening (or re-fetching) the file.
 		return sio.Emit(ctx, d.loadedHeader(rows))
 	}
-	var (
-		ra          io.ReaderAt
-		size, avail int64
-		where       = path
-	)
-	if fr != nil && fr.URL != "" {
-		// Read in place by HTTP Range (a row limit on a format that is not
-		// read from a prefix).
-		hra, err := httpra.Open(ctx, d.rt.HTTP, fr.URL, download.AuthHeader(), 64<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
-		if err != nil {
-			return fmt.Errorf("source %s: %w", d.name, err)
-		}
-		defer func() { d.rt.AddFetched(hra.Fetched()) }()
-		ra, size, avail, where = hra, hra.Size(), hra.Size(), httpget.Redact(fr.URL)
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("source %s: %w", d.name, err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		ra, size, avail = f, st.Size(), st.Size()
-		if fr != nil && fr.FullSize > size {
-			size = fr.FullSize // a row-limit prefix of a larger file
-		}
-	}
-	ff, err := d.format.Probe(ra, size, avail, d.src, where)
+	ff, where, closeFile, err := d.open(ctx, fr, path)
 	if err != nil {
-		return fmt.Errorf("source %s (%s): %w", d.name, where, err)
+		return err
 	}
+	defer closeFile()
 	start, total := d.rt.Resume.FirstRow(d.rt.Config.Upload.BatchSize), d.rowsToEmit(ff.Rows())
 	rr, err := ff.Open(d.sel, start, total)
 	if err != nil {
@@ -155,6 +130,144 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 				return fmt.Errorf("source %s (%s): %w (points.allow_non_finite: true upserts such vectors)", d.name, where, err)
 			}
 		}
+		if err := sio.Emit(ctx, blk); err != nil {
+			if blk.Release != nil {
+				blk.Release()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// open probes a file: local, a fetched prefix, or remote in place.
+func (d *Decode) open(ctx context.Context, fr *pipeline.FileReady, path string) (pipeline.FormatFile, string, func(), error) {
+	var (
+		ra          io.ReaderAt
+		size, avail int64
+		where       = path
+		closers     []func()
+	)
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	if fr != nil && fr.URL != "" {
+		// Read in place by HTTP Range (a row limit on a format that is not
+		// read from a prefix).
+		hra, err := httpra.Open(ctx, d.rt.HTTP, fr.URL, download.AuthHeader(), 64<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("source %s: %w", d.name, err)
+		}
+		closers = append(closers, func() { d.rt.AddFetched(hra.Fetched()) })
+		ra, size, avail, where = hra, hra.Size(), hra.Size(), httpget.Redact(fr.URL)
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("source %s: %w", d.name, err)
+		}
+		closers = append(closers, func() { f.Close() })
+		st, err := f.Stat()
+		if err != nil {
+			closeAll()
+			return nil, "", nil, err
+		}
+		ra, size, avail = f, st.Size(), st.Size()
+		if fr != nil && fr.FullSize > size {
+			size = fr.FullSize // a row-limit prefix of a larger file
+		}
+	}
+	ff, err := d.format.Probe(ra, size, avail, d.src, where)
+	if err != nil {
+		closeAll()
+		return nil, "", nil, fmt.Errorf("source %s (%s): %w", d.name, where, err)
+	}
+	return ff, where, closeAll, nil
+}
+
+// runShards decodes a shard set: one header for the run's rows, then each
+// shard's blocks in index order with global row numbers (batches never
+// cross a shard). A shard read from the download cache is removed once
+// read: disk stays bounded by download.parallel_shards; a run killed before
+// its batches are acknowledged downloads it again.
+func (d *Decode) runShards(ctx context.Context, sio pipeline.StageIO, l *pipeline.Layout) error {
+	if rows, ok := d.rt.Resume.AllLoaded(); ok {
+		return sio.Emit(ctx, d.loadedHeader(rows))
+	}
+	hdr := d.loadedHeader(l.Rows)
+	hdr.Describe = fmt.Sprintf("%d of %d shards", len(l.Shards), l.AllShards)
+	if err := sio.Emit(ctx, hdr); err != nil {
+		return err
+	}
+	inputs := sio.Inputs()
+	bs := int64(l.BatchSize)
+	for _, span := range l.Shards {
+		if l.SpanDone(d.rt.Resume, span) {
+			continue
+		}
+		var fr *pipeline.FileReady
+		path := span.Files[d.name].Path
+		for _, up := range inputs {
+			f, ok, err := pipeline.Receive[*pipeline.FileReady](ctx, sio, up)
+			if err != nil {
+				return err
+			}
+			if !ok || f.Shard != span.Index {
+				return fmt.Errorf("internal: %s sent shard %v, expected %d", up, f, span.Index)
+			}
+			fr, path = f, f.Path
+		}
+		if err := d.shard(ctx, sio, l, span, fr, path, bs); err != nil {
+			return err
+		}
+		if fr != nil && fr.Path != "" {
+			os.Remove(fr.Path) // read: the cache copy is no longer needed
+		}
+	}
+	return nil
+}
+
+// shard emits the unacknowledged batches of one shard.
+func (d *Decode) shard(ctx context.Context, sio pipeline.StageIO, l *pipeline.Layout, span pipeline.ShardSpan, fr *pipeline.FileReady, path string, bs int64) error {
+	ff, where, closeFile, err := d.open(ctx, fr, path)
+	if err != nil {
+		return fmt.Errorf("shard %d: %w", span.Index, err)
+	}
+	defer closeFile()
+	if ff.Rows() != span.FileRows {
+		return fmt.Errorf("source %s shard %d (%s) has %d rows; it had %d when the run was planned (the file changed: run again)", d.name, span.Index, where, ff.Rows(), span.FileRows)
+	}
+	first := int64(0)
+	for first < span.Rows && d.rt.Resume.Acked(l.BatchSize, span.FirstSeq+first/bs) {
+		first += bs
+	}
+	if first >= span.Rows {
+		return nil
+	}
+	rr, err := ff.Open(d.sel, first, span.Rows)
+	if err != nil {
+		return fmt.Errorf("source %s shard %d (%s): %w", d.name, span.Index, where, err)
+	}
+	defer rr.Close()
+	h := &pipeline.SourceHeader{Source: d.name, Rows: ff.Rows(), Widths: rr.Widths(), Describe: ff.Describe()}
+	if err := d.checkWidths(h); err != nil {
+		return fmt.Errorf("shard %d: %w", span.Index, err)
+	}
+	for local := first; local < span.Rows; local += bs {
+		blk := &pipeline.RowBlock{Source: d.name, Start: local, N: int(min(bs, span.Rows-local))}
+		if err := rr.Read(blk); err != nil {
+			return fmt.Errorf("source %s shard %d (%s): %w", d.name, span.Index, where, err)
+		}
+		if !d.rt.Config.Points.AllowNonFinite {
+			if err := finite(blk, h.Widths); err != nil {
+				if blk.Release != nil {
+					blk.Release()
+				}
+				return fmt.Errorf("source %s shard %d (%s): %w (points.allow_non_finite: true upserts such vectors)", d.name, span.Index, where, err)
+			}
+		}
+		blk.Start = span.Start + local // global row: ids and batches
 		if err := sio.Emit(ctx, blk); err != nil {
 			if blk.Release != nil {
 				blk.Release()

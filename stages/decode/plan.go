@@ -15,6 +15,9 @@ import (
 // already), checks the columns the config names and the widths, and hands
 // the source's header to the batch plan.
 func (d *Decode) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	if d.rt.LayoutOf().Sharded {
+		return nil // the shard set's headers were read for the layout
+	}
 	var rep pipeline.SourceReport
 	var ff pipeline.FormatFile
 	if in := pc.Inputs(); len(in) == 1 {

@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
@@ -30,11 +32,12 @@ var Ports = pipeline.Ports{Emits: []string{pipeline.MsgFile}}
 
 // Download fetches one source.
 type Download struct {
-	node  string
-	name  string
-	src   *config.Source
-	rt    *pipeline.Runtime
-	state pipeline.Section[pipeline.DownloadState]
+	nodeRef *pipeline.Node
+	node    string
+	name    string
+	src     *config.Source
+	rt      *pipeline.Runtime
+	state   pipeline.Section[pipeline.DownloadState]
 }
 
 // New is the stage factory.
@@ -47,7 +50,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Download{node: n.ID, name: n.Source, src: src, rt: rt, state: sec}, nil
+	return &Download{node: n.ID, nodeRef: n, name: n.Source, src: src, rt: rt, state: sec}, nil
 }
 
 // CachePath is where a source's file is cached.
@@ -69,37 +72,60 @@ func CachePath(cacheDir, source, url string) string {
 // safeBase is what a cache file name may keep of a URL's last element.
 var safeBase = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// Run downloads (or finds in the cache) the file and emits FileReady.
+// Run downloads (or finds in the cache) the file and emits FileReady; for
+// a shard set, every shard the run loads, in index order, several at once.
 func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
-	dest := CachePath(d.rt.CacheDir, d.name, d.key())
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if l := d.rt.LayoutOf(); l.Sharded {
+		return d.runShards(ctx, io, l)
+	}
+	fr, err := d.fetch(ctx, file{name: d.name, url: d.src.URL, state: d.state, limit: d.rt.Config.Points.LimitOr()})
+	if err != nil {
 		return err
 	}
-	ds := d.state.Get()
-	if d.rt.Config.Points.LimitOr() >= 0 && d.src.SHA256 == "" {
+	return io.Emit(ctx, fr)
+}
+
+// file is one file to fetch: a plain source, or one shard of a set.
+type file struct {
+	name  string // cache and log name: the source, or source#index
+	url   string
+	state pipeline.Section[pipeline.DownloadState]
+	limit int64 // rows needed from its start; -1 all
+	shard int
+}
+
+// fetch downloads (or finds in the cache) one file.
+func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, error) {
+	key := config.RedactURL(fl.url)
+	dest := CachePath(d.rt.CacheDir, fl.name, key)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return nil, err
+	}
+	ds := fl.state.Get()
+	if fl.limit >= 0 && d.src.SHA256 == "" {
 		// Under a row limit only the bytes those rows need are fetched.
 		// (A sha256 pin needs the whole file, so it disables this.)
 		f := pipeline.FormatByName(d.src.Format)
 		if f == nil {
-			return fmt.Errorf("source %s: no format plugin %q is registered", d.name, d.src.Format)
+			return nil, fmt.Errorf("source %s: no format plugin %q is registered", d.name, d.src.Format)
 		}
 		if !f.Prefixable() {
 			// Read in place by the decoder: only the pages the rows need.
-			d.recordPrefix(0)
-			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, URL: d.src.URL})
+			d.recordPrefix(fl, 0)
+			return &pipeline.FileReady{Source: d.name, URL: fl.url, Shard: fl.shard}, nil
 		}
-		fr, err := d.prefix(ctx, f, dest, ds)
+		fr, err := d.prefix(ctx, f, fl, dest, ds)
 		if err != nil {
-			return fmt.Errorf("source %s: %w", d.name, err)
+			return nil, fmt.Errorf("source %s: %w", fl.name, err)
 		}
 		if fr != nil {
-			return io.Emit(ctx, fr)
+			return fr, nil
 		}
 	}
-	if ds.Done && ds.URL == d.key() {
+	if ds.Done && ds.URL == key {
 		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
-			d.rt.Log.Info("download cached", "source", d.name, "path", dest, "bytes", fi.Size())
-			return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true})
+			d.rt.Log.Info("download cached", "source", fl.name, "path", dest, "bytes", fi.Size())
+			return &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true, Shard: fl.shard}, nil
 		}
 	}
 	// A prefix fetched by an earlier limited run becomes the start of the
@@ -120,21 +146,21 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 		declared = sd.DeclaredSize
 	}
 	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
-		URL: d.src.URL, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, DeclaredSize: declared, MaxUndeclared: d.rt.Config.Download.MaxUndeclaredSize,
+		URL: fl.url, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, DeclaredSize: declared, MaxUndeclared: d.rt.Config.Download.MaxUndeclaredSize,
 		MaxAttempts: d.rt.Config.Upload.MaxAttempts, MaxElapsed: d.rt.Config.Upload.MaxElapsed.D(), IdleTimeout: d.rt.Config.Download.IdleTimeout.D(),
 		OnRetry: d.retrying,
 		Progress: func(done, total int64) {
 			d.rt.Events.Progress(d.node, done, total, "bytes")
-			d.state.UpdateThrottled(time.Second, func(ds *pipeline.DownloadState) {
-				if ds.URL == d.key() {
+			fl.state.UpdateThrottled(time.Second, func(ds *pipeline.DownloadState) {
+				if ds.URL == key {
 					ds.Bytes = done
 				}
 			})
 		},
 		OnMeta: func(m httpget.Meta) {
-			d.state.Update(func(ds *pipeline.DownloadState) {
-				if ds.URL != d.key() {
-					*ds = pipeline.DownloadState{URL: d.key()}
+			fl.state.Update(func(ds *pipeline.DownloadState) {
+				if ds.URL != key {
+					*ds = pipeline.DownloadState{URL: key}
 				}
 				ds.FinalURL, ds.Size, ds.ETag = config.RedactURL(m.FinalURL), m.Size, m.ETag
 			})
@@ -142,20 +168,82 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	})
 	d.rt.AddFetched(res.Fetched)
 	if err != nil {
-		return fmt.Errorf("source %s: %w", d.name, err)
+		return nil, fmt.Errorf("source %s: %w", fl.name, err)
 	}
 	fi, err := os.Stat(dest)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := d.state.Update(func(ds *pipeline.DownloadState) {
-		*ds = pipeline.DownloadState{URL: d.key(), FinalURL: config.RedactURL(res.FinalURL), Size: fi.Size(), ETag: res.ETag,
+	if err := fl.state.Update(func(ds *pipeline.DownloadState) {
+		*ds = pipeline.DownloadState{URL: key, FinalURL: config.RedactURL(res.FinalURL), Size: fi.Size(), ETag: res.ETag,
 			SHA256: res.SHA256, Bytes: fi.Size(), Done: true}
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	d.rt.Log.Info("downloaded", "source", d.name, "bytes", fi.Size(), "sha256", res.SHA256)
-	return io.Emit(ctx, &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true})
+	d.rt.Log.Info("downloaded", "source", fl.name, "bytes", fi.Size(), "sha256", res.SHA256)
+	return &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true, Shard: fl.shard}, nil
+}
+
+// runShards fetches the shards the run loads: up to
+// download.parallel_shards at once, emitted in index order (memory and
+// disk bounded by that parallelism, not by the number of shards). Shards
+// every batch of which is acknowledged are skipped.
+func (d *Download) runShards(ctx context.Context, io pipeline.StageIO, l *pipeline.Layout) error {
+	var spans []pipeline.ShardSpan
+	for _, s := range l.Shards {
+		if !l.SpanDone(d.rt.Resume, s) {
+			spans = append(spans, s)
+		}
+	}
+	par := max(1, d.rt.Config.Download.ParallelShards)
+	results := make([]chan *pipeline.FileReady, len(spans))
+	for i := range results {
+		results[i] = make(chan *pipeline.FileReady, 1)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	sem := make(chan struct{}, par)
+	g.Go(func() error {
+		for i, s := range spans {
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			g.Go(func() error {
+				sec, err := pipeline.DownloadShardSection(d.rt, d.nodeRef, pipeline.ShardKey(d.name, s.Index))
+				if err != nil {
+					return err
+				}
+				limit := int64(-1)
+				if s.Rows < s.FileRows {
+					limit = s.Rows
+				}
+				fr, err := d.fetch(gctx, file{name: pipeline.ShardKey(d.name, s.Index), url: s.Files[d.name].URL, state: sec, limit: limit, shard: s.Index})
+				if err != nil {
+					return err
+				}
+				results[i] <- fr
+				return nil
+			})
+		}
+		return nil
+	})
+	g.Go(func() error {
+		for i := range spans {
+			var fr *pipeline.FileReady
+			select {
+			case fr = <-results[i]:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if err := io.Emit(gctx, fr); err != nil {
+				return err
+			}
+			<-sem // the next shard may start once this one is handed on
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 var _ pipeline.Stage = (*Download)(nil)
@@ -164,24 +252,14 @@ func (d *Download) retrying(attempt int, err error, wait time.Duration) {
 	d.rt.Log.Warn("download failed; retrying", "source", d.name, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
 }
 
-// key is the source URL as the checkpoint and the cache know it: redacted
-// (config.RedactURL), so no secret is stored and a rotated token finds the
-// same download.
-func (d *Download) key() string { return config.RedactURL(d.src.URL) }
-
 // AuthHeader carries HF_TOKEN as a bearer token when it is set.
-func AuthHeader() http.Header {
-	hdr := http.Header{}
-	if tok := os.Getenv("HF_TOKEN"); tok != "" {
-		hdr.Set("Authorization", "Bearer "+tok)
-	}
-	return hdr
-}
+func AuthHeader() http.Header { return httpget.HFAuth() }
 
-func (d *Download) recordPrefix(bytes int64) {
-	d.state.Update(func(ds *pipeline.DownloadState) {
-		if ds.URL != d.key() {
-			*ds = pipeline.DownloadState{URL: d.key(), Size: -1}
+func (d *Download) recordPrefix(fl file, bytes int64) {
+	key := config.RedactURL(fl.url)
+	fl.state.Update(func(ds *pipeline.DownloadState) {
+		if ds.URL != key {
+			*ds = pipeline.DownloadState{URL: key, Size: -1}
 		}
 		ds.Prefix = true
 		if bytes > ds.Bytes {
@@ -193,30 +271,31 @@ func (d *Download) recordPrefix(bytes int64) {
 // prefix fetches the bytes the row limit needs (the format says how many,
 // from its header) into dest+".head". It returns nil when the limit covers
 // the whole file (the caller then downloads it whole).
-func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, ds pipeline.DownloadState) (*pipeline.FileReady, error) {
+func (d *Download) prefix(ctx context.Context, f pipeline.Format, fl file, dest string, ds pipeline.DownloadState) (*pipeline.FileReady, error) {
 	head := dest + ".head"
-	if ds.Prefix && ds.URL == d.key() && ds.Bytes > 0 {
+	key := config.RedactURL(fl.url)
+	if ds.Prefix && ds.URL == key && ds.Bytes > 0 {
 		if fi, err := os.Stat(head); err == nil && fi.Size() == ds.Bytes {
-			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size}, nil
+			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size, Shard: fl.shard}, nil
 		}
 	}
-	ra, err := httpra.Open(ctx, d.rt.HTTP, d.src.URL, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
+	ra, err := httpra.Open(ctx, d.rt.HTTP, fl.url, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
 	if err != nil {
 		return nil, err
 	}
-	ff, err := f.Probe(ra, ra.Size(), ra.Size(), d.src, httpget.Redact(d.src.URL))
+	ff, err := f.Probe(ra, ra.Size(), ra.Size(), d.src, httpget.Redact(fl.url))
 	d.rt.AddFetched(ra.Fetched())
 	if err != nil {
 		return nil, err
 	}
-	need := ff.PrefixBytes(d.rt.Config.Points.LimitOr())
+	need := ff.PrefixBytes(fl.limit)
 	if need < 0 || need >= ra.Size() {
 		return nil, nil
 	}
 	// The prefix streams to disk by one ranged, resumable download (never
 	// held in memory), verified by its length.
 	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
-		URL: d.src.URL, Header: AuthHeader(), Dest: head, Limit: need,
+		URL: fl.url, Header: AuthHeader(), Dest: head, Limit: need,
 		MaxAttempts: d.rt.Config.Upload.MaxAttempts, MaxElapsed: d.rt.Config.Upload.MaxElapsed.D(), IdleTimeout: d.rt.Config.Download.IdleTimeout.D(),
 		OnRetry:  d.retrying,
 		Progress: func(done, total int64) { d.rt.Events.Progress(d.node, done, need, "bytes") },
@@ -230,9 +309,14 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, dest string, d
 	} else if v := ra.Validator(); v != "" {
 		atomicfile.WriteFile(head+".etag", []byte(v), 0o644)
 	}
-	d.state.Update(func(ds *pipeline.DownloadState) {
-		*ds = pipeline.DownloadState{URL: d.key(), Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
+	fl.state.Update(func(ds *pipeline.DownloadState) {
+		*ds = pipeline.DownloadState{URL: key, Size: ra.Size(), ETag: ra.ETag(), Bytes: need, Prefix: true}
 	})
-	d.rt.Log.Info("fetched the rows the limit needs", "source", d.name, "bytes", need, "of", ra.Size())
-	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size()}, nil
+	d.rt.Log.Info("fetched the rows the limit needs", "source", fl.name, "bytes", need, "of", ra.Size())
+	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size(), Shard: fl.shard}, nil
 }
+
+// key is the source URL as the checkpoint and the cache know it: redacted
+// (config.RedactURL), so no secret is stored and a rotated token finds the
+// same download.
+func (d *Download) key() string { return config.RedactURL(d.src.URL) }

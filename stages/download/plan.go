@@ -15,6 +15,9 @@ import (
 // the header or footer by small Range reads, says what apply would fetch,
 // and hands the probed file to the decoder's plan.
 func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	if d.rt.LayoutOf().Sharded {
+		return nil // the shard set's files were probed for the layout
+	}
 	f := pipeline.FormatByName(d.src.Format)
 	rep := pipeline.SourceReport{Name: d.name, Location: httpget.Redact(d.src.URL), Format: d.src.Format, Size: -1, Rows: -1}
 	pf := &pipeline.PlanFile{Report: rep}

@@ -75,9 +75,9 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 		pc.Action("upsert the sources' rows (row count unknown until the problems above are fixed)")
 		return nil
 	}
-	batches := (total + bs - 1) / bs
+	batches := u.rt.LayoutOf().BatchCount(total)
 	pc.Action("upsert %d points in %d batches of %d, %d in parallel (%d batches already acknowledged)",
-		max(0, total-acked*bs), batches-acked, bs, c.Upload.Parallel, acked)
+		max(0, total-min(total, acked*bs)), batches-acked, bs, c.Upload.Parallel, acked)
 	return nil
 }
 

@@ -162,7 +162,7 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	var pts int64
 	if err := u.ups.Update(func(s *pipeline.UpsertState) {
-		want := (s.Rows + int64(c.Upload.BatchSize) - 1) / int64(c.Upload.BatchSize)
+		want := u.rt.LayoutOf().BatchCount(s.Rows)
 		if s.AckedCount() >= want {
 			s.Done = true
 		}

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRangeExpansion(t *testing.T) {
+	s := &Source{URL: "https://h/d/metadata_{0000..0003}.parquet?x=1"}
+	if !s.IsShardSet() || !s.HasRange() {
+		t.Fatal("a range is a shard set")
+	}
+	fs, err := s.Shards("/base")
+	if err != nil || len(fs) != 4 || fs[0].URL != "https://h/d/metadata_0000.parquet?x=1" || fs[3].Index != 3 || fs[3].URL != "https://h/d/metadata_0003.parquet?x=1" {
+		t.Fatalf("%v %v", fs, err)
+	}
+	fs, _ = (&Source{Path: "e/emb_{0..10}.npy"}).Shards("/base")
+	if len(fs) != 11 || fs[10].Path != "/base/e/emb_10.npy" || fs[2].Path != "/base/e/emb_2.npy" {
+		t.Fatalf("%v", fs)
+	}
+	for _, bad := range []string{"a_{3..1}.npy", "a_{0..1}_{0..1}.npy", "a_{0..999999}.npy"} {
+		if _, err := (&Source{Path: bad}).Shards("/"); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestGlobShardIndexes(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"text_emb_0010.npy", "text_emb_0002.npy", "text_emb_0000.npy", "other.txt"} {
+		os.WriteFile(filepath.Join(dir, n), nil, 0o644)
+	}
+	fs, err := (&Source{Path: "text_emb_*.npy"}).Shards(dir)
+	if err != nil || len(fs) != 3 || fs[0].Index != 0 || fs[1].Index != 2 || fs[2].Index != 10 || filepath.Base(fs[2].Path) != "text_emb_0010.npy" {
+		t.Fatalf("%v %v", fs, err)
+	}
+	// Hugging Face names: the varying part is the first integer.
+	hf := t.TempDir()
+	for _, n := range []string{"train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"} {
+		os.WriteFile(filepath.Join(hf, n), nil, 0o644)
+	}
+	fs, err = (&Source{Path: "train-*.parquet"}).Shards(hf)
+	if err != nil || len(fs) != 3 || fs[2].Index != 2 {
+		t.Fatalf("hf: %v %v", fs, err)
+	}
+	if _, err := (&Source{Path: "nothing_*.npy"}).Shards(dir); err == nil || !strings.Contains(err.Error(), "matches no file") {
+		t.Fatalf("empty glob: %v", err)
+	}
+}
+
+func TestPairShardsNamesEveryMissing(t *testing.T) {
+	mk := func(idx ...int) []ShardFile {
+		var out []ShardFile
+		for _, i := range idx {
+			out = append(out, ShardFile{Index: i})
+		}
+		return out
+	}
+	sets := map[string][]ShardFile{"meta": mk(0, 1, 2, 3), "img": mk(0, 2, 3), "txt": mk(0, 1, 3)}
+	sharded := map[string]bool{"meta": true, "img": true, "txt": true}
+	_, err := PairShards(sets, sharded)
+	if err == nil || !strings.Contains(err.Error(), "missing: img shard 1, txt shard 2") {
+		t.Fatalf("%v", err)
+	}
+	sets["img"], sets["txt"] = mk(0, 1, 2, 3), mk(0, 1, 2, 3)
+	if idx, err := PairShards(sets, sharded); err != nil || len(idx) != 4 {
+		t.Fatalf("%v %v", idx, err)
+	}
+	sharded["txt"] = false
+	if _, err := PairShards(sets, sharded); err == nil || !strings.Contains(err.Error(), "txt are single files") {
+		t.Fatalf("mix: %v", err)
+	}
+}
+
+// validate pairs ranges offline and names the missing shards at the key.
+func TestValidatePairsRanges(t *testing.T) {
+	y := `version: 1
+name: s
+collection: { name: C, vectors: { v: { size: 8, distance: Dot } } }
+sources:
+  meta: { url: "https://h/metadata_{0000..0004}.parquet" }
+  img:  { url: "https://h/img_emb_{0000..0003}.npy" }
+points:
+  vectors: { v: img }
+  payload: { source: meta }
+snapshot: { destination: out }
+`
+	_, ds := load(t, y, nil)
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, "missing: img shard 4") || ds[0].Line != 6 {
+		t.Fatalf("%v", ds)
+	}
+	_, ds = load(t, strings.Replace(y, "{0000..0003}", "{0000..0004}", 1), nil)
+	if len(ds) != 0 {
+		t.Fatalf("%v", ds)
+	}
+	_, ds = load(t, strings.Replace(y, "img_emb_{0000..0003}.npy", "img_emb.npy", 1), nil)
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, "img are single files while meta are shard sets") {
+		t.Fatalf("mix: %v", ds)
+	}
+}

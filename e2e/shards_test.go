@@ -178,3 +178,51 @@ func TestShardSetLimit(t *testing.T) {
 		}
 	}
 }
+
+// Three partitions on separate state dirs load their shards (shard k in
+// partition k mod 3), none snapshots; finalize before the last partition
+// names what is missing, after it snapshots once; every point exact.
+func TestPartitionsThenFinalize(t *testing.T) {
+	data := t.TempDir()
+	img, txt, meta := shardSet(t, data, []int{20, 17, 0, 31, 9, 12})
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, shardYAML(url, data, ""))
+	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0005}.parquet"
+	cfg.Sources["image"].URL = url + "/img_emb_{0000..0005}.npy"
+	for _, i := range []int{0, 2} {
+		sum, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, fmt.Sprintf("state-%d", i)), Partition: &pipeline.Partition{I: i, N: 3}})
+		if err != nil {
+			t.Fatalf("partition %d: %v", i, err)
+		}
+		if sum.SnapshotPath != "" {
+			t.Fatalf("partition %d took a snapshot", i)
+		}
+	}
+	if n := len(e.srv.OpsOf("snapshot")); n != 0 {
+		t.Fatalf("%d snapshots before finalize", n)
+	}
+	_, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
+	// Partition 1 holds shards 1 and 4.
+	if err == nil || !strings.Contains(err.Error(), "incomplete: shard 1, shard 4 (partitions 1 of 3)") {
+		t.Fatalf("early finalize: %v", err)
+	}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "state-1"), Partition: &pipeline.Partition{I: 1, N: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPoints(t, e, "shards", 89, img, txt, meta)
+	checkSnapshot(t, e, sum, "shards")
+	if n := len(e.srv.OpsOf("create")); n != 1 {
+		t.Fatalf("collection created %d times", n)
+	}
+	// Partitions refuse on_exists: recreate.
+	cfg.Collection.OnExists = "recreate"
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "x"), Partition: &pipeline.Partition{I: 0, N: 3}}); err == nil || !strings.Contains(err.Error(), "on_exists: reuse") {
+		t.Fatalf("recreate with partitions: %v", err)
+	}
+}

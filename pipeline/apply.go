@@ -226,7 +226,7 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		Config: cfg, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
 		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", runName),
 		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
-		Layout: layout, Partitions: opts.Partitions,
+		Layout: layout, Partitions: opts.Partitions, Mode: opts.Mode(),
 	}
 	rt.SetCheckpoint(sf)
 	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" && opts.Mode() == ModeFull {

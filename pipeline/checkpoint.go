@@ -307,6 +307,19 @@ func NormalizedFields(c *config.Config) map[string]string {
 	return out
 }
 
+// ConfigMatches says, without reading any source, whether a state belongs
+// to cfg: the layout a shard set had when the state was written is taken
+// from the state (status cannot list the shards offline).
+func ConfigMatches(cfg *config.Config, st State) bool {
+	f := NormalizedFields(cfg)
+	for _, k := range []string{"layout", "partition"} {
+		if v, ok := st.Fields[k]; ok {
+			f[k] = v
+		}
+	}
+	return st.ConfigHash == HashFields(f)
+}
+
 // HashFields hashes normalised fields deterministically.
 func HashFields(f map[string]string) string {
 	h := sha256.New()

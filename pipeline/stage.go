@@ -278,6 +278,9 @@ type Runtime struct {
 	// Layout is how the rows lie over files (shard sets); nil means one
 	// file per source (LayoutOf gives the default).
 	Layout *Layout
+	// Mode is the run's mode (a partition shares the collection with
+	// others: it never recreates it and tolerates a create race).
+	Mode Mode
 	// Partitions is the partition count finalize was told (0: unknown),
 	// to name the partitions whose shards are incomplete.
 	Partitions int

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,55 @@ type applyOptions struct {
 	detailed    bool
 	cpuProfile  string
 	memProfile  string
+	part        partFlags
+}
+
+// partFlags are --partition, --finalize and --partitions (apply, plan and
+// status).
+type partFlags struct {
+	partition  string
+	finalize   bool
+	partitions int
+}
+
+func (p *partFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.partition, "partition", "", "load only partition I of N of a shard set (shard k belongs to partition k mod N), with its own checkpoint and no snapshot; I/N, or auto/N to read $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
+	cmd.Flags().BoolVar(&p.finalize, "finalize", false, "load nothing: check the collection holds every planned row (the partitions loaded it), then snapshot and fetch")
+	cmd.Flags().IntVar(&p.partitions, "partitions", 0, "with --finalize: the partition count, to name the partitions whose shards are incomplete")
+}
+
+// apply sets the partition options on opts.
+func (p *partFlags) apply(opts *pipeline.ApplyOptions) error {
+	opts.Finalize, opts.Partitions = p.finalize, p.partitions
+	if p.partition == "" {
+		return nil
+	}
+	part, err := parsePartition(p.partition, os.Getenv)
+	if err != nil {
+		return err
+	}
+	opts.Partition = part
+	return nil
+}
+
+// parsePartition reads I/N, or auto/N with I from $JOB_COMPLETION_INDEX.
+func parsePartition(s string, getenv func(string) string) (*pipeline.Partition, error) {
+	a, b, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(b)
+	if !ok || err != nil || n < 1 {
+		return nil, fmt.Errorf("--partition %q: want I/N (0 <= I < N) or auto/N", s)
+	}
+	if a == "auto" {
+		a = getenv("JOB_COMPLETION_INDEX")
+		if a == "" {
+			return nil, fmt.Errorf("--partition auto/%d: JOB_COMPLETION_INDEX is not set (it is in a Kubernetes Indexed Job's pods)", n)
+		}
+	}
+	i, err := strconv.Atoi(a)
+	if err != nil || i < 0 || i >= n {
+		return nil, fmt.Errorf("--partition %q: index %q is not in 0..%d", s, a, n-1)
+	}
+	return &pipeline.Partition{I: i, N: n}, nil
 }
 
 func newApplyCommand(g *globalOptions) *cobra.Command {
@@ -75,6 +125,7 @@ func newApplyCommand(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "with --dry-run: exit 2 when apply has work to do, 0 when not, 1 on error (as plan)")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	cmd.Flags().StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
+	o.part.register(cmd)
 	return cmd
 }
 
@@ -92,7 +143,7 @@ func isTTY(f any) bool {
 
 func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path string) error {
 	if o.dryRun {
-		return runPlan(ctx, g, &planOptions{load: o.load, stateDir: o.stateDir, detailedExitcode: o.detailed}, path)
+		return runPlan(ctx, g, &planOptions{load: o.load, stateDir: o.stateDir, detailedExitcode: o.detailed, part: o.part}, path)
 	}
 	if o.detailed {
 		return &exitCodeError{code: exitError, err: errors.New("--detailed-exitcode needs --dry-run (or use snappipe plan --detailed-exitcode)")}
@@ -142,14 +193,19 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 		}
 		return nil
 	}
+	aopts := pipeline.ApplyOptions{
+		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,
+		ConfirmRecreate: confirm, Log: log,
+		InFlight: inFlight(ctx),
+	}
+	if err := o.part.apply(&aopts); err != nil {
+		return err
+	}
 	events := newEvents(g, log)
 	defer events.Close()
+	aopts.Events = events
 	start := time.Now()
-	sum, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{
-		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,
-		ConfirmRecreate: confirm, Log: log, Events: events,
-		InFlight: inFlight(ctx),
-	})
+	sum, err := pipeline.Apply(ctx, cfg, all.Registry(), aopts)
 	events.Close()
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
@@ -172,6 +228,10 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 		fmt.Fprint(g.stdout, " (resumed)")
 	}
 	fmt.Fprintf(g.stdout, " in %s\n", elapsed.Round(time.Millisecond))
+	if aopts.Partition != nil {
+		fmt.Fprintf(g.stdout, "Partition %s loaded; run `snappipe apply --finalize %s` once every partition is done\n", aopts.Partition, path)
+		return nil
+	}
 	fmt.Fprintf(g.stdout, "Snapshot: %s\n  size:   %d bytes (%s)\n  sha256: %s\n", sum.SnapshotPath, sum.SnapshotSize, formatBytes(sum.SnapshotSize), sum.SnapshotSHA256)
 	fmt.Fprintf(g.stdout, "Fetched: %s from sources and server\n", formatBytes(sum.BytesFetched))
 	return nil

@@ -15,6 +15,7 @@ type planOptions struct {
 	load             loadFlags
 	stateDir         string
 	detailedExitcode bool
+	part             partFlags
 }
 
 func newPlanCommand(g *globalOptions) *cobra.Command {
@@ -38,6 +39,7 @@ With --detailed-exitcode: 0 nothing to do, 2 changes pending, 1 error.`,
 	}
 	o.load.register(cmd)
 	stateDirFlag(cmd, &o.stateDir)
+	o.part.register(cmd)
 	cmd.Flags().BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 2 when apply has work to do, 0 when not, 1 on error")
 	return cmd
 }
@@ -52,7 +54,11 @@ func runPlan(ctx context.Context, g *globalOptions, o *planOptions, path string)
 		return err
 	}
 	printWarnings(g, cfg)
-	rep, err := pipeline.PlanRun(ctx, cfg, all.Registry(), o.stateDir)
+	popts := pipeline.ApplyOptions{StateDir: o.stateDir}
+	if err := o.part.apply(&popts); err != nil {
+		return err
+	}
+	rep, err := pipeline.PlanRunWith(ctx, cfg, all.Registry(), popts)
 	if err != nil {
 		return err
 	}

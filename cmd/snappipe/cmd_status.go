@@ -14,6 +14,7 @@ type statusOptions struct {
 	load     loadFlags
 	stateDir string
 	asJSON   bool
+	part     partFlags
 }
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -29,6 +30,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 	o.load.register(cmd)
 	stateDirFlag(cmd, &o.stateDir)
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the state as JSON")
+	o.part.register(cmd)
 	return cmd
 }
 
@@ -41,7 +43,11 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	sp := pipeline.StatePath(pipeline.StateDir(cfg, o.stateDir), cfg.Name)
+	var popts pipeline.ApplyOptions
+	if err := o.part.apply(&popts); err != nil {
+		return err
+	}
+	sp := pipeline.StatePath(pipeline.StateDir(cfg, o.stateDir), pipeline.RunName(cfg, popts))
 	sf, existed, err := pipeline.OpenState(sp)
 	if err != nil {
 		return err
@@ -50,7 +56,7 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if o.asJSON || g.output == "json" {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"state_file": sp, "exists": existed, "config_matches": existed && st.ConfigHash == pipeline.HashFields(pipeline.NormalizedFields(cfg)), "state": st})
+		return enc.Encode(map[string]any{"state_file": sp, "exists": existed, "config_matches": existed && pipeline.ConfigMatches(cfg, st), "state": st})
 	}
 	w := g.stdout
 	if !existed {
@@ -58,7 +64,7 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 		return nil
 	}
 	fmt.Fprintf(w, "Pipeline %s (state %s, updated %s)\n", cfg.Name, sp, st.UpdatedAt.Format("2006-01-02 15:04:05Z"))
-	if st.ConfigHash != pipeline.HashFields(pipeline.NormalizedFields(cfg)) {
+	if !pipeline.ConfigMatches(cfg, st) {
 		fmt.Fprintln(w, "  ! the config changed since this checkpoint; apply will refuse to resume (see plan)")
 	}
 	lines, err := pipeline.Status(cfg, all.Registry(), sf)

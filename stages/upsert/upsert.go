@@ -231,6 +231,12 @@ func grpcMessage(err error) string {
 	return err.Error()
 }
 
+// alreadyExists recognises Qdrant's answer to creating a collection that
+// exists ("Wrong input: Collection `X` already exists!").
+func alreadyExists(err error) bool {
+	return status.Code(err) == codes.AlreadyExists || strings.Contains(grpcMessage(err), "already exists")
+}
+
 // classify sorts a gRPC error for the shared retry policy: Qdrant's
 // retry-after (RESOURCE_EXHAUSTED with a wait) sets the wait; UNAVAILABLE,
 // DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED and ABORTED are
@@ -319,10 +325,24 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 		}
 	}
 	if !exists {
-		if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.CreateCollection(ctx, CreateRequest(c)) }); err != nil {
+		err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.CreateCollection(ctx, CreateRequest(c)) })
+		switch {
+		case err != nil && u.rt.Mode == pipeline.ModePartition && alreadyExists(err):
+			// Another partition created it first: reuse it as configured.
+			var info *qdrant.CollectionInfo
+			if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
+				return fmt.Errorf("get collection %q: %s", name, grpcMessage(err))
+			}
+			if diffs := DiffVectors(c, info); len(diffs) > 0 {
+				return fmt.Errorf("collection %q was created by another partition with a different config: %s", name, strings.Join(diffs, "; "))
+			}
+			exists = true
+			u.rt.Log.Info("collection created by another partition", "collection", name)
+		case err != nil:
 			return fmt.Errorf("create collection %q: %s", name, grpcMessage(err))
+		default:
+			u.rt.Log.Info("collection created", "collection", name)
 		}
-		u.rt.Log.Info("collection created", "collection", name)
 	}
 	for _, field := range pipeline.SortedKeys(c.Collection.PayloadIndexes) {
 		ft := fieldTypes[c.Collection.PayloadIndexes[field]]
@@ -359,7 +379,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 // points.allow_duplicate_ids is set.
 func (u *Upsert) checkCount(ctx context.Context, rows int64) error {
 	c := u.rt.Config
-	if !u.coll.Get().Created || c.Points.AllowDuplicateIDs || rows <= 0 {
+	if !u.coll.Get().Created || c.Points.AllowDuplicateIDs || rows <= 0 || u.rt.Mode == pipeline.ModePartition {
 		return nil
 	}
 	var n uint64

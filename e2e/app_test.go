@@ -175,13 +175,44 @@ func checkSnapshot(t *testing.T, e *env, sum *pipeline.Summary, collection strin
 	if got := fileSHA(t, sum.SnapshotPath); got != list[0].GetChecksum() || got != sum.SnapshotSHA256 {
 		t.Fatalf("snapshot sha256 %s, server checksum %s, summary %s", got, list[0].GetChecksum(), sum.SnapshotSHA256)
 	}
-	// No temp or partial files beside it.
+	// No temp or partial files beside it: the snapshot and its manifest.
 	ents, _ := os.ReadDir(filepath.Dir(sum.SnapshotPath))
 	for _, en := range ents {
-		if en.Name() != list[0].GetName() {
+		if en.Name() != list[0].GetName() && en.Name() != list[0].GetName()+".json" {
 			t.Fatalf("unexpected file in destination: %s", en.Name())
 		}
 	}
+	checkManifest(t, sum, collection)
+}
+
+// checkManifest reads the manifest beside the snapshot: it names the file,
+// its size and SHA-256, the collection, the points and every source, and
+// holds no secret.
+func checkManifest(t *testing.T, sum *pipeline.Summary, collection string) *pipeline.Manifest {
+	t.Helper()
+	b, err := os.ReadFile(sum.SnapshotPath + ".json")
+	if err != nil {
+		t.Fatalf("no manifest: %v", err)
+	}
+	var m pipeline.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ManifestVersion != 1 || m.Snapshot != filepath.Base(sum.SnapshotPath) || m.Size != sum.SnapshotSize || m.SHA256 != sum.SnapshotSHA256 ||
+		m.Collection.Name != collection || m.Points <= 0 || m.Pipeline.Name == "" || len(m.Pipeline.ConfigHash) != 64 || len(m.Sources) == 0 || m.CreatedAt == "" {
+		t.Fatalf("manifest %+v", m)
+	}
+	for _, s := range m.Sources {
+		if s.Size <= 0 || s.RowsUsed < 0 || (s.URL == "") == (s.Path == "") {
+			t.Fatalf("manifest source %+v", s)
+		}
+	}
+	for _, secret := range []string{"s3cr3t", "hf_secret", "token=", "user:pass"} {
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("manifest holds %q", secret)
+		}
+	}
+	return &m
 }
 
 func TestApplySample(t *testing.T) {

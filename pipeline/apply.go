@@ -56,6 +56,8 @@ type ApplyOptions struct {
 	// in its report of what is missing (0: shards only).
 	Finalize   bool
 	Partitions int
+	// Version is snappipe's version, recorded in manifests.
+	Version string
 }
 
 // RunName names a run's state file and lock: the pipeline's name, and the
@@ -226,7 +228,7 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		Config: cfg, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
 		RESTBase: ep.RESTBase, CacheDir: filepath.Join(stateDir, "cache", runName),
 		Summary: summary, ConfirmRecreate: confirm, InFlight: opts.InFlight,
-		Layout: layout, Partitions: opts.Partitions, Mode: opts.Mode(),
+		Layout: layout, Partitions: opts.Partitions, Mode: opts.Mode(), Version: opts.Version,
 	}
 	rt.SetCheckpoint(sf)
 	if opts.FullRefresh && cfg.Collection.OnExists != "recreate" && opts.Mode() == ModeFull {

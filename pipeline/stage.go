@@ -278,6 +278,8 @@ type Runtime struct {
 	// Layout is how the rows lie over files (shard sets); nil means one
 	// file per source (LayoutOf gives the default).
 	Layout *Layout
+	// Version is snappipe's version (for the manifest).
+	Version string
 	// Mode is the run's mode (a partition shares the collection with
 	// others: it never recreates it and tolerates a create race).
 	Mode Mode

@@ -37,7 +37,7 @@ func main() {
 	batch := flag.Int("batch", 256, "upload.batch_size")
 	parallel := flag.Int("parallel", 2, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
-	only := flag.String("only", "local,http,limit,raw,embedded", "scenarios to run")
+	only := flag.String("only", "local,http,limit,raw,embedded,shards", "scenarios to run")
 	flag.Parse()
 	for _, k := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(k)] = true
@@ -77,6 +77,33 @@ func ensureData(bin, dir string, rows int, embedded bool) error {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("gensample: %w", err)
+	}
+	return os.WriteFile(marker, nil, 0o644)
+}
+
+// ensureShards generates k shards of rows/k rows each (seeds differ) with
+// the shard-set names metadata_000I.parquet, img_emb_000I.npy and
+// text_emb_000I.npy (cached).
+func ensureShards(bin, dir string, rows, k int) error {
+	marker := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	for i := 0; i < k; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("tmp-%d", i))
+		fmt.Fprintf(os.Stderr, "generating shard %d (%d rows) in %s ...\n", i, rows/k, dir)
+		cmd := exec.Command(filepath.Join(bin, "gensample"), "-rows", strconv.Itoa(rows/k), "-dim", "768", "-seed", strconv.Itoa(42+i), "-out", sub)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("gensample: %w", err)
+		}
+		for _, f := range []string{"metadata_0000.parquet", "img_emb_0000.npy", "text_emb_0000.npy"} {
+			to := strings.Replace(f, "0000", fmt.Sprintf("%04d", i), 1)
+			if err := os.Rename(filepath.Join(sub, f), filepath.Join(dir, to)); err != nil {
+				return err
+			}
+		}
+		os.RemoveAll(sub)
 	}
 	return os.WriteFile(marker, nil, 0o644)
 }
@@ -215,6 +242,7 @@ snapshot: { destination: out }
 `, name, httpAddr, grpcPort, sources, limit, batch, parallel)
 	}
 	ratios := map[int][2]float64{}
+	var shardRatios []string
 	for _, n := range sizes {
 		dir := filepath.Join(cache, fmt.Sprintf("rows-%d", n))
 		if err := ensureData(bin, dir, n, false); err != nil {
@@ -240,6 +268,29 @@ snapshot: { destination: out }
 			if err := apply(fmt.Sprintf("HTTP limit 1000 of %d", n), 1000, header("limit", "  limit: 1000\n", remote)); err != nil {
 				return err
 			}
+		}
+		if want["shards"] && want["http"] {
+			const k = 8
+			sdir := filepath.Join(cache, fmt.Sprintf("shards-%dx%d", k, n/k))
+			if err := ensureShards(bin, sdir, n, k); err != nil {
+				return err
+			}
+			srel := filepath.Base(sdir)
+			sharded := fmt.Sprintf("  metadata: { url: \"%[1]s/%[2]s/metadata_{0000..%04[3]d}.parquet\" }\n  image: { url: \"%[1]s/%[2]s/img_emb_{0000..%04[3]d}.npy\" }\n  text: { url: \"%[1]s/%[2]s/text_emb_{0000..%04[3]d}.npy\" }", srv.URL, srel, k-1)
+			single := results[len(results)-1]
+			if single.name != fmt.Sprintf("HTTP full shard %d", n) {
+				for _, r := range results {
+					if r.name == fmt.Sprintf("HTTP full shard %d", n) {
+						single = r
+					}
+				}
+			}
+			if err := apply(fmt.Sprintf("HTTP %d shards x 3 sources, %d rows", k, n/k*k), int64(n/k*k), header("shards", "", sharded)); err != nil {
+				return err
+			}
+			sh := results[len(results)-1]
+			shardRatios = append(shardRatios, fmt.Sprintf("at %d rows: %d shards over HTTP / one file over HTTP: wall %.2f (%.2fs / %.2fs), peak RSS %.0f / %.0f MiB",
+				n, k, sh.wall/single.wall, sh.wall, single.wall, sh.rssMiB, single.rssMiB))
 		}
 		if !want["raw"] {
 			continue
@@ -270,6 +321,9 @@ snapshot: { destination: out }
 		}
 	}
 	fmt.Println()
+	for _, l := range shardRatios {
+		fmt.Println("shard sets", l)
+	}
 	for _, n := range sizes {
 		r, ok := ratios[n]
 		if !ok || r[0] == 0 {

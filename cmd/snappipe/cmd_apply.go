@@ -196,7 +196,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	aopts := pipeline.ApplyOptions{
 		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,
 		ConfirmRecreate: confirm, Log: log,
-		InFlight: inFlight(ctx),
+		InFlight: inFlight(ctx), Version: version,
 	}
 	if err := o.part.apply(&aopts); err != nil {
 		return err

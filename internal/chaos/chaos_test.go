@@ -494,8 +494,16 @@ func verify(t *testing.T, fx fixture, httpAddr, grpcPort, dir string) {
 		return nil
 	})
 	ents, _ := os.ReadDir(filepath.Join(dir, "out"))
-	if len(ents) != 1 {
-		t.Errorf("destination holds %d files, want 1", len(ents))
+	if len(ents) != 2 {
+		t.Errorf("destination holds %d files, want the snapshot and its manifest", len(ents))
+	}
+	var m struct {
+		Snapshot string `json:"snapshot"`
+		SHA256   string `json:"sha256"`
+		Points   int64  `json:"points"`
+	}
+	if b, err := os.ReadFile(snap + ".json"); err != nil || json.Unmarshal(b, &m) != nil || m.Snapshot != list[0].GetName() || m.SHA256 != list[0].GetChecksum() || m.Points != int64(*rows) {
+		t.Errorf("manifest %s: %+v (%v)", snap+".json", m, err)
 	}
 }
 

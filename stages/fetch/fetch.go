@@ -39,6 +39,9 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 	return &Fetch{rt: rt, node: n.ID, state: sec}, nil
 }
 
+// ManifestPath is the manifest beside a snapshot file: NAME.json.
+func ManifestPath(snapshot string) string { return snapshot + ".json" }
+
 // SafeName refuses server-supplied names that would leave the directory.
 func SafeName(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") || filepath.Base(name) != name {
@@ -71,6 +74,12 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	st := f.state.Get()
 	if st.Done && st.Path == dest {
 		if sum, _, err := httpget.HashFile(dest); err == nil && sum == st.SHA256 {
+			if _, err := os.Stat(ManifestPath(dest)); err != nil {
+				fi, _ := os.Stat(dest)
+				if err := pipeline.WriteManifest(ManifestPath(dest), f.rt.BuildManifest(snap.Name, fi.Size(), sum)); err != nil {
+					return fmt.Errorf("write the manifest: %w", err)
+				}
+			}
 			f.done(dest, snap, sum)
 			return nil
 		}
@@ -95,6 +104,16 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	if snap.Checksum == "" {
 		f.rt.Log.Warn("server gave no checksum; verified size only", "snapshot", snap.Name)
+	}
+	// The manifest is written once the snapshot is verified, before the
+	// checkpoint records the fetch as done (a crash in between writes it
+	// again).
+	fi, err := os.Stat(dest)
+	if err != nil {
+		return err
+	}
+	if err := pipeline.WriteManifest(ManifestPath(dest), f.rt.BuildManifest(snap.Name, fi.Size(), res.SHA256)); err != nil {
+		return fmt.Errorf("write the manifest: %w", err)
 	}
 	if err := f.state.Update(func(s *pipeline.FetchState) { *s = pipeline.FetchState{Path: dest, SHA256: res.SHA256, Done: true} }); err != nil {
 		return err

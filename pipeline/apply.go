@@ -155,7 +155,9 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	// Temp files a killed run left (state, cache, destination).
 	removeStaleTemps(stateDir)
 	removeStaleTemps(filepath.Join(stateDir, "cache", cfg.Name))
-	removeStaleTemps(cfg.Resolve(cfg.Snapshot.Destination))
+	if !cfg.Snapshot.IsS3() {
+		removeStaleTemps(cfg.Resolve(cfg.Snapshot.Destination))
+	}
 	sf, existed, err := OpenState(StatePath(stateDir, runName))
 	if errors.Is(err, ErrUnusableState) && opts.FullRefresh {
 		// Starting over needs nothing from it: keep it aside for a look.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/s3up"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
 
@@ -108,9 +109,12 @@ type SnapshotState struct {
 
 // FetchState tracks the snapshot download.
 type FetchState struct {
-	Path   string `json:"path,omitempty"`
+	Path   string `json:"path,omitempty"` // a file, or s3://BUCKET/KEY
 	SHA256 string `json:"sha256,omitempty"`
 	Done   bool   `json:"done"`
+	// Upload is an S3 multipart upload in progress (resumed by the next
+	// run at its next part).
+	Upload *s3up.Progress `json:"s3_upload,omitempty"`
 }
 
 // Acked reports whether batch seq is acknowledged.

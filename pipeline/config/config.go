@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -140,8 +141,31 @@ type DownloadConfig struct {
 
 // SnapshotConfig places the snapshot file.
 type SnapshotConfig struct {
-	Destination string   `yaml:"destination" snappipe:"required" doc:"Directory (relative to the config file) the snapshot file is written to; the file keeps the server's snapshot name."`
+	Destination string   `yaml:"destination" snappipe:"required" doc:"Where the verified snapshot lands: a directory (relative to the config file), or s3://BUCKET/PREFIX/ (any S3-compatible store; see snapshot.s3). The file keeps the server's snapshot name; its manifest is NAME.json beside it."`
+	S3          S3Config `yaml:"s3" doc:"S3 options for an s3:// destination. Credentials and defaults come from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles)."`
 	Timeout     Duration `yaml:"timeout" default:"30m" doc:"How long to wait for the server to create the snapshot."`
+}
+
+// S3Config reaches an S3-compatible store.
+type S3Config struct {
+	Endpoint       string `yaml:"endpoint" doc:"Endpoint URL of an S3-compatible store (MinIO, R2, ...); default: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL."`
+	Region         string `yaml:"region" doc:"Region; default: AWS_REGION or the profile's, else us-east-1."`
+	ForcePathStyle bool   `yaml:"force_path_style" doc:"Address buckets as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most self-hosted stores need it)."`
+	PartSize       int    `yaml:"part_size" default:"16" doc:"Multipart part size in MiB (5-5120): the memory one upload holds."`
+}
+
+// IsS3 reports whether the snapshot goes to S3.
+func (s SnapshotConfig) IsS3() bool { return strings.HasPrefix(s.Destination, "s3://") }
+
+// S3Location splits an s3:// destination into bucket and key prefix (with
+// a trailing slash unless empty).
+func (s SnapshotConfig) S3Location() (bucket, prefix string) {
+	rest := strings.TrimPrefix(s.Destination, "s3://")
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return bucket, prefix
 }
 
 // Secret is a string never shown: String and JSON give a placeholder.

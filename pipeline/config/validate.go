@@ -10,6 +10,8 @@ import (
 	"strings"
 )
 
+var s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // validate checks what decoding cannot: ranges, references between keys,
@@ -219,6 +221,21 @@ func validate(c *Config, d *decoder) {
 	}
 	if _, ok := d.pos["snapshot.destination"]; ok && c.Snapshot.Destination == "" {
 		d.at("snapshot.destination", "destination must not be empty")
+	}
+	if c.Snapshot.IsS3() {
+		if b, _ := c.Snapshot.S3Location(); !s3BucketRE.MatchString(b) {
+			d.at("snapshot.destination", "invalid S3 destination %q: expected s3://BUCKET/PREFIX/ with a bucket name of 3-63 lowercase letters, digits, '.' and '-'", c.Snapshot.Destination)
+		}
+		if e := c.Snapshot.S3.Endpoint; e != "" {
+			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				d.at("snapshot.s3.endpoint", "invalid endpoint %q (expected http:// or https://)", redactURL(e))
+			}
+		}
+	} else if strings.Contains(c.Snapshot.Destination, "://") {
+		d.at("snapshot.destination", "unsupported destination %q: a directory or s3://BUCKET/PREFIX/", c.Snapshot.Destination)
+	}
+	if ps := c.Snapshot.S3.PartSize; ps < 5 || ps > 5120 {
+		d.at("snapshot.s3.part_size", "part_size %d MiB out of range (5-5120)", ps)
 	}
 }
 

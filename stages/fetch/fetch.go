@@ -66,6 +66,9 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err := SafeName(snap.Name); err != nil {
 		return err
 	}
+	if f.rt.Config.Snapshot.IsS3() {
+		return f.runS3(ctx, snap)
+	}
 	dir := f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

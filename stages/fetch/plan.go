@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
@@ -18,10 +19,20 @@ import (
 // recorded file is there with its recorded SHA-256.
 func (f *Fetch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	st := f.state.Get()
+	if st.Done && strings.HasPrefix(st.Path, "s3://") && f.rt.Config.Snapshot.IsS3() {
+		return nil
+	}
 	if st.Done {
 		if sum, _, err := httpget.HashFile(st.Path); err == nil && sum == st.SHA256 {
 			return nil
 		}
+	}
+	if f.rt.Config.Snapshot.IsS3() {
+		if err := f.checkBucket(ctx); err != nil {
+			pc.Problem("snapshot.destination: %v", err)
+		}
+		pc.Action("stream the snapshot from the server into a multipart upload to %s, verify its SHA-256, then complete it and write the manifest", f.rt.Config.Snapshot.Destination)
+		return nil
 	}
 	if err := CheckDestination(f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination), false); err != nil {
 		pc.Problem("snapshot.destination: %v", err)
@@ -32,8 +43,14 @@ func (f *Fetch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 
 // Preflight checks, before the load starts, that the snapshot can be
 // written where it must land (creating the directory, as apply would).
-func (f *Fetch) Preflight(context.Context) error {
+func (f *Fetch) Preflight(ctx context.Context) error {
 	if f.state.Get().Done {
+		return nil
+	}
+	if f.rt.Config.Snapshot.IsS3() {
+		if err := f.checkBucket(ctx); err != nil {
+			return fmt.Errorf("snapshot.destination: %w", err)
+		}
 		return nil
 	}
 	if err := CheckDestination(f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination), true); err != nil {

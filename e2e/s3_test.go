@@ -1,0 +1,152 @@
+package e2e_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/internal/testkit"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
+)
+
+func s3YAML(data, endpoint, extra string) string {
+	return `version: 1
+name: s3
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}", api_key: "${QDRANT_API_KEY:-}" }
+collection:
+  name: s3c
+  on_exists: recreate
+  vectors: { image: { size: 256, distance: Cosine } }
+sources:
+  image: { path: ` + data + `/img_emb_0000.npy }
+points: { vectors: { image: image } }
+snapshot:
+  destination: s3://snaps/nightly/
+  s3: { endpoint: "` + endpoint + `", force_path_style: true, part_size: 5 }
+` + extra
+}
+
+// An s3:// destination: exactly one .snapshot object whose SHA-256 is the
+// server's checksum (several parts), a manifest object naming it, no
+// unfinished multipart upload, no API key anywhere; a re-apply uploads
+// nothing; a wrong bucket fails before the load.
+func TestSnapshotToS3(t *testing.T) {
+	s3 := testkit.StartS3(t)
+	s3.Bucket(t, "snaps")
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 6000, Dim: 256, Seed: 9, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{APIKey: "s3cr3t-key"})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, s3YAML(data, s3.Endpoint, ""))
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Text(), "multipart upload to s3://snaps/nightly/") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := s3.Objects(t, "snaps")
+	if len(objs) != 2 {
+		t.Fatalf("objects %v, want the snapshot and its manifest", objs)
+	}
+	list, _ := e.client.ListSnapshots(context.Background(), "s3c")
+	if len(list) != 1 {
+		t.Fatalf("%d snapshots on the server", len(list))
+	}
+	key := "nightly/" + list[0].GetName()
+	body := s3.Get(t, "snaps", key)
+	h := sha256.Sum256(body)
+	if hex.EncodeToString(h[:]) != list[0].GetChecksum() || sum.SnapshotPath != "s3://snaps/"+key || sum.SnapshotSHA256 != list[0].GetChecksum() {
+		t.Fatalf("object sha %x, server %s, summary %+v", h, list[0].GetChecksum(), sum)
+	}
+	if len(body) <= 5<<20 {
+		t.Fatalf("snapshot of %d bytes: the test needs several 5 MiB parts", len(body))
+	}
+	if n := s3.Uploads(t, "snaps"); n != 0 {
+		t.Fatalf("%d unfinished multipart uploads", n)
+	}
+	var m pipeline.Manifest
+	mb := s3.Get(t, "snaps", key+".json")
+	if err := json.Unmarshal(mb, &m); err != nil || m.Snapshot != list[0].GetName() || m.SHA256 != list[0].GetChecksum() || m.Size != int64(len(body)) || m.Points != 6000 {
+		t.Fatalf("manifest %+v %v", m, err)
+	}
+	state, _ := os.ReadFile(filepath.Join(dir, ".snappipe", "s3.state.json"))
+	for _, b := range [][]byte{mb, state} {
+		if strings.Contains(string(b), "s3cr3t") || strings.Contains(string(b), "testing") {
+			t.Fatal("a secret in the manifest or state")
+		}
+	}
+	// The object restores elsewhere: recover it into a fresh emulator.
+	f := filepath.Join(t.TempDir(), "x.snapshot")
+	os.WriteFile(f, body, 0o644)
+	fresh := newEnv(t, qdrantemu.Options{})
+	testkit.RecoverSnapshot(t, fresh.srv.URL(), "", "restored", f)
+	if n := fresh.count(t, "restored"); n != 6000 {
+		t.Fatalf("restored %d points", n)
+	}
+	// Re-apply: nothing uploaded again, no second snapshot.
+	sum2, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || sum2.SnapshotPath != sum.SnapshotPath {
+		t.Fatalf("re-apply: %v %+v", err, sum2)
+	}
+	if l2, _ := e.client.ListSnapshots(context.Background(), "s3c"); len(l2) != 1 || len(s3.Objects(t, "snaps")) != 2 {
+		t.Fatal("re-apply created or uploaded again")
+	}
+	// A bucket that does not exist fails before the load.
+	cfg2 := e.load(t, t.TempDir(), strings.Replace(s3YAML(data, s3.Endpoint, ""), "s3://snaps/", "s3://missing-bucket/", 1))
+	before := len(e.srv.OpsOf("upsert"))
+	if _, err := e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err == nil || !strings.Contains(err.Error(), "snapshot.destination: bucket \"missing-bucket\"") {
+		t.Fatalf("missing bucket: %v", err)
+	}
+	if len(e.srv.OpsOf("upsert")) != before {
+		t.Fatal("points were sent before the bucket was checked")
+	}
+}
+
+// A snapshot download cut every 7 MiB resumes into the same multipart
+// upload (Range from the next part), and a checksum that does not match
+// aborts the upload: nothing appears under the key.
+func TestS3UploadResumesAndRefusesBadBytes(t *testing.T) {
+	s3 := testkit.StartS3(t)
+	s3.Bucket(t, "snaps")
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 12000, Dim: 256, Seed: 9, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{TruncateDownloadAfter: 7 << 20}})
+	cfg := e.load(t, t.TempDir(), s3YAML(data, s3.Endpoint, ""))
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := e.client.ListSnapshots(context.Background(), "s3c")
+	body := s3.Get(t, "snaps", "nightly/"+list[0].GetName())
+	h := sha256.Sum256(body)
+	if hex.EncodeToString(h[:]) != list[0].GetChecksum() || s3.Uploads(t, "snaps") != 0 || sum.SnapshotSHA256 != list[0].GetChecksum() {
+		t.Fatalf("resumed upload: sha %x vs %s, %d uploads left", h, list[0].GetChecksum(), s3.Uploads(t, "snaps"))
+	}
+	if n := len(e.srv.OpsOf("download")); n < 2 {
+		t.Fatalf("%d downloads: the cut never happened", n)
+	}
+
+	bad := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{CorruptDownloads: 1000}})
+	s3.Bucket(t, "bad")
+	cfg = bad.load(t, t.TempDir(), strings.Replace(s3YAML(data, s3.Endpoint, "upload: { max_attempts: 2 }\n"), "s3://snaps/", "s3://bad/", 1))
+	if _, err := bad.apply(t, cfg, pipeline.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("corrupt snapshot: %v", err)
+	}
+	if objs := s3.Objects(t, "bad"); len(objs) != 0 || s3.Uploads(t, "bad") != 0 {
+		t.Fatalf("after a checksum mismatch: objects %v, %d uploads", objs, s3.Uploads(t, "bad"))
+	}
+}

@@ -47,6 +47,7 @@ func run(args []string) int {
 	fs.Uint64Var(&f.Seed, "seed", 1, "fault: seed of the --fail-rate generator")
 	fs.DurationVar(&f.SnapshotDelay, "snapshot-delay", 0, "fault: snapshot creation takes this long (it finishes in the background even if the caller gives up)")
 	fs.Int64Var(&f.TruncateDownloadAfter, "truncate-download-after", 0, "fault: drop snapshot download connections after this many bytes")
+	fs.Int64Var(&f.DownloadRate, "download-rate", 0, "fault: serve snapshot downloads at most this many bytes a second")
 	fs.IntVar(&f.CorruptDownloads, "corrupt-downloads", 0, "fault: the next N snapshot downloads serve wrong bytes (same length; the listed checksum no longer matches)")
 	fs.DurationVar(&f.AsyncApplyDelay, "async-apply-delay", 0, "fault: apply wait=false upserts this long after acknowledging them, as Qdrant does after its WAL append")
 	if err := fs.Parse(args); err != nil {

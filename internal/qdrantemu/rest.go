@@ -240,6 +240,30 @@ func (c *corruptingWriter) Write(p []byte) (int, error) {
 }
 
 // truncatingWriter aborts the response after limit body bytes.
+// throttledWriter sends at most rate bytes a second, in 64 KiB chunks.
+type throttledWriter struct {
+	http.ResponseWriter
+	rate int64
+}
+
+func (t *throttledWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), 64<<10)
+		m, err := t.ResponseWriter.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if f, ok := t.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(time.Duration(int64(k) * int64(time.Second) / t.rate))
+		p = p[k:]
+	}
+	return n, nil
+}
+
 type truncatingWriter struct {
 	http.ResponseWriter
 	left int64
@@ -278,9 +302,13 @@ func (s *Server) restDownloadSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	s.faultMu.Lock()
 	limit := s.faults.TruncateDownloadAfter
+	rate := s.faults.DownloadRate
 	s.faultMu.Unlock()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	var rw http.ResponseWriter = w
+	if rate > 0 {
+		rw = &throttledWriter{ResponseWriter: rw, rate: rate}
+	}
 	if limit > 0 {
 		rw = &truncatingWriter{ResponseWriter: w, left: limit}
 	}

@@ -57,6 +57,9 @@ type Faults struct {
 	// TruncateDownloadAfter drops the connection of a snapshot download after
 	// this many body bytes (0: never).
 	TruncateDownloadAfter int64
+	// DownloadRate slows snapshot downloads to this many bytes a second
+	// (0: no limit), so a harness can interrupt a transfer mid-way.
+	DownloadRate int64
 	// CorruptDownloads makes the next N snapshot downloads serve wrong bytes
 	// (the first body byte inverted, the length unchanged), so the bytes no
 	// longer match the listed checksum.

@@ -35,6 +35,8 @@ type State struct {
 	Upsert     UpsertState               `json:"upsert"`
 	Snapshot   SnapshotState             `json:"snapshot"`
 	Fetch      FetchState                `json:"fetch"`
+	// Restores records each restore target, by node id.
+	Restores map[string]*RestoreState `json:"restores,omitempty"`
 	// Layout is the shard layout the run loads (shard sets only).
 	Layout *LayoutRecord `json:"layout,omitempty"`
 	// ShardRows caches the row counts of url: shard files (by ShardKey).
@@ -42,6 +44,14 @@ type State struct {
 	// LastFailure is the error that ended the last run, until a run
 	// succeeds (plan and status show it).
 	LastFailure *Failure `json:"last_failure,omitempty"`
+}
+
+// RestoreState tracks one restore target.
+type RestoreState struct {
+	Target string `json:"target"` // redacted URL / collection
+	SHA256 string `json:"sha256,omitempty"`
+	Points int64  `json:"points,omitempty"`
+	Done   bool   `json:"done"`
 }
 
 // Failure records a failed run.

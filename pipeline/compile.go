@@ -19,6 +19,8 @@ const (
 	// KindVerify checks, for apply --finalize, that the collection holds
 	// every planned row (the partitions loaded it) before the snapshot.
 	KindVerify = "verify"
+	// KindRestore restores the fetched snapshot into one restore: target.
+	KindRestore = "restore"
 )
 
 // Mode is what a run of apply does.
@@ -38,6 +40,7 @@ type Node struct {
 	ID     string   // e.g. "decode.image"
 	Kind   string   // one of the Kind constants
 	Source string   // for download and decode nodes
+	Target int      // for restore nodes: the index in restore:
 	Reads  []string // upstream node ids
 }
 
@@ -59,10 +62,16 @@ func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
 	}
 	p := &Plan{Config: c, Nodes: map[string]*Node{}, Graph: NewGraph(), Mode: m}
 	add := func(n *Node) { p.Nodes[n.ID] = n }
+	restores := func() {
+		for i := range c.Restore {
+			add(&Node{ID: fmt.Sprintf("%s.%d", KindRestore, i), Kind: KindRestore, Target: i, Reads: []string{KindFetch}})
+		}
+	}
 	if m == ModeFinalize {
 		add(&Node{ID: KindVerify, Kind: KindVerify})
 		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindVerify}})
 		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
+		restores()
 		return p.wire()
 	}
 	var decodes []string
@@ -88,6 +97,7 @@ func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
 	if m == ModeFull {
 		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
 		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
+		restores()
 	}
 	return p.wire()
 }

@@ -62,10 +62,7 @@ func (rt *Runtime) BuildManifest(name string, size int64, sum string) *Manifest 
 	m.Collection.Config = c.Collection
 	m.Pipeline = ManifestPipeline{Name: c.Name, ConfigHash: st.ConfigHash, Snappipe: rt.Version, Partitions: rt.Partitions}
 	l := rt.LayoutOf()
-	m.Points = st.Upsert.Rows
-	if l.Sharded {
-		m.Points = l.Rows
-	}
+	m.Points = rt.LoadedPoints()
 	add := func(src string, shard *int, f config.ShardFile, key string, rows int64) {
 		ms := ManifestSource{Source: src, Shard: shard, RowsUsed: rows, Size: -1}
 		if f.URL != "" {
@@ -105,6 +102,15 @@ func (rt *Runtime) BuildManifest(name string, size int64, sum string) *Manifest 
 		}
 	}
 	return m
+}
+
+// LoadedPoints is how many points the pipeline's collection holds once
+// loaded: the rows of a shard set's layout, else the rows upserted.
+func (rt *Runtime) LoadedPoints() int64 {
+	if l := rt.LayoutOf(); l.Sharded {
+		return l.Rows
+	}
+	return rt.state.Snapshot().Upsert.Rows
 }
 
 // WriteManifest writes m as indented JSON to path, atomically.

@@ -93,6 +93,22 @@ func UpsertSection(rt *Runtime, n *Node) (Section[UpsertState], error) {
 	return section(rt, n, KindUpsert, func(s *State) *UpsertState { return &s.Upsert })
 }
 
+// RestoreSection is a restore node's record of its target.
+func RestoreSection(rt *Runtime, n *Node) (Section[RestoreState], error) {
+	id := n.ID
+	return section(rt, n, KindRestore, func(s *State) *RestoreState {
+		if s.Restores == nil {
+			s.Restores = map[string]*RestoreState{}
+		}
+		r := s.Restores[id]
+		if r == nil {
+			r = &RestoreState{}
+			s.Restores[id] = r
+		}
+		return r
+	})
+}
+
 // SnapshotSection is the snapshot node's record.
 func SnapshotSection(rt *Runtime, n *Node) (Section[SnapshotState], error) {
 	return section(rt, n, KindSnapshot, func(s *State) *SnapshotState { return &s.Snapshot })

@@ -30,7 +30,22 @@ const (
 	MsgBatch        = "batch"         // *Batch
 	MsgUpsertDone   = "upsert-done"   // *UpsertDone
 	MsgSnapshot     = "snapshot"      // *SnapshotReady
+	MsgSnapshotFile = "snapshot-file" // *SnapshotFile
 )
+
+// SnapshotFile is a verified snapshot at its destination (fetch emits it
+// for restore stages).
+type SnapshotFile struct {
+	Name   string
+	Path   string // local file, or empty
+	Bucket string // S3 destination
+	Key    string
+	Size   int64
+	SHA256 string
+	Points int64
+}
+
+func (*SnapshotFile) MessageKind() string { return MsgSnapshotFile }
 
 func (*FileReady) MessageKind() string     { return MsgFile }
 func (*SourceHeader) MessageKind() string  { return MsgSourceHeader }

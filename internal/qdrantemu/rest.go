@@ -39,6 +39,7 @@ func (s *Server) restHandler() http.Handler {
 	mux.HandleFunc("DELETE /collections/{c}/snapshots/{name}", s.restDeleteSnapshot)
 	mux.HandleFunc("POST /collections/{c}/snapshots/upload", s.restUploadSnapshot)
 	mux.HandleFunc("PUT /collections/{c}/snapshots/recover", s.restRecoverSnapshot)
+	mux.HandleFunc("POST /collections/{c}/points/count", s.restCount)
 	return s.restAuth(mux)
 }
 
@@ -116,6 +117,35 @@ func (s *Server) restExists(w http.ResponseWriter, r *http.Request) {
 	_, e := s.collections[r.PathValue("c")]
 	s.mu.RUnlock()
 	ok(w, start, map[string]any{"exists": e})
+}
+
+// restCount is POST /collections/{c}/points/count ({"exact": true}; no
+// filters, as over gRPC).
+func (s *Server) restCount(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var body struct {
+		Exact  *bool           `json:"exact"`
+		Filter json.RawMessage `json:"filter"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			fail(w, start, badRequest("Json deserialize error: "+err.Error()))
+			return
+		}
+	}
+	if len(body.Filter) > 0 && string(body.Filter) != "null" {
+		fail(w, start, status.Error(codes.Unimplemented, "qdrant emulator: filters are not supported"))
+		return
+	}
+	col, err := s.get(r.PathValue("c"))
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	col.mu.RLock()
+	n := col.count()
+	col.mu.RUnlock()
+	ok(w, start, map[string]any{"count": n})
 }
 
 func (s *Server) restGetCollection(w http.ResponseWriter, r *http.Request) {
@@ -382,6 +412,7 @@ func (s *Server) restUploadSnapshot(w http.ResponseWriter, r *http.Request) {
 		fail(w, start, err)
 		return
 	}
+	s.record(Op{At: start, Kind: "upload", Collection: c})
 	ok(w, start, true)
 }
 
@@ -449,6 +480,7 @@ func (s *Server) restRecoverSnapshot(w http.ResponseWriter, r *http.Request) {
 		fail(w, start, err)
 		return
 	}
+	s.record(Op{At: start, Kind: "recover", Collection: c})
 	ok(w, start, true)
 }
 

@@ -18,6 +18,7 @@ type Config struct {
 	Upload     UploadConfig       `yaml:"upload" doc:"Upsert batching, parallelism and retries."`
 	Download   DownloadConfig     `yaml:"download" doc:"Downloads of url: sources and of the snapshot file."`
 	Snapshot   SnapshotConfig     `yaml:"snapshot" snappipe:"required" doc:"Where the snapshot file lands."`
+	Restore    []*RestoreTarget   `yaml:"restore" doc:"Qdrant servers the verified snapshot is restored into after it lands (each checked by an exact point count)."`
 
 	// File is the config's path as given; Dir is the directory relative
 	// paths resolve against.
@@ -144,6 +145,15 @@ type SnapshotConfig struct {
 	Destination string   `yaml:"destination" snappipe:"required" doc:"Where the verified snapshot lands: a directory (relative to the config file), or s3://BUCKET/PREFIX/ (any S3-compatible store; see snapshot.s3). The file keeps the server's snapshot name; its manifest is NAME.json beside it."`
 	S3          S3Config `yaml:"s3" doc:"S3 options for an s3:// destination. Credentials and defaults come from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles)."`
 	Timeout     Duration `yaml:"timeout" default:"30m" doc:"How long to wait for the server to create the snapshot."`
+}
+
+// RestoreTarget is one Qdrant the snapshot is restored into.
+type RestoreTarget struct {
+	URL        string `yaml:"url" snappipe:"required" doc:"REST base URL of the target Qdrant (http or https)."`
+	GRPCPort   int    `yaml:"grpc_port" default:"6334" doc:"The target's gRPC port (reserved; restores use REST)."`
+	APIKey     Secret `yaml:"api_key" doc:"The target's API key (sent only to url's origin; never printed)."`
+	Collection string `yaml:"collection" doc:"Collection to restore into; default: collection.name."`
+	Priority   string `yaml:"priority" enum:"snapshot,replica,no_sync" default:"snapshot" doc:"Qdrant's recovery priority: snapshot (the snapshot's data wins), replica, or no_sync."`
 }
 
 // S3Config reaches an S3-compatible store.

@@ -36,6 +36,8 @@ func ConfigReference() string {
 				walk(ft, key+".")
 			case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Pointer && ft.Elem().Elem().Kind() == reflect.Struct && ft.Elem().Elem() != reflect.TypeOf(VectorSource{}):
 				walk(ft.Elem().Elem(), key+".NAME.")
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Pointer && ft.Elem().Elem().Kind() == reflect.Struct:
+				walk(ft.Elem().Elem(), key+"[].")
 			}
 		}
 		if t == reflect.TypeOf(Source{}) {
@@ -72,6 +74,9 @@ func typeName(t reflect.Type, enum []string) string {
 	case reflect.Struct:
 		return "mapping"
 	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Pointer && t.Elem().Elem().Kind() == reflect.Struct {
+			return "list of mappings"
+		}
 		return "list of " + typeName(t.Elem(), nil)
 	case reflect.Map:
 		if t.Elem().Kind() == reflect.Pointer && t.Elem().Elem() == reflect.TypeOf(VectorSource{}) {

@@ -234,6 +234,19 @@ func validate(c *Config, d *decoder) {
 	} else if strings.Contains(c.Snapshot.Destination, "://") {
 		d.at("snapshot.destination", "unsupported destination %q: a directory or s3://BUCKET/PREFIX/", c.Snapshot.Destination)
 	}
+	for i, r := range c.Restore {
+		p := fmt.Sprintf("restore[%d]", i)
+		if r == nil {
+			d.at(p, "expected {url: ..., collection: ...}")
+			continue
+		}
+		if u, err := url.Parse(r.URL); r.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			d.at(p+".url", "invalid URL %q (expected http:// or https://)", redactURL(r.URL))
+		}
+		if r.Collection == "" {
+			r.Collection = c.Collection.Name
+		}
+	}
 	if ps := c.Snapshot.S3.PartSize; ps < 5 || ps > 5120 {
 		d.at("snapshot.s3.part_size", "part_size %d MiB out of range (5-5120)", ps)
 	}

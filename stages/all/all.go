@@ -9,6 +9,7 @@ import (
 	"github.com/snappipe/snappipe/stages/decode"
 	"github.com/snappipe/snappipe/stages/download"
 	"github.com/snappipe/snappipe/stages/fetch"
+	"github.com/snappipe/snappipe/stages/restore"
 	"github.com/snappipe/snappipe/stages/snapshot"
 	"github.com/snappipe/snappipe/stages/upsert"
 	"github.com/snappipe/snappipe/stages/verify"
@@ -24,5 +25,6 @@ func Registry() *pipeline.Registry {
 	r.Register(snapshot.Kind, snapshot.Ports, snapshot.New)
 	r.Register(fetch.Kind, fetch.Ports, fetch.New)
 	r.Register(verify.Kind, verify.Ports, verify.New)
+	r.Register(restore.Kind, restore.Ports, restore.New)
 	return r
 }

@@ -21,14 +21,17 @@ import (
 const Kind = pipeline.KindFetch
 
 // Ports are the messages this stage kind consumes and emits.
-var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgSnapshot}}
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgSnapshot}, Emits: []string{pipeline.MsgSnapshotFile}}
 
 // Fetch downloads the snapshot.
 type Fetch struct {
-	rt    *pipeline.Runtime
-	node  string
-	state pipeline.Section[pipeline.FetchState]
+	rt     *pipeline.Runtime
+	node   string
+	state  pipeline.Section[pipeline.FetchState]
+	result *pipeline.SnapshotFile
 }
+
+func (f *Fetch) points() int64 { return f.rt.LoadedPoints() }
 
 // New is the stage factory.
 func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
@@ -66,9 +69,21 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err := SafeName(snap.Name); err != nil {
 		return err
 	}
+	var err2 error
 	if f.rt.Config.Snapshot.IsS3() {
-		return f.runS3(ctx, snap)
+		err2 = f.runS3(ctx, snap)
+	} else {
+		err2 = f.runLocal(ctx, snap)
 	}
+	if err2 != nil {
+		return err2
+	}
+	return sio.Emit(ctx, f.result)
+}
+
+// runLocal writes the verified snapshot (and its manifest) into the
+// destination directory.
+func (f *Fetch) runLocal(ctx context.Context, snap *pipeline.SnapshotReady) error {
 	dir := f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -131,6 +146,7 @@ func (f *Fetch) done(dest string, snap *pipeline.SnapshotReady, sum string) {
 	if fi != nil {
 		size = fi.Size()
 	}
+	f.result = &pipeline.SnapshotFile{Name: snap.Name, Path: dest, Size: size, SHA256: sum, Points: f.points()}
 	f.rt.UpdateSummary(func(s *pipeline.Summary) {
 		s.SnapshotName, s.SnapshotPath, s.SnapshotSize, s.SnapshotSHA256 = snap.Name, dest, size, sum
 	})

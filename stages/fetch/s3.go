@@ -103,6 +103,8 @@ func (f *Fetch) putManifest(ctx context.Context, client *s3.Client, bucket, key,
 }
 
 func (f *Fetch) doneAt(target string, snap *pipeline.SnapshotReady, size int64, sum string) {
+	bucket, prefix := f.rt.Config.Snapshot.S3Location()
+	f.result = &pipeline.SnapshotFile{Name: snap.Name, Bucket: bucket, Key: prefix + snap.Name, Size: size, SHA256: sum, Points: f.points()}
 	f.rt.UpdateSummary(func(s *pipeline.Summary) {
 		s.SnapshotName, s.SnapshotPath, s.SnapshotSize, s.SnapshotSHA256 = snap.Name, target, size, sum
 	})

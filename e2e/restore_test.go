@@ -1,0 +1,120 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qdrant/go-client/qdrant"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/internal/testkit"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
+)
+
+// sameCollections compares two collections point by point.
+func sameCollections(t *testing.T, a *qdrant.Client, an string, b *qdrant.Client, bn string) int {
+	t.Helper()
+	pa, pb := testkit.ScrollAll(t, a, an), testkit.ScrollAll(t, b, bn)
+	if len(pa) != len(pb) {
+		t.Fatalf("%s holds %d points, %s %d", an, len(pa), bn, len(pb))
+	}
+	for i := range pa {
+		if !proto.Equal(pa[i].GetId(), pb[i].GetId()) || !proto.Equal(pa[i].GetVectors(), pb[i].GetVectors()) || !testkit.EqualPayload(pa[i].GetPayload(), pb[i].GetPayload()) {
+			t.Fatalf("point %d differs between %s and %s", i, an, bn)
+		}
+	}
+	return len(pa)
+}
+
+// restore: targets get the verified snapshot — uploaded from the local
+// destination, or recovered from a presigned S3 URL — with their own API
+// key; each target's collection then holds exactly the source's points; a
+// re-apply restores nothing twice; no key is printed or stored.
+func TestRestoreTargets(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 700, Dim: 16, Seed: 4, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	src := newEnv(t, qdrantemu.Options{})
+	tgt := newEnv(t, qdrantemu.Options{APIKey: "t4rget-key"})
+	src.vars["TARGET_URL"], src.vars["TARGET_KEY"] = tgt.srv.URL(), "t4rget-key"
+	y := fmt.Sprintf(`version: 1
+name: rst
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: rst
+  on_exists: recreate
+  vectors: { image: { size: 16, distance: Cosine }, text: { size: 16, distance: Dot } }
+sources:
+  metadata: { path: %[1]s/metadata_0000.parquet }
+  image:    { path: %[1]s/img_emb_0000.npy }
+  text:     { path: %[1]s/text_emb_0000.npy }
+points:
+  vectors: { image: image, text: text }
+  payload: { source: metadata }
+restore:
+  - { url: "${TARGET_URL}", api_key: "${TARGET_KEY}" }
+  - { url: "${TARGET_URL}", api_key: "${TARGET_KEY}", collection: copy, priority: replica }
+snapshot: { destination: out }
+`, data)
+	dir := t.TempDir()
+	cfg := src.load(t, dir, y)
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(rep.Text(), `restore the snapshot into `+tgt.srv.URL()+` collection "copy" (priority replica)`) || strings.Contains(rep.Text(), "t4rget") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	if _, err := src.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sameCollections(t, src.client, "rst", tgt.client, "rst"); n != 700 {
+		t.Fatalf("%d points", n)
+	}
+	sameCollections(t, src.client, "rst", tgt.client, "copy")
+	state, _ := os.ReadFile(filepath.Join(dir, ".snappipe", "rst.state.json"))
+	if strings.Contains(string(state), "t4rget") || !strings.Contains(string(state), `"restore.1"`) {
+		t.Fatalf("state: %s", state)
+	}
+	ups := len(tgt.srv.OpsOf("upload")) + len(tgt.srv.OpsOf("recover"))
+	if _, err := src.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tgt.srv.OpsOf("upload")) + len(tgt.srv.OpsOf("recover")); n != ups {
+		t.Fatalf("re-apply restored again (%d -> %d)", ups, n)
+	}
+	// A wrong key fails the restore, naming the target, not the key.
+	cfg2 := src.load(t, t.TempDir(), strings.Replace(y, "api_key: \"${TARGET_KEY}\" }\n  - {", "api_key: wrong-key }\n  - {", 1))
+	_, err = src.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})
+	if err == nil || !strings.Contains(err.Error(), "restore into "+tgt.srv.URL()) || strings.Contains(err.Error(), "wrong-key") {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+// With an s3:// destination the target recovers from a presigned URL.
+func TestRestoreFromS3(t *testing.T) {
+	store := testkit.StartS3(t)
+	store.Bucket(t, "snaps")
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 500, Dim: 256, Seed: 9, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	src := newEnv(t, qdrantemu.Options{})
+	tgt := newEnv(t, qdrantemu.Options{APIKey: "t4rget-key"})
+	y := s3YAML(data, store.Endpoint, "restore:\n  - { url: \""+tgt.srv.URL()+"\", api_key: t4rget-key, collection: from-s3 }\n")
+	if _, err := src.apply(t, src.load(t, t.TempDir(), y), pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sameCollections(t, src.client, "s3c", tgt.client, "from-s3"); n != 500 {
+		t.Fatalf("%d points", n)
+	}
+	if len(tgt.srv.OpsOf("recover")) == 0 {
+		t.Fatal("the target did not recover from a URL")
+	}
+}

@@ -118,3 +118,47 @@ func TestRestoreFromS3(t *testing.T) {
 		t.Fatal("the target did not recover from a URL")
 	}
 }
+
+// snapshot.keep and destination_keep keep the newest N after each new
+// snapshot is verified: three refreshes leave two on the server and two
+// (with their manifests) at the destination, the latest among them.
+func TestRetention(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 100, Dim: 16, Seed: 4, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, fmt.Sprintf(`version: 1
+name: keep
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection: { name: keep, on_exists: recreate, vectors: { v: { size: 16, distance: Dot } } }
+sources: { s: { path: %s/img_emb_0000.npy } }
+points: { vectors: { v: s } }
+snapshot: { destination: out, keep: 2, destination_keep: 2 }
+`, data))
+	var last *pipeline.Summary
+	for i := 0; i < 3; i++ {
+		sum, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = sum
+	}
+	list, _ := e.client.ListSnapshots(context.Background(), "keep")
+	names := map[string]bool{}
+	for _, s := range list {
+		names[s.GetName()] = true
+	}
+	if len(list) != 2 || !names[last.SnapshotName] {
+		t.Fatalf("server keeps %v, latest %s", names, last.SnapshotName)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "out"))
+	var files []string
+	for _, en := range ents {
+		files = append(files, en.Name())
+	}
+	if len(files) != 4 || !strings.Contains(strings.Join(files, " "), last.SnapshotName+".json") {
+		t.Fatalf("destination holds %v", files)
+	}
+}

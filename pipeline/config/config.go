@@ -142,9 +142,11 @@ type DownloadConfig struct {
 
 // SnapshotConfig places the snapshot file.
 type SnapshotConfig struct {
-	Destination string   `yaml:"destination" snappipe:"required" doc:"Where the verified snapshot lands: a directory (relative to the config file), or s3://BUCKET/PREFIX/ (any S3-compatible store; see snapshot.s3). The file keeps the server's snapshot name; its manifest is NAME.json beside it."`
-	S3          S3Config `yaml:"s3" doc:"S3 options for an s3:// destination. Credentials and defaults come from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles)."`
-	Timeout     Duration `yaml:"timeout" default:"30m" doc:"How long to wait for the server to create the snapshot."`
+	Destination     string   `yaml:"destination" snappipe:"required" doc:"Where the verified snapshot lands: a directory (relative to the config file), or s3://BUCKET/PREFIX/ (any S3-compatible store; see snapshot.s3). The file keeps the server's snapshot name; its manifest is NAME.json beside it."`
+	Keep            int      `yaml:"keep" doc:"Keep the newest N snapshots of the collection on the server; older ones are deleted after a new one is verified, never before (0: keep all)."`
+	DestinationKeep int      `yaml:"destination_keep" doc:"Keep the newest N of this collection's snapshots (and their manifests) at the destination, directory or S3 prefix; older ones are deleted after a new one is verified (0: keep all)."`
+	S3              S3Config `yaml:"s3" doc:"S3 options for an s3:// destination. Credentials and defaults come from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles)."`
+	Timeout         Duration `yaml:"timeout" default:"30m" doc:"How long to wait for the server to create the snapshot."`
 }
 
 // RestoreTarget is one Qdrant the snapshot is restored into.

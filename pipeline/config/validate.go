@@ -234,6 +234,12 @@ func validate(c *Config, d *decoder) {
 	} else if strings.Contains(c.Snapshot.Destination, "://") {
 		d.at("snapshot.destination", "unsupported destination %q: a directory or s3://BUCKET/PREFIX/", c.Snapshot.Destination)
 	}
+	if c.Snapshot.Keep < 0 {
+		d.at("snapshot.keep", "keep must be 0 (keep all) or more")
+	}
+	if c.Snapshot.DestinationKeep < 0 {
+		d.at("snapshot.destination_keep", "destination_keep must be 0 (keep all) or more")
+	}
 	for i, r := range c.Restore {
 		p := fmt.Sprintf("restore[%d]", i)
 		if r == nil {

@@ -78,6 +78,7 @@ func (f *Fetch) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err2 != nil {
 		return err2
 	}
+	f.retain(ctx, snap.Name)
 	return sio.Emit(ctx, f.result)
 }
 

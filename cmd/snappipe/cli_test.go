@@ -50,11 +50,24 @@ func TestCLI(t *testing.T) {
 			return nil
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
-		Cmds:          map[string]func(ts *testscript.TestScript, neg bool, args []string){"points": cmdPoints},
+		Cmds:          map[string]func(ts *testscript.TestScript, neg bool, args []string){"points": cmdPoints, "setsnap": cmdSetSnap},
 	})
 }
 
 type emuKey struct{}
+
+// cmdSetSnap is `setsnap DIR`: $SNAPFILE becomes the name of the one
+// .snapshot file in DIR.
+func cmdSetSnap(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: setsnap DIR")
+	}
+	m, _ := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "*.snapshot"))
+	if len(m) != 1 {
+		ts.Fatalf("%s holds %d snapshot files", args[0], len(m))
+	}
+	ts.Setenv("SNAPFILE", filepath.Base(m[0]))
+}
 
 // cmdPoints is `points COLLECTION N [SHARDS]`: the script's emulator holds
 // exactly N points in COLLECTION (and it has SHARDS shards), read back over

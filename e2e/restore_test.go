@@ -162,3 +162,65 @@ snapshot: { destination: out, keep: 2, destination_keep: 2 }
 		t.Fatalf("destination holds %v", files)
 	}
 }
+
+// A restore target with alias: the alias moves to the restored collection
+// only after its count is verified (the previous collection dropped with
+// keep_previous: false); a failed restore leaves the alias where it was.
+func TestRestoreSwitchesAlias(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 16, Seed: 4, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	src := newEnv(t, qdrantemu.Options{})
+	tgt := newEnv(t, qdrantemu.Options{})
+	ctx := context.Background()
+	if err := tgt.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "v1", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 16, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgt.client.CreateAlias(ctx, "live", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	y := func(coll string) string {
+		return fmt.Sprintf(`version: 1
+name: alias
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection: { name: alias, on_exists: recreate, vectors: { v: { size: 16, distance: Dot } } }
+sources: { s: { path: %s/img_emb_0000.npy } }
+points: { vectors: { v: s } }
+restore:
+  - { url: "%s", collection: "%s", alias: live, keep_previous: false }
+snapshot: { destination: out }
+`, data, tgt.srv.URL(), coll)
+	}
+	aliasOf := func() string {
+		l, err := tgt.client.ListAliases(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range l {
+			if a.GetAliasName() == "live" {
+				return a.GetCollectionName()
+			}
+		}
+		return ""
+	}
+	// A restore that fails (an invalid collection name on the target).
+	if _, err := src.apply(t, src.load(t, t.TempDir(), y("bad/name")), pipeline.ApplyOptions{}); err == nil {
+		t.Fatal("a restore into an invalid collection succeeded")
+	}
+	if a := aliasOf(); a != "v1" {
+		t.Fatalf("after a failed restore the alias points at %q", a)
+	}
+	if _, err := src.apply(t, src.load(t, t.TempDir(), y("v2")), pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if a := aliasOf(); a != "v2" {
+		t.Fatalf("alias points at %q, want v2", a)
+	}
+	if n, err := tgt.client.Count(ctx, &qdrant.CountPoints{CollectionName: "live", Exact: qdrant.PtrOf(true)}); err != nil || n != 300 {
+		t.Fatalf("reads through the alias: %d %v", n, err)
+	}
+	if ok, _ := tgt.client.CollectionExists(ctx, "v1"); ok {
+		t.Fatal("keep_previous: false kept v1")
+	}
+}

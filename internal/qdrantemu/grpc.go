@@ -211,13 +211,7 @@ func (c *collectionsService) List(ctx context.Context, r *qdrant.ListCollections
 
 func (c *collectionsService) Delete(ctx context.Context, r *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
-	c.s.mu.Lock()
-	_, ok := c.s.collections[r.GetCollectionName()]
-	delete(c.s.collections, r.GetCollectionName())
-	c.s.mu.Unlock()
-	if ok {
-		c.s.record(Op{At: start, Kind: "delete", Collection: r.GetCollectionName()})
-	}
+	ok := c.s.deleteCollection(start, r.GetCollectionName())
 	// Qdrant answers result=false, not an error, for a missing collection.
 	return &qdrant.CollectionOperationResponse{Result: ok, Time: since(start)}, nil
 }

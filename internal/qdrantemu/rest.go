@@ -40,6 +40,10 @@ func (s *Server) restHandler() http.Handler {
 	mux.HandleFunc("POST /collections/{c}/snapshots/upload", s.restUploadSnapshot)
 	mux.HandleFunc("PUT /collections/{c}/snapshots/recover", s.restRecoverSnapshot)
 	mux.HandleFunc("POST /collections/{c}/points/count", s.restCount)
+	mux.HandleFunc("POST /collections/aliases", s.restUpdateAliases)
+	mux.HandleFunc("GET /aliases", s.restListAliases)
+	mux.HandleFunc("DELETE /collections/{c}", s.restDeleteCollection)
+	mux.HandleFunc("GET /collections/{c}/aliases", s.restCollectionAliases)
 	return s.restAuth(mux)
 }
 

@@ -102,6 +102,7 @@ type Server struct {
 
 	mu          sync.RWMutex
 	collections map[string]*collection
+	aliases     map[string]string // alias -> collection (guarded by mu)
 
 	faultMu sync.Mutex
 	faults  Faults
@@ -264,7 +265,7 @@ func (s *Server) authInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 
 func (s *Server) get(name string) (*collection, error) {
 	s.mu.RLock()
-	c, ok := s.collections[name]
+	c, ok := s.collections[s.resolveLocked(name)]
 	s.mu.RUnlock()
 	if !ok {
 		return nil, notFound(name)

@@ -130,6 +130,63 @@ func (t Target) do(req *http.Request) error {
 	return e
 }
 
+// Aliases lists the server's aliases: alias -> collection.
+func (t Target) Aliases(ctx context.Context) (map[string]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base()+"/aliases", nil)
+	if err != nil {
+		return nil, err
+	}
+	t.header(req.Header)
+	resp, err := t.client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s/aliases: %w", httpget.Redact(t.base()), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &httpget.StatusError{URL: httpget.Redact(t.base() + "/aliases"), Status: resp.Status, Code: resp.StatusCode}
+	}
+	var out struct {
+		Result struct {
+			Aliases []struct {
+				Alias      string `json:"alias_name"`
+				Collection string `json:"collection_name"`
+			} `json:"aliases"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&out); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, a := range out.Result.Aliases {
+		m[a.Alias] = a.Collection
+	}
+	return m, nil
+}
+
+// SwitchAlias points alias at the target collection in one request (one
+// create_alias action: Qdrant applies it atomically, readers never see a
+// half-switched alias).
+func (t Target) SwitchAlias(ctx context.Context, alias string) error {
+	b, _ := json.Marshal(map[string]any{"actions": []any{map[string]any{"create_alias": map[string]string{"collection_name": t.Collection, "alias_name": alias}}}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base()+"/collections/aliases", strings.NewReader(string(b)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	t.header(req.Header)
+	return t.do(req)
+}
+
+// DeleteCollection drops a collection on the target.
+func (t Target) DeleteCollection(ctx context.Context, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, t.base()+"/collections/"+url.PathEscape(name), nil)
+	if err != nil {
+		return err
+	}
+	t.header(req.Header)
+	return t.do(req)
+}
+
 // Count asks for the collection's exact point count.
 func (t Target) Count(ctx context.Context) (int64, error) {
 	u := t.base() + "/collections/" + url.PathEscape(t.Collection) + "/points/count"

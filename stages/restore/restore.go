@@ -114,9 +114,36 @@ func (r *Restore) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return fmt.Errorf("restore into %s: the collection holds %d points, the snapshot %d", name, n, snap.Points)
 	}
 	r.rt.Log.Info("restored", "target", name, "points", n)
+	if a := r.target.Alias; a != "" {
+		if err := r.switchAlias(ctx, tgt, a); err != nil {
+			return fmt.Errorf("restore into %s: %w", name, err)
+		}
+	}
 	return r.state.Update(func(s *pipeline.RestoreState) {
 		*s = pipeline.RestoreState{Target: name, SHA256: snap.SHA256, Points: n, Done: true}
 	})
+}
+
+// switchAlias points the alias at the verified collection, then (unless
+// keep_previous) drops the collection it pointed at before.
+func (r *Restore) switchAlias(ctx context.Context, tgt qrestore.Target, alias string) error {
+	before, err := tgt.Aliases(ctx)
+	if err != nil {
+		return fmt.Errorf("list aliases: %w", err)
+	}
+	prev := before[alias]
+	if err := tgt.SwitchAlias(ctx, alias); err != nil {
+		return fmt.Errorf("switch alias %q to %q: %w", alias, r.target.Collection, err)
+	}
+	r.rt.Log.Info("alias switched", "alias", alias, "from", prev, "to", r.target.Collection)
+	keep := r.target.KeepPrevious == nil || *r.target.KeepPrevious
+	if prev != "" && prev != r.target.Collection && !keep {
+		if err := tgt.DeleteCollection(ctx, prev); err != nil {
+			return fmt.Errorf("alias switched; deleting the previous collection %q failed: %w", prev, err)
+		}
+		r.rt.Log.Info("previous collection deleted", "collection", prev)
+	}
+	return nil
 }
 
 func (r *Restore) tgt() qrestore.Target {

@@ -66,10 +66,25 @@ func run(t *testing.T, rt *pipeline.Runtime, snap *pipeline.SnapshotReady) error
 		t.Fatal(err)
 	}
 	out, err := stagetest.Run(context.Background(), "fetch", fetch.Ports, st, map[string][]pipeline.Message{"snapshot": {snap}})
-	if len(out) != 0 {
+	if err != nil {
+		if len(out) != 0 {
+			t.Fatalf("a failed fetch emitted %v", out)
+		}
+		return err
+	}
+	// A verified snapshot is handed on (to restore stages) with its file,
+	// size and digest, and its manifest lies beside it.
+	if len(out) != 1 {
 		t.Fatalf("fetch emitted %v", out)
 	}
-	return err
+	f, ok := out[0].(*pipeline.SnapshotFile)
+	if !ok || f.Name != snap.Name || f.SHA256 != rt.Summary.SnapshotSHA256 || f.Size != rt.Summary.SnapshotSize || filepath.Base(f.Path) != snap.Name {
+		t.Fatalf("fetch emitted %+v", out[0])
+	}
+	if _, err := os.Stat(f.Path + ".json"); err != nil {
+		t.Fatalf("no manifest: %v", err)
+	}
+	return nil
 }
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

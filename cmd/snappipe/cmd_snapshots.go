@@ -280,13 +280,27 @@ func newSnapDownloadCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Downloaded %s (%d bytes, sha256 %s)\n", dest, res.Size, res.SHA256)
+			report(g, fmt.Sprintf("Downloaded %s (%d bytes, sha256 %s)", dest, res.Size, res.SHA256),
+				map[string]any{"action": "download", "path": dest, "size": res.Size, "sha256": res.SHA256})
 			return nil
 		},
 	}
 	load.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "directory to write into (default: the destination directory, or . for an s3:// destination)")
 	return cmd
+}
+
+// report prints a command's result: a text line, or with -o json the
+// version event and one "result" event with the fields.
+func report(g *globalOptions, text string, fields map[string]any) {
+	if g.output != "json" {
+		fmt.Fprintln(g.stdout, text)
+		return
+	}
+	ev := newEvents(&globalOptions{output: "json", stdout: g.stdout, stderr: g.stderr, progress: "never"}, nil)
+	fields["type"] = "result"
+	ev.emit(fields)
+	ev.Close()
 }
 
 // hashFile streams a file's SHA-256.
@@ -314,6 +328,9 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 				t.APIKey = os.Getenv("QDRANT_API_KEY")
 			}
 			t.HTTP = pipeline.HTTPClient()
+			ev := newEvents(&globalOptions{output: "text", stdout: g.stdout, stderr: g.stderr, progress: g.progress}, nil)
+			defer ev.Close()
+			t.Progress = func(done, total int64) { ev.Progress("upload", done, total, "bytes") }
 			ctx := cmd.Context()
 			src := args[0]
 			var err error
@@ -368,7 +385,8 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Restored into %s collection %q: %d points\n", httpget.Redact(t.URL), t.Collection, n)
+			report(g, fmt.Sprintf("Restored into %s collection %q: %d points", httpget.Redact(t.URL), t.Collection, n),
+				map[string]any{"action": "restore", "url": httpget.Redact(t.URL), "collection": t.Collection, "points": n})
 			return nil
 		},
 	}
@@ -510,7 +528,8 @@ func newSnapVerifyCommand(g *globalOptions) *cobra.Command {
 			if sum != m.SHA256 || n != m.Size {
 				return &exitCodeError{code: exitError, err: fmt.Errorf("%s does NOT match its manifest: sha256 %s (%d bytes), manifest %s (%d bytes)", src, sum, n, m.SHA256, m.Size)}
 			}
-			fmt.Fprintf(g.stdout, "%s matches its manifest: sha256 %s, %d bytes, %d points of %q (pipeline %s)\n", src, sum, n, m.Points, m.Collection.Name, m.Pipeline.Name)
+			report(g, fmt.Sprintf("%s matches its manifest: sha256 %s, %d bytes, %d points of %q (pipeline %s)", src, sum, n, m.Points, m.Collection.Name, m.Pipeline.Name),
+				map[string]any{"action": "verify", "file": src, "sha256": sum, "size": n, "matches": true})
 			return nil
 		},
 	}

@@ -26,6 +26,23 @@ type Target struct {
 	Collection string
 	Priority   string // snapshot | replica | no_sync
 	HTTP       *http.Client
+	// Progress, if set, is told the bytes of an upload sent so far.
+	Progress func(done, total int64)
+}
+
+// progressReader reports bytes read.
+type progressReader struct {
+	r     io.Reader
+	done  int64
+	total int64
+	f     func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	p.f(p.done, p.total)
+	return n, err
 }
 
 func (t Target) base() string { return strings.TrimRight(t.URL, "/") }
@@ -63,8 +80,16 @@ func (t Target) Upload(ctx context.Context, path, name, sha string) error {
 	mw := multipart.NewWriter(pw)
 	go func() {
 		part, err := mw.CreateFormFile("snapshot", name)
+		var src io.Reader = f
+		if t.Progress != nil {
+			total := int64(-1)
+			if fi, err := f.Stat(); err == nil {
+				total = fi.Size()
+			}
+			src = &progressReader{r: f, total: total, f: t.Progress}
+		}
 		if err == nil {
-			_, err = io.Copy(part, f)
+			_, err = io.Copy(part, src)
 		}
 		if err == nil {
 			err = mw.Close()

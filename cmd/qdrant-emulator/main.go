@@ -38,6 +38,7 @@ func run(args []string) int {
 	discard := fs.Bool("discard", false, "validate and count upserted points but keep none (for benchmarks)")
 	strictWait := fs.Bool("strict-wait", false, "report apply errors of wait=false upserts instead of dropping them as Qdrant does")
 	logLevel := fs.String("log-level", "info", "stderr log level: debug, info, warn, error")
+	npeers := fs.Int("peers", 0, "cluster mode: run N peers in one process on free ports (shard k on peer k mod N); the ready line lists them in order")
 	var f qdrantemu.Faults
 	fs.DurationVar(&f.UpsertDelay, "upsert-delay", 0, "fault: delay every upsert by this duration")
 	fs.IntVar(&f.FailUpserts, "fail-upserts", 0, "fault: fail the next N upserts with --fail-code")
@@ -77,20 +78,37 @@ func run(args []string) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := qdrantemu.Start(*grpcAddr, *httpAddr, qdrantemu.Options{
-		APIKey: *apiKey, SnapshotsDir: *snapDir, Discard: *discard, StrictWait: *strictWait, Faults: f, Logger: logger,
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "qdrant-emulator: %v\n", err)
-		return 1
+	opts := qdrantemu.Options{APIKey: *apiKey, SnapshotsDir: *snapDir, Discard: *discard, StrictWait: *strictWait, Faults: f, Logger: logger}
+	var peers []*qdrantemu.Server
+	if *npeers > 0 {
+		// Cluster mode: N peers on free ports of 127.0.0.1 (the address
+		// flags do not apply), listed in order on the ready line.
+		var err error
+		if peers, err = qdrantemu.StartCluster(*npeers, opts); err != nil {
+			fmt.Fprintf(os.Stderr, "qdrant-emulator: %v\n", err)
+			return 1
+		}
+	} else {
+		srv, err := qdrantemu.Start(*grpcAddr, *httpAddr, opts)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "qdrant-emulator: %v\n", err)
+			return 1
+		}
+		peers = []*qdrantemu.Server{srv}
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	fmt.Printf("ready grpc=%s http=%s\n", srv.GRPCAddr(), srv.HTTPAddr())
+	var g, h []string
+	for _, p := range peers {
+		g, h = append(g, p.GRPCAddr()), append(h, p.HTTPAddr())
+	}
+	fmt.Printf("ready grpc=%s http=%s\n", strings.Join(g, ","), strings.Join(h, ","))
 	s := <-sig
 	logger.Info("stopping", "signal", s.String())
-	if err := srv.Close(); err != nil {
-		logger.Warn("close", "err", err)
+	for _, p := range peers {
+		if err := p.Close(); err != nil {
+			logger.Warn("close", "err", err)
+		}
 	}
 	return 0
 }

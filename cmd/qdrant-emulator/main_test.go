@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os/exec"
@@ -75,5 +76,63 @@ func TestBinary(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "ready") {
 		t.Fatal("ready line went to stderr")
+	}
+}
+
+// --peers N lists N peers on the ready line, in order; every one answers
+// for a collection created through the first, with its own cluster view.
+func TestBinaryPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "qdrant-emulator")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--peers", "3", "--log-level", "warn")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := `127\.0\.0\.1:\d+`
+	m := regexp.MustCompile(`^ready grpc=(` + addr + `(?:,` + addr + `){2}) http=(` + addr + `(?:,` + addr + `){2})\n$`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("ready line %q", line)
+	}
+	https := strings.Split(m[2], ",")
+	_, gport, _ := strings.Cut(strings.Split(m[1], ",")[0], ":")
+	port, _ := strconv.Atoi(gport)
+	c, err := qdrant.NewClient(&qdrant.Config{Host: "127.0.0.1", Port: port, SkipCompatibilityCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "x", ShardNumber: qdrant.PtrOf(uint32(3)), VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range https {
+		resp, err := http.Get("http://" + h + "/collections/x/cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ci struct {
+			Result struct {
+				Local []struct {
+					ShardID int `json:"shard_id"`
+				} `json:"local_shards"`
+			} `json:"result"`
+		}
+		json.NewDecoder(resp.Body).Decode(&ci)
+		resp.Body.Close()
+		if len(ci.Result.Local) != 1 || ci.Result.Local[0].ShardID != i {
+			t.Fatalf("peer %d: local shards %+v", i, ci.Result.Local)
+		}
 	}
 }

@@ -20,6 +20,7 @@ type Op struct {
 	ShardNumber uint32
 	Points      int  // upsert: points in the request
 	Wait        bool // upsert: the wait flag
+	Shard       int  // shard-snapshot, shard-upload: the shard id
 	Code        codes.Code
 }
 

@@ -43,6 +43,13 @@ func (s *Server) restHandler() http.Handler {
 	mux.HandleFunc("POST /collections/aliases", s.restUpdateAliases)
 	mux.HandleFunc("GET /aliases", s.restListAliases)
 	mux.HandleFunc("DELETE /collections/{c}", s.restDeleteCollection)
+	mux.HandleFunc("GET /cluster", s.restCluster)
+	mux.HandleFunc("GET /collections/{c}/cluster", s.restCollectionCluster)
+	mux.HandleFunc("POST /collections/{c}/shards/{id}/snapshots", s.restShardSnapshotCreate)
+	mux.HandleFunc("GET /collections/{c}/shards/{id}/snapshots", s.restShardSnapshotList)
+	mux.HandleFunc("GET /collections/{c}/shards/{id}/snapshots/{name}", s.restShardSnapshotDownload)
+	mux.HandleFunc("DELETE /collections/{c}/shards/{id}/snapshots/{name}", s.restShardSnapshotDelete)
+	mux.HandleFunc("POST /collections/{c}/shards/{id}/snapshots/upload", s.restShardSnapshotUpload)
 	mux.HandleFunc("GET /collections/{c}/aliases", s.restCollectionAliases)
 	return s.restAuth(mux)
 }
@@ -367,26 +374,41 @@ func badRequest(msg string) error { return status.Error(codes.InvalidArgument, m
 func (s *Server) restUploadSnapshot(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	c := r.PathValue("c")
-	if err := checkPriority(r.URL.Query().Get("priority")); err != nil {
+	tmp, ok1 := s.receiveUpload(w, r, start)
+	if !ok1 {
+		return
+	}
+	defer os.Remove(tmp)
+	if err := s.restore(c, tmp, r.URL.Query().Get("checksum")); err != nil {
 		fail(w, start, err)
 		return
+	}
+	s.record(Op{At: start, Kind: "upload", Collection: c})
+	ok(w, start, true)
+}
+
+// receiveUpload reads the multipart field "snapshot" into a temporary
+// file (answering the request itself on an error).
+func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request, start time.Time) (string, bool) {
+	if err := checkPriority(r.URL.Query().Get("priority")); err != nil {
+		fail(w, start, err)
+		return "", false
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		fail(w, start, badRequest("Wrong input: expected multipart/form-data with field \"snapshot\""))
-		return
+		return "", false
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		fail(w, start, badRequest("Wrong input: "+err.Error()))
-		return
+		return "", false
 	}
 	tmp, err := os.CreateTemp(s.opts.SnapshotsDir, ".upload-*.snapshot")
 	if err != nil {
 		fail(w, start, err)
-		return
+		return "", false
 	}
-	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	found := false
 	for {
@@ -395,29 +417,26 @@ func (s *Server) restUploadSnapshot(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
+			os.Remove(tmp.Name())
 			fail(w, start, badRequest("Wrong input: "+err.Error()))
-			return
+			return "", false
 		}
 		if part.FormName() == "snapshot" {
 			if _, err := io.Copy(tmp, part); err != nil {
+				os.Remove(tmp.Name())
 				fail(w, start, badRequest("Wrong input: "+err.Error()))
-				return
+				return "", false
 			}
 			found = true
 		}
 		part.Close()
 	}
 	if !found {
+		os.Remove(tmp.Name())
 		fail(w, start, badRequest("Wrong input: multipart field \"snapshot\" is missing"))
-		return
+		return "", false
 	}
-	tmp.Close()
-	if err := s.restore(c, tmp.Name(), r.URL.Query().Get("checksum")); err != nil {
-		fail(w, start, err)
-		return
-	}
-	s.record(Op{At: start, Kind: "upload", Collection: c})
-	ok(w, start, true)
+	return tmp.Name(), true
 }
 
 func checkPriority(p string) error {

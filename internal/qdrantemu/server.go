@@ -100,9 +100,15 @@ type Server struct {
 	httpSrv          *http.Server
 	tempDir          string
 
-	mu          sync.RWMutex
+	// mu guards collections and aliases; cluster peers share all three
+	// (any peer accepts any point or collection request).
+	mu          *sync.RWMutex
 	collections map[string]*collection
 	aliases     map[string]string // alias -> collection (guarded by mu)
+	// cluster is set in cluster mode (StartCluster); index is this peer's
+	// place in it.
+	cluster *cluster
+	index   int
 
 	faultMu sync.Mutex
 	faults  Faults
@@ -126,7 +132,14 @@ type Server struct {
 // Start listens on grpcAddr and httpAddr ("127.0.0.1:0" picks free ports)
 // and serves until Close.
 func Start(grpcAddr, httpAddr string, opts Options) (*Server, error) {
-	s := &Server{opts: opts, collections: map[string]*collection{}, reserved: map[string]bool{}}
+	return start(grpcAddr, httpAddr, opts, nil, 0)
+}
+
+func start(grpcAddr, httpAddr string, opts Options, cl *cluster, index int) (*Server, error) {
+	s := &Server{opts: opts, mu: &sync.RWMutex{}, collections: map[string]*collection{}, aliases: map[string]string{}, reserved: map[string]bool{}}
+	if cl != nil {
+		s.mu, s.collections, s.aliases, s.cluster, s.index = cl.mu, cl.collections, cl.aliases, cl, index
+	}
 	s.log = opts.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -89,6 +89,10 @@ func (s *Server) createSnapshot(ctx context.Context, name string) (SnapshotDescr
 		err error
 	}
 	snap := col.capture()
+	if s.cluster != nil {
+		// A peer's collection snapshot holds its local shards only.
+		snap = col.captureShards(s.localShards(col))
+	}
 	dir := s.collectionSnapshotDir(name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SnapshotDescription{}, status.Errorf(codes.Internal, "Service internal error: %v", err)
@@ -467,10 +471,35 @@ func (s *Server) restore(name, path, checksum string) error {
 		return status.Errorf(codes.InvalidArgument, "Wrong input: Failed to read snapshot %s: %v", filepath.Base(path), err)
 	}
 	s.mu.Lock()
-	s.collections[name] = col
+	if old := s.collections[name]; s.cluster != nil && old != nil {
+		// A peer restores its own shards: the others stay as they are.
+		local := s.localShards(old)
+		s.replaceShards(old, col, local)
+	} else {
+		s.collections[name] = col
+	}
 	s.mu.Unlock()
 	s.log.Info("collection recovered from snapshot", "collection", name, "points", col.count())
 	return nil
+}
+
+// replaceShards replaces the points of the given shards of dst with src's
+// points of those shards.
+func (s *Server) replaceShards(dst, src *collection, shards map[uint32]bool) {
+	n := dst.shardNumber()
+	dst.mu.Lock()
+	defer dst.mu.Unlock()
+	for k := range dst.points {
+		if shards[shardOf(k, n)] {
+			delete(dst.points, k)
+		}
+	}
+	for k, p := range src.points {
+		if shards[shardOf(k, n)] {
+			dst.points[k] = p
+		}
+	}
+	dst.opSeq++
 }
 
 func fileSHA256(path string) (string, error) {

@@ -1,0 +1,212 @@
+package qdrantemu
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Shard snapshots: snapshots/{c}/shards/{id}/{c}-shard-{id}-{ts}.snapshot,
+// answered only by the peer holding the shard.
+
+func (s *Server) shardDir(c string, id uint32) string {
+	return filepath.Join(s.opts.SnapshotsDir, c, "shards", fmt.Sprint(id))
+}
+
+// shardOfRequest resolves {c} and {id} and checks the shard is local.
+func (s *Server) shardOfRequest(r *http.Request) (*collection, uint32, error) {
+	col, err := s.get(r.PathValue("c"))
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 32)
+	if err != nil {
+		return nil, 0, badRequest(fmt.Sprintf("Wrong input: invalid shard id %q", r.PathValue("id")))
+	}
+	if err := s.localShard(col, uint32(id)); err != nil {
+		return nil, 0, err
+	}
+	return col, uint32(id), nil
+}
+
+func (s *Server) restShardSnapshotCreate(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	col, id, err := s.shardOfRequest(r)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	dir := s.shardDir(col.name, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fail(w, start, err)
+		return
+	}
+	s.faultMu.Lock()
+	delay := s.faults.SnapshotDelay
+	s.faultMu.Unlock()
+	snap := col.captureShards(map[uint32]bool{id: true})
+	name := s.reserveShardSnapshotName(col.name, id, dir)
+	s.record(Op{At: start, Kind: "shard-snapshot", Collection: col.name, Shard: int(id)})
+	done := make(chan error, 1)
+	var d SnapshotDescription
+	s.snapWG.Add(1)
+	go func() {
+		defer s.snapWG.Done()
+		defer s.releaseSnapshotName(dir, name)
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		var err error
+		d, err = s.writeSnapshot(snap, dir, name)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			fail(w, start, status.Errorf(codes.Internal, "Service internal error: %v", err))
+			return
+		}
+		ok(w, start, d.restJSON())
+	case <-r.Context().Done():
+		// The client gave up; the snapshot is still written, as in Qdrant.
+	}
+}
+
+func (s *Server) reserveShardSnapshotName(c string, id uint32, dir string) string {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	t := time.Now().UTC()
+	for {
+		n := fmt.Sprintf("%s-shard-%d-%s.snapshot", c, id, t.Format("2006-01-02-15-04-05"))
+		if _, err := os.Stat(filepath.Join(dir, n)); errors.Is(err, os.ErrNotExist) && !s.reserved[filepath.Join(dir, n)] {
+			s.reserved[filepath.Join(dir, n)] = true
+			return n
+		}
+		t = t.Add(time.Second)
+	}
+}
+
+func (s *Server) restShardSnapshotList(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	col, id, err := s.shardOfRequest(r)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	dir := s.shardDir(col.name, id)
+	ents, _ := os.ReadDir(dir)
+	out := []map[string]any{}
+	var names []string
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".snapshot") {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if d, err := describe(dir, n); err == nil {
+			out = append(out, d.restJSON())
+		}
+	}
+	ok(w, start, out)
+}
+
+func (s *Server) shardSnapshotPath(r *http.Request) (string, error) {
+	col, id, err := s.shardOfRequest(r)
+	if err != nil {
+		return "", err
+	}
+	name := r.PathValue("name")
+	if !validSnapshotName(name) {
+		return "", status.Errorf(codes.NotFound, "Not found: Snapshot %s not found", name)
+	}
+	p := filepath.Join(s.shardDir(col.name, id), name)
+	if _, err := os.Stat(p); err != nil {
+		return "", status.Errorf(codes.NotFound, "Not found: Snapshot %s not found", name)
+	}
+	return p, nil
+}
+
+func (s *Server) restShardSnapshotDownload(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	p, err := s.shardSnapshotPath(r)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	s.record(Op{At: start, Kind: "shard-download", Collection: r.PathValue("c")})
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+func (s *Server) restShardSnapshotDelete(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	p, err := s.shardSnapshotPath(r)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	os.Remove(p + ".checksum")
+	if err := os.Remove(p); err != nil {
+		fail(w, start, err)
+		return
+	}
+	ok(w, start, true)
+}
+
+// restShardSnapshotUpload replaces the shard's points with the uploaded
+// shard snapshot's (checksum verified when given).
+func (s *Server) restShardSnapshotUpload(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	col, id, err := s.shardOfRequest(r)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	tmp, ok1 := s.receiveUpload(w, r, start)
+	if !ok1 {
+		return
+	}
+	defer os.Remove(tmp)
+	if cs := r.URL.Query().Get("checksum"); cs != "" {
+		got, err := fileSHA256(tmp)
+		if err != nil {
+			fail(w, start, err)
+			return
+		}
+		if !strings.EqualFold(strings.TrimSpace(cs), got) {
+			fail(w, start, status.Errorf(codes.InvalidArgument, "Wrong input: Snapshot checksum mismatch: expected %s, got %s", strings.TrimSpace(cs), got))
+			return
+		}
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	src, err := readArchive(f, col.name, s.opts.Discard)
+	f.Close()
+	if err != nil {
+		fail(w, start, badRequest(fmt.Sprintf("Wrong input: Failed to read snapshot: %v", err)))
+		return
+	}
+	s.replaceShards(col, src, map[uint32]bool{id: true})
+	s.record(Op{At: start, Kind: "shard-upload", Collection: col.name, Shard: int(id)})
+	ok(w, start, true)
+}

@@ -35,6 +35,8 @@ type State struct {
 	Upsert     UpsertState               `json:"upsert"`
 	Snapshot   SnapshotState             `json:"snapshot"`
 	Fetch      FetchState                `json:"fetch"`
+	// Cluster records a cluster snapshot (snapshot.scope: cluster).
+	Cluster *ClusterSnapshotState `json:"cluster_snapshot,omitempty"`
 	// Restores records each restore target, by node id.
 	Restores map[string]*RestoreState `json:"restores,omitempty"`
 	// Layout is the shard layout the run loads (shard sets only).
@@ -44,6 +46,29 @@ type State struct {
 	// LastFailure is the error that ended the last run, until a run
 	// succeeds (plan and status show it).
 	LastFailure *Failure `json:"last_failure,omitempty"`
+}
+
+// ClusterSnapshotState tracks a cluster snapshot shard by shard.
+type ClusterSnapshotState struct {
+	Shards   map[string]*ShardSnapshotState `json:"shards,omitempty"` // by shard id
+	Manifest string                         `json:"manifest,omitempty"`
+	Done     bool                           `json:"done"`
+}
+
+// ShardSnapshotState is one shard's snapshot: requested on its peer (the
+// names listed before, so a resumed run finds its own instead of creating
+// another), then downloaded and verified.
+type ShardSnapshotState struct {
+	Peer        string     `json:"peer"`
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
+	Before      []string   `json:"existing_before_request,omitempty"`
+	Name        string     `json:"name,omitempty"`
+	Size        int64      `json:"size,omitempty"`
+	Checksum    string     `json:"checksum,omitempty"`
+	Points      uint64     `json:"points"`
+	Path        string     `json:"path,omitempty"`
+	SHA256      string     `json:"sha256,omitempty"`
+	Done        bool       `json:"done"`
 }
 
 // RestoreState tracks one restore target.

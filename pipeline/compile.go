@@ -21,6 +21,10 @@ const (
 	KindVerify = "verify"
 	// KindRestore restores the fetched snapshot into one restore: target.
 	KindRestore = "restore"
+	// KindClusterSnapshot snapshots every shard on its peer and writes a
+	// cluster manifest (snapshot.scope: cluster); it replaces snapshot and
+	// fetch.
+	KindClusterSnapshot = "cluster-snapshot"
 )
 
 // Mode is what a run of apply does.
@@ -67,8 +71,13 @@ func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
 			add(&Node{ID: fmt.Sprintf("%s.%d", KindRestore, i), Kind: KindRestore, Target: i, Reads: []string{KindFetch}})
 		}
 	}
+	cluster := c.Snapshot.Scope == "cluster"
 	if m == ModeFinalize {
 		add(&Node{ID: KindVerify, Kind: KindVerify})
+		if cluster {
+			add(&Node{ID: KindClusterSnapshot, Kind: KindClusterSnapshot, Reads: []string{KindVerify}})
+			return p.wire()
+		}
 		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindVerify}})
 		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
 		restores()
@@ -94,7 +103,9 @@ func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
 	}
 	add(&Node{ID: KindBatch, Kind: KindBatch, Reads: decodes})
 	add(&Node{ID: KindUpsert, Kind: KindUpsert, Reads: []string{KindBatch}})
-	if m == ModeFull {
+	if m == ModeFull && cluster {
+		add(&Node{ID: KindClusterSnapshot, Kind: KindClusterSnapshot, Reads: []string{KindUpsert}})
+	} else if m == ModeFull {
 		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
 		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})
 		restores()

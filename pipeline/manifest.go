@@ -121,3 +121,23 @@ func WriteManifest(path string, m *Manifest) error {
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// ClusterManifest describes a cluster snapshot: one file per shard, each
+// taken on the peer that held it, plus the single manifest's provenance
+// (Snapshot names the manifest file, Size the shard files' total).
+type ClusterManifest struct {
+	Manifest
+	Kind       string         `json:"kind"` // "cluster"
+	ShardCount int            `json:"shard_count"`
+	Shards     []ClusterShard `json:"shards"`
+}
+
+// ClusterShard is one shard's snapshot file.
+type ClusterShard struct {
+	ShardID uint32 `json:"shard_id"`
+	Peer    string `json:"peer"` // REST URL of the source peer (redacted)
+	File    string `json:"file"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	Points  uint64 `json:"points"`
+}

@@ -109,6 +109,16 @@ func RestoreSection(rt *Runtime, n *Node) (Section[RestoreState], error) {
 	})
 }
 
+// ClusterSnapshotSection is the cluster-snapshot node's record.
+func ClusterSnapshotSection(rt *Runtime, n *Node) (Section[ClusterSnapshotState], error) {
+	return section(rt, n, KindClusterSnapshot, func(s *State) *ClusterSnapshotState {
+		if s.Cluster == nil {
+			s.Cluster = &ClusterSnapshotState{}
+		}
+		return s.Cluster
+	})
+}
+
 // SnapshotSection is the snapshot node's record.
 func SnapshotSection(rt *Runtime, n *Node) (Section[SnapshotState], error) {
 	return section(rt, n, KindSnapshot, func(s *State) *SnapshotState { return &s.Snapshot })

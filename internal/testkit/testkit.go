@@ -146,6 +146,13 @@ func EmulatorEnv(t *testing.T, opts qdrantemu.Options) *qdrantemu.Server {
 // as a user restoring it elsewhere would, and fails the test on any error.
 func RecoverSnapshot(t testing.TB, restURL, apiKey, name, path string) {
 	t.Helper()
+	uploadTo(t, strings.TrimRight(restURL, "/")+"/collections/"+url.PathEscape(name)+"/snapshots/upload?priority=snapshot", apiKey, path)
+}
+
+// uploadTo posts a snapshot file as multipart/form-data and fails the test
+// unless the server answers 200.
+func uploadTo(t testing.TB, u, apiKey, path string) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +170,7 @@ func RecoverSnapshot(t testing.TB, restURL, apiKey, name, path string) {
 		}
 		pw.CloseWithError(err)
 	}()
-	req, err := http.NewRequest("POST", strings.TrimRight(restURL, "/")+"/collections/"+url.PathEscape(name)+"/snapshots/upload?priority=snapshot", pr)
+	req, err := http.NewRequest("POST", u, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +185,7 @@ func RecoverSnapshot(t testing.TB, restURL, apiKey, name, path string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("recover %s into %s: %s %s", path, name, resp.Status, b)
+		t.Fatalf("upload %s to %s: %s %s", path, u, resp.Status, b)
 	}
 }
 
@@ -307,4 +314,31 @@ func ScrollAll(t testing.TB, c *qdrant.Client, name string) []*qdrant.RetrievedP
 // EqualPayload compares two payloads as protobuf values.
 func EqualPayload(a, b map[string]*qdrant.Value) bool {
 	return proto.Equal(&qdrant.Struct{Fields: a}, &qdrant.Struct{Fields: b})
+}
+
+// Cluster starts an n-peer emulator cluster and a client of its first peer.
+func Cluster(t testing.TB, n int, opts qdrantemu.Options) ([]*qdrantemu.Server, *qdrant.Client) {
+	t.Helper()
+	peers, err := qdrantemu.StartCluster(n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		t.Cleanup(func() { p.Close() })
+	}
+	host, port, _ := net.SplitHostPort(peers[0].GRPCAddr())
+	pn, _ := strconv.Atoi(port)
+	c, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: pn, APIKey: opts.APIKey, SkipCompatibilityCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return peers, c
+}
+
+// UploadShardSnapshot uploads a shard snapshot file to the peer holding
+// the shard (POST /collections/{c}/shards/{id}/snapshots/upload).
+func UploadShardSnapshot(t testing.TB, restURL, collection string, shard int, path string) {
+	t.Helper()
+	uploadTo(t, fmt.Sprintf("%s/collections/%s/shards/%d/snapshots/upload?priority=snapshot", strings.TrimRight(restURL, "/"), url.PathEscape(collection), shard), "", path)
 }

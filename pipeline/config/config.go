@@ -40,6 +40,7 @@ type QdrantConfig struct {
 	GRPCPort int      `yaml:"grpc_port" doc:"gRPC port on the url's host." default:"6334"`
 	APIKey   Secret   `yaml:"api_key" doc:"API key, sent as the api-key header/metadata. QDRANT_API_KEY overrides it. Never printed."`
 	Timeout  Duration `yaml:"timeout" doc:"Deadline of one gRPC call other than snapshot creation (Go duration, e.g. 30s)." default:"60s"`
+	Peers    []string `yaml:"peers" doc:"REST URLs of every node of a Qdrant cluster (snapshot.scope: cluster): each shard is snapshotted on the node that holds it. Same API key as url."`
 }
 
 // CollectionConfig is the collection's settings.
@@ -143,6 +144,7 @@ type DownloadConfig struct {
 // SnapshotConfig places the snapshot file.
 type SnapshotConfig struct {
 	Destination     string   `yaml:"destination" snappipe:"required" doc:"Where the verified snapshot lands: a directory (relative to the config file), or s3://BUCKET/PREFIX/ (any S3-compatible store; see snapshot.s3). The file keeps the server's snapshot name; its manifest is NAME.json beside it."`
+	Scope           string   `yaml:"scope" enum:"collection,cluster" default:"collection" doc:"collection: one collection snapshot through qdrant.url (on a cluster it holds only that node's shards). cluster: one shard snapshot per shard, each from the peer (qdrant.peers) that holds it, plus a cluster manifest."`
 	Keep            int      `yaml:"keep" doc:"Keep the newest N snapshots of the collection on the server; older ones are deleted after a new one is verified, never before (0: keep all)."`
 	DestinationKeep int      `yaml:"destination_keep" doc:"Keep the newest N of this collection's snapshots (and their manifests) at the destination, directory or S3 prefix; older ones are deleted after a new one is verified (0: keep all)."`
 	S3              S3Config `yaml:"s3" doc:"S3 options for an s3:// destination. Credentials and defaults come from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, profiles)."`

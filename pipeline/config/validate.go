@@ -240,6 +240,14 @@ func validate(c *Config, d *decoder) {
 	if c.Snapshot.DestinationKeep < 0 {
 		d.at("snapshot.destination_keep", "destination_keep must be 0 (keep all) or more")
 	}
+	for i, p := range c.Qdrant.Peers {
+		if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.at(fmt.Sprintf("qdrant.peers[%d]", i), "invalid URL %q (expected http:// or https://)", redactURL(p))
+		}
+	}
+	if c.Snapshot.Scope == "cluster" && len(c.Qdrant.Peers) == 0 {
+		d.at("snapshot.scope", "scope: cluster needs qdrant.peers (the REST URL of every node)")
+	}
 	for i, r := range c.Restore {
 		p := fmt.Sprintf("restore[%d]", i)
 		if r == nil {

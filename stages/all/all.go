@@ -6,6 +6,7 @@ import (
 	_ "github.com/snappipe/snappipe/formats/all" // the source formats
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/batch"
+	"github.com/snappipe/snappipe/stages/clustersnap"
 	"github.com/snappipe/snappipe/stages/decode"
 	"github.com/snappipe/snappipe/stages/download"
 	"github.com/snappipe/snappipe/stages/fetch"
@@ -26,5 +27,6 @@ func Registry() *pipeline.Registry {
 	r.Register(fetch.Kind, fetch.Ports, fetch.New)
 	r.Register(verify.Kind, verify.Ports, verify.New)
 	r.Register(restore.Kind, restore.Ports, restore.New)
+	r.Register(clustersnap.Kind, clustersnap.Ports, clustersnap.New)
 	return r
 }

@@ -1,0 +1,139 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qdrant/go-client/qdrant"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/internal/testkit"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
+)
+
+func clusterYAML(data string, peers []*qdrantemu.Server, scope string) string {
+	var urls []string
+	for _, p := range peers {
+		urls = append(urls, `"`+p.URL()+`"`)
+	}
+	return fmt.Sprintf(`version: 1
+name: clus
+qdrant:
+  url: "%s"
+  grpc_port: %s
+  peers: [%s]
+collection:
+  name: clus
+  on_exists: recreate
+  shard_number: 6
+  vectors: { image: { size: 16, distance: Cosine }, text: { size: 16, distance: Dot } }
+sources:
+  metadata: { path: %[4]s/metadata_0000.parquet }
+  image:    { path: %[4]s/img_emb_0000.npy }
+  text:     { path: %[4]s/text_emb_0000.npy }
+points:
+  vectors: { image: image, text: text }
+  payload: { source: metadata }
+snapshot: { destination: out, scope: %[5]s }
+`, peers[1].URL(), testkit.GRPCPort(peers[1]), strings.Join(urls, ", "), data, scope)
+}
+
+// snapshot.scope: cluster against 3 peers and 6 shards: six verified shard
+// snapshot files, each from the peer holding it, and a manifest listing
+// their SHA-256; together they hold every point (a plain collection
+// snapshot through one peer does not: the pitfall).
+func TestClusterScopeSnapshot(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 900, Dim: 16, Seed: 8, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	peers, client := testkit.Cluster(t, 3, qdrantemu.Options{})
+	e := newEnv(t, qdrantemu.Options{})
+	delete(e.vars, "QDRANT_URL") // the file's url (a peer) must win
+	dir := t.TempDir()
+	cfg := e.load(t, dir, clusterYAML(data, peers, "cluster"))
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(rep.Text(), "shards on the peer that holds it (3 peers)") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sum.SnapshotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m pipeline.ClusterManifest
+	if err := json.Unmarshal(b, &m); err != nil || m.Kind != "cluster" || m.ShardCount != 6 || len(m.Shards) != 6 || m.Points != 900 {
+		t.Fatalf("manifest %s: %+v %v", sum.SnapshotPath, m, err)
+	}
+	var points uint64
+	for i, s := range m.Shards {
+		if int(s.ShardID) != i || s.Peer != peers[i%3].URL() {
+			t.Fatalf("shard %d: %+v", i, s)
+		}
+		if fileSHA(t, filepath.Join(dir, "out", s.File)) != s.SHA256 || s.SHA256 == "" {
+			t.Fatalf("shard %d file does not match its SHA-256", i)
+		}
+		points += s.Points
+	}
+	if points != 900 {
+		t.Fatalf("shards hold %d points", points)
+	}
+	// Restoring every shard file onto its holder in a fresh cluster gives
+	// every point back.
+	fresh, fc := testkit.Cluster(t, 3, qdrantemu.Options{})
+	if err := fc.CreateCollection(context.Background(), &qdrant.CreateCollection{CollectionName: "clus", ShardNumber: qdrant.PtrOf(uint32(6)),
+		VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{"image": {Size: 16, Distance: qdrant.Distance_Cosine}, "text": {Size: 16, Distance: qdrant.Distance_Dot}})}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Shards {
+		testkit.UploadShardSnapshot(t, fresh[int(s.ShardID)%3].URL(), "clus", int(s.ShardID), filepath.Join(dir, "out", s.File))
+	}
+	sameCollections(t, client, "clus", fc, "clus")
+	// A re-apply creates nothing again.
+	before := len(peers[0].OpsOf("shard-snapshot")) + len(peers[1].OpsOf("shard-snapshot")) + len(peers[2].OpsOf("shard-snapshot"))
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := len(peers[0].OpsOf("shard-snapshot")) + len(peers[1].OpsOf("shard-snapshot")) + len(peers[2].OpsOf("shard-snapshot")); after != before || before != 6 {
+		t.Fatalf("shard snapshots: %d, then %d", before, after)
+	}
+	// Peers missing from qdrant.peers: the shards they hold are named.
+	cfg2 := e.load(t, t.TempDir(), clusterYAML(data, peers[:2], "cluster"))
+	cfg2.Qdrant.URL = peers[0].URL()
+	_, err = e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})
+	if err == nil || !strings.Contains(err.Error(), "shards 2, 5 of 6 are on no peer listed in qdrant.peers") {
+		t.Fatalf("missing peer: %v", err)
+	}
+}
+
+// The pitfall this exists for: scope: collection through one peer of the
+// cluster snapshots only that peer's shards.
+func TestCollectionScopeOnAClusterIsPartial(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 600, Dim: 16, Seed: 8, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	peers, _ := testkit.Cluster(t, 3, qdrantemu.Options{})
+	e := newEnv(t, qdrantemu.Options{})
+	delete(e.vars, "QDRANT_URL") // the file's url (a peer) must win
+	cfg := e.load(t, t.TempDir(), clusterYAML(data, peers, "collection"))
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := newEnv(t, qdrantemu.Options{})
+	testkit.RecoverSnapshot(t, single.srv.URL(), "", "got", sum.SnapshotPath)
+	if n := single.count(t, "got"); n == 0 || n >= 600 {
+		t.Fatalf("a one-peer collection snapshot restored %d of 600 points; it should hold only that peer's shards", n)
+	}
+}

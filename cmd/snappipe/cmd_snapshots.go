@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/qdrant/go-client/qdrant"
 	"github.com/spf13/cobra"
 
 	"github.com/snappipe/snappipe/internal/httpget"
@@ -27,6 +28,7 @@ import (
 	"github.com/snappipe/snappipe/internal/s3up"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/stages/upsert"
 )
 
 func newSnapshotsCommand(g *globalOptions) *cobra.Command {
@@ -290,6 +292,98 @@ func newSnapDownloadCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// isClusterManifest reports whether a JSON file is a cluster manifest.
+func isClusterManifest(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var m struct {
+		Kind string `json:"kind"`
+	}
+	return json.Unmarshal(b, &m) == nil && m.Kind == "cluster"
+}
+
+// restoreCluster restores a cluster manifest onto a cluster: the
+// collection is created with the manifest's config and shard count, each
+// shard's file is uploaded (with its checksum) to the target peer holding
+// that shard, then every shard's points and the total are checked. The
+// target may have another number of peers than the source.
+func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, path string, peers []string, grpcPort int) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m pipeline.ClusterManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	if len(peers) == 0 {
+		peers = []string{t.URL}
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil || u.Hostname() == "" {
+		return fmt.Errorf("--url %q: %v", httpget.Redact(t.URL), err)
+	}
+	client, err := qdrant.NewClient(&qdrant.Config{Host: u.Hostname(), Port: grpcPort, APIKey: t.APIKey, UseTLS: u.Scheme == "https", SkipCompatibilityCheck: true})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	coll := m.Collection.Config
+	coll.Name = t.Collection
+	n := uint32(m.ShardCount)
+	coll.ShardNumber = &n
+	if err := client.CreateCollection(ctx, upsert.CreateRequest(&config.Config{Collection: coll})); err != nil {
+		return fmt.Errorf("create collection %q on %s: %w", t.Collection, httpget.Redact(t.URL), err)
+	}
+	holder := map[uint32]qrestore.Target{}
+	for _, p := range peers {
+		pt := t
+		pt.URL = p
+		local, err := pt.LocalShards(ctx)
+		if err != nil {
+			return err
+		}
+		for id := range local {
+			holder[id] = pt
+		}
+	}
+	dir := filepath.Dir(path)
+	var total uint64
+	for _, s := range m.Shards {
+		pt, ok := holder[s.ShardID]
+		if !ok {
+			return fmt.Errorf("shard %d is on no peer given with --peer: name every node of the target cluster", s.ShardID)
+		}
+		if err := pt.UploadShard(ctx, s.ShardID, filepath.Join(dir, s.File), s.File, s.SHA256); err != nil {
+			return fmt.Errorf("shard %d to %s: %w", s.ShardID, httpget.Redact(pt.URL), err)
+		}
+		total += s.Points
+	}
+	for id, pt := range holder {
+		local, err := pt.LocalShards(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range m.Shards {
+			if s.ShardID == id && local[id] != s.Points {
+				return fmt.Errorf("shard %d on %s holds %d points, the manifest %d", id, httpget.Redact(pt.URL), local[id], s.Points)
+			}
+		}
+	}
+	cnt, err := t.Count(ctx)
+	if err != nil {
+		return err
+	}
+	if uint64(cnt) != total {
+		return fmt.Errorf("collection %q holds %d points, the manifest %d", t.Collection, cnt, total)
+	}
+	report(g, fmt.Sprintf("Restored %d shards into %s collection %q over %d peers: %d points", len(m.Shards), httpget.Redact(t.URL), t.Collection, len(peers), cnt),
+		map[string]any{"action": "restore", "collection": t.Collection, "shards": len(m.Shards), "points": cnt})
+	return nil
+}
+
 // report prints a command's result: a text line, or with -o json the
 // version event and one "result" event with the fields.
 func report(g *globalOptions, text string, fields map[string]any) {
@@ -309,6 +403,8 @@ func hashFile(path string) (string, int64, error) { return httpget.HashFile(path
 func newSnapRestoreCommand(g *globalOptions) *cobra.Command {
 	var t qrestore.Target
 	var s3o s3up.Options
+	var peers []string
+	var grpcPort int
 	cmd := &cobra.Command{
 		Use:   "restore FILE|MANIFEST|s3://BUCKET/KEY --url URL --collection NAME",
 		Short: "Restore a snapshot into a Qdrant and check its point count",
@@ -353,6 +449,8 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 					return perr
 				}
 				err = t.Recover(ctx, ps.URL, sha)
+			case strings.HasSuffix(src, ".json") && isClusterManifest(src):
+				return restoreCluster(ctx, g, t, src, peers, grpcPort)
 			default:
 				file, sha := src, ""
 				if strings.HasSuffix(src, ".json") {
@@ -397,6 +495,8 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 	cmd.Flags().StringVar(&s3o.Endpoint, "s3-endpoint", "", "S3 endpoint for s3:// sources (default: the AWS SDK's)")
 	cmd.Flags().StringVar(&s3o.Region, "s3-region", "", "S3 region")
 	cmd.Flags().BoolVar(&s3o.ForcePathStyle, "s3-path-style", false, "address buckets as ENDPOINT/BUCKET")
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "cluster manifests: the REST URL of every node of the target cluster (repeatable; default: --url alone)")
+	cmd.Flags().IntVar(&grpcPort, "grpc-port", 6334, "cluster manifests: gRPC port on --url's host, to create the collection")
 	return cmd
 }
 

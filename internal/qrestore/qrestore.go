@@ -71,6 +71,50 @@ func (t Target) priority() string {
 // POST /collections/{c}/snapshots/upload?priority=&checksum= (never held
 // in memory); the server checks the checksum.
 func (t Target) Upload(ctx context.Context, path, name, sha string) error {
+	return t.upload(ctx, "/collections/"+url.PathEscape(t.Collection)+"/snapshots/upload", path, name, sha)
+}
+
+// UploadShard uploads one shard's snapshot to the peer holding the shard
+// (POST /collections/{c}/shards/{id}/snapshots/upload).
+func (t Target) UploadShard(ctx context.Context, shard uint32, path, name, sha string) error {
+	return t.upload(ctx, fmt.Sprintf("/collections/%s/shards/%d/snapshots/upload", url.PathEscape(t.Collection), shard), path, name, sha)
+}
+
+// LocalShards asks the peer which shards of the collection it holds, with
+// their points.
+func (t Target) LocalShards(ctx context.Context) (map[uint32]uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base()+"/collections/"+url.PathEscape(t.Collection)+"/cluster", nil)
+	if err != nil {
+		return nil, err
+	}
+	t.header(req.Header)
+	resp, err := t.client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", httpget.Redact(req.URL.String()), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &httpget.StatusError{URL: httpget.Redact(req.URL.String()), Status: resp.Status, Code: resp.StatusCode}
+	}
+	var out struct {
+		Result struct {
+			Local []struct {
+				ShardID     uint32 `json:"shard_id"`
+				PointsCount uint64 `json:"points_count"`
+			} `json:"local_shards"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&out); err != nil {
+		return nil, err
+	}
+	m := map[uint32]uint64{}
+	for _, l := range out.Result.Local {
+		m[l.ShardID] = l.PointsCount
+	}
+	return m, nil
+}
+
+func (t Target) upload(ctx context.Context, path0, path, name, sha string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return retry.Permanent(err)
@@ -100,7 +144,7 @@ func (t Target) Upload(ctx context.Context, path, name, sha string) error {
 	if sha != "" {
 		q.Set("checksum", sha)
 	}
-	u := t.base() + "/collections/" + url.PathEscape(t.Collection) + "/snapshots/upload?" + q.Encode()
+	u := t.base() + path0 + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, pr)
 	if err != nil {
 		return retry.Permanent(err)

@@ -54,6 +54,11 @@ snapshot: { destination: out, scope: cluster }
 	if code != 0 || !strings.Contains(out, `Restored 6 shards into `+dst[0].URL()+` collection "cl" over 2 peers: 500 points`) {
 		t.Fatalf("restore: %d\n%s", code, out)
 	}
+	// A second restore (as after an interrupted one) is exact too.
+	if code, out := run("snapshots", "restore", manifests[0], "--url", dst[0].URL(), "--grpc-port", testkit.GRPCPort(dst[0]),
+		"--peer", dst[0].URL(), "--peer", dst[1].URL(), "--collection", "cl"); code != 0 {
+		t.Fatalf("second restore: %d\n%s", code, out)
+	}
 	a, b := testkit.ScrollAll(t, srcClient, "cl"), testkit.ScrollAll(t, dstClient, "cl")
 	if len(a) != 500 || len(b) != 500 {
 		t.Fatalf("%d vs %d points", len(a), len(b))

@@ -335,7 +335,17 @@ func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, pa
 	n := uint32(m.ShardCount)
 	coll.ShardNumber = &n
 	if err := client.CreateCollection(ctx, upsert.CreateRequest(&config.Config{Collection: coll})); err != nil {
-		return fmt.Errorf("create collection %q on %s: %w", t.Collection, httpget.Redact(t.URL), err)
+		// A rerun after an interrupted restore finds the collection it
+		// created: every shard is uploaded again (an upload replaces the
+		// shard's points), so the result is exact either way.
+		exists, eerr := client.CollectionExists(ctx, t.Collection)
+		if eerr != nil || !exists {
+			return fmt.Errorf("create collection %q on %s: %w", t.Collection, httpget.Redact(t.URL), err)
+		}
+		info, ierr := client.GetCollectionInfo(ctx, t.Collection)
+		if ierr != nil || info.GetConfig().GetParams().GetShardNumber() != n {
+			return fmt.Errorf("collection %q exists on %s with another shard count: restore into a new collection", t.Collection, httpget.Redact(t.URL))
+		}
 	}
 	holder := map[uint32]qrestore.Target{}
 	for _, p := range peers {

@@ -151,8 +151,15 @@ func (s *Server) restShardSnapshotDownload(w http.ResponseWriter, r *http.Reques
 	defer f.Close()
 	fi, _ := f.Stat()
 	w.Header().Set("Content-Type", "application/octet-stream")
+	s.faultMu.Lock()
+	rate := s.faults.DownloadRate
+	s.faultMu.Unlock()
+	var rw http.ResponseWriter = w
+	if rate > 0 {
+		rw = &throttledWriter{ResponseWriter: w, rate: rate}
+	}
 	s.record(Op{At: start, Kind: "shard-download", Collection: r.PathValue("c")})
-	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	http.ServeContent(rw, r, fi.Name(), fi.ModTime(), f)
 }
 
 func (s *Server) restShardSnapshotDelete(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,197 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clusterEmulator runs `qdrant-emulator --peers n` and returns the peers'
+// gRPC and REST addresses.
+func clusterEmulator(t *testing.T, bin string, n int, args ...string) (grpc, rest []string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "qdrant-emulator"), append([]string{"--peers", fmt.Sprint(n), "--log-level", "warn"}, args...)...)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		t.Fatalf("ready line %q", line)
+	}
+	return strings.Split(strings.TrimPrefix(f[1], "grpc="), ","), strings.Split(strings.TrimPrefix(f[2], "http="), ",")
+}
+
+type clusterState struct {
+	Cluster *struct {
+		Shards map[string]struct {
+			RequestedAt *time.Time `json:"requested_at"`
+			Name        string     `json:"name"`
+			Done        bool       `json:"done"`
+		} `json:"shards"`
+		Done bool `json:"done"`
+	} `json:"cluster_snapshot"`
+}
+
+// TestClusterSnapshotKills SIGKILLs apply with snapshot.scope: cluster
+// while a shard snapshot is being created (a slow snapshot) and again while
+// shards download (a slow download), reruns it, and checks six verified
+// shard files and a manifest, with exactly one snapshot per shard on the
+// peers (none created twice); then restores the manifest onto a 2-peer
+// cluster and checks every point.
+func TestClusterSnapshotKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill harness skipped with -short")
+	}
+	fx := build(t)
+	grpcs, rests := clusterEmulator(t, fx.bin, 3, "--snapshot-delay", "1500ms", "--download-rate", "1500000")
+	dir := t.TempDir()
+	var peers []string
+	for _, r := range rests {
+		peers = append(peers, `"http://`+r+`"`)
+	}
+	_, gport, _ := strings.Cut(grpcs[0], ":")
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+name: chaos
+qdrant: { url: "http://%s", grpc_port: %s, peers: [%s] }
+collection:
+  name: chaos
+  on_exists: recreate
+  shard_number: 6
+  vectors:
+    image: { size: %d, distance: Cosine }
+    text:  { size: %d, distance: Cosine }
+sources:
+  metadata: { path: "%[6]s/metadata_0000.parquet" }
+  image:    { path: "%[6]s/img_emb_0000.npy" }
+  text:     { path: "%[6]s/text_emb_0000.npy" }
+points:
+  vectors: { image: image, text: text }
+  payload: { source: metadata }
+upload: { batch_size: 256, parallel: 2 }
+snapshot: { destination: out, scope: cluster }
+`, rests[0], gport, strings.Join(peers, ", "), dim, dim, fx.data)), 0o644)
+	apply := func() *exec.Cmd {
+		cmd := exec.Command(filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
+		cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+		return cmd
+	}
+	state := filepath.Join(dir, ".snappipe", "chaos.state.json")
+	killWhen := func(what string, cond func(clusterState) bool) {
+		cmd := apply()
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		for {
+			select {
+			case err := <-exited:
+				t.Fatalf("apply ended (%v) before %s\n%s", err, what, out.String())
+			default:
+			}
+			var st clusterState
+			if b, err := os.ReadFile(state); err == nil && json.Unmarshal(b, &st) == nil && st.Cluster != nil && cond(st) {
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				t.Logf("killed %s", what)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	killWhen("during shard snapshot creation", func(st clusterState) bool {
+		for _, s := range st.Cluster.Shards {
+			if s.RequestedAt != nil && s.Name == "" {
+				return true
+			}
+		}
+		return false
+	})
+	killWhen("during shard downloads", func(st clusterState) bool {
+		named, done := 0, 0
+		for _, s := range st.Cluster.Shards {
+			if s.Name != "" {
+				named++
+			}
+			if s.Done {
+				done++
+			}
+		}
+		return named > 0 && done < 6
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	final := exec.CommandContext(ctx, filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
+	final.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+	if out, err := final.CombinedOutput(); err != nil {
+		t.Fatalf("final run: %v\n%s", err, out)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(dir, "out", "chaos-*.manifest.json"))
+	if len(manifests) != 1 {
+		t.Fatalf("manifests: %v", manifests)
+	}
+	var m struct {
+		Shards []struct {
+			ShardID int    `json:"shard_id"`
+			File    string `json:"file"`
+			SHA256  string `json:"sha256"`
+			Points  uint64 `json:"points"`
+		} `json:"shards"`
+	}
+	b, _ := os.ReadFile(manifests[0])
+	json.Unmarshal(b, &m)
+	var points uint64
+	for _, s := range m.Shards {
+		data, err := os.ReadFile(filepath.Join(dir, "out", s.File))
+		if err != nil || sha(data) != s.SHA256 {
+			t.Fatalf("shard %d file: %v", s.ShardID, err)
+		}
+		points += s.Points
+	}
+	if len(m.Shards) != 6 || points != uint64(*rows) {
+		t.Fatalf("manifest: %d shards, %d points", len(m.Shards), points)
+	}
+	// Never created twice: each shard has exactly one snapshot on its peer.
+	for k := 0; k < 6; k++ {
+		resp, err := http.Get(fmt.Sprintf("http://%s/collections/chaos/shards/%d/snapshots", rests[k%3], k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l struct {
+			Result []any `json:"result"`
+		}
+		json.NewDecoder(resp.Body).Decode(&l)
+		resp.Body.Close()
+		if len(l.Result) != 1 {
+			t.Fatalf("shard %d has %d snapshots on its peer", k, len(l.Result))
+		}
+	}
+	// Restore onto 2 peers: every point exact.
+	tg, tr := clusterEmulator(t, fx.bin, 2)
+	_, tport, _ := strings.Cut(tg[0], ":")
+	rs := exec.Command(filepath.Join(fx.bin, "snappipe"), "snapshots", "restore", manifests[0], "--url", "http://"+tr[0], "--grpc-port", tport,
+		"--peer", "http://"+tr[0], "--peer", "http://"+tr[1], "--collection", "chaos")
+	rs.Env = append(os.Environ(), "CI=true", "QDRANT_API_KEY=")
+	if out, err := rs.CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	checkCollection(t, connect(t, tport), "chaos")
+}

@@ -178,3 +178,49 @@ func TestClusterMode(t *testing.T) {
 		t.Fatalf("fresh cluster holds %d points (%v)", n, err)
 	}
 }
+
+// Shard recover from a URL: the shard's points come back; a wrong checksum
+// is refused with Qdrant's message.
+func TestShardRecoverFromURL(t *testing.T) {
+	peers, cs := clusterClients(t, 2)
+	ctx := context.Background()
+	if err := cs[0].CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "c", ShardNumber: qdrant.PtrOf(uint32(2)),
+		VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	var pts []*qdrant.PointStruct
+	for i := 0; i < 100; i++ {
+		pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectors(float32(i), 1)})
+	}
+	cs[0].Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "c", Wait: qdrant.PtrOf(true), Points: pts})
+	code, m := restJSON(t, http.MethodPost, peers[1].URL()+"/collections/c/shards/1/snapshots", nil, "")
+	if code != 200 {
+		t.Fatalf("%d %v", code, m)
+	}
+	res := m["result"].(map[string]any)
+	loc := fmt.Sprintf("%s/collections/c/shards/1/snapshots/%s", peers[1].URL(), res["name"])
+	// Points written after the snapshot: recovering shard 1 drops those of
+	// shard 1 and keeps those of shard 0.
+	var more []*qdrant.PointStruct
+	for i := 100; i < 200; i++ {
+		more = append(more, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectors(float32(i), 1)})
+	}
+	cs[0].Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "c", Wait: qdrant.PtrOf(true), Points: more})
+	before, _ := cs[0].Count(ctx, &qdrant.CountPoints{CollectionName: "c", Exact: qdrant.PtrOf(true)})
+	body := fmt.Sprintf(`{"location": %q, "checksum": "%064d"}`, loc, 0)
+	if code, m := restJSON(t, http.MethodPut, peers[1].URL()+"/collections/c/shards/1/snapshots/recover", bytes.NewReader([]byte(body)), "application/json"); code != 400 ||
+		!bytes.Contains([]byte(m["status"].(map[string]any)["error"].(string)), []byte("Snapshot checksum mismatch")) {
+		t.Fatalf("wrong checksum: %d %v", code, m)
+	}
+	body = fmt.Sprintf(`{"location": %q, "checksum": %q}`, loc, res["checksum"])
+	if code, m := restJSON(t, http.MethodPut, peers[1].URL()+"/collections/c/shards/1/snapshots/recover", bytes.NewReader([]byte(body)), "application/json"); code != 200 {
+		t.Fatalf("recover: %d %v", code, m)
+	}
+	after, _ := cs[0].Count(ctx, &qdrant.CountPoints{CollectionName: "c", Exact: qdrant.PtrOf(true)})
+	if before != 200 || after <= 100 || after >= 200 {
+		t.Fatalf("count %d -> %d: shard 1's later points should be gone, shard 0's kept", before, after)
+	}
+	if code, _ := restJSON(t, http.MethodPut, peers[0].URL()+"/collections/c/shards/1/snapshots/recover", bytes.NewReader([]byte(body)), "application/json"); code != 400 {
+		t.Fatalf("recover on the wrong peer: %d", code)
+	}
+}

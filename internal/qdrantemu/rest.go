@@ -50,6 +50,7 @@ func (s *Server) restHandler() http.Handler {
 	mux.HandleFunc("GET /collections/{c}/shards/{id}/snapshots/{name}", s.restShardSnapshotDownload)
 	mux.HandleFunc("DELETE /collections/{c}/shards/{id}/snapshots/{name}", s.restShardSnapshotDelete)
 	mux.HandleFunc("POST /collections/{c}/shards/{id}/snapshots/upload", s.restShardSnapshotUpload)
+	mux.HandleFunc("PUT /collections/{c}/shards/{id}/snapshots/recover", s.restShardSnapshotRecover)
 	mux.HandleFunc("GET /collections/{c}/aliases", s.restCollectionAliases)
 	return s.restAuth(mux)
 }

@@ -1,9 +1,11 @@
 package qdrantemu
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,6 +179,90 @@ func (s *Server) restShardSnapshotDelete(w http.ResponseWriter, r *http.Request)
 	ok(w, start, true)
 }
 
+// restShardSnapshotRecover is PUT /collections/{c}/shards/{id}/snapshots/
+// recover {location, priority, checksum, api_key}: the shard's points are
+// replaced with those of the snapshot at location (http(s), or a file in
+// this peer's snapshots directory).
+func (s *Server) restShardSnapshotRecover(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	col, id, err := s.shardOfRequest(r)
+	if err != nil {
+		fail(w, start, err)
+		return
+	}
+	var body struct {
+		Location string  `json:"location"`
+		Priority string  `json:"priority"`
+		Checksum string  `json:"checksum"`
+		APIKey   *string `json:"api_key"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		fail(w, start, badRequest("Json deserialize error: "+err.Error()))
+		return
+	}
+	if err := checkPriority(body.Priority); err != nil {
+		fail(w, start, err)
+		return
+	}
+	u, err := url.Parse(body.Location)
+	if err != nil || body.Location == "" {
+		fail(w, start, badRequest(fmt.Sprintf("Wrong input: invalid snapshot location %q", body.Location)))
+		return
+	}
+	var path string
+	switch u.Scheme {
+	case "http", "https":
+		tmp, err := s.fetchRemote(r.Context(), body.Location, body.APIKey)
+		if err != nil {
+			fail(w, start, badRequest("Wrong input: "+err.Error()))
+			return
+		}
+		defer os.Remove(tmp)
+		path = tmp
+	case "file":
+		path = filepath.Clean(u.Path)
+		root, _ := filepath.Abs(s.opts.SnapshotsDir)
+		if rel, err := filepath.Rel(root, path); err != nil || strings.HasPrefix(rel, "..") {
+			fail(w, start, badRequest(fmt.Sprintf("Wrong input: Snapshot file %s must be inside the snapshots directory", path)))
+			return
+		}
+	default:
+		fail(w, start, badRequest(fmt.Sprintf("Wrong input: unsupported snapshot location scheme %q", u.Scheme)))
+		return
+	}
+	if err := s.replaceShardFrom(col, id, path, body.Checksum); err != nil {
+		fail(w, start, err)
+		return
+	}
+	s.record(Op{At: start, Kind: "shard-recover", Collection: col.name, Shard: int(id)})
+	ok(w, start, true)
+}
+
+// replaceShardFrom verifies a shard snapshot file (checksum when given)
+// and replaces the shard's points with its points.
+func (s *Server) replaceShardFrom(col *collection, id uint32, path, checksum string) error {
+	if cs := strings.TrimSpace(checksum); cs != "" {
+		got, err := fileSHA256(path)
+		if err != nil {
+			return status.Errorf(codes.Internal, "Service internal error: %v", err)
+		}
+		if !strings.EqualFold(cs, got) {
+			return status.Errorf(codes.InvalidArgument, "Wrong input: Snapshot checksum mismatch: expected %s, got %s", cs, got)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return status.Errorf(codes.Internal, "Service internal error: %v", err)
+	}
+	src, err := readArchive(f, col.name, s.opts.Discard)
+	f.Close()
+	if err != nil {
+		return badRequest(fmt.Sprintf("Wrong input: Failed to read snapshot: %v", err))
+	}
+	s.replaceShards(col, src, map[uint32]bool{id: true})
+	return nil
+}
+
 // restShardSnapshotUpload replaces the shard's points with the uploaded
 // shard snapshot's (checksum verified when given).
 func (s *Server) restShardSnapshotUpload(w http.ResponseWriter, r *http.Request) {
@@ -191,29 +277,10 @@ func (s *Server) restShardSnapshotUpload(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	defer os.Remove(tmp)
-	if cs := r.URL.Query().Get("checksum"); cs != "" {
-		got, err := fileSHA256(tmp)
-		if err != nil {
-			fail(w, start, err)
-			return
-		}
-		if !strings.EqualFold(strings.TrimSpace(cs), got) {
-			fail(w, start, status.Errorf(codes.InvalidArgument, "Wrong input: Snapshot checksum mismatch: expected %s, got %s", strings.TrimSpace(cs), got))
-			return
-		}
-	}
-	f, err := os.Open(tmp)
-	if err != nil {
+	if err := s.replaceShardFrom(col, id, tmp, r.URL.Query().Get("checksum")); err != nil {
 		fail(w, start, err)
 		return
 	}
-	src, err := readArchive(f, col.name, s.opts.Discard)
-	f.Close()
-	if err != nil {
-		fail(w, start, badRequest(fmt.Sprintf("Wrong input: Failed to read snapshot: %v", err)))
-		return
-	}
-	s.replaceShards(col, src, map[uint32]bool{id: true})
 	s.record(Op{At: start, Kind: "shard-upload", Collection: col.name, Shard: int(id)})
 	ok(w, start, true)
 }

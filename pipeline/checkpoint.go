@@ -66,9 +66,11 @@ type ShardSnapshotState struct {
 	Size        int64      `json:"size,omitempty"`
 	Checksum    string     `json:"checksum,omitempty"`
 	Points      uint64     `json:"points"`
-	Path        string     `json:"path,omitempty"`
+	Path        string     `json:"path,omitempty"` // a file, or s3://BUCKET/KEY
 	SHA256      string     `json:"sha256,omitempty"`
 	Done        bool       `json:"done"`
+	// Upload is the S3 multipart upload of an s3:// destination.
+	Upload *s3up.Progress `json:"s3_upload,omitempty"`
 }
 
 // RestoreState tracks one restore target.

@@ -86,3 +86,64 @@ snapshot: { destination: out, scope: cluster }
 		}
 	}
 }
+
+// scope: cluster with an s3:// destination: six shard objects and the
+// manifest object, no unfinished upload; the manifest in S3 restores onto
+// a 2-peer cluster, each peer recovering its shards from presigned URLs.
+func TestClusterScopeToS3(t *testing.T) {
+	store := testkit.StartS3(t)
+	store.Bucket(t, "snaps")
+	src, srcClient := testkit.Cluster(t, 3, qdrantemu.Options{})
+	dst, dstClient := testkit.Cluster(t, 2, qdrantemu.Options{})
+	wd, _ := os.Getwd()
+	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	dir := t.TempDir()
+	var peers []string
+	for _, p := range src {
+		peers = append(peers, `"`+p.URL()+`"`)
+	}
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+name: cls3
+qdrant: { url: "%s", grpc_port: %s, peers: [%s] }
+collection: { name: cls3, on_exists: recreate, shard_number: 6, vectors: { image: { size: 768, distance: Cosine } } }
+sources: { image: { path: "%s/img_emb_0000.npy" } }
+points: { limit: 400, vectors: { image: image } }
+snapshot:
+  destination: s3://snaps/cluster/
+  scope: cluster
+  s3: { endpoint: "%s", force_path_style: true }
+`, src[0].URL(), testkit.GRPCPort(src[0]), strings.Join(peers, ", "), sample, store.Endpoint)), 0o644)
+	t.Setenv("QDRANT_URL", "")
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := execute(append(args, "--progress", "never"), strings.NewReader(""), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := run("apply", cfg); code != 0 {
+		t.Fatalf("apply: %d\n%s", code, out)
+	}
+	objs := store.Objects(t, "snaps")
+	var manifest string
+	shards := 0
+	for k := range objs {
+		switch {
+		case strings.HasSuffix(k, ".manifest.json"):
+			manifest = k
+		case strings.Contains(k, "-shard-"):
+			shards++
+		}
+	}
+	if shards != 6 || manifest == "" || len(objs) != 7 || store.Uploads(t, "snaps") != 0 {
+		t.Fatalf("objects %v, %d uploads", objs, store.Uploads(t, "snaps"))
+	}
+	code, out := run("snapshots", "restore", "s3://snaps/"+manifest, "--url", dst[0].URL(), "--grpc-port", testkit.GRPCPort(dst[0]),
+		"--peer", dst[0].URL(), "--peer", dst[1].URL(), "--collection", "cls3", "--s3-endpoint", store.Endpoint, "--s3-path-style")
+	if code != 0 || !strings.Contains(out, "400 points") {
+		t.Fatalf("restore: %d\n%s", code, out)
+	}
+	a, b := testkit.ScrollAll(t, srcClient, "cls3"), testkit.ScrollAll(t, dstClient, "cls3")
+	if len(a) != 400 || len(b) != 400 {
+		t.Fatalf("%d vs %d", len(a), len(b))
+	}
+}

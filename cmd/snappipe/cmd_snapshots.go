@@ -309,8 +309,31 @@ func isClusterManifest(path string) bool {
 // shard's file is uploaded (with its checksum) to the target peer holding
 // that shard, then every shard's points and the total are checked. The
 // target may have another number of peers than the source.
-func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, path string, peers []string, grpcPort int) error {
-	b, err := os.ReadFile(path)
+func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, path string, peers []string, grpcPort int, s3o *s3up.Options) error {
+	var b []byte
+	var err error
+	var s3c *s3.Client
+	var bucket, prefix string
+	if s3o != nil {
+		// A manifest in S3: each shard is recovered by its target peer from
+		// a presigned URL of its object, beside the manifest.
+		if s3c, err = s3up.Client(ctx, *s3o); err != nil {
+			return err
+		}
+		var key string
+		bucket, key, _ = strings.Cut(strings.TrimPrefix(path, "s3://"), "/")
+		if i := strings.LastIndex(key, "/"); i >= 0 {
+			prefix = key[:i+1]
+		}
+		o, gerr := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if gerr != nil {
+			return gerr
+		}
+		b, err = io.ReadAll(io.LimitReader(o.Body, 64<<20))
+		o.Body.Close()
+	} else {
+		b, err = os.ReadFile(path)
+	}
 	if err != nil {
 		return err
 	}
@@ -366,7 +389,15 @@ func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, pa
 		if !ok {
 			return fmt.Errorf("shard %d is on no peer given with --peer: name every node of the target cluster", s.ShardID)
 		}
-		if err := pt.UploadShard(ctx, s.ShardID, filepath.Join(dir, s.File), s.File, s.SHA256); err != nil {
+		if s3c != nil {
+			ps, perr := s3.NewPresignClient(s3c).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(prefix + s.File)}, s3.WithPresignExpires(time.Hour))
+			if perr != nil {
+				return perr
+			}
+			if err := pt.RecoverShard(ctx, s.ShardID, ps.URL, s.SHA256); err != nil {
+				return fmt.Errorf("shard %d to %s: %w", s.ShardID, httpget.Redact(pt.URL), err)
+			}
+		} else if err := pt.UploadShard(ctx, s.ShardID, filepath.Join(dir, s.File), s.File, s.SHA256); err != nil {
 			return fmt.Errorf("shard %d to %s: %w", s.ShardID, httpget.Redact(pt.URL), err)
 		}
 		total += s.Points
@@ -441,6 +472,8 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 			src := args[0]
 			var err error
 			switch {
+			case strings.HasPrefix(src, "s3://") && strings.HasSuffix(src, ".manifest.json"):
+				return restoreCluster(ctx, g, t, src, peers, grpcPort, &s3o)
 			case strings.HasPrefix(src, "s3://"):
 				bucket, key, _ := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
 				client, cerr := s3up.Client(ctx, s3o)
@@ -460,7 +493,7 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 				}
 				err = t.Recover(ctx, ps.URL, sha)
 			case strings.HasSuffix(src, ".json") && isClusterManifest(src):
-				return restoreCluster(ctx, g, t, src, peers, grpcPort)
+				return restoreCluster(ctx, g, t, src, peers, grpcPort, nil)
 			default:
 				file, sha := src, ""
 				if strings.HasSuffix(src, ".json") {

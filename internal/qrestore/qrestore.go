@@ -80,6 +80,24 @@ func (t Target) UploadShard(ctx context.Context, shard uint32, path, name, sha s
 	return t.upload(ctx, fmt.Sprintf("/collections/%s/shards/%d/snapshots/upload", url.PathEscape(t.Collection), shard), path, name, sha)
 }
 
+// RecoverShard has the peer holding a shard replace it from a URL (a
+// presigned S3 URL): PUT /collections/{c}/shards/{id}/snapshots/recover.
+func (t Target) RecoverShard(ctx context.Context, shard uint32, location, sha string) error {
+	body := map[string]any{"location": location, "priority": t.priority()}
+	if sha != "" {
+		body["checksum"] = sha
+	}
+	b, _ := json.Marshal(body)
+	u := fmt.Sprintf("%s/collections/%s/shards/%d/snapshots/recover?wait=true", t.base(), url.PathEscape(t.Collection), shard)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, strings.NewReader(string(b)))
+	if err != nil {
+		return retry.Permanent(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	t.header(req.Header)
+	return t.do(req)
+}
+
 // LocalShards asks the peer which shards of the collection it holds, with
 // their points.
 func (t Target) LocalShards(ctx context.Context) (map[uint32]uint64, error) {

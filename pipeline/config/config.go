@@ -40,7 +40,7 @@ type QdrantConfig struct {
 	GRPCPort int      `yaml:"grpc_port" doc:"gRPC port on the url's host." default:"6334"`
 	APIKey   Secret   `yaml:"api_key" doc:"API key, sent as the api-key header/metadata. QDRANT_API_KEY overrides it. Never printed."`
 	Timeout  Duration `yaml:"timeout" doc:"Deadline of one gRPC call other than snapshot creation (Go duration, e.g. 30s)." default:"60s"`
-	Peers    []string `yaml:"peers" doc:"REST URLs of every node of a Qdrant cluster (snapshot.scope: cluster): each shard is snapshotted on the node that holds it. Same API key as url."`
+	Peers    []string `yaml:"peers" doc:"REST URLs of every node of a Qdrant cluster (snapshot.scope: cluster): each shard is snapshotted on the node that holds it. Same API key as url. A {A..B} range expands to many (Qdrant Cloud: https://node-{0..2}-ID.cloud.qdrant.io:6333)."`
 }
 
 // CollectionConfig is the collection's settings.

@@ -100,3 +100,17 @@ snapshot: { destination: out }
 		t.Fatalf("mix: %v", ds)
 	}
 }
+
+// qdrant.peers takes the shard-set range syntax (Qdrant Cloud's node-{i}-
+// host prefix).
+func TestPeersRange(t *testing.T) {
+	y := strings.Replace(goodConfig, "snapshot:", "snapshot:\n  scope: cluster", 1)
+	y = strings.Replace(y, "qdrant:", "qdrant:\n  peers: [\"https://node-{0..2}-abc.cloud.qdrant.io:6333\", \"http://extra:6333\"]", 1)
+	cfg, ds := load(t, y, nil)
+	if len(ds) != 0 {
+		t.Fatalf("%v", ds)
+	}
+	if len(cfg.Qdrant.Peers) != 4 || cfg.Qdrant.Peers[2] != "https://node-2-abc.cloud.qdrant.io:6333" {
+		t.Fatalf("peers %v", cfg.Qdrant.Peers)
+	}
+}

@@ -240,16 +240,30 @@ func validate(c *Config, d *decoder) {
 	if c.Snapshot.DestinationKeep < 0 {
 		d.at("snapshot.destination_keep", "destination_keep must be 0 (keep all) or more")
 	}
+	var peers []string
 	for i, p := range c.Qdrant.Peers {
-		if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.at(fmt.Sprintf("qdrant.peers[%d]", i), "invalid URL %q (expected http:// or https://)", redactURL(p))
+		list := []string{p}
+		if rangeRE.MatchString(p) {
+			files, err := expandRange(p, func(_ int, v string) ShardFile { return ShardFile{URL: v} })
+			if err != nil {
+				d.at(fmt.Sprintf("qdrant.peers[%d]", i), "%v", err)
+				continue
+			}
+			list = nil
+			for _, f := range files {
+				list = append(list, f.URL)
+			}
 		}
+		for _, q := range list {
+			if u, err := url.Parse(q); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				d.at(fmt.Sprintf("qdrant.peers[%d]", i), "invalid URL %q (expected http:// or https://)", redactURL(q))
+			}
+		}
+		peers = append(peers, list...)
 	}
+	c.Qdrant.Peers = peers
 	if c.Snapshot.Scope == "cluster" && len(c.Qdrant.Peers) == 0 {
 		d.at("snapshot.scope", "scope: cluster needs qdrant.peers (the REST URL of every node)")
-	}
-	if c.Snapshot.Scope == "cluster" && c.Snapshot.IsS3() {
-		d.at("snapshot.scope", "scope: cluster writes shard files to a directory; an s3:// destination is not supported with it yet")
 	}
 	if c.Snapshot.Scope == "cluster" && len(c.Restore) > 0 {
 		d.at("restore", "restore: targets take a single snapshot; restore a cluster manifest with snappipe snapshots restore")

@@ -23,11 +23,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/s3up"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/fetch"
 )
 
 // Kind is the stage kind.
@@ -56,6 +59,32 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 	}
 	return &ClusterSnap{rt: rt, node: n.ID, state: sec, PollInterval: 250 * time.Millisecond, ResumeGrace: 60 * time.Second}, nil
 }
+
+// Preflight checks, before the load, that the destination can take the
+// shard files (a writable directory, or a reachable bucket).
+func (c *ClusterSnap) Preflight(ctx context.Context) error {
+	if c.state.Get().Done {
+		return nil
+	}
+	cfg := c.rt.Config
+	if cfg.Snapshot.IsS3() {
+		client, err := c.s3()
+		if err != nil {
+			return err
+		}
+		bucket, _ := cfg.Snapshot.S3Location()
+		if err := s3up.CheckBucket(ctx, client, bucket); err != nil {
+			return fmt.Errorf("snapshot.destination: %w", err)
+		}
+		return nil
+	}
+	if err := fetch.CheckDestination(cfg.Resolve(cfg.Snapshot.Destination), true); err != nil {
+		return fmt.Errorf("snapshot.destination: %w", err)
+	}
+	return nil
+}
+
+var _ pipeline.Preflighter = (*ClusterSnap)(nil)
 
 // Describe says what the checkpoint holds.
 func (c *ClusterSnap) Describe() []string {
@@ -196,7 +225,7 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	cfg := c.rt.Config
 	dir := cfg.Resolve(cfg.Snapshot.Destination)
 	if st := c.state.Get(); st.Done {
-		if _, err := os.Stat(st.Manifest); err == nil {
+		if _, err := os.Stat(st.Manifest); err == nil || strings.HasPrefix(st.Manifest, "s3://") {
 			c.summary(st)
 			return nil
 		}
@@ -205,8 +234,10 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err != nil {
 		return fmt.Errorf("cluster snapshot of %q: %w", cfg.Collection.Name, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if !cfg.Snapshot.IsS3() {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	ids := make([]uint32, 0, len(owners))
 	for id := range owners {
@@ -251,6 +282,9 @@ func (c *ClusterSnap) setShard(id uint32, f func(*pipeline.ShardSnapshotState)) 
 func (c *ClusterSnap) shard(ctx context.Context, dir string, id uint32, peer string, points uint64) error {
 	sh := c.shardState(id)
 	if sh.Done && sh.Peer == peer {
+		if strings.HasPrefix(sh.Path, "s3://") {
+			return nil
+		}
 		if sum, _, err := httpget.HashFile(sh.Path); err == nil && sum == sh.SHA256 {
 			return nil
 		}
@@ -274,8 +308,12 @@ func (c *ClusterSnap) shard(ctx context.Context, dir string, id uint32, peer str
 	cfg := c.rt.Config
 	hdr := http.Header{}
 	c.header(hdr)
+	src := fmt.Sprintf("%s/collections/%s/shards/%d/snapshots/%s", peer, c.coll(), id, url.PathEscape(sh.Name))
+	if cfg.Snapshot.IsS3() {
+		return c.toS3(ctx, id, src, hdr, sh)
+	}
 	res, err := httpget.Get(ctx, c.rt.HTTP, httpget.Request{
-		URL: fmt.Sprintf("%s/collections/%s/shards/%d/snapshots/%s", peer, c.coll(), id, url.PathEscape(sh.Name)), Header: hdr, Dest: dest,
+		URL: src, Header: hdr, Dest: dest,
 		SHA256: strings.ToLower(sh.Checksum), Size: sh.Size, MaxAttempts: cfg.Upload.MaxAttempts, MaxElapsed: cfg.Upload.MaxElapsed.D(), IdleTimeout: cfg.Download.IdleTimeout.D(),
 	})
 	c.rt.AddFetched(res.Fetched)
@@ -283,6 +321,44 @@ func (c *ClusterSnap) shard(ctx context.Context, dir string, id uint32, peer str
 		return fmt.Errorf("shard %d: %w", id, err)
 	}
 	return c.setShard(id, func(s *pipeline.ShardSnapshotState) { s.Path, s.SHA256, s.Done = dest, res.SHA256, true })
+}
+
+// toS3 streams one shard snapshot from its peer into a multipart upload
+// (verified before completion, resumable part by part), as the collection
+// snapshot does.
+func (c *ClusterSnap) toS3(ctx context.Context, id uint32, src string, hdr http.Header, sh pipeline.ShardSnapshotState) error {
+	cfg := c.rt.Config
+	client, err := c.s3()
+	if err != nil {
+		return err
+	}
+	bucket, prefix := cfg.Snapshot.S3Location()
+	key := prefix + sh.Name
+	target := "s3://" + bucket + "/" + key
+	var progress s3up.Progress
+	if sh.Upload != nil {
+		progress = *sh.Upload
+	}
+	size := sh.Size
+	if size <= 0 {
+		size = -1
+	}
+	sum, err := s3up.Upload(ctx, s3up.Request{
+		S3: client, Bucket: bucket, Key: key, URL: src, Header: hdr, HTTP: c.rt.HTTP, Size: size, SHA256: strings.ToLower(sh.Checksum),
+		PartSize: int64(cfg.Snapshot.S3.PartSize) << 20, MaxAttempts: cfg.Upload.MaxAttempts, Progress: progress,
+		Save: func(p s3up.Progress) error {
+			return c.setShard(id, func(s *pipeline.ShardSnapshotState) { s.Upload = &p })
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("shard %d: %w", id, err)
+	}
+	return c.setShard(id, func(s *pipeline.ShardSnapshotState) { s.Path, s.SHA256, s.Done, s.Upload = target, sum, true, nil })
+}
+
+func (c *ClusterSnap) s3() (*s3.Client, error) {
+	o := c.rt.Config.Snapshot.S3
+	return s3up.Client(context.Background(), s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle})
 }
 
 // create asks the shard's peer for a snapshot, recording the request
@@ -378,7 +454,17 @@ func (c *ClusterSnap) writeManifest(dir string, ids []uint32) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path, append(b, '\n')); err != nil {
+	if cfg.Snapshot.IsS3() {
+		client, err := c.s3()
+		if err != nil {
+			return err
+		}
+		bucket, prefix := cfg.Snapshot.S3Location()
+		if err := s3up.PutSmall(context.Background(), client, bucket, prefix+name, append(b, '\n'), "application/json"); err != nil {
+			return fmt.Errorf("write the cluster manifest: %w", err)
+		}
+		path = "s3://" + bucket + "/" + prefix + name
+	} else if err := writeAtomic(path, append(b, '\n')); err != nil {
 		return err
 	}
 	if err := c.state.Update(func(s *pipeline.ClusterSnapshotState) { s.Manifest, s.Done = path, true }); err != nil {

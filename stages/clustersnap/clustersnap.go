@@ -167,6 +167,23 @@ func (c *ClusterSnap) coll() string { return url.PathEscape(c.rt.Config.Collecti
 func (c *ClusterSnap) shardMap(ctx context.Context) (map[uint32]string, map[uint32]uint64, error) {
 	owners, points := map[uint32]string{}, map[uint32]uint64{}
 	count := uint64(0)
+	// Custom sharding (shard keys) places shards by key, not by id alone:
+	// refused clearly rather than snapshotted half-understood.
+	var info struct {
+		Config struct {
+			Params struct {
+				ShardingMethod string `json:"sharding_method"`
+			} `json:"params"`
+		} `json:"config"`
+	}
+	if len(c.rt.Config.Qdrant.Peers) > 0 {
+		if err := c.get(ctx, strings.TrimRight(c.rt.Config.Qdrant.Peers[0], "/")+"/collections/"+c.coll(), &info); err != nil {
+			return nil, nil, fmt.Errorf("peer %s: %w", httpget.Redact(c.rt.Config.Qdrant.Peers[0]), err)
+		}
+		if strings.EqualFold(info.Config.Params.ShardingMethod, "custom") {
+			return nil, nil, fmt.Errorf("collection %q uses custom sharding (shard keys), which scope: cluster does not support", c.rt.Config.Collection.Name)
+		}
+	}
 	for _, p := range c.rt.Config.Qdrant.Peers {
 		var ci struct {
 			ShardCount uint64 `json:"shard_count"`

@@ -137,3 +137,33 @@ func TestCollectionScopeOnAClusterIsPartial(t *testing.T) {
 		t.Fatalf("a one-peer collection snapshot restored %d of 600 points; it should hold only that peer's shards", n)
 	}
 }
+
+// A restore: target of a cluster snapshot gets every shard onto the peer
+// holding it in the target cluster (2 peers here), and the count checked.
+func TestClusterRestoreTarget(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 450, Dim: 16, Seed: 8, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	peers, client := testkit.Cluster(t, 3, qdrantemu.Options{})
+	tgt, tc := testkit.Cluster(t, 2, qdrantemu.Options{APIKey: "k2"})
+	e := newEnv(t, qdrantemu.Options{})
+	delete(e.vars, "QDRANT_URL")
+	y := clusterYAML(data, peers, "cluster") + fmt.Sprintf("restore:\n  - { url: %q, grpc_port: %s, api_key: k2, peers: [%q, %q], collection: copy, alias: live }\n",
+		tgt[0].URL(), testkit.GRPCPort(tgt[0]), tgt[0].URL(), tgt[1].URL())
+	cfg := e.load(t, t.TempDir(), y)
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameCollections(t, client, "clus", tc, "copy")
+	if n, err := tc.Count(context.Background(), &qdrant.CountPoints{CollectionName: "live", Exact: qdrant.PtrOf(true)}); err != nil || n != 450 {
+		t.Fatalf("alias: %d %v", n, err)
+	}
+	ups := len(tgt[0].OpsOf("shard-upload")) + len(tgt[1].OpsOf("shard-upload"))
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tgt[0].OpsOf("shard-upload")) + len(tgt[1].OpsOf("shard-upload")); n != ups || ups != 6 {
+		t.Fatalf("shard uploads %d then %d", ups, n)
+	}
+}

@@ -66,16 +66,18 @@ func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
 	}
 	p := &Plan{Config: c, Nodes: map[string]*Node{}, Graph: NewGraph(), Mode: m}
 	add := func(n *Node) { p.Nodes[n.ID] = n }
-	restores := func() {
+	restoresAfter := func(from string) {
 		for i := range c.Restore {
-			add(&Node{ID: fmt.Sprintf("%s.%d", KindRestore, i), Kind: KindRestore, Target: i, Reads: []string{KindFetch}})
+			add(&Node{ID: fmt.Sprintf("%s.%d", KindRestore, i), Kind: KindRestore, Target: i, Reads: []string{from}})
 		}
 	}
+	restores := func() { restoresAfter(KindFetch) }
 	cluster := c.Snapshot.Scope == "cluster"
 	if m == ModeFinalize {
 		add(&Node{ID: KindVerify, Kind: KindVerify})
 		if cluster {
 			add(&Node{ID: KindClusterSnapshot, Kind: KindClusterSnapshot, Reads: []string{KindVerify}})
+			restoresAfter(KindClusterSnapshot)
 			return p.wire()
 		}
 		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindVerify}})
@@ -105,6 +107,7 @@ func Compile(c *config.Config, mode ...Mode) (*Plan, error) {
 	add(&Node{ID: KindUpsert, Kind: KindUpsert, Reads: []string{KindBatch}})
 	if m == ModeFull && cluster {
 		add(&Node{ID: KindClusterSnapshot, Kind: KindClusterSnapshot, Reads: []string{KindUpsert}})
+		restoresAfter(KindClusterSnapshot)
 	} else if m == ModeFull {
 		add(&Node{ID: KindSnapshot, Kind: KindSnapshot, Reads: []string{KindUpsert}})
 		add(&Node{ID: KindFetch, Kind: KindFetch, Reads: []string{KindSnapshot}})

@@ -43,6 +43,9 @@ type SnapshotFile struct {
 	Size   int64
 	SHA256 string
 	Points int64
+	// Cluster: Path (or Bucket/Key) is a cluster manifest whose shard
+	// files lie beside it.
+	Cluster bool
 }
 
 func (*SnapshotFile) MessageKind() string { return MsgSnapshotFile }

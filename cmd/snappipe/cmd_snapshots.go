@@ -19,7 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/qdrant/go-client/qdrant"
 	"github.com/spf13/cobra"
 
 	"github.com/snappipe/snappipe/internal/httpget"
@@ -28,7 +27,7 @@ import (
 	"github.com/snappipe/snappipe/internal/s3up"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
-	"github.com/snappipe/snappipe/stages/upsert"
+	"github.com/snappipe/snappipe/stages/restore"
 )
 
 func newSnapshotsCommand(g *globalOptions) *cobra.Command {
@@ -312,20 +311,19 @@ func isClusterManifest(path string) bool {
 func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, path string, peers []string, grpcPort int, s3o *s3up.Options) error {
 	var b []byte
 	var err error
-	var s3c *s3.Client
-	var bucket, prefix string
+	loc := restore.ClusterFiles{Dir: filepath.Dir(path)}
 	if s3o != nil {
 		// A manifest in S3: each shard is recovered by its target peer from
 		// a presigned URL of its object, beside the manifest.
-		if s3c, err = s3up.Client(ctx, *s3o); err != nil {
+		if loc.S3, err = s3up.Client(ctx, *s3o); err != nil {
 			return err
 		}
 		var key string
-		bucket, key, _ = strings.Cut(strings.TrimPrefix(path, "s3://"), "/")
+		loc.Bucket, key, _ = strings.Cut(strings.TrimPrefix(path, "s3://"), "/")
 		if i := strings.LastIndex(key, "/"); i >= 0 {
-			prefix = key[:i+1]
+			loc.Prefix = key[:i+1]
 		}
-		o, gerr := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		o, gerr := loc.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &loc.Bucket, Key: &key})
 		if gerr != nil {
 			return gerr
 		}
@@ -341,87 +339,15 @@ func restoreCluster(ctx context.Context, g *globalOptions, t qrestore.Target, pa
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
+	n, err := restore.RestoreCluster(ctx, t, &m, loc, peers, grpcPort)
+	if err != nil {
+		return err
+	}
 	if len(peers) == 0 {
 		peers = []string{t.URL}
 	}
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Hostname() == "" {
-		return fmt.Errorf("--url %q: %v", httpget.Redact(t.URL), err)
-	}
-	client, err := qdrant.NewClient(&qdrant.Config{Host: u.Hostname(), Port: grpcPort, APIKey: t.APIKey, UseTLS: u.Scheme == "https", SkipCompatibilityCheck: true})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	coll := m.Collection.Config
-	coll.Name = t.Collection
-	n := uint32(m.ShardCount)
-	coll.ShardNumber = &n
-	if err := client.CreateCollection(ctx, upsert.CreateRequest(&config.Config{Collection: coll})); err != nil {
-		// A rerun after an interrupted restore finds the collection it
-		// created: every shard is uploaded again (an upload replaces the
-		// shard's points), so the result is exact either way.
-		exists, eerr := client.CollectionExists(ctx, t.Collection)
-		if eerr != nil || !exists {
-			return fmt.Errorf("create collection %q on %s: %w", t.Collection, httpget.Redact(t.URL), err)
-		}
-		info, ierr := client.GetCollectionInfo(ctx, t.Collection)
-		if ierr != nil || info.GetConfig().GetParams().GetShardNumber() != n {
-			return fmt.Errorf("collection %q exists on %s with another shard count: restore into a new collection", t.Collection, httpget.Redact(t.URL))
-		}
-	}
-	holder := map[uint32]qrestore.Target{}
-	for _, p := range peers {
-		pt := t
-		pt.URL = p
-		local, err := pt.LocalShards(ctx)
-		if err != nil {
-			return err
-		}
-		for id := range local {
-			holder[id] = pt
-		}
-	}
-	dir := filepath.Dir(path)
-	var total uint64
-	for _, s := range m.Shards {
-		pt, ok := holder[s.ShardID]
-		if !ok {
-			return fmt.Errorf("shard %d is on no peer given with --peer: name every node of the target cluster", s.ShardID)
-		}
-		if s3c != nil {
-			ps, perr := s3.NewPresignClient(s3c).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(prefix + s.File)}, s3.WithPresignExpires(time.Hour))
-			if perr != nil {
-				return perr
-			}
-			if err := pt.RecoverShard(ctx, s.ShardID, ps.URL, s.SHA256); err != nil {
-				return fmt.Errorf("shard %d to %s: %w", s.ShardID, httpget.Redact(pt.URL), err)
-			}
-		} else if err := pt.UploadShard(ctx, s.ShardID, filepath.Join(dir, s.File), s.File, s.SHA256); err != nil {
-			return fmt.Errorf("shard %d to %s: %w", s.ShardID, httpget.Redact(pt.URL), err)
-		}
-		total += s.Points
-	}
-	for id, pt := range holder {
-		local, err := pt.LocalShards(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range m.Shards {
-			if s.ShardID == id && local[id] != s.Points {
-				return fmt.Errorf("shard %d on %s holds %d points, the manifest %d", id, httpget.Redact(pt.URL), local[id], s.Points)
-			}
-		}
-	}
-	cnt, err := t.Count(ctx)
-	if err != nil {
-		return err
-	}
-	if uint64(cnt) != total {
-		return fmt.Errorf("collection %q holds %d points, the manifest %d", t.Collection, cnt, total)
-	}
-	report(g, fmt.Sprintf("Restored %d shards into %s collection %q over %d peers: %d points", len(m.Shards), httpget.Redact(t.URL), t.Collection, len(peers), cnt),
-		map[string]any{"action": "restore", "collection": t.Collection, "shards": len(m.Shards), "points": cnt})
+	report(g, fmt.Sprintf("Restored %d shards into %s collection %q over %d peers: %d points", len(m.Shards), httpget.Redact(t.URL), t.Collection, len(peers), n),
+		map[string]any{"action": "restore", "collection": t.Collection, "shards": len(m.Shards), "points": n})
 	return nil
 }
 

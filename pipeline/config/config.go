@@ -153,13 +153,14 @@ type SnapshotConfig struct {
 
 // RestoreTarget is one Qdrant the snapshot is restored into.
 type RestoreTarget struct {
-	URL          string `yaml:"url" snappipe:"required" doc:"REST base URL of the target Qdrant (http or https)."`
-	GRPCPort     int    `yaml:"grpc_port" default:"6334" doc:"The target's gRPC port (reserved; restores use REST)."`
-	APIKey       Secret `yaml:"api_key" doc:"The target's API key (sent only to url's origin; never printed)."`
-	Collection   string `yaml:"collection" doc:"Collection to restore into; default: collection.name."`
-	Priority     string `yaml:"priority" enum:"snapshot,replica,no_sync" default:"snapshot" doc:"Qdrant's recovery priority: snapshot (the snapshot's data wins), replica, or no_sync."`
-	Alias        string `yaml:"alias" doc:"After the restored collection is verified, point this alias at it (one atomic alias action), so readers switch without downtime; a failed restore leaves the alias where it was."`
-	KeepPrevious *bool  `yaml:"keep_previous" doc:"With alias: keep the collection the alias pointed at before (default true); false deletes it after the switch."`
+	URL          string   `yaml:"url" snappipe:"required" doc:"REST base URL of the target Qdrant (http or https)."`
+	GRPCPort     int      `yaml:"grpc_port" default:"6334" doc:"The target's gRPC port on url's host (creates the collection when a cluster manifest is restored; single snapshots use REST only)."`
+	Peers        []string `yaml:"peers" doc:"With snapshot.scope: cluster, the REST URLs of every node of the target cluster (default: url alone); each shard goes to the node holding it."`
+	APIKey       Secret   `yaml:"api_key" doc:"The target's API key (sent only to url's origin; never printed)."`
+	Collection   string   `yaml:"collection" doc:"Collection to restore into; default: collection.name."`
+	Priority     string   `yaml:"priority" enum:"snapshot,replica,no_sync" default:"snapshot" doc:"Qdrant's recovery priority: snapshot (the snapshot's data wins), replica, or no_sync."`
+	Alias        string   `yaml:"alias" doc:"After the restored collection is verified, point this alias at it (one atomic alias action), so readers switch without downtime; a failed restore leaves the alias where it was."`
+	KeepPrevious *bool    `yaml:"keep_previous" doc:"With alias: keep the collection the alias pointed at before (default true); false deletes it after the switch."`
 }
 
 // S3Config reaches an S3-compatible store.

@@ -265,9 +265,6 @@ func validate(c *Config, d *decoder) {
 	if c.Snapshot.Scope == "cluster" && len(c.Qdrant.Peers) == 0 {
 		d.at("snapshot.scope", "scope: cluster needs qdrant.peers (the REST URL of every node)")
 	}
-	if c.Snapshot.Scope == "cluster" && len(c.Restore) > 0 {
-		d.at("restore", "restore: targets take a single snapshot; restore a cluster manifest with snappipe snapshots restore")
-	}
 	for i, r := range c.Restore {
 		p := fmt.Sprintf("restore[%d]", i)
 		if r == nil {

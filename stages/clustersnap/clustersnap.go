@@ -37,7 +37,7 @@ import (
 const Kind = pipeline.KindClusterSnapshot
 
 // Ports: it follows the upsert (or finalize's verify).
-var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgUpsertDone}}
+var Ports = pipeline.Ports{Consumes: []string{pipeline.MsgUpsertDone}, Emits: []string{pipeline.MsgSnapshotFile}}
 
 // ClusterSnap snapshots a cluster.
 type ClusterSnap struct {
@@ -244,7 +244,7 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if st := c.state.Get(); st.Done {
 		if _, err := os.Stat(st.Manifest); err == nil || strings.HasPrefix(st.Manifest, "s3://") {
 			c.summary(st)
-			return nil
+			return sio.Emit(ctx, c.file(st))
 		}
 	}
 	owners, points, err := c.shardMap(ctx)
@@ -269,7 +269,21 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return c.writeManifest(dir, ids)
+	if err := c.writeManifest(dir, ids); err != nil {
+		return err
+	}
+	return sio.Emit(ctx, c.file(c.state.Get()))
+}
+
+// file describes the cluster manifest for restore stages.
+func (c *ClusterSnap) file(st pipeline.ClusterSnapshotState) *pipeline.SnapshotFile {
+	f := &pipeline.SnapshotFile{Name: filepath.Base(st.Manifest), Cluster: true, Points: c.rt.LoadedPoints()}
+	if strings.HasPrefix(st.Manifest, "s3://") {
+		f.Bucket, f.Key, _ = strings.Cut(strings.TrimPrefix(st.Manifest, "s3://"), "/")
+	} else {
+		f.Path = st.Manifest
+	}
+	return f
 }
 
 func (c *ClusterSnap) shardState(id uint32) pipeline.ShardSnapshotState {

@@ -8,7 +8,12 @@ package restore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -84,7 +89,11 @@ func (r *Restore) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return fmt.Errorf("internal: %s ended without a snapshot file", in)
 	}
 	name := r.targetName()
-	if st := r.state.Get(); st.Done && st.SHA256 == snap.SHA256 && st.Target == name {
+	id := snap.SHA256 // what the snapshot is: its digest, or a cluster manifest's name
+	if snap.Cluster {
+		id = snap.Name
+	}
+	if st := r.state.Get(); st.Done && st.SHA256 == id && st.Target == name {
 		return nil
 	}
 	c := r.rt.Config
@@ -93,6 +102,9 @@ func (r *Restore) Run(ctx context.Context, sio pipeline.StageIO) error {
 			r.rt.Log.Warn("restore failed; retrying", "target", name, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
 		}}
 	tgt := r.tgt()
+	if snap.Cluster {
+		return r.runCluster(ctx, snap, tgt, name)
+	}
 	err = retry.Do(ctx, pol, func(int) error {
 		if snap.Path != "" {
 			return httpget.Classify(tgt.Upload(ctx, snap.Path, snap.Name, snap.SHA256))
@@ -144,6 +156,54 @@ func (r *Restore) switchAlias(ctx context.Context, tgt qrestore.Target, alias st
 		r.rt.Log.Info("previous collection deleted", "collection", prev)
 	}
 	return nil
+}
+
+// runCluster restores a cluster manifest onto the target cluster.
+func (r *Restore) runCluster(ctx context.Context, snap *pipeline.SnapshotFile, tgt qrestore.Target, name string) error {
+	var b []byte
+	var err error
+	files := ClusterFiles{Dir: filepath.Dir(snap.Path)}
+	if snap.Path != "" {
+		b, err = os.ReadFile(snap.Path)
+	} else {
+		o := r.rt.Config.Snapshot.S3
+		if files.S3, err = s3up.Client(ctx, s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}); err != nil {
+			return err
+		}
+		files.Bucket = snap.Bucket
+		if i := strings.LastIndex(snap.Key, "/"); i >= 0 {
+			files.Prefix = snap.Key[:i+1]
+		}
+		obj, gerr := files.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &snap.Bucket, Key: &snap.Key})
+		if gerr != nil {
+			return gerr
+		}
+		b, err = io.ReadAll(io.LimitReader(obj.Body, 64<<20))
+		obj.Body.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("restore into %s: read the cluster manifest: %w", name, err)
+	}
+	var m pipeline.ClusterManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("restore into %s: %w", name, err)
+	}
+	n, err := RestoreCluster(ctx, tgt, &m, files, r.target.Peers, r.target.GRPCPort)
+	if err != nil {
+		return fmt.Errorf("restore into %s: %w", name, err)
+	}
+	if n != snap.Points {
+		return fmt.Errorf("restore into %s: the collection holds %d points, the snapshot %d", name, n, snap.Points)
+	}
+	if a := r.target.Alias; a != "" {
+		if err := r.switchAlias(ctx, tgt, a); err != nil {
+			return fmt.Errorf("restore into %s: %w", name, err)
+		}
+	}
+	r.rt.Log.Info("cluster restored", "target", name, "points", n, "shards", len(m.Shards))
+	return r.state.Update(func(s *pipeline.RestoreState) {
+		*s = pipeline.RestoreState{Target: name, SHA256: snap.Name, Points: n, Done: true}
+	})
 }
 
 func (r *Restore) tgt() qrestore.Target {

@@ -184,13 +184,41 @@ snapshot: { destination: out, scope: cluster }
 			t.Fatalf("shard %d has %d snapshots on its peer", k, len(l.Result))
 		}
 	}
-	// Restore onto 2 peers: every point exact.
+	// Restore onto 2 peers, SIGKILLed once the target collection exists
+	// (shards on their way), then run again: every point exact.
 	tg, tr := clusterEmulator(t, fx.bin, 2)
 	_, tport, _ := strings.Cut(tg[0], ":")
-	rs := exec.Command(filepath.Join(fx.bin, "snappipe"), "snapshots", "restore", manifests[0], "--url", "http://"+tr[0], "--grpc-port", tport,
-		"--peer", "http://"+tr[0], "--peer", "http://"+tr[1], "--collection", "chaos")
-	rs.Env = append(os.Environ(), "CI=true", "QDRANT_API_KEY=")
-	if out, err := rs.CombinedOutput(); err != nil {
+	restore := func() *exec.Cmd {
+		rs := exec.Command(filepath.Join(fx.bin, "snappipe"), "snapshots", "restore", manifests[0], "--url", "http://"+tr[0], "--grpc-port", tport,
+			"--peer", "http://"+tr[0], "--peer", "http://"+tr[1], "--collection", "chaos")
+		rs.Env = append(os.Environ(), "CI=true", "QDRANT_API_KEY=")
+		return rs
+	}
+	rs := restore()
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rsDone := make(chan error, 1)
+	go func() { rsDone <- rs.Wait() }()
+	for killed := false; !killed; {
+		select {
+		case err := <-rsDone:
+			t.Logf("the first restore finished (%v) before the kill", err)
+			killed = true
+			continue
+		default:
+		}
+		if resp, err := http.Get("http://" + tr[0] + "/collections/chaos"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				rs.Process.Signal(syscall.SIGKILL)
+				<-rsDone
+				t.Log("killed during the restore")
+				killed = true
+			}
+		}
+	}
+	if out, err := restore().CombinedOutput(); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
 	checkCollection(t, connect(t, tport), "chaos")

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The README's picture of the sample pipeline is what graph prints.
+func TestReadmeGraphIsCurrent(t *testing.T) {
+	t.Setenv("QDRANT_URL", "")
+	var out, errb bytes.Buffer
+	if code := execute([]string{"graph", filepath.Join("..", "..", "configs", "sample.yaml"), "--format", "mermaid"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("graph: %d %s", code, errb.String())
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<!-- graph:begin -->\n```mermaid\n" + out.String() + "```\n<!-- graph:end -->"
+	if !strings.Contains(string(readme), want) {
+		t.Fatalf("README graph is stale; regenerate with snappipe graph configs/sample.yaml --format mermaid:\n%s", out.String())
+	}
+}
+
+// A shard set with a restore target: nodes, shard counts and edges.
+func TestGraphShardsAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte(`version: 1
+name: g
+collection: { name: C, vectors: { v: { size: 8, distance: Dot } } }
+sources:
+  meta: { url: "https://u:p@h/metadata_{0000..0063}.parquet?token=s" }
+  img:  { url: "https://h/img_emb_{0000..0063}.npy" }
+points: { limit: 5000, vectors: { v: img }, payload: { source: meta } }
+restore: [ { url: "http://target:6333", collection: copy } ]
+snapshot: { destination: out }
+`), 0o644)
+	var out, errb bytes.Buffer
+	if code := execute([]string{"graph", cfg}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("graph: %d %s", code, errb.String())
+	}
+	for _, want := range []string{`"download.img" -> "decode.img"`, `"decode.meta" -> "batch"`, `"fetch" -> "restore.0"`,
+		`64 shards`, `limit 5000`, `restore\nhttp://target:6333\ncopy`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("DOT lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "u:p@") || strings.Contains(out.String(), "token=s") {
+		t.Fatal("graph shows URL credentials")
+	}
+}

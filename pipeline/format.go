@@ -33,6 +33,21 @@ type SizeDeclarer interface {
 	DeclaredSize(head []byte) int64
 }
 
+// ColumnInfo describes a table column for `snappipe init`.
+type ColumnInfo struct {
+	Name         string
+	Vector       bool // a fixed-width list of floats: a vector
+	Width        int
+	VaryingWidth bool // a list of floats whose length varies (reported, not guessed)
+	Half         bool // float16 elements
+	ID           bool // unsigned integer or UUID: a point id candidate
+}
+
+// Inspector is a table FormatFile that can classify its columns (init).
+type Inspector interface {
+	Inspect() ([]ColumnInfo, error)
+}
+
 // FormatFile is one probed file.
 type FormatFile interface {
 	// Describe is a one-line description for plan and errors.

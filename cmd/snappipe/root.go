@@ -73,7 +73,7 @@ An interrupted apply resumes from its checkpoint when run again.`,
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "result format on stdout: text or json (NDJSON events)")
 	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress display: auto, always or never")
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "disable colour (also NO_COLOR)")
-	root.AddCommand(newApplyCommand(g), newPlanCommand(g), newValidateCommand(g), newStatusCommand(g), newSchemaCommand(g), newVersionCommand(g), newSnapshotsCommand(g), newGraphCommand(g))
+	root.AddCommand(newApplyCommand(g), newPlanCommand(g), newValidateCommand(g), newStatusCommand(g), newSchemaCommand(g), newVersionCommand(g), newSnapshotsCommand(g), newGraphCommand(g), newInitCommand(g))
 	return root
 }
 

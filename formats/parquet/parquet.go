@@ -125,3 +125,18 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	}
 	return nil
 }
+
+// Inspect describes the columns for `snappipe init`.
+func (f *File) Inspect() ([]pipeline.ColumnInfo, error) {
+	cols, err := f.pf.Inspect()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pipeline.ColumnInfo, len(cols))
+	for i, c := range cols {
+		out[i] = pipeline.ColumnInfo{Name: c.Name, Vector: c.Vector && !c.VaryingWidth, Width: c.Width, VaryingWidth: c.VaryingWidth, Half: c.Half, ID: c.ID}
+	}
+	return out, nil
+}
+
+var _ pipeline.Inspector = (*File)(nil)

@@ -785,3 +785,95 @@ func PointID(v any) (pipeline.PointID, error) {
 	}
 	return pipeline.PointID{}, fmt.Errorf("id %v: %w", v, ErrBadID)
 }
+
+// ColumnInfo is what `snappipe init` needs to know of a top-level column.
+type ColumnInfo struct {
+	Name string
+	// Vector: a list of float, double or half; Width is the length of its
+	// first rows, VaryingWidth set when they differ (then not a vector).
+	Vector       bool
+	Width        int
+	VaryingWidth bool
+	Half         bool
+	// ID: an unsigned integer or UUID column (a point id candidate).
+	ID bool
+}
+
+// Inspect classifies the top-level columns, reading the first rows of
+// list columns for their widths.
+func (f *File) Inspect() ([]ColumnInfo, error) {
+	var out []ColumnInfo
+	for _, n := range f.f.Schema().Fields() {
+		ci := ColumnInfo{Name: n.Name()}
+		elem := listElem(n)
+		if elem != nil && elem.Leaf() {
+			t := elem.Type()
+			half := false
+			if lt := t.LogicalType(); lt != nil {
+				_, half = lt.Value.(*format.Float16Type)
+			}
+			if t.Kind() == parquet.Float || t.Kind() == parquet.Double || half {
+				ci.Vector, ci.Half = true, half
+			}
+		}
+		if n.Leaf() && !n.Repeated() {
+			if lt := n.Type().LogicalType(); lt != nil {
+				switch v := lt.Value.(type) {
+				case *format.IntType:
+					ci.ID = !v.IsSigned
+				case *format.UUIDType:
+					ci.ID = true
+				}
+			}
+		}
+		out = append(out, ci)
+	}
+	for i := range out {
+		if !out[i].Vector {
+			continue
+		}
+		r, err := f.NewReader(Selection{Vectors: []string{out[i].Name}}, 0)
+		if err != nil {
+			out[i].Vector = false
+			continue
+		}
+		var row Row
+		for k := 0; k < 16; k++ {
+			if err := r.Next(&row); err != nil {
+				break
+			}
+			w := len(row.Vectors[out[i].Name])
+			if k == 0 {
+				out[i].Width = w
+			} else if w != out[i].Width {
+				out[i].VaryingWidth = true
+			}
+		}
+		r.Close()
+	}
+	return out, nil
+}
+
+// listElem returns the element node of a LIST column (or a bare repeated
+// leaf), nil for other columns.
+func listElem(n parquet.Node) parquet.Node {
+	if n.Leaf() && n.Repeated() {
+		return n
+	}
+	lt := n.Type().LogicalType()
+	if n.Leaf() || lt == nil || !isListType(lt) {
+		return nil
+	}
+	kids := n.Fields()
+	if len(kids) != 1 || !kids[0].Repeated() {
+		return nil
+	}
+	rep := kids[0]
+	if rep.Leaf() {
+		return rep
+	}
+	if ek := rep.Fields(); len(ek) == 1 && ek[0].Leaf() {
+		return ek[0]
+	}
+	return nil
+}

@@ -1,0 +1,478 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/httpra"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
+)
+
+func newInitCommand(g *globalOptions) *cobra.Command {
+	var out string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init SOURCE... [-o FILE]",
+		Short: "Write a pipeline file from the headers and footers of local files, directories or http(s) URLs",
+		Long: `init inspects the sources — a file, a directory (its files, numbered files
+grouped into shard sets), or an http(s) URL — reading only headers and footers
+(bytes fetched are printed), and writes a commented pipeline that validates and
+applies as written: array files (npy, npz, fvecs, bvecs) become vectors sized by
+their shape; Parquet list<float|double|half> columns of one width become vectors,
+an unsigned-integer or UUID column named id, _id or uid the point id, the other
+columns payload. Files pair when their row counts agree. It never overwrites a
+file without --force; -o - prints to stdout.`,
+		Example: `  snappipe init testdata/sample -o pipeline.yaml
+  snappipe init https://example.org/emb/img_emb_0000.npy https://example.org/emb/metadata_0000.parquet -o -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runInit(cmd.Context(), g, args, out, force) },
+	}
+	cmd.Flags().StringVarP(&out, "output-file", "O", "pipeline.yaml", "where to write the pipeline (- for stdout)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	return cmd
+}
+
+// initGroup is one source: a file or a shard set of files.
+type initGroup struct {
+	name    string // source name
+	stem    string
+	loc     string // path or URL as the config writes it (a range or glob for sets)
+	remote  bool
+	files   []string
+	format  pipeline.Format
+	ff      pipeline.FormatFile
+	rows    int64
+	half    bool
+	width   int
+	columns []pipeline.ColumnInfo
+}
+
+var digitRunRE = regexp.MustCompile(`\d+`)
+
+func runInit(ctx context.Context, g *globalOptions, args []string, out string, force bool) error {
+	if out != "-" {
+		if _, err := os.Stat(out); err == nil && !force {
+			return fmt.Errorf("%s exists: use --force to overwrite it, or -O - to print", out)
+		}
+	}
+	base := "."
+	if out != "-" {
+		base = filepath.Dir(out)
+	}
+	var groups []*initGroup
+	for _, a := range args {
+		gs, err := initSources(a)
+		if err != nil {
+			return err
+		}
+		groups = append(groups, gs...)
+	}
+	if len(groups) == 0 {
+		return errors.New("no file of a known format (parquet, npy, npz, fvecs, bvecs) among the sources")
+	}
+	var fetched int64
+	for _, gr := range groups {
+		n, err := gr.probe(ctx)
+		fetched += n
+		if err != nil {
+			return err
+		}
+	}
+	text, err := initConfig(groups, base, out == "-", args)
+	if err != nil {
+		return err
+	}
+	if fetched > 0 {
+		fmt.Fprintf(g.stderr, "init: read %d bytes of headers and footers over HTTP\n", fetched)
+	}
+	if out == "-" {
+		_, err := io.WriteString(g.stdout, text)
+		return err
+	}
+	if err := atomicfile.WriteFile(out, []byte(text), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "Wrote %s (%d sources). Check it with: snappipe validate %s\n", out, len(groups), out)
+	return nil
+}
+
+// initSources lists one argument's sources.
+func initSources(a string) ([]*initGroup, error) {
+	if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+		u, err := url.Parse(a)
+		if err != nil {
+			return nil, err
+		}
+		f := pipeline.FormatForName(u.Path)
+		if f == nil {
+			return nil, fmt.Errorf("%s: cannot tell the format from the name", httpget.Redact(a))
+		}
+		stem := stemOf(path.Base(u.Path))
+		return []*initGroup{{stem: stem, loc: a, remote: true, files: []string{a}, format: f}}, nil
+	}
+	fi, err := os.Stat(a)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		f := pipeline.FormatForName(a)
+		if f == nil {
+			return nil, fmt.Errorf("%s: cannot tell the format from the name", a)
+		}
+		abs, _ := filepath.Abs(a)
+		return []*initGroup{{stem: stemOf(filepath.Base(a)), loc: abs, files: []string{abs}, format: f}}, nil
+	}
+	ents, err := os.ReadDir(a)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string][]string{}
+	var keys []string
+	for _, e := range ents {
+		if e.IsDir() || pipeline.FormatForName(e.Name()) == nil {
+			continue
+		}
+		k := digitRunRE.ReplaceAllString(e.Name(), "#")
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], e.Name())
+	}
+	sort.Strings(keys)
+	abs, _ := filepath.Abs(a)
+	var out []*initGroup
+	for _, k := range keys {
+		names := byKey[k]
+		sort.Strings(names)
+		gr := &initGroup{stem: stemOf(names[0]), format: pipeline.FormatForName(names[0])}
+		for _, n := range names {
+			gr.files = append(gr.files, filepath.Join(abs, n))
+		}
+		gr.loc = filepath.Join(abs, shardPattern(names))
+		out = append(out, gr)
+	}
+	return out, nil
+}
+
+// shardPattern writes a set of numbered names as a {A..B} range when the
+// numbers are contiguous with one width, else as a glob.
+func shardPattern(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	// The digit run that varies.
+	runs := make([][]string, len(names))
+	for i, n := range names {
+		runs[i] = digitRunRE.FindAllString(n, -1)
+	}
+	vary := -1
+	for j := range runs[0] {
+		for i := 1; i < len(names); i++ {
+			if j < len(runs[i]) && runs[i][j] != runs[0][j] {
+				vary = j
+			}
+		}
+	}
+	if vary < 0 {
+		return digitRunRE.ReplaceAllString(names[0], "*")
+	}
+	nums := make([]int, len(names))
+	width := len(runs[0][vary])
+	same := true
+	for i := range names {
+		nums[i], _ = strconv.Atoi(runs[i][vary])
+		same = same && len(runs[i][vary]) == width
+	}
+	sort.Ints(nums)
+	contiguous := same
+	for i := 1; i < len(nums); i++ {
+		contiguous = contiguous && nums[i] == nums[i-1]+1
+	}
+	locs := digitRunRE.FindAllStringIndex(names[0], -1)
+	at := locs[vary]
+	repl := "*"
+	if contiguous {
+		if width > 1 && runs[0][vary][0] == '0' {
+			repl = fmt.Sprintf("{%0*d..%0*d}", width, nums[0], width, nums[len(nums)-1])
+		} else {
+			repl = fmt.Sprintf("{%d..%d}", nums[0], nums[len(nums)-1])
+		}
+	}
+	return names[0][:at[0]] + repl + names[0][at[1]:]
+}
+
+var stemDigitsRE = regexp.MustCompile(`[_\-.]*\d+$`)
+
+// stemOf is a file name without extension and trailing shard number.
+func stemOf(name string) string {
+	s := strings.TrimSuffix(name, path.Ext(name))
+	s = stemDigitsRE.ReplaceAllString(s, "")
+	s = regexp.MustCompile(`-of-\d+$`).ReplaceAllString(s, "")
+	s = stemDigitsRE.ReplaceAllString(s, "")
+	return s
+}
+
+// ident makes a source or vector name of a stem.
+func ident(s string) string {
+	s = regexp.MustCompile(`[^A-Za-z0-9._-]+`).ReplaceAllString(s, "_")
+	s = strings.Trim(s, "._-")
+	if s == "" {
+		return "data"
+	}
+	if !regexp.MustCompile(`^[A-Za-z0-9]`).MatchString(s) {
+		s = "x" + s
+	}
+	return s
+}
+
+// vectorName is a vector name for an array source's stem (clip-retrieval
+// names: img_emb -> image, text_emb -> text).
+func vectorName(stem string) string {
+	switch strings.ToLower(stem) {
+	case "img_emb", "image_emb", "img", "image_embeddings", "img_embeddings":
+		return "image"
+	case "text_emb", "txt_emb", "text", "text_embeddings":
+		return "text"
+	}
+	return ident(strings.TrimSuffix(strings.TrimSuffix(stem, "_emb"), "_embeddings"))
+}
+
+// probe reads the first file's header or footer.
+func (gr *initGroup) probe(ctx context.Context) (int64, error) {
+	first := gr.files[0]
+	var ra io.ReaderAt
+	var size int64
+	var fetched func() int64
+	if gr.remote || strings.HasPrefix(first, "http") {
+		hra, err := httpra.Open(ctx, pipeline.HTTPClient(), first, httpget.HFAuth(), 16<<10)
+		if err != nil {
+			return 0, err
+		}
+		ra, size, fetched = hra, hra.Size(), hra.Fetched
+	} else {
+		f, err := os.Open(first)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		ra, size = f, st.Size()
+	}
+	src := &config.Source{Format: gr.format.Name()}
+	ff, err := gr.format.Probe(ra, size, size, src, filepath.Base(first))
+	n := int64(0)
+	if err != nil {
+		if fetched != nil {
+			n = fetched()
+		}
+		return n, fmt.Errorf("%s: %w", httpget.Redact(first), err)
+	}
+	gr.ff, gr.rows = ff, ff.Rows()
+	if gr.format.Table() {
+		if in, ok := ff.(pipeline.Inspector); ok {
+			if gr.columns, err = in.Inspect(); err != nil {
+				return 0, err
+			}
+		}
+	} else {
+		rr, err := ff.Open(pipeline.Selection{}, 0, min(1, ff.Rows()))
+		if err != nil {
+			return 0, err
+		}
+		gr.width = rr.Widths()[""]
+		rr.Close()
+		gr.half = strings.Contains(ff.Describe(), "f2")
+	}
+	if fetched != nil {
+		n = fetched()
+	}
+	return n, nil
+}
+
+// initConfig writes the pipeline.
+func initConfig(groups []*initGroup, base string, abs bool, args []string) (string, error) {
+	used := map[string]bool{}
+	for _, gr := range groups {
+		n := ident(gr.stem)
+		for i := 2; used[n]; i++ {
+			n = fmt.Sprintf("%s%d", ident(gr.stem), i)
+		}
+		gr.name, used[n] = n, true
+	}
+	rows := groups[0].rows
+	var counts []string
+	aligned := true
+	for _, gr := range groups {
+		counts = append(counts, fmt.Sprintf("%s %d", gr.name, gr.rows))
+		aligned = aligned && gr.rows == rows
+	}
+	if !aligned {
+		return "", fmt.Errorf("the files do not pair up: row counts differ (%s); give files whose row i describes the same item", strings.Join(counts, ", "))
+	}
+	type vec struct {
+		name, src, column string
+		width             int
+		half              bool
+	}
+	var vecs []vec
+	var payload *initGroup
+	var idCol string
+	var varying []string
+	vused := map[string]bool{}
+	addVec := func(v vec) {
+		n := v.name
+		for i := 2; vused[n]; i++ {
+			n = fmt.Sprintf("%s%d", v.name, i)
+		}
+		v.name, vused[n] = n, true
+		vecs = append(vecs, v)
+	}
+	for _, gr := range groups {
+		if !gr.format.Table() {
+			addVec(vec{name: vectorName(gr.stem), src: gr.name, width: gr.width, half: gr.half})
+			continue
+		}
+		for _, c := range gr.columns {
+			switch {
+			case c.Vector:
+				addVec(vec{name: ident(c.Name), src: gr.name, column: c.Name, width: c.Width, half: c.Half})
+			case c.VaryingWidth:
+				varying = append(varying, gr.name+"."+c.Name)
+			}
+		}
+		if payload == nil {
+			payload = gr
+			for _, c := range gr.columns {
+				if c.ID && (c.Name == "id" || c.Name == "_id" || c.Name == "uid") {
+					idCol = c.Name
+				}
+			}
+		}
+	}
+	if len(vecs) == 0 {
+		return "", errors.New("no vectors found: no array file (npy, npz, fvecs, bvecs) and no Parquet column of fixed-width float lists")
+	}
+	name := ident(datasetName(groups))
+	var b strings.Builder
+	fmt.Fprintf(&b, "# yaml-language-server: $schema=https://raw.githubusercontent.com/snappipe/snappipe/main/schema/snappipe.schema.json\n")
+	fmt.Fprintf(&b, "# Written by `snappipe init %s` from the files' headers and footers.\n", strings.Join(redactAll(args), " "))
+	fmt.Fprintf(&b, "# Check it with `snappipe validate`, see what apply would do with `snappipe plan`.\n")
+	if len(varying) > 0 {
+		fmt.Fprintf(&b, "# Not used as vectors (their list lengths vary): %s.\n", strings.Join(varying, ", "))
+	}
+	fmt.Fprintf(&b, "version: 1\nname: %s\n", name)
+	b.WriteString("qdrant:\n  url: ${QDRANT_URL:-http://localhost:6333}\n  grpc_port: ${QDRANT_GRPC_PORT:-6334}\n  api_key: ${QDRANT_API_KEY:-}\n")
+	fmt.Fprintf(&b, "collection:\n  name: %s\n  on_exists: fail      # or recreate / reuse\n  vectors:\n", name)
+	b.WriteString("    # Cosine suits CLIP-style embeddings; set distance: Dot, Euclid or Manhattan if your model says so.\n")
+	for _, v := range vecs {
+		if v.half {
+			fmt.Fprintf(&b, "    %s: { size: %d, distance: Cosine, datatype: float16 }   # the source is float16\n", v.name, v.width)
+		} else {
+			fmt.Fprintf(&b, "    %s: { size: %d, distance: Cosine }\n", v.name, v.width)
+		}
+	}
+	b.WriteString("sources:\n")
+	for _, gr := range groups {
+		key, loc := "path", gr.loc
+		if gr.remote {
+			key = "url"
+		} else if !abs {
+			if rel, err := filepath.Rel(mustAbs(base), gr.loc); err == nil && !strings.HasPrefix(rel, "..") {
+				loc = rel
+			}
+		}
+		note := fmt.Sprintf("%s, %d rows", gr.format.Name(), gr.rows)
+		if len(gr.files) > 1 {
+			note = fmt.Sprintf("%s, %d shards, %d rows in the first", gr.format.Name(), len(gr.files), gr.rows)
+		}
+		fmt.Fprintf(&b, "  %s: { %s: %q }   # %s\n", gr.name, key, loc, note)
+	}
+	b.WriteString("points:\n")
+	if idCol != "" {
+		fmt.Fprintf(&b, "  id: { column: %s }\n", idCol)
+	} else {
+		b.WriteString("  id: row               # the global row index\n")
+	}
+	b.WriteString("  vectors:\n")
+	for _, v := range vecs {
+		if v.column == "" {
+			fmt.Fprintf(&b, "    %s: %s\n", v.name, v.src)
+		} else {
+			fmt.Fprintf(&b, "    %s: { source: %s, column: %s }\n", v.name, v.src, v.column)
+		}
+	}
+	if payload != nil {
+		var ex []string
+		for _, v := range vecs {
+			if v.src == payload.name && v.column != "" {
+				ex = append(ex, v.column)
+			}
+		}
+		ex = append(ex, varyingOf(payload)...)
+		if len(ex) > 0 {
+			fmt.Fprintf(&b, "  payload: { source: %s, exclude: [%s] }\n", payload.name, strings.Join(ex, ", "))
+		} else {
+			fmt.Fprintf(&b, "  payload: { source: %s }\n", payload.name)
+		}
+	}
+	b.WriteString("snapshot:\n  destination: snapshots\n")
+	return b.String(), nil
+}
+
+func varyingOf(gr *initGroup) []string {
+	var out []string
+	for _, c := range gr.columns {
+		if c.VaryingWidth {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func datasetName(groups []*initGroup) string {
+	gr := groups[0]
+	if gr.remote {
+		u, err := url.Parse(gr.loc)
+		if err == nil {
+			return path.Base(path.Dir(u.Path))
+		}
+	}
+	return filepath.Base(filepath.Dir(gr.files[0]))
+}
+
+func mustAbs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+func redactAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.Contains(a, "://") {
+			a = config.RedactURL(a)
+		}
+		out[i] = a
+	}
+	return out
+}

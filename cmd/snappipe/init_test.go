@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/internal/testkit"
+)
+
+func runCLI(args ...string) (int, string) {
+	var out, errb bytes.Buffer
+	code := execute(args, strings.NewReader(""), &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+// init on a directory of clip-retrieval shards (3 x metadata/img/text)
+// writes a pipeline that validates and applies as written: shard sets as
+// ranges, vectors image/text sized 16 (float16 noted), payload from the
+// metadata; then the same from URLs.
+func TestInitFromDirectoryAndURLs(t *testing.T) {
+	data := t.TempDir()
+	for k := 0; k < 3; k++ {
+		tmp := t.TempDir()
+		if err := sample.Generate(sample.Options{Rows: 40, Dim: 16, Seed: uint64(k + 1), Out: tmp}); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"metadata_0000.parquet", "img_emb_0000.npy", "text_emb_0000.npy"} {
+			os.Rename(filepath.Join(tmp, f), filepath.Join(data, strings.Replace(f, "0000", fmt.Sprintf("%04d", k), 1)))
+		}
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pipeline.yaml")
+	if code, o := runCLI("init", data, "-O", out); code != 0 {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+	b, _ := os.ReadFile(out)
+	for _, want := range []string{"img_emb_{0000..0002}.npy", "metadata_{0000..0002}.parquet", "image: { size: 16, distance: Cosine, datatype: float16 }",
+		"text: { size: 16, distance: Cosine, datatype: float16 }", "payload: { source: metadata }", "image: img_emb", "3 shards"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("pipeline lacks %q:\n%s", want, b)
+		}
+	}
+	if code, o := runCLI("init", data, "-O", out); code == 0 || !strings.Contains(o, "--force") {
+		t.Fatalf("overwrote without --force: %d %s", code, o)
+	}
+	if code, o := runCLI("validate", out); code != 0 {
+		t.Fatalf("validate: %s\n%s", o, b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 120 points written") {
+		t.Fatalf("apply: %d\n%s", code, o)
+	}
+
+	// From URLs: one shard of each kind, over HTTP.
+	_, base := testkit.ServeFiles(t, data)
+	code, o := runCLI("init", base+"/metadata_0001.parquet", base+"/img_emb_0001.npy", "-O", "-")
+	if code != 0 || !strings.Contains(o, `url: "`+base+`/img_emb_0001.npy"`) || !strings.Contains(o, "image: { size: 16") || !strings.Contains(o, "bytes of headers and footers over HTTP") {
+		t.Fatalf("init from URLs: %d\n%s", code, o)
+	}
+}
+
+// A Parquet file with list<float> columns and an unsigned id column: the
+// columns become vectors, the id the point id, the rest payload.
+func TestInitFromEmbeddedParquet(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 30, Dim: 8, Seed: 3, Out: data, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	code, o := runCLI("init", filepath.Join(data, "data.parquet"), "-O", "-")
+	if code != 0 || !strings.Contains(o, "{ source: data, column: image }") || !strings.Contains(o, "exclude: [") {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+	f := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(f, []byte(o[:strings.LastIndex(o, "snapshot:")]+"snapshot:\n  destination: snapshots\n"), 0o644)
+	if code, v := runCLI("validate", f); code != 0 {
+		t.Fatalf("validate: %s\n%s", v, o)
+	}
+}

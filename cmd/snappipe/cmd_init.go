@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -76,7 +78,7 @@ func runInit(ctx context.Context, g *globalOptions, args []string, out string, f
 	}
 	var groups []*initGroup
 	for _, a := range args {
-		gs, err := initSources(a)
+		gs, err := initSources(ctx, a)
 		if err != nil {
 			return err
 		}
@@ -112,7 +114,10 @@ func runInit(ctx context.Context, g *globalOptions, args []string, out string, f
 }
 
 // initSources lists one argument's sources.
-func initSources(a string) ([]*initGroup, error) {
+func initSources(ctx context.Context, a string) ([]*initGroup, error) {
+	if strings.HasPrefix(a, "hf://") {
+		return hfSources(ctx, a)
+	}
 	if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
 		u, err := url.Parse(a)
 		if err != nil {
@@ -169,6 +174,103 @@ func initSources(a string) ([]*initGroup, error) {
 	return out, nil
 }
 
+// hfSources lists hf://datasets/OWNER/NAME[/PATH][@REVISION] through the
+// Hugging Face API (HF_ENDPOINT, HF_TOKEN): the files of known formats
+// under PATH, numbered ones grouped into shard sets, each read later by
+// Range through its resolve URL.
+func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
+	rest := strings.TrimPrefix(a, "hf://")
+	rev := "main"
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest, rev = rest[:i], rest[i+1:]
+	}
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	if len(parts) < 3 || parts[0] != "datasets" {
+		return nil, fmt.Errorf("%s: expected hf://datasets/OWNER/NAME[/PATH][@REVISION]", a)
+	}
+	repo := parts[1] + "/" + parts[2]
+	sub := strings.Join(parts[3:], "/")
+	endpoint := strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/")
+	if endpoint == "" {
+		endpoint = "https://huggingface.co"
+	}
+	api := fmt.Sprintf("%s/api/datasets/%s/tree/%s", endpoint, repo, url.PathEscape(rev))
+	if sub != "" {
+		api += "/" + sub
+	}
+	api += "?recursive=true"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range httpget.HFAuth() {
+		req.Header[k] = v
+	}
+	resp, err := httpget.OriginOnly(pipeline.HTTPClient()).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", a, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(string(body)), "gated"):
+		if os.Getenv("HF_TOKEN") == "" {
+			return nil, fmt.Errorf("dataset %s is gated: accept its terms on %s/datasets/%s and set HF_TOKEN to a token of that account", repo, endpoint, repo)
+		}
+		return nil, fmt.Errorf("dataset %s refuses HF_TOKEN (%s): accept its terms on %s/datasets/%s with the token's account", repo, resp.Status, endpoint, repo)
+	case resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("access to dataset %s is disabled or forbidden (%s): %s", repo, resp.Status, strings.TrimSpace(string(body)))
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("dataset %s (revision %s, path %q) not found on %s", repo, rev, sub, endpoint)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("list %s: %s", a, resp.Status)
+	}
+	var entries []struct {
+		Type string `json:"type"`
+		Path string `json:"path"`
+	}
+	if err := json.Unmarshal(body, &entries); err != nil {
+		return nil, fmt.Errorf("list %s: %w", a, err)
+	}
+	byKey := map[string][]string{}
+	var keys []string
+	for _, e := range entries {
+		if e.Type != "file" || pipeline.FormatForName(e.Path) == nil {
+			continue
+		}
+		k := path.Dir(e.Path) + "/" + digitRunRE.ReplaceAllString(path.Base(e.Path), "#")
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], e.Path)
+	}
+	sort.Strings(keys)
+	resolve := func(p string) string {
+		return fmt.Sprintf("%s/datasets/%s/resolve/%s/%s", endpoint, repo, url.PathEscape(rev), p)
+	}
+	var out []*initGroup
+	for _, k := range keys {
+		paths := byKey[k]
+		sort.Strings(paths)
+		var names []string
+		gr := &initGroup{stem: stemOf(path.Base(paths[0])), format: pipeline.FormatForName(paths[0]), remote: true}
+		for _, p := range paths {
+			names = append(names, path.Base(p))
+			gr.files = append(gr.files, resolve(p))
+		}
+		pat := shardPattern(names)
+		if strings.Contains(pat, "*") {
+			return nil, fmt.Errorf("%s: the shards %s ... are not numbered contiguously, so a URL range cannot name them: give the shards explicitly", a, path.Join(path.Dir(paths[0]), names[0]))
+		}
+		gr.loc = resolve(path.Join(path.Dir(paths[0]), pat))
+		out = append(out, gr)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no file of a known format (parquet, npy, npz, fvecs, bvecs)", a)
+	}
+	return out, nil
+}
+
 // shardPattern writes a set of numbered names as a {A..B} range when the
 // numbers are contiguous with one width, else as a glob.
 func shardPattern(names []string) string {
@@ -193,27 +295,37 @@ func shardPattern(names []string) string {
 	}
 	nums := make([]int, len(names))
 	width := len(runs[0][vary])
-	same := true
+	same, padded := true, false
 	for i := range names {
 		nums[i], _ = strconv.Atoi(runs[i][vary])
 		same = same && len(runs[i][vary]) == width
+		padded = padded || len(runs[i][vary]) > 1 && runs[i][vary][0] == '0'
 	}
 	sort.Ints(nums)
-	contiguous := same
+	// Padded numbers need one width ({0000..0009}); unpadded ones may
+	// grow (_0 ... _12 is {0..12}).
+	contiguous := same || !padded
 	for i := 1; i < len(nums); i++ {
 		contiguous = contiguous && nums[i] == nums[i-1]+1
 	}
-	locs := digitRunRE.FindAllStringIndex(names[0], -1)
+	// The first name in number order carries the pattern.
+	first := 0
+	for i := range names {
+		if n, _ := strconv.Atoi(runs[i][vary]); n == nums[0] {
+			first = i
+		}
+	}
+	locs := digitRunRE.FindAllStringIndex(names[first], -1)
 	at := locs[vary]
 	repl := "*"
 	if contiguous {
-		if width > 1 && runs[0][vary][0] == '0' {
+		if padded {
 			repl = fmt.Sprintf("{%0*d..%0*d}", width, nums[0], width, nums[len(nums)-1])
 		} else {
 			repl = fmt.Sprintf("{%d..%d}", nums[0], nums[len(nums)-1])
 		}
 	}
-	return names[0][:at[0]] + repl + names[0][at[1]:]
+	return names[first][:at[0]] + repl + names[first][at[1]:]
 }
 
 var stemDigitsRE = regexp.MustCompile(`[_\-.]*\d+$`)

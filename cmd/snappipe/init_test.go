@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/snappipe/snappipe/internal/fixtures"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/internal/testkit"
@@ -80,5 +84,110 @@ func TestInitFromEmbeddedParquet(t *testing.T) {
 	os.WriteFile(f, []byte(o[:strings.LastIndex(o, "snapshot:")]+"snapshot:\n  destination: snapshots\n"), 0o644)
 	if code, v := runCLI("validate", f); code != 0 {
 		t.Fatalf("validate: %s\n%s", v, o)
+	}
+}
+
+// init on real clip-retrieval output (../shared/fixtures/real, written by
+// clip-retrieval and numpy, not by us): the pipeline applies unchanged and
+// loads every row.
+func TestInitOnRealClipRetrievalOutput(t *testing.T) {
+	real := filepath.Join(fixtures.Dir(t), "real")
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	if code, o := runCLI("init", real, "-O", out); code != 0 {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+	b, _ := os.ReadFile(out)
+	rows := testkit.NpyRows(t, filepath.Join(real, "img_emb_0.npy"))
+	if !strings.Contains(string(b), fmt.Sprintf("image: { size: %d", len(rows[0]))) {
+		t.Fatalf("pipeline:\n%s", b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, fmt.Sprintf("Apply complete: %d points written", len(rows))) {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
+	}
+}
+
+// fakeHF is a Hugging Face-like hub: the tree API lists a dataset's files,
+// resolve/main redirects (302, X-Linked-Size) to a CDN path that serves
+// Range requests; a gated dataset answers 401.
+func fakeHF(t *testing.T, dir, repo string) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/datasets/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/gated/") {
+			http.Error(w, `{"error":"Access to dataset owner/gated is restricted. You must have access to it and be authenticated to access it. Please log in."}`, http.StatusUnauthorized)
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/api/datasets/"+repo+"/tree/main") {
+			http.NotFound(w, r)
+			return
+		}
+		type entry struct {
+			Type string `json:"type"`
+			Path string `json:"path"`
+			Size int64  `json:"size"`
+		}
+		var out []entry
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				rel, _ := filepath.Rel(dir, p)
+				out = append(out, entry{"file", filepath.ToSlash(rel), fi.Size()})
+			}
+			return nil
+		})
+		out = append(out, entry{Type: "file", Path: "README.md"})
+		json.NewEncoder(w).Encode(out)
+	})
+	prefix := "/datasets/" + repo + "/resolve/main/"
+	mux.HandleFunc(prefix, func(w http.ResponseWriter, r *http.Request) {
+		rel := strings.TrimPrefix(r.URL.Path, prefix)
+		fi, err := os.Stat(filepath.Join(dir, rel))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("X-Linked-Size", fmt.Sprint(fi.Size()))
+		http.Redirect(w, r, "/cdn/"+rel, http.StatusFound)
+	})
+	mux.HandleFunc("/cdn/", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(dir, strings.TrimPrefix(r.URL.Path, "/cdn/")))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// init hf://datasets/OWNER/NAME lists the repo (cat-state/clip-embeddings'
+// layout: img_emb/, text_emb/, metadata/ subdirectories), reads headers by
+// Range through resolve URLs, and writes a pipeline that applies; a gated
+// repo gets a message saying what to do.
+func TestInitFromHuggingFace(t *testing.T) {
+	repoDir := t.TempDir()
+	tmp := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 50, Dim: 16, Seed: 9, Out: tmp}); err != nil {
+		t.Fatal(err)
+	}
+	for from, to := range map[string]string{"img_emb_0000.npy": "img_emb/img_emb_0.npy", "text_emb_0000.npy": "text_emb/text_emb_0.npy", "metadata_0000.parquet": "metadata/metadata_0.parquet"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(repoDir, to)), 0o755)
+		os.Rename(filepath.Join(tmp, from), filepath.Join(repoDir, to))
+	}
+	hub := fakeHF(t, repoDir, "cat-state/clip-embeddings")
+	t.Setenv("HF_ENDPOINT", hub)
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	code, o := runCLI("init", "hf://datasets/cat-state/clip-embeddings", "-O", out)
+	if code != 0 || !strings.Contains(o, "bytes of headers and footers over HTTP") {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+	b, _ := os.ReadFile(out)
+	if !strings.Contains(string(b), hub+"/datasets/cat-state/clip-embeddings/resolve/main/img_emb/img_emb_0.npy") || !strings.Contains(string(b), "image: { size: 16") {
+		t.Fatalf("pipeline:\n%s", b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 50 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
+	}
+	t.Setenv("HF_TOKEN", "")
+	if code, o := runCLI("init", "hf://datasets/owner/gated", "-O", "-"); code == 0 || !strings.Contains(o, "dataset owner/gated is gated: accept its terms on "+hub+"/datasets/owner/gated and set HF_TOKEN") {
+		t.Fatalf("gated: %d\n%s", code, o)
 	}
 }

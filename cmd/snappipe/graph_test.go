@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	dotparser "gonum.org/v1/gonum/graph/formats/dot"
+	dotast "gonum.org/v1/gonum/graph/formats/dot/ast"
 )
 
 // The README's picture of the sample pipeline is what graph prints.
@@ -51,5 +55,51 @@ snapshot: { destination: out }
 	}
 	if strings.Contains(out.String(), "u:p@") || strings.Contains(out.String(), "token=s") {
 		t.Fatal("graph shows URL credentials")
+	}
+}
+
+// The DOT output parses with gonum's DOT parser and names every node of
+// the plan; every Mermaid node and edge line is well formed.
+func TestGraphParses(t *testing.T) {
+	t.Setenv("QDRANT_URL", "")
+	cfg := filepath.Join("..", "..", "configs", "sample.yaml")
+	var out, errb bytes.Buffer
+	if code := execute([]string{"graph", cfg}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("graph: %s", errb.String())
+	}
+	f, err := dotparser.ParseString(out.String())
+	if err != nil {
+		t.Fatalf("DOT does not parse: %v\n%s", err, out.String())
+	}
+	nodes := map[string]bool{}
+	edges := 0
+	for _, st := range f.Graphs[0].Stmts {
+		switch s := st.(type) {
+		case *dotast.NodeStmt:
+			nodes[strings.Trim(s.Node.ID, `"`)] = true
+		case *dotast.EdgeStmt:
+			edges++
+		}
+	}
+	for _, want := range []string{"decode.image", "decode.metadata", "decode.text", "batch", "upsert", "snapshot", "fetch"} {
+		if !nodes[want] {
+			t.Errorf("DOT lacks node %s", want)
+		}
+	}
+	if edges != 6 {
+		t.Errorf("%d edges, want 6", edges)
+	}
+	out.Reset()
+	execute([]string{"graph", cfg, "--format", "mermaid"}, strings.NewReader(""), &out, &errb)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	node := regexp.MustCompile(`^  n\d+\["[^"]+"\]$`)
+	edge := regexp.MustCompile(`^  n\d+ --> n\d+$`)
+	if lines[0] != "flowchart LR" {
+		t.Fatalf("mermaid header %q", lines[0])
+	}
+	for _, l := range lines[1:] {
+		if !node.MatchString(l) && !edge.MatchString(l) {
+			t.Errorf("mermaid line %q", l)
+		}
 	}
 }

@@ -178,7 +178,12 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 		return err
 	}
 	printWarnings(g, cfg)
-	log := g.logger()
+	// Progress first: on a terminal, log lines are printed above the bars
+	// (whole, each once) instead of through them.
+	events := newEvents(g, nil)
+	defer events.Close()
+	log := g.loggerTo(events.logWriter())
+	events.log = log
 	confirm := func(collection string, points uint64) error {
 		if o.autoApprove {
 			return nil
@@ -201,8 +206,6 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	if err := o.part.apply(&aopts); err != nil {
 		return err
 	}
-	events := newEvents(g, log)
-	defer events.Close()
 	aopts.Events = events
 	start := time.Now()
 	sum, err := pipeline.Apply(ctx, cfg, all.Registry(), aopts)

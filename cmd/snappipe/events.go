@@ -131,6 +131,13 @@ func (e *events) report(final bool) {
 		}
 		p[2] = p[0]
 		e.prog[n] = p
+		if e.units[n] == "wait" {
+			if p[0] < 1 {
+				parts = append(parts, fmt.Sprintf("%s creating on the server (%.0fs)", n, elapsed))
+			}
+			evs = append(evs, map[string]any{"type": "progress", "stage": n, "done": p[0], "total": p[1], "unit": "wait"})
+			continue
+		}
 		rate := float64(p[0]) / max(elapsed, 1e-3)
 		total := "?"
 		if p[1] >= 0 {
@@ -148,11 +155,46 @@ func (e *events) report(final bool) {
 	}
 }
 
+// logWriter is where log lines go: above the bars while they are drawn
+// (mpb prints them before the next frame, so a bar is never repeated and a
+// line is never cut), else stderr.
+func (e *events) logWriter() io.Writer {
+	if e.bars != nil {
+		return &barsWriter{e: e}
+	}
+	return e.g.stderr
+}
+
+type barsWriter struct{ e *events }
+
+func (w *barsWriter) Write(p []byte) (int, error) {
+	n, err := w.e.bars.Write(p)
+	if err != nil {
+		// The bars are gone (the run is ending): write directly.
+		return w.e.g.stderr.Write(p)
+	}
+	return n, nil
+}
+
 // bar updates (creating on first use) the progress bar of a node.
 func (e *events) bar(node string, done, total int64, unit string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	b, ok := e.barOf[node]
+	if !ok && unit == "wait" {
+		// Work of unknown length (snapshot creation): a spinner with the
+		// time elapsed.
+		b = e.bars.AddSpinner(0, mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-16s", node)), decor.Name("creating on the server ")),
+			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_MMSS)))
+		e.barOf[node] = b
+		ok = true
+	}
+	if unit == "wait" {
+		if total > 0 && done >= total {
+			b.SetTotal(total, true)
+		}
+		return
+	}
 	if !ok {
 		counters := decor.CountersNoUnit("%d / %d", decor.WCSyncWidth)
 		speed := decor.AverageSpeed(nil, "%.0f/s", decor.WCSyncWidth)

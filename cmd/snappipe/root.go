@@ -48,6 +48,16 @@ type globalOptions struct {
 	stdin    io.Reader
 }
 
+// loggerTo is the logger writing to w (the progress display's writer while
+// bars are drawn).
+func (g *globalOptions) loggerTo(w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
 func (g *globalOptions) logger() *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {

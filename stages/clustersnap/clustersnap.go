@@ -263,8 +263,16 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	slices.Sort(ids)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
+	var done atomicCounter
+	c.rt.Events.Progress(c.node, 0, int64(len(ids)), "shards")
 	for _, id := range ids {
-		g.Go(func() error { return c.shard(gctx, dir, id, owners[id], points[id]) })
+		g.Go(func() error {
+			if err := c.shard(gctx, dir, id, owners[id], points[id]); err != nil {
+				return err
+			}
+			c.rt.Events.Progress(c.node, done.add(), int64(len(ids)), "shards")
+			return nil
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -517,5 +525,17 @@ func (c *ClusterSnap) summary(st pipeline.ClusterSnapshotState) {
 }
 
 var _ pipeline.Stage = (*ClusterSnap)(nil)
+
+type atomicCounter struct {
+	mu sync.Mutex
+	n  int64
+}
+
+func (a *atomicCounter) add() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n++
+	return a.n
+}
 
 func writeAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b, 0o644) }

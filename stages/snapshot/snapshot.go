@@ -60,6 +60,8 @@ func (s *Snapshot) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if st.Name != "" {
 		return sio.Emit(ctx, &pipeline.SnapshotReady{Name: st.Name, Size: st.Size, Checksum: st.Checksum})
 	}
+	// Creation can take minutes on a large collection: a spinner shows it.
+	s.rt.Events.Progress(Kind, 0, -1, "wait")
 	if st.RequestedAt != nil {
 		// An earlier run asked and died before hearing the name.
 		d, found, err := s.poll(ctx, st.Before, s.ResumeGrace)
@@ -153,6 +155,7 @@ func (s *Snapshot) poll(ctx context.Context, before []string, grace time.Duratio
 }
 
 func (s *Snapshot) record(ctx context.Context, sio pipeline.StageIO, d *qdrant.SnapshotDescription) error {
+	s.rt.Events.Progress(Kind, 1, 1, "wait")
 	if err := s.state.Update(func(st *pipeline.SnapshotState) {
 		st.Name, st.Size, st.Checksum = d.GetName(), d.GetSize(), d.GetChecksum()
 	}); err != nil {

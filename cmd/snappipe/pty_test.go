@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/testkit"
+)
+
+// On a terminal (a pseudo-terminal here): a spinner shows while the server
+// creates the snapshot, and log lines are printed whole above the bars,
+// not cut by them.
+func TestTerminalProgress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "snappipe")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	srv := testkit.EmulatorEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{SnapshotDelay: 1500 * time.Millisecond, UpsertDelay: 5 * time.Millisecond}})
+	_ = srv
+	wd, _ := os.Getwd()
+	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte(`version: 1
+name: tty
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection: { name: tty, vectors: { image: { size: 768, distance: Cosine } } }
+sources: { image: { path: "`+sample+`/img_emb_0000.npy" } }
+points: { limit: 600, vectors: { image: image } }
+upload: { batch_size: 50, parallel: 1 }
+snapshot: { destination: out }
+`), 0o644)
+	cmd := exec.Command(bin, "apply", cfg, "--progress", "always", "--log-level", "info")
+	cmd.Env = append(os.Environ(), "CI=", "TERM=xterm")
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 110})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&raw, f); close(done) }()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("apply: %v\n%s", err, raw.String())
+	}
+	<-done
+	out := raw.String()
+	if !strings.Contains(out, "creating on the server") {
+		t.Errorf("no spinner during snapshot creation:\n%q", out)
+	}
+	// A log line printed while bars are drawn arrives whole, after the
+	// bars were erased (cursor up, clear to the end of the screen), so the
+	// bars are drawn again below it once instead of leaving a copy above.
+	if !regexp.MustCompile(`\x1b\[\d*A\x1b\[J[^\x1b]*level=INFO msg="creating snapshot" collection=tty\r?\n`).MatchString(out) {
+		t.Errorf("the log line was not printed above the bars:\n%q", out)
+	}
+	if !strings.Contains(out, "Apply complete: 600 points written") {
+		t.Errorf("no summary:\n%q", out)
+	}
+}

@@ -41,6 +41,7 @@ type ColumnInfo struct {
 	VaryingWidth bool // a list of floats whose length varies (reported, not guessed)
 	Half         bool // float16 elements
 	ID           bool // unsigned integer or UUID: a point id candidate
+	JSONText     bool // a vector stored as JSON text in a string column (json_vectors)
 }
 
 // Inspector is a table FormatFile that can classify its columns (init).

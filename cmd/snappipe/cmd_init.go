@@ -511,11 +511,21 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 				loc = rel
 			}
 		}
+		var jsonCols []string
+		for _, c := range gr.columns {
+			if c.JSONText {
+				jsonCols = append(jsonCols, c.Name)
+			}
+		}
 		note := fmt.Sprintf("%s, %d rows", gr.format.Name(), gr.rows)
 		if len(gr.files) > 1 {
 			note = fmt.Sprintf("%s, %d shards, %d rows in the first", gr.format.Name(), len(gr.files), gr.rows)
 		}
-		fmt.Fprintf(&b, "  %s: { %s: %q }   # %s\n", gr.name, key, loc, note)
+		if len(jsonCols) > 0 {
+			fmt.Fprintf(&b, "  %s: { %s: %q, json_vectors: %q }   # %s; JSON-text vectors\n", gr.name, key, loc, strings.Join(jsonCols, ","), note)
+		} else {
+			fmt.Fprintf(&b, "  %s: { %s: %q }   # %s\n", gr.name, key, loc, note)
+		}
 	}
 	b.WriteString("points:\n")
 	if idCol != "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/snappipe/snappipe/internal/fixtures"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
@@ -136,5 +137,37 @@ func TestInitFromHuggingFace(t *testing.T) {
 	t.Setenv("HF_TOKEN", "")
 	if code, o := runCLI("init", "hf://datasets/owner/gated", "-O", "-"); code == 0 || !strings.Contains(o, "dataset owner/gated is gated: accept its terms on "+hub+"/datasets/owner/gated and set HF_TOKEN") {
 		t.Fatalf("gated: %d\n%s", code, o)
+	}
+}
+
+type woltRow struct {
+	Name   string `parquet:"name"`
+	Vector string `parquet:"vector"`
+}
+
+// Vectors stored as JSON text in a string column (Qdrant/wolt-food-clip):
+// init finds them and writes json_vectors; the pipeline applies.
+func TestInitJSONTextVectors(t *testing.T) {
+	dir := t.TempDir()
+	f, _ := os.Create(filepath.Join(dir, "wolt.parquet"))
+	w := parquet.NewGenericWriter[woltRow](f)
+	var rows []woltRow
+	for i := 0; i < 20; i++ {
+		rows = append(rows, woltRow{Name: fmt.Sprint("dish ", i), Vector: fmt.Sprintf("[%d.5, -0.25, 1e-3, %d]", i, i+1)})
+	}
+	w.Write(rows)
+	w.Close()
+	f.Close()
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	if code, o := runCLI("init", filepath.Join(dir, "wolt.parquet"), "-O", out); code != 0 {
+		t.Fatalf("init: %d %s", code, o)
+	}
+	b, _ := os.ReadFile(out)
+	if !strings.Contains(string(b), `json_vectors: "vector"`) || !strings.Contains(string(b), "vector: { size: 4") {
+		t.Fatalf("pipeline:\n%s", b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 20 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
@@ -21,14 +22,16 @@ type Format struct{}
 
 func init() { pipeline.RegisterFormat(Format{}) }
 
-func (Format) Name() string                   { return "parquet" }
-func (Format) Extensions() []string           { return []string{".parquet"} }
-func (Format) Table() bool                    { return true }
-func (Format) Options() []config.FormatOption { return nil }
-func (Format) Prefixable() bool               { return false }
+func (Format) Name() string         { return "parquet" }
+func (Format) Extensions() []string { return []string{".parquet"} }
+func (Format) Table() bool          { return true }
+func (Format) Options() []config.FormatOption {
+	return []config.FormatOption{{Key: "json_vectors", Doc: "Comma-separated string columns that hold a vector as JSON text (\"[0.12, -0.5, ...]\", the layout of Qdrant/wolt-food-clip); they are parsed into vectors."}}
+}
+func (Format) Prefixable() bool { return false }
 
 // Probe reads the footer (small reads: r may be remote).
-func (Format) Probe(r io.ReaderAt, size, avail int64, _ *config.Source, name string) (pipeline.FormatFile, error) {
+func (Format) Probe(r io.ReaderAt, size, avail int64, src *config.Source, name string) (pipeline.FormatFile, error) {
 	if avail < size {
 		return nil, fmt.Errorf("parquet needs the whole file (its footer is at the end); %d of %d bytes present", avail, size)
 	}
@@ -40,11 +43,22 @@ func (Format) Probe(r io.ReaderAt, size, avail int64, _ *config.Source, name str
 	if err != nil {
 		return nil, err
 	}
-	return &File{pf: pf}, nil
+	f := &File{pf: pf}
+	if src != nil {
+		for _, c := range strings.Split(src.Option("json_vectors"), ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				f.jsonCols = append(f.jsonCols, c)
+			}
+		}
+	}
+	return f, nil
 }
 
 // File is an opened Parquet file.
-type File struct{ pf *pq.File }
+type File struct {
+	pf       *pq.File
+	jsonCols []string // string columns holding JSON-text vectors
+}
 
 func (f *File) Describe() string          { return f.pf.Describe() }
 func (f *File) Rows() int64               { return f.pf.NumRows() }
@@ -54,7 +68,7 @@ func (f *File) PrefixBytes(n int64) int64 { return -1 }
 // Open positions a reader at start; vector widths come from the first row
 // used.
 func (f *File) Open(sel pipeline.Selection, start, end int64) (pipeline.RowReader, error) {
-	r, err := f.pf.NewReader(pq.Selection{Vectors: sel.Vectors, ID: sel.ID, Payload: sel.Payload, AllPayload: sel.AllPayload, Exclude: sel.Exclude},
+	r, err := f.pf.NewReader(pq.Selection{Vectors: sel.Vectors, JSONVectors: f.jsonCols, ID: sel.ID, Payload: sel.Payload, AllPayload: sel.AllPayload, Exclude: sel.Exclude},
 		min(start, f.pf.NumRows()))
 	if err != nil {
 		return nil, err
@@ -134,7 +148,7 @@ func (f *File) Inspect() ([]pipeline.ColumnInfo, error) {
 	}
 	out := make([]pipeline.ColumnInfo, len(cols))
 	for i, c := range cols {
-		out[i] = pipeline.ColumnInfo{Name: c.Name, Vector: c.Vector && !c.VaryingWidth, Width: c.Width, VaryingWidth: c.VaryingWidth, Half: c.Half, ID: c.ID}
+		out[i] = pipeline.ColumnInfo{Name: c.Name, Vector: c.Vector && !c.VaryingWidth || c.JSONVector, Width: c.Width, VaryingWidth: c.VaryingWidth, Half: c.Half, ID: c.ID, JSONText: c.JSONVector}
 	}
 	return out, nil
 }

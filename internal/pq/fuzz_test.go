@@ -69,3 +69,15 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestParseJSONFloats(t *testing.T) {
+	got, err := parseJSONFloats(nil, " [0.5, -2e-3 ,4] ")
+	if err != nil || len(got) != 3 || got[0] != 0.5 || got[1] != float32(-2e-3) || got[2] != 4 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []string{"", "[]", "0.5, 1", "[0.5,]", "[a, 1]", "{\"x\": 1}"} {
+		if _, err := parseJSONFloats(nil, bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -365,6 +365,9 @@ type Selection struct {
 	Exclude    []string
 	// Vectors are list<float>/list<double> columns decoded as float32 rows.
 	Vectors []string
+	// JSONVectors are the Vectors that are string columns holding a JSON
+	// array of numbers per row (the layout of Qdrant/wolt-food-clip).
+	JSONVectors []string
 	// ID is a column read as the point id (unsigned integer or UUID).
 	ID string
 }
@@ -383,10 +386,13 @@ type Reader struct {
 	fields   []field
 	vecNames []string
 	vecs     []*list
-	idField  field
-	needCols []int
-	ncols    int
-	maxRep   []int
+	// jsonNames/jsonVecs are string columns holding JSON arrays.
+	jsonNames []string
+	jsonVecs  []field
+	idField   field
+	needCols  []int
+	ncols     int
+	maxRep    []int
 	// vecOnly marks columns read only as vectors: decoded straight into
 	// float32 rows, without building parquet.Value slices per row.
 	vecOnly map[int]bool
@@ -455,6 +461,15 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
+		if slices.Contains(sel.JSONVectors, name) {
+			if p, ok := fl.(*prim); !ok || n.Type().Kind() != parquet.ByteArray {
+				return nil, fmt.Errorf("vector column %q in %s is %v, not a string of JSON arrays", name, f.name, n.Type())
+			} else {
+				r.jsonNames = append(r.jsonNames, name)
+				r.jsonVecs = append(r.jsonVecs, p)
+				continue
+			}
+		}
 		l, ok := fl.(*list)
 		if !ok {
 			return nil, fmt.Errorf("vector column %q in %s is %v, not a list of floats", name, f.name, n.Type())
@@ -482,6 +497,11 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 	for _, l := range r.vecs {
 		set[l.col] = true
 	}
+	for _, j := range r.jsonVecs {
+		for _, c := range j.leaves() {
+			set[c] = true
+		}
+	}
 	if r.idField != nil {
 		for _, c := range r.idField.leaves() {
 			set[c] = true
@@ -491,7 +511,7 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 	for _, l := range r.vecs {
 		r.vecOnly[l.col] = true
 	}
-	for _, fl := range r.fields {
+	for _, fl := range append(slices.Clone(r.fields), r.jsonVecs...) {
 		for _, c := range fl.leaves() {
 			delete(r.vecOnly, c)
 		}
@@ -743,6 +763,26 @@ func (r *Reader) Next(row *Row) error {
 			row.Vectors[r.vecNames[i]] = dst
 		}
 	}
+	if len(r.jsonVecs) > 0 {
+		if row.Vectors == nil {
+			row.Vectors = map[string][]float32{}
+		}
+		for i, j := range r.jsonVecs {
+			v, err := j.build(r.vals)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", r.row, err)
+			}
+			s, ok := v.(string)
+			if !ok || s == "" {
+				return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.jsonNames[i])
+			}
+			dst, err := parseJSONFloats(row.Vectors[r.jsonNames[i]][:0], s)
+			if err != nil {
+				return fmt.Errorf("row %d: vector column %q: %w", r.row, r.jsonNames[i], err)
+			}
+			row.Vectors[r.jsonNames[i]] = dst
+		}
+	}
 	if r.idField != nil {
 		v, err := r.idField.build(r.vals)
 		if err != nil {
@@ -797,6 +837,9 @@ type ColumnInfo struct {
 	Half         bool
 	// ID: an unsigned integer or UUID column (a point id candidate).
 	ID bool
+	// JSONVector: a string column whose first rows are JSON arrays of
+	// numbers of one length (Width): a vector stored as text.
+	JSONVector bool
 }
 
 // Inspect classifies the top-level columns, reading the first rows of
@@ -827,6 +870,36 @@ func (f *File) Inspect() ([]ColumnInfo, error) {
 			}
 		}
 		out = append(out, ci)
+	}
+	for i, n := range f.f.Schema().Fields() {
+		if !n.Leaf() || n.Repeated() || n.Type().Kind() != parquet.ByteArray {
+			continue
+		}
+		r, err := f.NewReader(Selection{Payload: []string{n.Name()}}, 0)
+		if err != nil {
+			continue
+		}
+		var row Row
+		ok, width := true, -1
+		for k := 0; k < 4 && ok; k++ {
+			if err := r.Next(&row); err != nil {
+				break
+			}
+			s, isStr := row.Payload[n.Name()].(string)
+			v, err := parseJSONFloats(nil, s)
+			switch {
+			case !isStr || err != nil:
+				ok = false
+			case width >= 0 && len(v) != width:
+				ok = false
+			default:
+				width = len(v)
+			}
+		}
+		r.Close()
+		if ok && width > 0 {
+			out[i].JSONVector, out[i].Width = true, width
+		}
 	}
 	for i := range out {
 		if !out[i].Vector {
@@ -876,4 +949,25 @@ func listElem(n parquet.Node) parquet.Node {
 		return ek[0]
 	}
 	return nil
+}
+
+// parseJSONFloats appends the numbers of a JSON array text ("[0.1, -2e-3]")
+// to dst; anything else is an error.
+func parseJSONFloats(dst []float32, s string) ([]float32, error) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return dst, fmt.Errorf("not a JSON array of numbers")
+	}
+	body := strings.TrimSpace(s[1 : len(s)-1])
+	if body == "" {
+		return dst, fmt.Errorf("an empty JSON array")
+	}
+	for _, part := range strings.Split(body, ",") {
+		f, err := strconv.ParseFloat(strings.TrimSpace(part), 32)
+		if err != nil {
+			return dst, fmt.Errorf("not a JSON array of numbers: %q", strings.TrimSpace(part))
+		}
+		dst = append(dst, float32(f))
+	}
+	return dst, nil
 }

@@ -22,11 +22,13 @@ func (f testFormat) Options() []FormatOption { return f.opts }
 
 // npzArrayDoc is formats/npz's doc of its option (the schema test compares
 // the generated schema with the committed one, made by the real plugins).
+const parquetJSONDoc = "Comma-separated string columns that hold a vector as JSON text (\"[0.12, -0.5, ...]\", the layout of Qdrant/wolt-food-clip); they are parsed into vectors."
+
 const npzArrayDoc = "The array to read: its member name without .npy (np.savez names them by keyword, or arr_0, arr_1...). Required when the archive holds more than one array."
 
 func init() {
 	for _, f := range []testFormat{
-		{name: "parquet", exts: []string{".parquet"}, table: true},
+		{name: "parquet", exts: []string{".parquet"}, table: true, opts: []FormatOption{{Key: "json_vectors", Doc: parquetJSONDoc}}},
 		{name: "npy", exts: []string{".npy"}},
 		{name: "npz", exts: []string{".npz"}, opts: []FormatOption{{Key: "array", Doc: npzArrayDoc}}},
 		{name: "fvecs", exts: []string{".fvecs"}},

@@ -207,7 +207,8 @@ func (r *Restore) runCluster(ctx context.Context, snap *pipeline.SnapshotFile, t
 }
 
 func (r *Restore) tgt() qrestore.Target {
-	return qrestore.Target{URL: r.target.URL, APIKey: r.target.APIKey.Reveal(), Collection: r.target.Collection, Priority: r.target.Priority, HTTP: r.rt.HTTP}
+	return qrestore.Target{URL: r.target.URL, APIKey: r.target.APIKey.Reveal(), Collection: r.target.Collection, Priority: r.target.Priority, HTTP: r.rt.HTTP,
+		Progress: func(done, total int64) { r.rt.Events.Progress(r.node, done, total, "bytes") }}
 }
 
 // presign gives the target a one-hour URL of the S3 object.

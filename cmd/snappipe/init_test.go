@@ -74,14 +74,15 @@ func TestInitFromEmbeddedParquet(t *testing.T) {
 	if err := sample.Generate(sample.Options{Rows: 30, Dim: 8, Seed: 3, Out: data, Embedded: true}); err != nil {
 		t.Fatal(err)
 	}
-	code, o := runCLI("init", filepath.Join(data, "data.parquet"), "-O", "-")
-	if code != 0 || !strings.Contains(o, "{ source: data, column: image }") || !strings.Contains(o, "exclude: [") {
-		t.Fatalf("init: %d\n%s", code, o)
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	code, o := runCLI("init", filepath.Join(data, "data.parquet"), "-O", out)
+	b, _ := os.ReadFile(out)
+	if code != 0 || !strings.Contains(string(b), "{ source: data, column: image }") || !strings.Contains(string(b), "{ source: data, column: text }") || !strings.Contains(string(b), "exclude: [") {
+		t.Fatalf("init: %d %s\n%s", code, o, b)
 	}
-	f := filepath.Join(t.TempDir(), "p.yaml")
-	os.WriteFile(f, []byte(o[:strings.LastIndex(o, "snapshot:")]+"snapshot:\n  destination: snapshots\n"), 0o644)
-	if code, v := runCLI("validate", f); code != 0 {
-		t.Fatalf("validate: %s\n%s", v, o)
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 30 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
 	}
 }
 

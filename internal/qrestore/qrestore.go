@@ -15,7 +15,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/qrest"
 	"github.com/snappipe/snappipe/internal/retry"
 )
 
@@ -51,13 +51,6 @@ func (t Target) header(h http.Header) {
 	if t.APIKey != "" {
 		h.Set("api-key", t.APIKey)
 	}
-}
-
-func (t Target) client() *http.Client {
-	if t.HTTP == nil {
-		return httpget.OriginOnly(http.DefaultClient)
-	}
-	return httpget.OriginOnly(t.HTTP)
 }
 
 func (t Target) priority() string {
@@ -101,32 +94,17 @@ func (t Target) RecoverShard(ctx context.Context, shard uint32, location, sha st
 // LocalShards asks the peer which shards of the collection it holds, with
 // their points.
 func (t Target) LocalShards(ctx context.Context) (map[uint32]uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base()+"/collections/"+url.PathEscape(t.Collection)+"/cluster", nil)
-	if err != nil {
-		return nil, err
-	}
-	t.header(req.Header)
-	resp, err := t.client().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", httpget.Redact(req.URL.String()), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &httpget.StatusError{URL: httpget.Redact(req.URL.String()), Status: resp.Status, Code: resp.StatusCode}
-	}
 	var out struct {
-		Result struct {
-			Local []struct {
-				ShardID     uint32 `json:"shard_id"`
-				PointsCount uint64 `json:"points_count"`
-			} `json:"local_shards"`
-		} `json:"result"`
+		Local []struct {
+			ShardID     uint32 `json:"shard_id"`
+			PointsCount uint64 `json:"points_count"`
+		} `json:"local_shards"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&out); err != nil {
+	if err := t.get(ctx, "/collections/"+url.PathEscape(t.Collection)+"/cluster", &out); err != nil {
 		return nil, err
 	}
 	m := map[uint32]uint64{}
-	for _, l := range out.Result.Local {
+	for _, l := range out.Local {
 		m[l.ShardID] = l.PointsCount
 	}
 	return m, nil
@@ -190,61 +168,39 @@ func (t Target) Recover(ctx context.Context, location, sha string) error {
 	return t.do(req)
 }
 
-// do sends a request and reads Qdrant's answer (its status.error).
-func (t Target) do(req *http.Request) error {
-	resp, err := t.client().Do(req)
+// do sends a request to the target and reads Qdrant's answer.
+func (t Target) do(req *http.Request) error { return qrest.Do(t.http(), req, nil) }
+
+// get decodes GET path's result into out.
+func (t Target) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base()+path, nil)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, httpget.Redact(req.URL.String()), err)
+		return err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 == 2 {
-		return nil
+	t.header(req.Header)
+	return qrest.Do(t.http(), req, out)
+}
+
+func (t Target) http() *http.Client {
+	if t.HTTP == nil {
+		return http.DefaultClient
 	}
-	var qe struct {
-		Status struct {
-			Error string `json:"error"`
-		} `json:"status"`
-	}
-	msg := strings.TrimSpace(string(b))
-	if json.Unmarshal(b, &qe) == nil && qe.Status.Error != "" {
-		msg = qe.Status.Error
-	}
-	var e error = &httpget.StatusError{URL: httpget.Redact(req.URL.String()), Status: resp.Status + ": " + msg, Code: resp.StatusCode}
-	if d, ok := httpget.RetryAfter(resp.Header); ok {
-		e = retry.After(e, d)
-	}
-	return e
+	return t.HTTP
 }
 
 // Aliases lists the server's aliases: alias -> collection.
 func (t Target) Aliases(ctx context.Context) (map[string]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base()+"/aliases", nil)
-	if err != nil {
-		return nil, err
-	}
-	t.header(req.Header)
-	resp, err := t.client().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s/aliases: %w", httpget.Redact(t.base()), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &httpget.StatusError{URL: httpget.Redact(t.base() + "/aliases"), Status: resp.Status, Code: resp.StatusCode}
-	}
 	var out struct {
-		Result struct {
-			Aliases []struct {
-				Alias      string `json:"alias_name"`
-				Collection string `json:"collection_name"`
-			} `json:"aliases"`
-		} `json:"result"`
+		Aliases []struct {
+			Alias      string `json:"alias_name"`
+			Collection string `json:"collection_name"`
+		} `json:"aliases"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&out); err != nil {
+	if err := t.get(ctx, "/aliases", &out); err != nil {
 		return nil, err
 	}
 	m := map[string]string{}
-	for _, a := range out.Result.Aliases {
+	for _, a := range out.Aliases {
 		m[a.Alias] = a.Collection
 	}
 	return m, nil
@@ -276,28 +232,17 @@ func (t Target) DeleteCollection(ctx context.Context, name string) error {
 
 // Count asks for the collection's exact point count.
 func (t Target) Count(ctx context.Context) (int64, error) {
-	u := t.base() + "/collections/" + url.PathEscape(t.Collection) + "/points/count"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(`{"exact":true}`))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base()+"/collections/"+url.PathEscape(t.Collection)+"/points/count", strings.NewReader(`{"exact":true}`))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	t.header(req.Header)
-	resp, err := t.client().Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("POST %s: %w", httpget.Redact(u), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, &httpget.StatusError{URL: httpget.Redact(u), Status: resp.Status, Code: resp.StatusCode}
-	}
 	var out struct {
-		Result struct {
-			Count int64 `json:"count"`
-		} `json:"result"`
+		Count int64 `json:"count"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+	if err := qrest.Do(t.http(), req, &out); err != nil {
 		return 0, err
 	}
-	return out.Result.Count, nil
+	return out.Count, nil
 }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/httpget"
+	"github.com/snappipe/snappipe/internal/qrest"
 	"github.com/snappipe/snappipe/internal/s3up"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/fetch"
@@ -129,36 +129,7 @@ func (c *ClusterSnap) header(h http.Header) {
 	}
 }
 
-func (c *ClusterSnap) do(req *http.Request, out any) error {
-	resp, err := httpget.OriginOnly(c.rt.HTTP).Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, httpget.Redact(req.URL.String()), err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if resp.StatusCode/100 != 2 {
-		var qe struct {
-			Status struct {
-				Error string `json:"error"`
-			} `json:"status"`
-		}
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &qe) == nil && qe.Status.Error != "" {
-			msg = qe.Status.Error
-		}
-		return &httpget.StatusError{URL: httpget.Redact(req.URL.String()), Status: resp.Status + ": " + msg, Code: resp.StatusCode}
-	}
-	var env struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, httpget.Redact(req.URL.String()), err)
-	}
-	if out != nil {
-		return json.Unmarshal(env.Result, out)
-	}
-	return nil
-}
+func (c *ClusterSnap) do(req *http.Request, out any) error { return qrest.Do(c.rt.HTTP, req, out) }
 
 func (c *ClusterSnap) coll() string { return url.PathEscape(c.rt.Config.Collection.Name) }
 

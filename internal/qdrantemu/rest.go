@@ -465,47 +465,51 @@ func (s *Server) restRecoverSnapshot(w http.ResponseWriter, r *http.Request) {
 		fail(w, start, err)
 		return
 	}
-	u, err := url.Parse(body.Location)
-	if err != nil || body.Location == "" {
-		fail(w, start, badRequest(fmt.Sprintf("Wrong input: invalid snapshot location %q", body.Location)))
-		return
-	}
 	checksum := ""
 	if body.Checksum != nil {
 		checksum = *body.Checksum
 	}
-	var path string
-	switch u.Scheme {
-	case "file":
-		path = filepath.Clean(u.Path)
-		// Qdrant only recovers from files inside its snapshots directory.
-		root, _ := filepath.Abs(s.opts.SnapshotsDir)
-		if rel, err := filepath.Rel(root, path); err != nil || strings.HasPrefix(rel, "..") {
-			fail(w, start, badRequest(fmt.Sprintf("Wrong input: Snapshot file %s must be inside the snapshots directory", path)))
-			return
-		}
-		if _, err := os.Stat(path); err != nil {
-			fail(w, start, status.Errorf(codes.NotFound, "Not found: Snapshot file %s not found", path))
-			return
-		}
-	case "http", "https":
-		tmp, err := s.fetchRemote(r.Context(), body.Location, body.APIKey)
-		if err != nil {
-			fail(w, start, badRequest("Wrong input: "+err.Error()))
-			return
-		}
-		defer os.Remove(tmp)
-		path = tmp
-	default:
-		fail(w, start, badRequest(fmt.Sprintf("Wrong input: unsupported snapshot location scheme %q", u.Scheme)))
+	path, cleanup, err := s.snapshotLocation(r.Context(), body.Location, body.APIKey)
+	if err != nil {
+		fail(w, start, err)
 		return
 	}
+	defer cleanup()
 	if err := s.restore(c, path, checksum); err != nil {
 		fail(w, start, err)
 		return
 	}
 	s.record(Op{At: start, Kind: "recover", Collection: c})
 	ok(w, start, true)
+}
+
+// snapshotLocation resolves a recover location to a local file: a file
+// inside the snapshots directory (Qdrant recovers from nowhere else), or an
+// http(s) URL fetched into a temporary file (cleanup removes it).
+func (s *Server) snapshotLocation(ctx context.Context, location string, apiKey *string) (string, func(), error) {
+	u, err := url.Parse(location)
+	if err != nil || location == "" {
+		return "", nil, badRequest(fmt.Sprintf("Wrong input: invalid snapshot location %q", location))
+	}
+	switch u.Scheme {
+	case "file":
+		path := filepath.Clean(u.Path)
+		root, _ := filepath.Abs(s.opts.SnapshotsDir)
+		if rel, err := filepath.Rel(root, path); err != nil || strings.HasPrefix(rel, "..") {
+			return "", nil, badRequest(fmt.Sprintf("Wrong input: Snapshot file %s must be inside the snapshots directory", path))
+		}
+		if _, err := os.Stat(path); err != nil {
+			return "", nil, status.Errorf(codes.NotFound, "Not found: Snapshot file %s not found", path)
+		}
+		return path, func() {}, nil
+	case "http", "https":
+		tmp, err := s.fetchRemote(ctx, location, apiKey)
+		if err != nil {
+			return "", nil, badRequest("Wrong input: " + err.Error())
+		}
+		return tmp, func() { os.Remove(tmp) }, nil
+	}
+	return "", nil, badRequest(fmt.Sprintf("Wrong input: unsupported snapshot location scheme %q", u.Scheme))
 }
 
 func (s *Server) fetchRemote(ctx context.Context, loc string, apiKey *string) (string, error) {

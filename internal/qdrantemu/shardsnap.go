@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -204,32 +203,12 @@ func (s *Server) restShardSnapshotRecover(w http.ResponseWriter, r *http.Request
 		fail(w, start, err)
 		return
 	}
-	u, err := url.Parse(body.Location)
-	if err != nil || body.Location == "" {
-		fail(w, start, badRequest(fmt.Sprintf("Wrong input: invalid snapshot location %q", body.Location)))
+	path, cleanup, err := s.snapshotLocation(r.Context(), body.Location, body.APIKey)
+	if err != nil {
+		fail(w, start, err)
 		return
 	}
-	var path string
-	switch u.Scheme {
-	case "http", "https":
-		tmp, err := s.fetchRemote(r.Context(), body.Location, body.APIKey)
-		if err != nil {
-			fail(w, start, badRequest("Wrong input: "+err.Error()))
-			return
-		}
-		defer os.Remove(tmp)
-		path = tmp
-	case "file":
-		path = filepath.Clean(u.Path)
-		root, _ := filepath.Abs(s.opts.SnapshotsDir)
-		if rel, err := filepath.Rel(root, path); err != nil || strings.HasPrefix(rel, "..") {
-			fail(w, start, badRequest(fmt.Sprintf("Wrong input: Snapshot file %s must be inside the snapshots directory", path)))
-			return
-		}
-	default:
-		fail(w, start, badRequest(fmt.Sprintf("Wrong input: unsupported snapshot location scheme %q", u.Scheme)))
-		return
-	}
+	defer cleanup()
 	if err := s.replaceShardFrom(col, id, path, body.Checksum); err != nil {
 		fail(w, start, err)
 		return

@@ -216,3 +216,38 @@ snapshot: { destination: out }
 		t.Fatalf("collection created before the destination was checked: %v", ops)
 	}
 }
+
+// Quantization reaches the server (collection-wide and per vector), and a
+// reuse against a collection with another quantization is refused naming it.
+func TestQuantizationReachesTheServer(t *testing.T) {
+	dir := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 40, Dim: 8, Seed: 1, Out: dir}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{})
+	y := `version: 1
+name: quant
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: quant
+  on_exists: reuse
+  quantization: { scalar: { quantile: 0.99 } }
+  vectors:
+    v: { size: 8, distance: Cosine, quantization: { product: { compression: x16, always_ram: true } } }
+sources: { s: { path: img_emb_0000.npy } }
+points: { vectors: { v: s } }
+snapshot: { destination: out }
+`
+	if _, err := e.apply(t, e.load(t, dir, y), pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.client.GetCollectionInfo(context.Background(), "quant")
+	if err != nil || info.GetConfig().GetQuantizationConfig().GetScalar().GetQuantile() != float32(0.99) ||
+		info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap()["v"].GetQuantizationConfig().GetProduct().GetCompression() != qdrant.CompressionRatio_x16 {
+		t.Fatalf("info %v %v", info, err)
+	}
+	_, err = e.apply(t, e.load(t, t.TempDir(), strings.Replace(strings.Replace(y, "{ scalar: { quantile: 0.99 } }", "{ binary: {} }", 1), "path: img_emb_0000.npy", "path: "+dir+"/img_emb_0000.npy", 1)), pipeline.ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "quantization scalar int8 != binary") {
+		t.Fatalf("reuse with another quantization: %v", err)
+	}
+}

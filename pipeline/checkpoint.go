@@ -330,6 +330,9 @@ func NormalizedFields(c *config.Config) map[string]string {
 	put("collection.hnsw", c.Collection.HNSW)
 	put("collection.optimizers", c.Collection.Optimizers)
 	put("collection.payload_indexes", c.Collection.PayloadIndexes)
+	if q := c.Collection.Quantization; q != nil { // absent keys keep older checkpoints' hashes
+		put("collection.quantization", q)
+	}
 	for _, n := range SortedKeys(c.Sources) {
 		src := *c.Sources[n]
 		if src.URL != "" {

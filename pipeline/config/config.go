@@ -53,6 +53,7 @@ type CollectionConfig struct {
 	OnDiskPayload     *bool                    `yaml:"on_disk_payload" doc:"Keep payload on disk."`
 	HNSW              *HNSWConfig              `yaml:"hnsw" doc:"HNSW index settings."`
 	Optimizers        *OptimizersConfig        `yaml:"optimizers" doc:"Optimizer settings."`
+	Quantization      *QuantizationConfig      `yaml:"quantization" doc:"Quantization of every vector (one of scalar, product, binary); a vector's own quantization wins."`
 	PayloadIndexes    map[string]string        `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
 }
 
@@ -62,6 +63,8 @@ type VectorConfig struct {
 	Distance string `yaml:"distance" snappipe:"required" enum:"Cosine,Euclid,Dot,Manhattan" doc:"Distance function."`
 	Datatype string `yaml:"datatype" enum:"float32,float16,uint8" default:"float32" doc:"Storage datatype on the server."`
 	OnDisk   *bool  `yaml:"on_disk" doc:"Store vectors on disk."`
+	// Quantization of this vector (overrides collection.quantization).
+	Quantization *QuantizationConfig `yaml:"quantization" json:",omitempty" doc:"Quantization of this vector, overriding collection.quantization."`
 }
 
 // HNSWConfig mirrors Qdrant's hnsw_config.
@@ -161,6 +164,31 @@ type RestoreTarget struct {
 	Priority     string   `yaml:"priority" enum:"snapshot,replica,no_sync" default:"snapshot" doc:"Qdrant's recovery priority: snapshot (the snapshot's data wins), replica, or no_sync."`
 	Alias        string   `yaml:"alias" doc:"After the restored collection is verified, point this alias at it (one atomic alias action), so readers switch without downtime; a failed restore leaves the alias where it was."`
 	KeepPrevious *bool    `yaml:"keep_previous" doc:"With alias: keep the collection the alias pointed at before (default true); false deletes it after the switch."`
+}
+
+// QuantizationConfig is exactly one of Qdrant's quantizations.
+type QuantizationConfig struct {
+	Scalar  *ScalarQuantization  `yaml:"scalar" doc:"Scalar quantization (int8)."`
+	Product *ProductQuantization `yaml:"product" doc:"Product quantization."`
+	Binary  *BinaryQuantization  `yaml:"binary" doc:"Binary quantization."`
+}
+
+// ScalarQuantization is Qdrant's scalar quantization.
+type ScalarQuantization struct {
+	Type      string   `yaml:"type" enum:"int8" default:"int8" doc:"Quantized type (int8)."`
+	Quantile  *float64 `yaml:"quantile" doc:"Quantile for the value range (0.5-1.0)."`
+	AlwaysRAM *bool    `yaml:"always_ram" doc:"Keep quantized vectors in RAM."`
+}
+
+// ProductQuantization is Qdrant's product quantization.
+type ProductQuantization struct {
+	Compression string `yaml:"compression" snappipe:"required" enum:"x4,x8,x16,x32,x64" doc:"Compression ratio."`
+	AlwaysRAM   *bool  `yaml:"always_ram" doc:"Keep quantized vectors in RAM."`
+}
+
+// BinaryQuantization is Qdrant's binary quantization.
+type BinaryQuantization struct {
+	AlwaysRAM *bool `yaml:"always_ram" doc:"Keep quantized vectors in RAM."`
 }
 
 // S3Config reaches an S3-compatible store.

@@ -80,3 +80,21 @@ snapshot: { destination: out }
 		t.Fatalf("%v", ds)
 	}
 }
+
+func TestQuantizationKeys(t *testing.T) {
+	y := strings.Replace(goodConfig, "collection:\n", "collection:\n  quantization: { scalar: { quantile: 0.99, always_ram: true } }\n", 1)
+	cfg, ds := load(t, y, nil)
+	if len(ds) != 0 || cfg.Collection.Quantization.Scalar.Type != "int8" || *cfg.Collection.Quantization.Scalar.Quantile != 0.99 {
+		t.Fatalf("%v", ds)
+	}
+	bad := strings.Replace(goodConfig, "collection:\n", "collection:\n  quantization: { scalar: { quantile: 0.2 }, binary: {} }\n", 1)
+	_, ds = load(t, bad, nil)
+	msgs := fmt.Sprint(ds)
+	if !strings.Contains(msgs, "give exactly one of scalar, product and binary (got 2)") || !strings.Contains(msgs, "quantile 0.2 out of range") {
+		t.Fatalf("%v", ds)
+	}
+	bad = strings.Replace(goodConfig, "collection:\n", "collection:\n  quantization: { product: { compression: x3 } }\n", 1)
+	if _, ds = load(t, bad, nil); len(ds) == 0 || !strings.Contains(fmt.Sprint(ds), "x3") {
+		t.Fatalf("compression x3: %v", ds)
+	}
+}

@@ -334,6 +334,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float32, reflect.Float64:
+		s, ok := d.scalarOf(n, path, "a number")
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || v.OverflowFloat(f) {
+			d.errorf(n, path, "expected a number, got %s", describeScalar(n, s))
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Uint, reflect.Uint32, reflect.Uint64:
 		s, ok := d.scalarOf(n, path, "a non-negative integer")
 		if !ok {

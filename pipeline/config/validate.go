@@ -241,6 +241,29 @@ func validate(c *Config, d *decoder) {
 		d.at("snapshot.destination_keep", "destination_keep must be 0 (keep all) or more")
 	}
 	var peers []string
+	checkQuant := func(path string, q *QuantizationConfig) {
+		if q == nil {
+			return
+		}
+		n := 0
+		for _, set := range []bool{q.Scalar != nil, q.Product != nil, q.Binary != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			d.at(path, "give exactly one of scalar, product and binary (got %d)", n)
+		}
+		if q.Scalar != nil && q.Scalar.Quantile != nil && (*q.Scalar.Quantile < 0.5 || *q.Scalar.Quantile > 1) {
+			d.at(path+".scalar.quantile", "quantile %v out of range (0.5-1.0)", *q.Scalar.Quantile)
+		}
+	}
+	checkQuant("collection.quantization", c.Collection.Quantization)
+	for _, n := range SortedKeys(c.Collection.Vectors) {
+		if v := c.Collection.Vectors[n]; v != nil {
+			checkQuant("collection.vectors."+n+".quantization", v.Quantization)
+		}
+	}
 	for i, p := range c.Qdrant.Peers {
 		list := []string{p}
 		if rangeRE.MatchString(p) {

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Kind is the stage kind.
@@ -487,6 +488,7 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 			dt := datatypes[v.Datatype]
 			p.Datatype = &dt
 		}
+		p.QuantizationConfig = Quantization(v.Quantization)
 		m[n] = p
 	}
 	req := &qdrant.CreateCollection{CollectionName: cc.Name, VectorsConfig: qdrant.NewVectorsConfigMap(m),
@@ -497,8 +499,50 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 	if o := cc.Optimizers; o != nil {
 		req.OptimizersConfig = &qdrant.OptimizersConfigDiff{IndexingThreshold: o.IndexingThreshold, DefaultSegmentNumber: o.DefaultSegmentNumber}
 	}
+	req.QuantizationConfig = Quantization(cc.Quantization)
 	return req
 }
+
+var compressions = map[string]qdrant.CompressionRatio{"x4": qdrant.CompressionRatio_x4, "x8": qdrant.CompressionRatio_x8,
+	"x16": qdrant.CompressionRatio_x16, "x32": qdrant.CompressionRatio_x32, "x64": qdrant.CompressionRatio_x64}
+
+// Quantization is the config's quantization as Qdrant's (nil when unset).
+func Quantization(q *config.QuantizationConfig) *qdrant.QuantizationConfig {
+	switch {
+	case q == nil:
+		return nil
+	case q.Scalar != nil:
+		s := &qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8, AlwaysRam: q.Scalar.AlwaysRAM}
+		if q.Scalar.Quantile != nil {
+			f := float32(*q.Scalar.Quantile)
+			s.Quantile = &f
+		}
+		return qdrant.NewQuantizationScalar(s)
+	case q.Product != nil:
+		return qdrant.NewQuantizationProduct(&qdrant.ProductQuantization{Compression: compressions[q.Product.Compression], AlwaysRam: q.Product.AlwaysRAM})
+	case q.Binary != nil:
+		return qdrant.NewQuantizationBinary(&qdrant.BinaryQuantization{AlwaysRam: q.Binary.AlwaysRAM})
+	}
+	return nil
+}
+
+// quantString names a quantization for a diff.
+func quantString(q *qdrant.QuantizationConfig) string {
+	switch {
+	case q == nil:
+		return "none"
+	case q.GetScalar() != nil:
+		return "scalar int8"
+	case q.GetProduct() != nil:
+		return "product " + strings.TrimPrefix(q.GetProduct().GetCompression().String(), "CompressionRatio_")
+	case q.GetBinary() != nil:
+		return "binary"
+	}
+	return "unknown"
+}
+
+// sameQuantization compares two quantization configs as Qdrant holds them.
+func sameQuantization(a, b *qdrant.QuantizationConfig) bool { return proto.Equal(a, b) }
 
 // DiffVectors compares the configured vectors with an existing collection.
 func DiffVectors(c *config.Config, info *qdrant.CollectionInfo) []string {
@@ -521,6 +565,12 @@ func DiffVectors(c *config.Config, info *qdrant.CollectionInfo) []string {
 		if g.GetDistance() != distances[v.Distance] {
 			out = append(out, fmt.Sprintf("vector %q distance %s != %s", n, g.GetDistance(), v.Distance))
 		}
+		if want := Quantization(v.Quantization); !sameQuantization(g.GetQuantizationConfig(), want) {
+			out = append(out, fmt.Sprintf("vector %q quantization %s != %s", n, quantString(g.GetQuantizationConfig()), quantString(want)))
+		}
+	}
+	if want := Quantization(c.Collection.Quantization); !sameQuantization(info.GetConfig().GetQuantizationConfig(), want) {
+		out = append(out, fmt.Sprintf("quantization %s != %s", quantString(info.GetConfig().GetQuantizationConfig()), quantString(want)))
 	}
 	for n := range got {
 		if _, ok := c.Collection.Vectors[n]; !ok {

@@ -232,6 +232,9 @@ collection:
   name: quant
   on_exists: reuse
   quantization: { scalar: { quantile: 0.99 } }
+  write_consistency_factor: 1
+  wal: { capacity_mb: 64, segments_ahead: 1 }
+  metadata: { source: laion, built_by: snappipe }
   vectors:
     v: { size: 8, distance: Cosine, quantization: { product: { compression: x16, always_ram: true } } }
 sources: { s: { path: img_emb_0000.npy } }
@@ -245,6 +248,9 @@ snapshot: { destination: out }
 	if err != nil || info.GetConfig().GetQuantizationConfig().GetScalar().GetQuantile() != float32(0.99) ||
 		info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap()["v"].GetQuantizationConfig().GetProduct().GetCompression() != qdrant.CompressionRatio_x16 {
 		t.Fatalf("info %v %v", info, err)
+	}
+	if cfg := info.GetConfig(); cfg.GetWalConfig().GetWalCapacityMb() != 64 || cfg.GetMetadata()["source"].GetStringValue() != "laion" || cfg.GetParams().GetWriteConsistencyFactor() != 1 {
+		t.Fatalf("wal/metadata/write consistency: %v", cfg)
 	}
 	_, err = e.apply(t, e.load(t, t.TempDir(), strings.Replace(strings.Replace(y, "{ scalar: { quantile: 0.99 } }", "{ binary: {} }", 1), "path: img_emb_0000.npy", "path: "+dir+"/img_emb_0000.npy", 1)), pipeline.ApplyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "quantization scalar int8 != binary") {

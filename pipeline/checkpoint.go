@@ -330,8 +330,18 @@ func NormalizedFields(c *config.Config) map[string]string {
 	put("collection.hnsw", c.Collection.HNSW)
 	put("collection.optimizers", c.Collection.Optimizers)
 	put("collection.payload_indexes", c.Collection.PayloadIndexes)
-	if q := c.Collection.Quantization; q != nil { // absent keys keep older checkpoints' hashes
+	// Keys added later are put only when set: older checkpoints keep their hash.
+	if q := c.Collection.Quantization; q != nil {
 		put("collection.quantization", q)
+	}
+	if w := c.Collection.WriteConsistencyFactor; w != nil {
+		put("collection.write_consistency_factor", w)
+	}
+	if w := c.Collection.WAL; w != nil {
+		put("collection.wal", w)
+	}
+	if len(c.Collection.Metadata) > 0 {
+		put("collection.metadata", c.Collection.Metadata)
 	}
 	for _, n := range SortedKeys(c.Sources) {
 		src := *c.Sources[n]

@@ -45,16 +45,19 @@ type QdrantConfig struct {
 
 // CollectionConfig is the collection's settings.
 type CollectionConfig struct {
-	Name              string                   `yaml:"name" snappipe:"required" doc:"Collection name (1-255 characters, no '/')."`
-	OnExists          string                   `yaml:"on_exists" enum:"recreate,reuse,fail" default:"fail" doc:"What to do when the collection exists on a fresh run: recreate it (drops its points; needs -y or a TTY confirmation when it has points), reuse it (config must match), or fail."`
-	Vectors           map[string]*VectorConfig `yaml:"vectors" snappipe:"required" doc:"Named vectors (names: letters, digits, '.', '_' and '-', starting with a letter or digit)."`
-	ShardNumber       *uint32                  `yaml:"shard_number" doc:"Number of shards (>= 1)."`
-	ReplicationFactor *uint32                  `yaml:"replication_factor" doc:"Replicas per shard (>= 1)."`
-	OnDiskPayload     *bool                    `yaml:"on_disk_payload" doc:"Keep payload on disk."`
-	HNSW              *HNSWConfig              `yaml:"hnsw" doc:"HNSW index settings."`
-	Optimizers        *OptimizersConfig        `yaml:"optimizers" doc:"Optimizer settings."`
-	Quantization      *QuantizationConfig      `yaml:"quantization" doc:"Quantization of every vector (one of scalar, product, binary); a vector's own quantization wins."`
-	PayloadIndexes    map[string]string        `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
+	Name                   string                   `yaml:"name" snappipe:"required" doc:"Collection name (1-255 characters, no '/')."`
+	OnExists               string                   `yaml:"on_exists" enum:"recreate,reuse,fail" default:"fail" doc:"What to do when the collection exists on a fresh run: recreate it (drops its points; needs -y or a TTY confirmation when it has points), reuse it (config must match), or fail."`
+	Vectors                map[string]*VectorConfig `yaml:"vectors" snappipe:"required" doc:"Named vectors (names: letters, digits, '.', '_' and '-', starting with a letter or digit)."`
+	ShardNumber            *uint32                  `yaml:"shard_number" doc:"Number of shards (>= 1)."`
+	ReplicationFactor      *uint32                  `yaml:"replication_factor" doc:"Replicas per shard (>= 1)."`
+	WriteConsistencyFactor *uint32                  `yaml:"write_consistency_factor" doc:"Replicas that must acknowledge a write (>= 1)."`
+	WAL                    *WALConfig               `yaml:"wal" doc:"Write-ahead log settings."`
+	Metadata               map[string]string        `yaml:"metadata" doc:"Free-form key -> text metadata kept with the collection (and in its snapshots)."`
+	OnDiskPayload          *bool                    `yaml:"on_disk_payload" doc:"Keep payload on disk."`
+	HNSW                   *HNSWConfig              `yaml:"hnsw" doc:"HNSW index settings."`
+	Optimizers             *OptimizersConfig        `yaml:"optimizers" doc:"Optimizer settings."`
+	Quantization           *QuantizationConfig      `yaml:"quantization" doc:"Quantization of every vector (one of scalar, product, binary); a vector's own quantization wins."`
+	PayloadIndexes         map[string]string        `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
 }
 
 // VectorConfig is one named vector's parameters.
@@ -164,6 +167,12 @@ type RestoreTarget struct {
 	Priority     string   `yaml:"priority" enum:"snapshot,replica,no_sync" default:"snapshot" doc:"Qdrant's recovery priority: snapshot (the snapshot's data wins), replica, or no_sync."`
 	Alias        string   `yaml:"alias" doc:"After the restored collection is verified, point this alias at it (one atomic alias action), so readers switch without downtime; a failed restore leaves the alias where it was."`
 	KeepPrevious *bool    `yaml:"keep_previous" doc:"With alias: keep the collection the alias pointed at before (default true); false deletes it after the switch."`
+}
+
+// WALConfig tunes the collection's write-ahead log.
+type WALConfig struct {
+	CapacityMB    *uint64 `yaml:"capacity_mb" doc:"Size of a WAL segment in MB."`
+	SegmentsAhead *uint64 `yaml:"segments_ahead" doc:"WAL segments created ahead."`
 }
 
 // QuantizationConfig is exactly one of Qdrant's quantizations.

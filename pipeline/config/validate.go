@@ -259,6 +259,9 @@ func validate(c *Config, d *decoder) {
 		}
 	}
 	checkQuant("collection.quantization", c.Collection.Quantization)
+	if w := c.Collection.WriteConsistencyFactor; w != nil && *w < 1 {
+		d.at("collection.write_consistency_factor", "write_consistency_factor must be at least 1")
+	}
 	for _, n := range SortedKeys(c.Collection.Vectors) {
 		if v := c.Collection.Vectors[n]; v != nil {
 			checkQuant("collection.vectors."+n+".quantization", v.Quantization)

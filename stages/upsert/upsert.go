@@ -500,6 +500,17 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 		req.OptimizersConfig = &qdrant.OptimizersConfigDiff{IndexingThreshold: o.IndexingThreshold, DefaultSegmentNumber: o.DefaultSegmentNumber}
 	}
 	req.QuantizationConfig = Quantization(cc.Quantization)
+	req.WriteConsistencyFactor = cc.WriteConsistencyFactor
+	if w := cc.WAL; w != nil {
+		req.WalConfig = &qdrant.WalConfigDiff{WalCapacityMb: w.CapacityMB, WalSegmentsAhead: w.SegmentsAhead}
+	}
+	if len(cc.Metadata) > 0 {
+		md := map[string]any{}
+		for k, v := range cc.Metadata {
+			md[k] = v
+		}
+		req.Metadata = qdrant.NewValueMap(md)
+	}
 	return req
 }
 

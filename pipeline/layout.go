@@ -182,7 +182,11 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 	rows := map[job]int64{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(o.Parallel, 8))
+	par := o.Parallel
+	if par <= 0 {
+		par = 8
+	}
+	g.SetLimit(par)
 	for _, k := range idx {
 		for _, name := range used {
 			f := byIndex[name][k]

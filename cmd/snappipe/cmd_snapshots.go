@@ -27,6 +27,7 @@ import (
 	"github.com/snappipe/snappipe/internal/s3up"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
+	"github.com/snappipe/snappipe/stages/fetch"
 	"github.com/snappipe/snappipe/stages/restore"
 )
 
@@ -364,9 +365,6 @@ func report(g *globalOptions, text string, fields map[string]any) {
 	ev.Close()
 }
 
-// hashFile streams a file's SHA-256.
-func hashFile(path string) (string, int64, error) { return httpget.HashFile(path) }
-
 func newSnapRestoreCommand(g *globalOptions) *cobra.Command {
 	var t qrestore.Target
 	var s3o s3up.Options
@@ -439,7 +437,7 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 					}
 				}
 				if sha == "" {
-					if sha, _, err = hashFile(file); err != nil {
+					if sha, _, err = httpget.HashFile(file); err != nil {
 						return err
 					}
 				}
@@ -461,9 +459,7 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 	cmd.Flags().StringVar(&t.APIKey, "api-key", "", "the target's API key (default: QDRANT_API_KEY)")
 	cmd.Flags().StringVar(&t.Collection, "collection", "", "collection to restore into")
 	cmd.Flags().StringVar(&t.Priority, "priority", "snapshot", "recovery priority: snapshot, replica or no_sync")
-	cmd.Flags().StringVar(&s3o.Endpoint, "s3-endpoint", "", "S3 endpoint for s3:// sources (default: the AWS SDK's)")
-	cmd.Flags().StringVar(&s3o.Region, "s3-region", "", "S3 region")
-	cmd.Flags().BoolVar(&s3o.ForcePathStyle, "s3-path-style", false, "address buckets as ENDPOINT/BUCKET")
+	s3Flags(cmd, &s3o)
 	cmd.Flags().StringArrayVar(&peers, "peer", nil, "cluster manifests: the REST URL of every node of the target cluster (repeatable; default: --url alone)")
 	cmd.Flags().IntVar(&grpcPort, "grpc-port", 6334, "cluster manifests: gRPC port on --url's host, to create the collection")
 	return cmd
@@ -483,7 +479,7 @@ func newSnapDeleteCommand(g *globalOptions) *cobra.Command {
 			}
 			defer e.conn.Close()
 			name := args[1]
-			if err := fetchSafe(name); err != nil {
+			if err := fetch.SafeName(name); err != nil {
 				return err
 			}
 			if !yes {
@@ -534,14 +530,6 @@ func newSnapDeleteCommand(g *globalOptions) *cobra.Command {
 	load.register(cmd)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
 	return cmd
-}
-
-// fetchSafe refuses names that would leave the destination.
-func fetchSafe(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
-		return fmt.Errorf("invalid snapshot name %q", name)
-	}
-	return nil
 }
 
 func newSnapVerifyCommand(g *globalOptions) *cobra.Command {
@@ -602,8 +590,13 @@ func newSnapVerifyCommand(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&s3o.Endpoint, "s3-endpoint", "", "S3 endpoint for s3:// files (default: the AWS SDK's)")
-	cmd.Flags().StringVar(&s3o.Region, "s3-region", "", "S3 region")
-	cmd.Flags().BoolVar(&s3o.ForcePathStyle, "s3-path-style", false, "address buckets as ENDPOINT/BUCKET")
+	s3Flags(cmd, &s3o)
 	return cmd
+}
+
+// s3Flags registers how to reach S3 for s3:// arguments.
+func s3Flags(cmd *cobra.Command, o *s3up.Options) {
+	cmd.Flags().StringVar(&o.Endpoint, "s3-endpoint", "", "S3 endpoint for s3:// arguments (default: the AWS SDK's)")
+	cmd.Flags().StringVar(&o.Region, "s3-region", "", "S3 region")
+	cmd.Flags().BoolVar(&o.ForcePathStyle, "s3-path-style", false, "address buckets as ENDPOINT/BUCKET")
 }

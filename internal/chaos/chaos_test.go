@@ -146,6 +146,19 @@ func (t *throttled) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// snappipe is the built binary with args, its environment isolated from
+// the host's QDRANT_* settings; ctx may be nil.
+func snappipe(ctx context.Context, fx fixture, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
+	if ctx != nil {
+		cmd = exec.CommandContext(ctx, filepath.Join(fx.bin, "snappipe"), args...)
+	} else {
+		cmd = exec.Command(filepath.Join(fx.bin, "snappipe"), args...)
+	}
+	cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+	return cmd
+}
+
 var stages = []string{"download", "upsert", "snapshot", "fetch"}
 
 func TestKillAndResume(t *testing.T) {

@@ -87,8 +87,7 @@ upload: { batch_size: 256, parallel: 2 }
 snapshot: { destination: out, scope: cluster }
 `, rests[0], gport, strings.Join(peers, ", "), dim, dim, fx.data)), 0o644)
 	apply := func() *exec.Cmd {
-		cmd := exec.Command(filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
-		cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+		cmd := snappipe(nil, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 		return cmd
 	}
 	state := filepath.Join(dir, ".snappipe", "chaos.state.json")
@@ -139,8 +138,7 @@ snapshot: { destination: out, scope: cluster }
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	final := exec.CommandContext(ctx, filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
-	final.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+	final := snappipe(ctx, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 	if out, err := final.CombinedOutput(); err != nil {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}

@@ -149,8 +149,7 @@ snapshot: { destination: out }
 	// bounded by its idle timeout and attempt caps long before.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
-	cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+	cmd := snappipe(ctx, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

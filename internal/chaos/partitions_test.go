@@ -111,8 +111,7 @@ upload: { batch_size: 128, parallel: 2 }
 snapshot: { destination: out }
 `, httpAddr, grpcPort, dim, dim, files, files, shards)), 0o644)
 	run := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(fx.bin, "snappipe"), append([]string{"apply", cfg, "--progress", "never", "--log-level", "warn"}, args...)...)
-		cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+		cmd := snappipe(nil, fx, append([]string{"apply", cfg, "--progress", "never", "--log-level", "warn"}, args...)...)
 		return cmd
 	}
 	stateDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("state-%d", i)) }
@@ -183,9 +182,7 @@ snapshot: { destination: out }
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rerun := run("--partition", "1/3", "--state-dir", stateDir(1))
-	rerun = exec.CommandContext(ctx, rerun.Path, rerun.Args[1:]...)
-	rerun.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+	rerun := snappipe(ctx, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "--partition", "1/3", "--state-dir", stateDir(1))
 	if out, err := rerun.CombinedOutput(); err != nil || !strings.Contains(string(out), "(resumed)") {
 		t.Fatalf("partition 1 rerun: %v\n%s", err, out)
 	}

@@ -55,8 +55,7 @@ snapshot:
   s3: { endpoint: "%[6]s", force_path_style: true, part_size: 5 }
 `, httpAddr, grpcPort, dim, dim, fx.data, store.Endpoint)), 0o644)
 	run := func() *exec.Cmd {
-		cmd := exec.Command(filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
-		cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+		cmd := snappipe(nil, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 		return cmd
 	}
 	cmd := run()
@@ -98,8 +97,7 @@ snapshot:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rerun := exec.CommandContext(ctx, filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
-	rerun.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
+	rerun := snappipe(ctx, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 	if o, err := rerun.CombinedOutput(); err != nil {
 		t.Fatalf("rerun: %v\n%s", err, o)
 	}

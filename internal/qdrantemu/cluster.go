@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
@@ -205,14 +204,4 @@ func (s *Server) localShard(col *collection, id uint32) error {
 		return status.Errorf(codes.InvalidArgument, "Wrong input: Shard %d is not a local shard", id)
 	}
 	return nil
-}
-
-// sortedShards lists shard ids in order.
-func sortedShards(m map[uint32]bool) []uint32 {
-	var out []uint32
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }

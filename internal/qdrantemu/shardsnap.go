@@ -2,7 +2,6 @@ package qdrantemu
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -83,17 +82,7 @@ func (s *Server) restShardSnapshotCreate(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) reserveShardSnapshotName(c string, id uint32, dir string) string {
-	s.snapMu.Lock()
-	defer s.snapMu.Unlock()
-	t := time.Now().UTC()
-	for {
-		n := fmt.Sprintf("%s-shard-%d-%s.snapshot", c, id, t.Format("2006-01-02-15-04-05"))
-		if _, err := os.Stat(filepath.Join(dir, n)); errors.Is(err, os.ErrNotExist) && !s.reserved[filepath.Join(dir, n)] {
-			s.reserved[filepath.Join(dir, n)] = true
-			return n
-		}
-		t = t.Add(time.Second)
-	}
+	return s.reserveName(dir, fmt.Sprintf("%s-shard-%d-", c, id))
 }
 
 func (s *Server) restShardSnapshotList(w http.ResponseWriter, r *http.Request) {

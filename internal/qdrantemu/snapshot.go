@@ -137,11 +137,17 @@ func (s *Server) createSnapshot(ctx context.Context, name string) (SnapshotDescr
 // would give two snapshots of the same second one name and overwrite; the
 // emulator moves the later one to the next free second instead.
 func (s *Server) reserveSnapshotName(collection, dir string) string {
+	return s.reserveName(dir, fmt.Sprintf("%s-%d-", collection, s.peerID))
+}
+
+// reserveName picks PREFIX{UTC time}.snapshot, free in dir and not being
+// written (the next free second when taken).
+func (s *Server) reserveName(dir, prefix string) string {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	t := time.Now().UTC().Truncate(time.Second)
 	for {
-		n := fmt.Sprintf("%s-%d-%s.snapshot", collection, s.peerID, t.Format("2006-01-02-15-04-05"))
+		n := prefix + t.Format("2006-01-02-15-04-05") + ".snapshot"
 		key := filepath.Join(dir, n)
 		if _, err := os.Stat(key); !s.reserved[key] && errors.Is(err, os.ErrNotExist) {
 			s.reserved[key] = true

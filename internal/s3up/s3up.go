@@ -16,7 +16,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"strconv"
@@ -320,5 +319,3 @@ func CheckBucket(ctx context.Context, c *s3.Client, bucket string) error {
 	}
 	return nil
 }
-
-var _ hash.Hash = sha256.New()

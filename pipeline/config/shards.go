@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -255,16 +254,4 @@ func PairShards(sets map[string][]ShardFile, sharded map[string]bool) ([]int, er
 		return nil, fmt.Errorf("shards are paired by index across sources; missing: %s%s", strings.Join(shown, ", "), more)
 	}
 	return idx, nil
-}
-
-// locationFor redacts a shard's URL for messages.
-func locationFor(f ShardFile) string {
-	if f.URL != "" {
-		if u, err := url.Parse(f.URL); err == nil {
-			u.User = nil
-			u.RawQuery = ""
-			return u.String()
-		}
-	}
-	return f.Path
 }

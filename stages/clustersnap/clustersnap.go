@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -234,14 +235,14 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	slices.Sort(ids)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	var done atomicCounter
+	var done atomic.Int64
 	c.rt.Events.Progress(c.node, 0, int64(len(ids)), "shards")
 	for _, id := range ids {
 		g.Go(func() error {
 			if err := c.shard(gctx, dir, id, owners[id], points[id]); err != nil {
 				return err
 			}
-			c.rt.Events.Progress(c.node, done.add(), int64(len(ids)), "shards")
+			c.rt.Events.Progress(c.node, done.Add(1), int64(len(ids)), "shards")
 			return nil
 		})
 	}
@@ -474,7 +475,7 @@ func (c *ClusterSnap) writeManifest(dir string, ids []uint32) error {
 			return fmt.Errorf("write the cluster manifest: %w", err)
 		}
 		path = "s3://" + bucket + "/" + prefix + name
-	} else if err := writeAtomic(path, append(b, '\n')); err != nil {
+	} else if err := atomicfile.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	if err := c.state.Update(func(s *pipeline.ClusterSnapshotState) { s.Manifest, s.Done = path, true }); err != nil {
@@ -496,17 +497,3 @@ func (c *ClusterSnap) summary(st pipeline.ClusterSnapshotState) {
 }
 
 var _ pipeline.Stage = (*ClusterSnap)(nil)
-
-type atomicCounter struct {
-	mu sync.Mutex
-	n  int64
-}
-
-func (a *atomicCounter) add() int64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.n++
-	return a.n
-}
-
-func writeAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b, 0o644) }

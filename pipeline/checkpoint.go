@@ -343,6 +343,9 @@ func NormalizedFields(c *config.Config) map[string]string {
 	if len(c.Collection.Metadata) > 0 {
 		put("collection.metadata", c.Collection.Metadata)
 	}
+	for _, n := range SortedKeys(c.Collection.SparseVectors) {
+		put("collection.sparse_vectors."+n, c.Collection.SparseVectors[n])
+	}
 	for _, n := range SortedKeys(c.Sources) {
 		src := *c.Sources[n]
 		if src.URL != "" {

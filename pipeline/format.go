@@ -67,7 +67,13 @@ type FormatFile interface {
 
 // Selection says what a reader must produce.
 type Selection struct {
-	Vectors    []string // vector columns (table formats); arrays give "" always
+	Vectors []string // vector columns (table formats); arrays give "" always
+	// Multi are list<list<float>> columns read as multi-dense vectors
+	// (RowBlock.Multi); Sparse are indices/values list column pairs read
+	// as sparse vectors (RowBlock.Sparse). Table formats only; a format
+	// that cannot read them fails Open naming the column.
+	Multi      []string
+	Sparse     []SparsePair
 	Payload    []string // payload columns, or
 	AllPayload bool     // every column but Exclude (and vector/id columns)
 	Exclude    []string

@@ -120,9 +120,49 @@ type RowBlock struct {
 	Payloads []map[string]any
 	// IDs has N entries when the source supplies the id column.
 	IDs []PointID
+	// Multi holds multi-dense (token) vector columns by column name.
+	Multi map[string]*MultiColumn
+	// Sparse holds sparse vectors by their indices/values column pair.
+	Sparse map[SparsePair]*SparseColumn
 	// Release, if set, returns the block's buffers for reuse. It is called
 	// once, when nothing references the block any more.
 	Release func()
+}
+
+// MultiColumn holds the multi-dense vectors of consecutive rows: row i's
+// tokens are Data[Offsets[i]*Width : Offsets[i+1]*Width], every token Width
+// components (Offsets has one entry more than there are rows; every row has
+// at least one token).
+type MultiColumn struct {
+	Width   int
+	Data    []float32
+	Offsets []int
+}
+
+// Tokens returns row i's token count.
+func (m *MultiColumn) Tokens(i int) int { return m.Offsets[i+1] - m.Offsets[i] }
+
+// Row returns row i's components (Tokens(i) × Width values).
+func (m *MultiColumn) Row(i int) []float32 {
+	return m.Data[m.Offsets[i]*m.Width : m.Offsets[i+1]*m.Width]
+}
+
+// SparsePair names the two list columns of a sparse vector.
+type SparsePair struct{ Indices, Values string }
+
+// SparseColumn holds the sparse vectors of consecutive rows: row i is
+// Indices[Offsets[i]:Offsets[i+1]] with the Values at the same positions
+// (an empty range is an empty sparse vector). Indices are unique in a row.
+type SparseColumn struct {
+	Indices []uint32
+	Values  []float32
+	Offsets []int
+}
+
+// Row returns row i's indices and values.
+func (s *SparseColumn) Row(i int) ([]uint32, []float32) {
+	a, b := s.Offsets[i], s.Offsets[i+1]
+	return s.Indices[a:b], s.Values[a:b]
 }
 
 // NamedVector is one vector name's values for every point of a batch:
@@ -134,16 +174,34 @@ type NamedVector struct {
 	Data  []float32
 }
 
+// NamedMulti is one multi-dense vector name's values for the points of a
+// batch (point i is Col.Row(i)).
+type NamedMulti struct {
+	Name string
+	Col  *MultiColumn
+}
+
+// NamedSparse is one sparse vector name's values for the points of a batch
+// (point i is Col.Row(i)).
+type NamedSparse struct {
+	Name string
+	Col  *SparseColumn
+}
+
 // Batch is one upsert request's worth of points, column by column and
 // sink-neutral: point i has id IDs[i] (or Start+i when IDs is nil), the
 // vectors Vectors[k].Data[i*Width:(i+1)*Width] and payload Payloads[i]
 // (none when Payloads is nil).
 type Batch struct {
-	Seq      int64 // batch number from 0
-	Start    int64 // first row
-	N        int   // points
-	IDs      []PointID
-	Vectors  []NamedVector // sorted by name
+	Seq     int64 // batch number from 0
+	Start   int64 // first row
+	N       int   // points
+	IDs     []PointID
+	Vectors []NamedVector // sorted by name
+	// Multi and Sparse are the multi-dense and sparse vectors by name
+	// (sorted by name; they share the row blocks' memory).
+	Multi    []NamedMulti
+	Sparse   []NamedSparse
 	Payloads []map[string]any
 	// Release, if set, is called once the batch is acknowledged (or
 	// abandoned): the vectors share buffers that are then reused.

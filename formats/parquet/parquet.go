@@ -68,13 +68,14 @@ func (f *File) PrefixBytes(n int64) int64 { return -1 }
 // Open positions a reader at start; vector widths come from the first row
 // used.
 func (f *File) Open(sel pipeline.Selection, start, end int64) (pipeline.RowReader, error) {
-	r, err := f.pf.NewReader(pq.Selection{Vectors: sel.Vectors, JSONVectors: f.jsonCols, ID: sel.ID, Payload: sel.Payload, AllPayload: sel.AllPayload, Exclude: sel.Exclude},
+	r, err := f.pf.NewReader(pq.Selection{Vectors: sel.Vectors, JSONVectors: f.jsonCols, ID: sel.ID, Payload: sel.Payload, AllPayload: sel.AllPayload, Exclude: sel.Exclude,
+		Multi: sel.Multi, Sparse: sel.Sparse},
 		min(start, f.pf.NumRows()))
 	if err != nil {
 		return nil, err
 	}
 	rr := &rows{r: r, sel: sel, widths: map[string]int{}}
-	if len(sel.Vectors) > 0 && start < end {
+	if len(sel.Vectors)+len(sel.Multi) > 0 && start < end {
 		if err := r.Next(&rr.pending); err != nil {
 			r.Close()
 			return nil, err
@@ -82,6 +83,9 @@ func (f *File) Open(sel pipeline.Selection, start, end int64) (pipeline.RowReade
 		rr.havePending = true
 		for c, v := range rr.pending.Vectors {
 			rr.widths[c] = len(v)
+		}
+		for _, c := range sel.Multi {
+			rr.widths[c] = r.MultiWidth(c)
 		}
 	}
 	return rr, nil
@@ -113,6 +117,18 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			blk.Vectors[c] = make([]float32, 0, blk.N*rr.widths[c])
 		}
 	}
+	if len(rr.sel.Multi) > 0 {
+		blk.Multi = map[string]*pipeline.MultiColumn{}
+		for _, c := range rr.sel.Multi {
+			blk.Multi[c] = &pipeline.MultiColumn{Width: rr.widths[c], Offsets: make([]int, 1, blk.N+1)}
+		}
+	}
+	if len(rr.sel.Sparse) > 0 {
+		blk.Sparse = map[pipeline.SparsePair]*pipeline.SparseColumn{}
+		for _, p := range rr.sel.Sparse {
+			blk.Sparse[p] = &pipeline.SparseColumn{Offsets: make([]int, 1, blk.N+1)}
+		}
+	}
 	for i := 0; i < blk.N; i++ {
 		var row pq.Row
 		if rr.havePending {
@@ -135,6 +151,17 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 				return fmt.Errorf("row %d: vector column %q has %d values, earlier rows have %d", blk.Start+int64(i), c, len(v), rr.widths[c])
 			}
 			blk.Vectors[c] = append(blk.Vectors[c], v...)
+		}
+		for _, c := range rr.sel.Multi {
+			m := blk.Multi[c]
+			m.Data = append(m.Data, row.Multi[c]...)
+			m.Offsets = append(m.Offsets, len(m.Data)/max(m.Width, 1))
+		}
+		for _, p := range rr.sel.Sparse {
+			sc, sv := blk.Sparse[p], row.Sparse[p]
+			sc.Indices = append(sc.Indices, sv.Indices...)
+			sc.Values = append(sc.Values, sv.Values...)
+			sc.Offsets = append(sc.Offsets, len(sc.Indices))
 		}
 	}
 	return nil

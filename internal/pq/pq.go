@@ -370,13 +370,23 @@ type Selection struct {
 	JSONVectors []string
 	// ID is a column read as the point id (unsigned integer or UUID).
 	ID string
+	// Multi are list<list<float|double|half>> columns read as multi-dense
+	// vectors; Sparse are (indices, values) list column pairs read as
+	// sparse vectors. Neither is also payload: AllPayload leaves them out
+	// and Payload may not name them.
+	Multi  []string
+	Sparse []pipeline.SparsePair
 }
 
 // Row is one decoded row.
 type Row struct {
 	Payload map[string]any
 	Vectors map[string][]float32
-	ID      pipeline.PointID
+	// Multi holds each multivector column's token vectors, flattened
+	// (MultiWidth components per token).
+	Multi  map[string][]float32
+	Sparse map[pipeline.SparsePair]Sparse
+	ID     pipeline.PointID
 }
 
 // Reader streams selected columns row by row from a start row.
@@ -396,6 +406,11 @@ type Reader struct {
 	// vecOnly marks columns read only as vectors: decoded straight into
 	// float32 rows, without building parquet.Value slices per row.
 	vecOnly map[int]bool
+
+	multiNames []string
+	multis     []*nested
+	multiWidth map[string]int
+	sparse     []*sparseCols
 
 	rg      int
 	rgStart int64 // first row of the current row group
@@ -425,10 +440,21 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		}
 		return top[i], col, nil
 	}
+	vectorCol := func(n string) bool {
+		if slices.Contains(sel.Multi, n) {
+			return true
+		}
+		for _, p := range sel.Sparse {
+			if p.Indices == n || p.Values == n {
+				return true
+			}
+		}
+		return false
+	}
 	var names []string
 	if sel.AllPayload {
 		for _, n := range allNames {
-			if !slices.Contains(sel.Exclude, n) {
+			if !slices.Contains(sel.Exclude, n) && !vectorCol(n) {
 				names = append(names, n)
 			}
 		}
@@ -441,6 +467,9 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		names = sel.Payload
 	}
 	for _, name := range names {
+		if vectorCol(name) {
+			return nil, fmt.Errorf("column %q of %s is read as a multivector or sparse vector; it cannot also be payload (remove it from points.payload.include)", name, f.name)
+		}
 		n, col, err := need(name, "payload")
 		if err != nil {
 			return nil, err
@@ -488,6 +517,29 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		}
 		r.idField = fl
 	}
+	r.multiWidth = map[string]int{}
+	for _, name := range sel.Multi {
+		lv, err := r.planNested(name, "multivector", 2, (*nested).floats, "a list of lists of float, double or half (list<list<float>>)")
+		if err != nil {
+			return nil, err
+		}
+		r.multiNames = append(r.multiNames, name)
+		r.multis = append(r.multis, lv)
+	}
+	for _, p := range sel.Sparse {
+		idx, err := r.planNested(p.Indices, "sparse indices", 1, (*nested).ints, "a list of integers (list<uint32|int32|int64>)")
+		if err != nil {
+			return nil, err
+		}
+		val, err := r.planNested(p.Values, "sparse values", 1, (*nested).floats, "a list of float, double or half")
+		if err != nil {
+			return nil, err
+		}
+		if idx.col == val.col {
+			return nil, fmt.Errorf("sparse vector: indices and values name the same column %q", p.Indices)
+		}
+		r.sparse = append(r.sparse, &sparseCols{pair: p, idx: idx, val: val})
+	}
 	set := map[int]bool{}
 	for _, fl := range r.fields {
 		for _, c := range fl.leaves() {
@@ -520,6 +572,21 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		for _, c := range r.idField.leaves() {
 			delete(r.vecOnly, c)
 		}
+	}
+	// Multivector and sparse columns are read straight from their cursors
+	// (never payload or id: see Selection).
+	direct := map[int]bool{}
+	for _, lv := range r.multis {
+		direct[lv.col] = true
+	}
+	for _, sc := range r.sparse {
+		direct[sc.idx.col], direct[sc.val.col] = true, true
+	}
+	for c := range direct {
+		if set[c] && !r.vecOnly[c] {
+			return nil, fmt.Errorf("a column of %s is read both as a multivector or sparse vector and as another vector, payload or id", f.name)
+		}
+		set[c], r.vecOnly[c] = true, true
 	}
 	for c := range set {
 		r.needCols = append(r.needCols, c)
@@ -638,7 +705,11 @@ func (c *cursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, error) 
 		case parquet.Double:
 			dst = append(dst, float32(v.Double()))
 		default:
-			return dst, errNotFloat
+			f, ok := floatOf(v)
+			if !ok {
+				return dst, errNotFloat
+			}
+			dst = append(dst, f)
 		}
 		c.i++
 		if err := c.fill(); err != nil {
@@ -751,14 +822,11 @@ func (r *Reader) Next(row *Row) error {
 				if v.DefinitionLevel() < l.maxDef || v.IsNull() {
 					return fmt.Errorf("row %d: vector column %q has a null element", r.row, r.vecNames[i])
 				}
-				switch v.Kind() {
-				case parquet.Float:
-					dst = append(dst, v.Float())
-				case parquet.Double:
-					dst = append(dst, float32(v.Double()))
-				default:
+				f, ok := floatOf(&v)
+				if !ok {
 					return fmt.Errorf("row %d: vector column %q holds %v, not floats", r.row, r.vecNames[i], v.Kind())
 				}
+				dst = append(dst, f)
 			}
 			row.Vectors[r.vecNames[i]] = dst
 		}
@@ -781,6 +849,39 @@ func (r *Reader) Next(row *Row) error {
 				return fmt.Errorf("row %d: vector column %q: %w", r.row, r.jsonNames[i], err)
 			}
 			row.Vectors[r.jsonNames[i]] = dst
+		}
+	}
+	if len(r.multis) > 0 {
+		if row.Multi == nil {
+			row.Multi = map[string][]float32{}
+		}
+		for i, lv := range r.multis {
+			name := r.multiNames[i]
+			w := r.multiWidth[name]
+			dst, err := r.cursors[lv.col].nextMulti(row.Multi[name][:0], lv, &w)
+			if err != nil {
+				if err == io.EOF {
+					return fmt.Errorf("row %d: column chunk %d ended early", r.row, lv.col)
+				}
+				return fmt.Errorf("row %d: multivector column %q %w", r.row, name, err)
+			}
+			r.multiWidth[name] = w
+			row.Multi[name] = dst
+		}
+	}
+	if len(r.sparse) > 0 {
+		if row.Sparse == nil {
+			row.Sparse = map[pipeline.SparsePair]Sparse{}
+		}
+		for _, sc := range r.sparse {
+			sv, err := r.nextSparse(sc, row.Sparse[sc.pair])
+			if err != nil {
+				if err == io.EOF {
+					return fmt.Errorf("row %d: sparse columns %q/%q ended early", r.row, sc.pair.Indices, sc.pair.Values)
+				}
+				return fmt.Errorf("row %d: %w", r.row, err)
+			}
+			row.Sparse[sc.pair] = sv
 		}
 	}
 	if r.idField != nil {

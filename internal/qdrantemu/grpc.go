@@ -331,6 +331,9 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (res
 	if r.GetUpdateFilter() != nil || r.GetShardKeySelector() != nil {
 		return nil, status.Error(codes.Unimplemented, "qdrant emulator: update_filter and shard_key_selector are not supported")
 	}
+	if err := validateVectors(r.GetPoints()); err != nil {
+		return nil, err
+	}
 	// Validation happens "at apply time" (after the WAL write in Qdrant):
 	// prepare every point first so a bad batch changes nothing.
 	type prepared struct {

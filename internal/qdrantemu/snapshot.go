@@ -280,6 +280,12 @@ func writeArchive(w io.Writer, cc *capturedCollection, peer uint64, tmpDir strin
 			for n, d := range sp.vectors {
 				m[n] = qdrant.NewVectorDense(d)
 			}
+			for n, t := range sp.multi {
+				m[n] = qdrant.NewVectorMulti(t)
+			}
+			for n, sv := range sp.sparse {
+				m[n] = qdrant.NewVectorSparse(sv.indices, sv.values)
+			}
 			ps.Vectors = qdrant.NewVectorsMap(m)
 		}
 		if _, err := protodelim.MarshalTo(bw, ps); err != nil {

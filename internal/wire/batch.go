@@ -3,6 +3,8 @@ package wire
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/snappipe/snappipe/pipeline"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -29,10 +31,10 @@ func BatchSize(u *Upsert) int { return batchTotal(u, batchSizes(u)) }
 // batchSizes sizes every point once (payload sizes walk the maps); the
 // total and the length prefixes both use them.
 func batchSizes(u *Upsert) []int {
-	named := namedVecsSize(u.Batch)
+	lay := vecLayoutOf(u.Batch)
 	sizes := make([]int, u.Batch.N)
 	for i := range sizes {
-		sizes[i] = batchPointSize(u.Batch, i, named)
+		sizes[i] = batchPointSize(u.Batch, i, &lay)
 	}
 	return sizes
 }
@@ -55,11 +57,11 @@ func appendBatch(b []byte, u *Upsert, sizes []int) []byte {
 	}
 	b = protowire.AppendTag(b, upsertWait, protowire.VarintType)
 	b = protowire.AppendVarint(b, protowire.EncodeBool(u.Wait))
-	named := namedVecsSize(u.Batch)
+	lay := vecLayoutOf(u.Batch)
 	for i, sz := range sizes {
 		b = protowire.AppendTag(b, upsertPoints, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sz))
-		b = appendBatchPoint(b, u.Batch, i, named)
+		b = appendBatchPoint(b, u.Batch, i, &lay)
 	}
 	return b
 }
@@ -90,28 +92,106 @@ func denseEntrySize(name string, n int) int {
 	return 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(vec)
 }
 
-func namedVecsSize(bt *pipeline.Batch) int {
-	n := 0
+// vecLayout is what every point of a batch shares: the dense vectors'
+// encoded size (the same for every point) and, when the batch has
+// multivector or sparse vectors, the order of all named entries (by name,
+// as a deterministic protobuf map is written).
+type vecLayout struct {
+	dense int
+	order []vecRef // nil: dense vectors only, in bt.Vectors order
+	any   bool
+}
+
+type vecRef struct {
+	kind byte // 'd'ense, 'm'ulti, 's'parse
+	i    int
+	name string
+}
+
+func vecLayoutOf(bt *pipeline.Batch) vecLayout {
+	l := vecLayout{any: len(bt.Vectors)+len(bt.Multi)+len(bt.Sparse) > 0}
 	for _, v := range bt.Vectors {
-		n += 1 + protowire.SizeBytes(denseEntrySize(v.Name, v.Width))
+		l.dense += 1 + protowire.SizeBytes(denseEntrySize(v.Name, v.Width))
+	}
+	if len(bt.Multi)+len(bt.Sparse) == 0 {
+		return l
+	}
+	for i, v := range bt.Vectors {
+		l.order = append(l.order, vecRef{'d', i, v.Name})
+	}
+	for i, v := range bt.Multi {
+		l.order = append(l.order, vecRef{'m', i, v.Name})
+	}
+	for i, v := range bt.Sparse {
+		l.order = append(l.order, vecRef{'s', i, v.Name})
+	}
+	slices.SortFunc(l.order, func(a, b vecRef) int { return strings.Compare(a.name, b.name) })
+	return l
+}
+
+// named is the NamedVectors size of point i.
+func (l *vecLayout) named(bt *pipeline.Batch, i int) int {
+	n := l.dense
+	for _, m := range bt.Multi {
+		n += 1 + protowire.SizeBytes(multiEntrySize(m.Name, m.Col, i))
+	}
+	for _, s := range bt.Sparse {
+		n += 1 + protowire.SizeBytes(sparseEntrySize(s.Name, s.Col, i))
 	}
 	return n
 }
 
-func batchPointSize(bt *pipeline.Batch, i, named int) int {
+// Vector{multi_dense: MultiDenseVector{vectors: [DenseVector{data}]}}.
+func multiBody(m *pipeline.MultiColumn, i int) (md, dense int) {
+	if m.Width > 0 {
+		dense = 1 + protowire.SizeBytes(4*m.Width)
+	}
+	return m.Tokens(i) * (1 + protowire.SizeBytes(dense)), dense
+}
+
+func multiVecSize(m *pipeline.MultiColumn, i int) int {
+	md, _ := multiBody(m, i)
+	return 2 + protowire.SizeBytes(md)
+}
+
+func multiEntrySize(name string, m *pipeline.MultiColumn, i int) int {
+	return 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(multiVecSize(m, i))
+}
+
+// Vector{sparse: SparseVector{values (packed), indices (packed varints)}}.
+func sparseBody(s *pipeline.SparseColumn, i int) (body, idxBytes int) {
+	idx, vals := s.Row(i)
+	if len(vals) > 0 {
+		body += 1 + protowire.SizeBytes(4*len(vals))
+	}
+	for _, x := range idx {
+		idxBytes += protowire.SizeVarint(uint64(x))
+	}
+	if len(idx) > 0 {
+		body += 1 + protowire.SizeBytes(idxBytes)
+	}
+	return body, idxBytes
+}
+
+func sparseEntrySize(name string, s *pipeline.SparseColumn, i int) int {
+	body, _ := sparseBody(s, i)
+	return 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(2+protowire.SizeBytes(body))
+}
+
+func batchPointSize(bt *pipeline.Batch, i int, l *vecLayout) int {
 	n := 1 + protowire.SizeBytes(pidSize(bt.ID(i)))
 	if bt.Payloads != nil {
 		for k, v := range bt.Payloads[i] {
 			n += 1 + protowire.SizeBytes(anyEntrySize(k, v))
 		}
 	}
-	if len(bt.Vectors) > 0 {
-		n += 1 + protowire.SizeBytes(1+protowire.SizeBytes(named))
+	if l.any {
+		n += 1 + protowire.SizeBytes(1+protowire.SizeBytes(l.named(bt, i)))
 	}
 	return n
 }
 
-func appendBatchPoint(b []byte, bt *pipeline.Batch, i, named int) []byte {
+func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte {
 	id := bt.ID(i)
 	b = protowire.AppendTag(b, pointID, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(pidSize(id)))
@@ -123,31 +203,102 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i, named int) []byte {
 			b = appendAnyEntry(b, k, v)
 		}
 	}
-	if len(bt.Vectors) == 0 {
+	if !l.any {
 		return b
 	}
+	named := l.named(bt, i)
 	b = protowire.AppendTag(b, pointVectors, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(named)))
 	b = protowire.AppendTag(b, vectorsNamed, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(named))
-	for _, v := range bt.Vectors {
-		data := v.Data[i*v.Width : (i+1)*v.Width]
-		dense := 0
-		if len(data) > 0 {
-			dense = 1 + protowire.SizeBytes(4*len(data))
+	if l.order == nil {
+		for k := range bt.Vectors {
+			b = appendDenseEntry(b, &bt.Vectors[k], i)
 		}
-		b = protowire.AppendTag(b, namedMap, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(denseEntrySize(v.Name, len(data))))
-		b = protowire.AppendTag(b, mapKey, protowire.BytesType)
-		b = protowire.AppendString(b, v.Name)
-		b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(dense)))
-		b = protowire.AppendTag(b, vectorDense, protowire.BytesType)
+		return b
+	}
+	for _, r := range l.order {
+		switch r.kind {
+		case 'd':
+			b = appendDenseEntry(b, &bt.Vectors[r.i], i)
+		case 'm':
+			b = appendMultiEntry(b, &bt.Multi[r.i], i)
+		case 's':
+			b = appendSparseEntry(b, &bt.Sparse[r.i], i)
+		}
+	}
+	return b
+}
+
+func appendDenseEntry(b []byte, v *pipeline.NamedVector, i int) []byte {
+	data := v.Data[i*v.Width : (i+1)*v.Width]
+	dense := 0
+	if len(data) > 0 {
+		dense = 1 + protowire.SizeBytes(4*len(data))
+	}
+	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(denseEntrySize(v.Name, len(data))))
+	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = protowire.AppendString(b, v.Name)
+	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(dense)))
+	b = protowire.AppendTag(b, vectorDense, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(dense))
+	if len(data) > 0 {
+		b = protowire.AppendTag(b, denseData, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(4*len(data)))
+		b = appendFloats(b, data)
+	}
+	return b
+}
+
+func appendMultiEntry(b []byte, v *pipeline.NamedMulti, i int) []byte {
+	m := v.Col
+	vec := multiVecSize(m, i)
+	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(multiEntrySize(v.Name, m, i)))
+	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = protowire.AppendString(b, v.Name)
+	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(vec))
+	b = protowire.AppendTag(b, vectorMultiDense, protowire.BytesType)
+	md, dense := multiBody(m, i)
+	b = protowire.AppendVarint(b, uint64(md))
+	row := m.Row(i)
+	for t := 0; t < m.Tokens(i); t++ {
+		b = protowire.AppendTag(b, multiVectors, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(dense))
-		if len(data) > 0 {
+		if m.Width > 0 {
 			b = protowire.AppendTag(b, denseData, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(4*len(data)))
-			b = appendFloats(b, data)
+			b = protowire.AppendVarint(b, uint64(4*m.Width))
+			b = appendFloats(b, row[t*m.Width:(t+1)*m.Width])
+		}
+	}
+	return b
+}
+
+func appendSparseEntry(b []byte, v *pipeline.NamedSparse, i int) []byte {
+	s := v.Col
+	body, idxBytes := sparseBody(s, i)
+	idx, vals := s.Row(i)
+	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(sparseEntrySize(v.Name, s, i)))
+	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = protowire.AppendString(b, v.Name)
+	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(body)))
+	b = protowire.AppendTag(b, vectorSparse, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(body))
+	if len(vals) > 0 {
+		b = protowire.AppendTag(b, sparseValues, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(4*len(vals)))
+		b = appendFloats(b, vals)
+	}
+	if len(idx) > 0 {
+		b = protowire.AppendTag(b, sparseIndices, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(idxBytes))
+		for _, x := range idx {
+			b = protowire.AppendVarint(b, uint64(x))
 		}
 	}
 	return b

@@ -37,8 +37,13 @@ const (
 	vectorsNamed  = 2
 	namedMap      = 1
 
-	vectorDense = 101
-	denseData   = 1
+	vectorDense      = 101
+	vectorSparse     = 102
+	vectorMultiDense = 103
+	denseData        = 1
+	sparseValues     = 1
+	sparseIndices    = 2
+	multiVectors     = 1
 
 	valueNull   = 1
 	valueDouble = 2

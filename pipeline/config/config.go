@@ -45,19 +45,20 @@ type QdrantConfig struct {
 
 // CollectionConfig is the collection's settings.
 type CollectionConfig struct {
-	Name                   string                   `yaml:"name" snappipe:"required" doc:"Collection name (1-255 characters, no '/')."`
-	OnExists               string                   `yaml:"on_exists" enum:"recreate,reuse,fail" default:"fail" doc:"What to do when the collection exists on a fresh run: recreate it (drops its points; needs -y or a TTY confirmation when it has points), reuse it (config must match), or fail."`
-	Vectors                map[string]*VectorConfig `yaml:"vectors" snappipe:"required" doc:"Named vectors (names: letters, digits, '.', '_' and '-', starting with a letter or digit)."`
-	ShardNumber            *uint32                  `yaml:"shard_number" doc:"Number of shards (>= 1)."`
-	ReplicationFactor      *uint32                  `yaml:"replication_factor" doc:"Replicas per shard (>= 1)."`
-	WriteConsistencyFactor *uint32                  `yaml:"write_consistency_factor" doc:"Replicas that must acknowledge a write (>= 1)."`
-	WAL                    *WALConfig               `yaml:"wal" doc:"Write-ahead log settings."`
-	Metadata               map[string]string        `yaml:"metadata" doc:"Free-form key -> text metadata kept with the collection (and in its snapshots)."`
-	OnDiskPayload          *bool                    `yaml:"on_disk_payload" doc:"Keep payload on disk."`
-	HNSW                   *HNSWConfig              `yaml:"hnsw" doc:"HNSW index settings."`
-	Optimizers             *OptimizersConfig        `yaml:"optimizers" doc:"Optimizer settings."`
-	Quantization           *QuantizationConfig      `yaml:"quantization" doc:"Quantization of every vector (one of scalar, product, binary); a vector's own quantization wins."`
-	PayloadIndexes         map[string]string        `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
+	Name                   string                         `yaml:"name" snappipe:"required" doc:"Collection name (1-255 characters, no '/')."`
+	OnExists               string                         `yaml:"on_exists" enum:"recreate,reuse,fail" default:"fail" doc:"What to do when the collection exists on a fresh run: recreate it (drops its points; needs -y or a TTY confirmation when it has points), reuse it (config must match), or fail."`
+	Vectors                map[string]*VectorConfig       `yaml:"vectors" snappipe:"required" doc:"Named vectors (names: letters, digits, '.', '_' and '-', starting with a letter or digit)."`
+	ShardNumber            *uint32                        `yaml:"shard_number" doc:"Number of shards (>= 1)."`
+	ReplicationFactor      *uint32                        `yaml:"replication_factor" doc:"Replicas per shard (>= 1)."`
+	WriteConsistencyFactor *uint32                        `yaml:"write_consistency_factor" doc:"Replicas that must acknowledge a write (>= 1)."`
+	WAL                    *WALConfig                     `yaml:"wal" doc:"Write-ahead log settings."`
+	Metadata               map[string]string              `yaml:"metadata" doc:"Free-form key -> text metadata kept with the collection (and in its snapshots)."`
+	OnDiskPayload          *bool                          `yaml:"on_disk_payload" doc:"Keep payload on disk."`
+	HNSW                   *HNSWConfig                    `yaml:"hnsw" doc:"HNSW index settings."`
+	Optimizers             *OptimizersConfig              `yaml:"optimizers" doc:"Optimizer settings."`
+	Quantization           *QuantizationConfig            `yaml:"quantization" doc:"Quantization of every vector (one of scalar, product, binary); a vector's own quantization wins."`
+	SparseVectors          map[string]*SparseVectorConfig `yaml:"sparse_vectors" doc:"Named sparse vectors (SPLADE, BM25-style): each point holds (index, value) pairs. Each is fed by points.vectors.NAME: {source, indices, values}. Names are shared with collection.vectors: a name is one or the other."`
+	PayloadIndexes         map[string]string              `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
 }
 
 // VectorConfig is one named vector's parameters.
@@ -68,6 +69,19 @@ type VectorConfig struct {
 	OnDisk   *bool  `yaml:"on_disk" doc:"Store vectors on disk."`
 	// Quantization of this vector (overrides collection.quantization).
 	Quantization *QuantizationConfig `yaml:"quantization" json:",omitempty" doc:"Quantization of this vector, overriding collection.quantization."`
+	Multivector  *MultivectorConfig  `yaml:"multivector" json:",omitempty" doc:"Make this a multi-dense vector (ColBERT-style late interaction): each point holds 1 or more token vectors of size components. Its source is a parquet list<list<float|double|half>> column."`
+}
+
+// MultivectorConfig makes a vector multi-dense.
+type MultivectorConfig struct {
+	Comparator string `yaml:"comparator" enum:"max_sim" default:"max_sim" doc:"How two points' token vectors are compared (Qdrant has max_sim: the sum over query tokens of the best match)."`
+}
+
+// SparseVectorConfig is one sparse vector's parameters.
+type SparseVectorConfig struct {
+	Modifier          string  `yaml:"modifier" enum:"none,idf" doc:"idf: Qdrant weighs each dimension by its inverse document frequency at search time (for BM25-style term weights); none (Qdrant's default): values as given."`
+	OnDisk            *bool   `yaml:"on_disk" doc:"Keep the sparse index on disk."`
+	FullScanThreshold *uint64 `yaml:"full_scan_threshold" doc:"When a filter leaves fewer points than this, search scans them instead of using the index."`
 }
 
 // HNSWConfig mirrors Qdrant's hnsw_config.
@@ -105,7 +119,7 @@ func (s *Source) IsRemote() bool { return s.URL != "" }
 type PointsConfig struct {
 	Limit   *int64                   `yaml:"limit" doc:"Use only the first N aligned rows (>= 1). Omit for all rows."`
 	ID      IDSpec                   `yaml:"id" doc:"Point id: 'row' (0-based row index) or {column: NAME} (an unsigned integer or UUID text column of the payload source)." default:"row"`
-	Vectors map[string]*VectorSource `yaml:"vectors" snappipe:"required" doc:"Collection vector name -> source name (an npy source), or {source, column} for a list column of a parquet source."`
+	Vectors map[string]*VectorSource `yaml:"vectors" snappipe:"required" doc:"Collection vector name -> source name (an array source such as npy), {source, column} for a list column of a parquet source (a list of lists for a multivector), or {source, indices, values} for a sparse vector. A collection vector with no mapping stays empty on every point."`
 	Payload *PayloadConfig           `yaml:"payload" doc:"Payload columns."`
 	// Opt-ins for data snappipe refuses by default.
 	AllowDuplicateIDs bool `yaml:"allow_duplicate_ids" doc:"Accept an id column whose ids repeat (a later row then overwrites an earlier point). Without it a load into a new collection that ends with fewer points than rows fails, naming colliding ids."`
@@ -117,10 +131,14 @@ type IDSpec struct {
 	Column string // empty: row index
 }
 
-// VectorSource is `NAME` or {source: NAME, column: COL}.
+// VectorSource is `NAME`, {source: NAME, column: COL} or, for a sparse
+// vector, {source: NAME, indices: COL, values: COL}.
 type VectorSource struct {
 	Source string `yaml:"source" snappipe:"required" doc:"Source name."`
-	Column string `yaml:"column" doc:"List column (parquet sources only)."`
+	Column string `yaml:"column" doc:"List column (parquet sources only): list<float|double|half> for a dense vector, list<list<...>> for a multivector."`
+	// Sparse vectors: two list columns of one row length.
+	Indices string `yaml:"indices" json:",omitempty" doc:"Sparse vectors: the list<uint32|int32|int64> column of dimension indices (each row's indices unique, 0 to 4294967295)."`
+	Values  string `yaml:"values" json:",omitempty" doc:"Sparse vectors: the list<float|double> column of values, as long as the row's indices (an empty pair is an empty sparse vector)."`
 }
 
 // PayloadConfig selects the payload.

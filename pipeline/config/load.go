@@ -550,7 +550,7 @@ func (s *VectorSource) unmarshalNode(d *decoder, n *yaml.Node, path string) {
 		type plain VectorSource
 		d.decodeStruct(n, reflect.ValueOf((*plain)(s)).Elem(), path)
 	default:
-		d.errorf(n, path, "expected a source name or {source, column}, got %s", kindName(n))
+		d.errorf(n, path, "expected a source name, {source, column} or {source, indices, values}, got %s", kindName(n))
 	}
 }
 

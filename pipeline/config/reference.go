@@ -80,7 +80,7 @@ func typeName(t reflect.Type, enum []string) string {
 		return "list of " + typeName(t.Elem(), nil)
 	case reflect.Map:
 		if t.Elem().Kind() == reflect.Pointer && t.Elem().Elem() == reflect.TypeOf(VectorSource{}) {
-			return "map: name → source \\| `{source, column}`"
+			return "map: name → source \\| `{source, column}` \\| `{source, indices, values}`"
 		}
 		if t.Elem().Kind() == reflect.String && enum != nil {
 			return "map: name → `" + strings.Join(enum, "` \\| `") + "`"

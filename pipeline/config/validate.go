@@ -55,8 +55,20 @@ func validate(c *Config, d *decoder) {
 			d.at("collection.name", "collection name %q must not contain '/'", col.Name)
 		}
 	}
-	if _, ok := d.pos["collection.vectors"]; ok && len(col.Vectors) == 0 {
-		d.at("collection.vectors", "at least one named vector is required")
+	if _, ok := d.pos["collection.vectors"]; ok && len(col.Vectors) == 0 && len(col.SparseVectors) == 0 {
+		d.at("collection.vectors", "at least one named vector (or a sparse vector under collection.sparse_vectors) is required")
+	}
+	for _, n := range SortedKeys(col.SparseVectors) {
+		p := "collection.sparse_vectors." + n
+		if !nameRE.MatchString(n) {
+			d.at(p, "invalid vector name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", n)
+		}
+		if _, ok := col.Vectors[n]; ok {
+			d.at(p, "%q is both a dense vector (collection.vectors) and a sparse vector: a name is one or the other", n)
+		}
+		if col.SparseVectors[n] == nil {
+			col.SparseVectors[n] = &SparseVectorConfig{} // `NAME: ~`: Qdrant's defaults
+		}
 	}
 	for _, name := range SortedKeys(col.Vectors) {
 		v := col.Vectors[name]
@@ -156,12 +168,15 @@ func validate(c *Config, d *decoder) {
 	if _, ok := d.pos["points.vectors"]; ok && len(pts.Vectors) == 0 {
 		d.at("points.vectors", "at least one vector mapping is required")
 	}
-	vecNames := SortedKeys(col.Vectors)
+	vecNames := append(SortedKeys(col.Vectors), SortedKeys(col.SparseVectors)...)
+	slices.Sort(vecNames)
 	for _, vn := range SortedKeys(pts.Vectors) {
 		vs := pts.Vectors[vn]
 		p := "points.vectors." + vn
-		if _, ok := col.Vectors[vn]; !ok && len(col.Vectors) > 0 {
-			msg := fmt.Sprintf("vector %q is not defined under collection.vectors", vn)
+		_, dense := col.Vectors[vn]
+		_, sparse := col.SparseVectors[vn]
+		if !dense && !sparse && len(vecNames) > 0 {
+			msg := fmt.Sprintf("vector %q is not defined under collection.vectors or collection.sparse_vectors", vn)
 			if sg := suggest(vn, vecNames); sg != "" {
 				msg += fmt.Sprintf("; did you mean %q?", sg)
 			}
@@ -174,13 +189,35 @@ func validate(c *Config, d *decoder) {
 		if _, ok := d.pos[p+".source"]; ok {
 			sp = p + ".source"
 		}
+		if sparse {
+			if vs.Column != "" {
+				d.at(p+".column", "%q is a sparse vector: give {source, indices, values} (two list columns), not column", vn)
+			}
+			if vs.Indices == "" || vs.Values == "" {
+				d.at(p, "%q is a sparse vector: give {source: NAME, indices: COLUMN, values: COLUMN}", vn)
+			}
+		} else {
+			for _, k := range []string{"indices", "values"} {
+				if _, ok := d.pos[p+"."+k]; ok {
+					d.at(p+"."+k, "%s is for sparse vectors (collection.sparse_vectors); %q is a dense vector: use column", k, vn)
+				}
+			}
+		}
 		s := refSource(sp, vs.Source)
 		if s == nil {
 			continue
 		}
 		f := FormatByName(s.Format)
+		multi := dense && col.Vectors[vn] != nil && col.Vectors[vn].Multivector != nil
 		switch {
 		case f == nil:
+		case (sparse || multi) && !f.Table():
+			kind := "a sparse vector"
+			if multi {
+				kind = "a multivector"
+			}
+			d.at(sp, "source %q is %s; %s reads list columns of a table source such as parquet", vs.Source, s.Format, kind)
+		case sparse:
 		case !f.Table() && vs.Column != "":
 			d.at(p+".column", "source %q is %s: it has no columns", vs.Source, s.Format)
 		case f.Table() && vs.Column == "":

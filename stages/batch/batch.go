@@ -178,8 +178,16 @@ func Join(c *config.Config, blocks map[string]*pipeline.RowBlock, seq, start int
 	b := &pipeline.Batch{Seq: seq, Start: start, N: n, Vectors: make([]pipeline.NamedVector, 0, len(c.Points.Vectors))}
 	for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
 		vs := c.Points.Vectors[vn]
-		w := c.Collection.Vectors[vn].Size
-		b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Data: blocks[vs.Source].Vectors[vs.Column][: n*w : n*w]})
+		blk := blocks[vs.Source]
+		switch vc := c.Collection.Vectors[vn]; {
+		case c.Collection.SparseVectors[vn] != nil:
+			b.Sparse = append(b.Sparse, pipeline.NamedSparse{Name: vn, Col: blk.Sparse[pipeline.SparsePair{Indices: vs.Indices, Values: vs.Values}]})
+		case vc != nil && vc.Multivector != nil:
+			b.Multi = append(b.Multi, pipeline.NamedMulti{Name: vn, Col: blk.Multi[vs.Column]})
+		case vc != nil:
+			w := vc.Size
+			b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Data: blk.Vectors[vs.Column][: n*w : n*w]})
+		}
 	}
 	if p := c.Points.Payload; p != nil && p.Source != "" {
 		pb := blocks[p.Source]

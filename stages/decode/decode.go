@@ -57,7 +57,20 @@ func selection(c *config.Config, name string) pipeline.Selection {
 	var sel pipeline.Selection
 	if f := pipeline.FormatByName(c.Sources[name].Format); f != nil && f.Table() {
 		for _, vn := range pipeline.SortedKeys(c.Points.Vectors) {
-			if vs := c.Points.Vectors[vn]; vs.Source == name && !slices.Contains(sel.Vectors, vs.Column) {
+			vs := c.Points.Vectors[vn]
+			if vs.Source != name {
+				continue
+			}
+			switch {
+			case c.Collection.SparseVectors[vn] != nil:
+				if p := (pipeline.SparsePair{Indices: vs.Indices, Values: vs.Values}); !slices.Contains(sel.Sparse, p) {
+					sel.Sparse = append(sel.Sparse, p)
+				}
+			case c.Collection.Vectors[vn] != nil && c.Collection.Vectors[vn].Multivector != nil:
+				if !slices.Contains(sel.Multi, vs.Column) {
+					sel.Multi = append(sel.Multi, vs.Column)
+				}
+			case !slices.Contains(sel.Vectors, vs.Column):
 				sel.Vectors = append(sel.Vectors, vs.Column)
 			}
 		}
@@ -281,6 +294,25 @@ func (d *Decode) shard(ctx context.Context, sio pipeline.StageIO, l *pipeline.La
 // finite refuses a block holding a NaN or ±Inf vector component, naming
 // the row, column and component.
 func finite(blk *pipeline.RowBlock, widths map[string]int) error {
+	for col, m := range blk.Multi {
+		for i := 0; i < blk.N; i++ {
+			for k, v := range m.Row(i) {
+				if v-v != 0 {
+					return fmt.Errorf("multivector column %q, row %d: token vector %d, component %d is %s", col, blk.Start+int64(i), k/max(m.Width, 1), k%max(m.Width, 1), nonFinite(v))
+				}
+			}
+		}
+	}
+	for p, sc := range blk.Sparse {
+		for i := 0; i < blk.N; i++ {
+			idx, vals := sc.Row(i)
+			for k, v := range vals {
+				if v-v != 0 {
+					return fmt.Errorf("sparse values column %q, row %d: the value at index %d is %s", p.Values, blk.Start+int64(i), idx[k], nonFinite(v))
+				}
+			}
+		}
+	}
 	for col, data := range blk.Vectors {
 		for i, v := range data {
 			if v-v == 0 { // false for NaN and ±Inf only
@@ -301,6 +333,14 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 	return nil
 }
 
+// nonFinite names a NaN or infinite value.
+func nonFinite(v float32) string {
+	if math.IsInf(float64(v), 0) {
+		return fmt.Sprintf("%v", v)
+	}
+	return "NaN"
+}
+
 // checkWidths compares the widths the file declares with the sizes of the
 // collection vectors this source feeds.
 func (d *Decode) checkWidths(h *pipeline.SourceHeader) error {
@@ -313,7 +353,11 @@ func (d *Decode) checkWidths(h *pipeline.SourceHeader) error {
 			continue
 		}
 		if w, ok := h.Widths[vs.Column]; ok && w != vc.Size {
-			problems = append(problems, fmt.Sprintf("vector %q: source %s (%s) has width %d, collection.vectors.%s.size is %d", vn, d.name, h.Describe, w, vn, vc.Size))
+			what := "width"
+			if vc.Multivector != nil {
+				what = "token vectors of width"
+			}
+			problems = append(problems, fmt.Sprintf("vector %q: source %s (%s) has %s %d, collection.vectors.%s.size is %d", vn, d.name, h.Describe, what, w, vn, vc.Size))
 		}
 	}
 	if len(problems) > 0 {

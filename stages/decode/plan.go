@@ -82,9 +82,18 @@ func (d *Decode) check(ff pipeline.FormatFile) (*pipeline.SourceHeader, error) {
 		for _, col := range d.sel.Vectors {
 			need(col, "vector")
 		}
+		for _, col := range d.sel.Multi {
+			need(col, "multivector")
+		}
+		for _, p := range d.sel.Sparse {
+			need(p.Indices, "sparse indices")
+			need(p.Values, "sparse values")
+		}
 	}
 	if len(problems) == 0 {
-		rr, err := ff.Open(pipeline.Selection{Vectors: d.sel.Vectors}, 0, ff.Rows())
+		// The first row: vector widths and, for multivector and sparse
+		// columns, their types and the first row's shape.
+		rr, err := ff.Open(pipeline.Selection{Vectors: d.sel.Vectors, Multi: d.sel.Multi, Sparse: d.sel.Sparse}, 0, ff.Rows())
 		if err != nil {
 			problems = append(problems, err.Error())
 		} else {

@@ -31,7 +31,7 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			info, ierr := u.rt.Qdrant.GetCollectionInfo(cctx, coll)
 			cancel()
 			if ierr == nil && (c.Collection.OnExists == "reuse" || cst.Ready) {
-				for _, d := range DiffVectors(c, info) {
+				for _, d := range DiffCollection(c, info) {
 					pc.Problem("collection %q: %s", coll, d)
 				}
 			}
@@ -85,7 +85,18 @@ func vectorsSummary(c *config.Config) string {
 	var parts []string
 	for _, n := range pipeline.SortedKeys(c.Collection.Vectors) {
 		v := c.Collection.Vectors[n]
-		parts = append(parts, fmt.Sprintf("%s: %d %s %s", n, v.Size, v.Distance, v.Datatype))
+		kind := ""
+		if v.Multivector != nil {
+			kind = " multivector"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d %s %s%s", n, v.Size, v.Distance, v.Datatype, kind))
+	}
+	for _, n := range pipeline.SortedKeys(c.Collection.SparseVectors) {
+		mod := ""
+		if m := c.Collection.SparseVectors[n].Modifier; m != "" {
+			mod = " " + m
+		}
+		parts = append(parts, fmt.Sprintf("%s: sparse%s", n, mod))
 	}
 	return strings.Join(parts, "; ")
 }

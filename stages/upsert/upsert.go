@@ -300,7 +300,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
 				return fmt.Errorf("get collection %q: %s", name, grpcMessage(err))
 			}
-			if diffs := DiffVectors(c, info); len(diffs) > 0 {
+			if diffs := DiffCollection(c, info); len(diffs) > 0 {
 				return fmt.Errorf("collection %q exists with a different config (on_exists: reuse): %s", name, strings.Join(diffs, "; "))
 			}
 		case "recreate":
@@ -334,7 +334,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
 				return fmt.Errorf("get collection %q: %s", name, grpcMessage(err))
 			}
-			if diffs := DiffVectors(c, info); len(diffs) > 0 {
+			if diffs := DiffCollection(c, info); len(diffs) > 0 {
 				return fmt.Errorf("collection %q was created by another partition with a different config: %s", name, strings.Join(diffs, "; "))
 			}
 			exists = true
@@ -489,10 +489,20 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 			p.Datatype = &dt
 		}
 		p.QuantizationConfig = Quantization(v.Quantization)
+		if v.Multivector != nil {
+			p.MultivectorConfig = &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}
+		}
 		m[n] = p
 	}
 	req := &qdrant.CreateCollection{CollectionName: cc.Name, VectorsConfig: qdrant.NewVectorsConfigMap(m),
 		ShardNumber: cc.ShardNumber, ReplicationFactor: cc.ReplicationFactor, OnDiskPayload: cc.OnDiskPayload}
+	if len(cc.SparseVectors) > 0 {
+		sm := map[string]*qdrant.SparseVectorParams{}
+		for n, sv := range cc.SparseVectors {
+			sm[n] = SparseParams(sv)
+		}
+		req.SparseVectorsConfig = qdrant.NewSparseVectorsConfig(sm)
+	}
 	if h := cc.HNSW; h != nil {
 		req.HnswConfig = &qdrant.HnswConfigDiff{M: h.M, EfConstruct: h.EfConstruct, FullScanThreshold: h.FullScanThreshold, OnDisk: h.OnDisk}
 	}
@@ -512,6 +522,21 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 		req.Metadata = qdrant.NewValueMap(md)
 	}
 	return req
+}
+
+// SparseParams is a sparse vector's config as Qdrant's.
+func SparseParams(sv *config.SparseVectorConfig) *qdrant.SparseVectorParams {
+	p := &qdrant.SparseVectorParams{}
+	if sv.OnDisk != nil || sv.FullScanThreshold != nil {
+		p.Index = &qdrant.SparseIndexConfig{OnDisk: sv.OnDisk, FullScanThreshold: sv.FullScanThreshold}
+	}
+	switch sv.Modifier {
+	case "idf":
+		p.Modifier = qdrant.Modifier_Idf.Enum()
+	case "none":
+		p.Modifier = qdrant.Modifier_None.Enum()
+	}
+	return p
 }
 
 var compressions = map[string]qdrant.CompressionRatio{"x4": qdrant.CompressionRatio_x4, "x8": qdrant.CompressionRatio_x8,
@@ -555,37 +580,130 @@ func quantString(q *qdrant.QuantizationConfig) string {
 // sameQuantization compares two quantization configs as Qdrant holds them.
 func sameQuantization(a, b *qdrant.QuantizationConfig) bool { return proto.Equal(a, b) }
 
-// DiffVectors compares the configured vectors with an existing collection.
-func DiffVectors(c *config.Config, info *qdrant.CollectionInfo) []string {
+// DiffCollection compares the config with an existing collection: every
+// vector (dense, multivector, sparse) and every collection setting the
+// config sets (a key left out accepts whatever the server has).
+func DiffCollection(c *config.Config, info *qdrant.CollectionInfo) []string {
 	var out []string
-	got := info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap()
-	if p := info.GetConfig().GetParams().GetVectorsConfig().GetParams(); p != nil {
-		out = append(out, "collection has one unnamed vector; the config names vectors")
-		return out
+	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
+	cfg := info.GetConfig()
+	params := cfg.GetParams()
+	got := params.GetVectorsConfig().GetParamsMap().GetMap()
+	if p := params.GetVectorsConfig().GetParams(); p != nil {
+		return []string{"collection has one unnamed vector; the config names vectors"}
 	}
 	for _, n := range pipeline.SortedKeys(c.Collection.Vectors) {
 		v := c.Collection.Vectors[n]
 		g, ok := got[n]
 		if !ok {
-			out = append(out, fmt.Sprintf("vector %q is missing", n))
+			add("vector %q is missing", n)
 			continue
 		}
 		if g.GetSize() != uint64(v.Size) {
-			out = append(out, fmt.Sprintf("vector %q size %d != %d", n, g.GetSize(), v.Size))
+			add("vector %q size %d != %d", n, g.GetSize(), v.Size)
 		}
 		if g.GetDistance() != distances[v.Distance] {
-			out = append(out, fmt.Sprintf("vector %q distance %s != %s", n, g.GetDistance(), v.Distance))
+			add("vector %q distance %s != %s", n, g.GetDistance(), v.Distance)
+		}
+		if want, have := datatypes[v.Datatype], g.GetDatatype(); v.Datatype != "" && want != have && !(want == qdrant.Datatype_Float32 && have == qdrant.Datatype_Default) {
+			add("vector %q datatype %s != %s", n, strings.ToLower(have.String()), v.Datatype)
+		}
+		if v.OnDisk != nil && g.GetOnDisk() != *v.OnDisk {
+			add("vector %q on_disk %t != %t", n, g.GetOnDisk(), *v.OnDisk)
 		}
 		if want := Quantization(v.Quantization); !sameQuantization(g.GetQuantizationConfig(), want) {
-			out = append(out, fmt.Sprintf("vector %q quantization %s != %s", n, quantString(g.GetQuantizationConfig()), quantString(want)))
+			add("vector %q quantization %s != %s", n, quantString(g.GetQuantizationConfig()), quantString(want))
 		}
-	}
-	if want := Quantization(c.Collection.Quantization); !sameQuantization(info.GetConfig().GetQuantizationConfig(), want) {
-		out = append(out, fmt.Sprintf("quantization %s != %s", quantString(info.GetConfig().GetQuantizationConfig()), quantString(want)))
+		switch mv := g.GetMultivectorConfig(); {
+		case v.Multivector != nil && mv == nil:
+			add("vector %q is a plain dense vector; the config makes it a multivector (max_sim)", n)
+		case v.Multivector == nil && mv != nil:
+			add("vector %q is a multivector (%s); the config makes it a plain dense vector", n, mv.GetComparator())
+		}
 	}
 	for n := range got {
 		if _, ok := c.Collection.Vectors[n]; !ok {
-			out = append(out, fmt.Sprintf("collection has extra vector %q", n))
+			add("collection has extra vector %q", n)
+		}
+	}
+	gotSparse := params.GetSparseVectorsConfig().GetMap()
+	for _, n := range pipeline.SortedKeys(c.Collection.SparseVectors) {
+		sv := c.Collection.SparseVectors[n]
+		g, ok := gotSparse[n]
+		if !ok {
+			add("sparse vector %q is missing", n)
+			continue
+		}
+		if sv.Modifier != "" {
+			have := "none"
+			if g.GetModifier() == qdrant.Modifier_Idf {
+				have = "idf"
+			}
+			if have != sv.Modifier {
+				add("sparse vector %q modifier %s != %s", n, have, sv.Modifier)
+			}
+		}
+		if sv.OnDisk != nil && g.GetIndex().GetOnDisk() != *sv.OnDisk {
+			add("sparse vector %q on_disk %t != %t", n, g.GetIndex().GetOnDisk(), *sv.OnDisk)
+		}
+		if sv.FullScanThreshold != nil && g.GetIndex().GetFullScanThreshold() != *sv.FullScanThreshold {
+			add("sparse vector %q full_scan_threshold %d != %d", n, g.GetIndex().GetFullScanThreshold(), *sv.FullScanThreshold)
+		}
+	}
+	for n := range gotSparse {
+		if _, ok := c.Collection.SparseVectors[n]; !ok {
+			add("collection has extra sparse vector %q", n)
+		}
+	}
+	if want := Quantization(c.Collection.Quantization); !sameQuantization(cfg.GetQuantizationConfig(), want) {
+		add("quantization %s != %s", quantString(cfg.GetQuantizationConfig()), quantString(want))
+	}
+	cc := c.Collection
+	u32 := func(key string, want *uint32, have uint32) {
+		if want != nil && *want != have {
+			add("%s %d != %d", key, have, *want)
+		}
+	}
+	u64 := func(key string, want *uint64, have uint64) {
+		if want != nil && *want != have {
+			add("%s %d != %d", key, have, *want)
+		}
+	}
+	u32("shard_number", cc.ShardNumber, params.GetShardNumber())
+	u32("replication_factor", cc.ReplicationFactor, params.GetReplicationFactor())
+	u32("write_consistency_factor", cc.WriteConsistencyFactor, params.GetWriteConsistencyFactor())
+	if cc.OnDiskPayload != nil && *cc.OnDiskPayload != params.GetOnDiskPayload() {
+		add("on_disk_payload %t != %t", params.GetOnDiskPayload(), *cc.OnDiskPayload)
+	}
+	if h := cc.HNSW; h != nil {
+		hc := cfg.GetHnswConfig()
+		if !c.Upload.Bulk { // bulk mode sets m=0 while it loads
+			u64("hnsw.m", h.M, hc.GetM())
+		}
+		u64("hnsw.ef_construct", h.EfConstruct, hc.GetEfConstruct())
+		u64("hnsw.full_scan_threshold", h.FullScanThreshold, hc.GetFullScanThreshold())
+		if h.OnDisk != nil && *h.OnDisk != hc.GetOnDisk() {
+			add("hnsw.on_disk %t != %t", hc.GetOnDisk(), *h.OnDisk)
+		}
+	}
+	if o := cc.Optimizers; o != nil {
+		oc := cfg.GetOptimizerConfig()
+		u64("optimizers.indexing_threshold", o.IndexingThreshold, oc.GetIndexingThreshold())
+		u64("optimizers.default_segment_number", o.DefaultSegmentNumber, oc.GetDefaultSegmentNumber())
+	}
+	if w := cc.WAL; w != nil {
+		wc := cfg.GetWalConfig()
+		u64("wal.capacity_mb", w.CapacityMB, wc.GetWalCapacityMb())
+		u64("wal.segments_ahead", w.SegmentsAhead, wc.GetWalSegmentsAhead())
+	}
+	md := cfg.GetMetadata()
+	for _, k := range pipeline.SortedKeys(cc.Metadata) {
+		v, ok := md[k]
+		switch {
+		case !ok:
+			add("metadata %q is missing", k)
+		case v.GetStringValue() != cc.Metadata[k]:
+			add("metadata %q is %q, the config says %q", k, v.GetStringValue(), cc.Metadata[k])
 		}
 	}
 	slices.Sort(out)

@@ -65,11 +65,11 @@ func TestQuantizationConfig(t *testing.T) {
 		t.Fatalf("vector quantization %v %v", vp["v"], vp["w"])
 	}
 	info := &qdrant.CollectionInfo{Config: &qdrant.CollectionConfig{Params: &qdrant.CollectionParams{VectorsConfig: req.GetVectorsConfig()}, QuantizationConfig: req.GetQuantizationConfig()}}
-	if d := DiffVectors(c, info); len(d) != 0 {
+	if d := DiffCollection(c, info); len(d) != 0 {
 		t.Fatalf("same config differs: %v", d)
 	}
 	c.Collection.Quantization = &config.QuantizationConfig{Binary: &config.BinaryQuantization{}}
-	if d := DiffVectors(c, info); len(d) != 1 || d[0] != "quantization scalar int8 != binary" {
+	if d := DiffCollection(c, info); len(d) != 1 || d[0] != "quantization scalar int8 != binary" {
 		t.Fatalf("diff %v", d)
 	}
 }

@@ -4,6 +4,7 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -341,4 +342,23 @@ func Cluster(t testing.TB, n int, opts qdrantemu.Options) ([]*qdrantemu.Server, 
 func UploadShardSnapshot(t testing.TB, restURL, collection string, shard int, path string) {
 	t.Helper()
 	uploadTo(t, fmt.Sprintf("%s/collections/%s/shards/%d/snapshots/upload?priority=snapshot", strings.TrimRight(restURL, "/"), url.PathEscape(collection), shard), "", path)
+}
+
+// SamePoints fails unless two collections hold the same points: ids,
+// payloads and every vector (dense, multi-dense, sparse), compared as
+// deterministic protobuf bytes.
+func SamePoints(t testing.TB, a *qdrant.Client, an string, b *qdrant.Client, bn string) {
+	t.Helper()
+	sa, sb := ScrollAll(t, a, an), ScrollAll(t, b, bn)
+	if len(sa) != len(sb) {
+		t.Fatalf("%s has %d points, %s has %d", an, len(sa), bn, len(sb))
+	}
+	det := proto.MarshalOptions{Deterministic: true}
+	for i := range sa {
+		x, _ := det.Marshal(sa[i])
+		y, _ := det.Marshal(sb[i])
+		if !bytes.Equal(x, y) {
+			t.Fatalf("point %v differs:\n%v\n%v", sa[i].GetId(), sa[i], sb[i])
+		}
+	}
 }

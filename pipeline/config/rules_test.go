@@ -109,3 +109,66 @@ func TestNamesAndQdrantURL(t *testing.T) {
 		t.Fatalf("QDRANT_URL=ftp://…: %v", err)
 	}
 }
+
+// Multivector and sparse mappings: each rule at its key, all at once.
+func TestMultivectorAndSparseRules(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	doc := `version: 1
+name: p
+collection:
+  name: C
+  vectors:
+    d: { size: 4, distance: Dot }
+    colbert: { size: 4, distance: Dot, multivector: { comparator: max_sim } }
+    both: { size: 4, distance: Dot }
+  sparse_vectors:
+    bm25: { modifier: idf }
+    both: {}
+    Bad/Name: {}
+    plain: ~
+sources: { s: { path: s.npy }, m: { path: m.parquet } }
+points:
+  vectors:
+    d: { source: m, column: emb, indices: i }
+    colbert: s
+    bm25: { source: m, column: c }
+    plain: { source: s, indices: i, values: v }
+    bm26: { source: m, indices: i, values: v }
+snapshot: { destination: out }
+`
+	_, err := Load("p.yaml", []byte(doc), t.TempDir(), LoadOptions{Lookup: none})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`p.yaml:17:43: points.vectors.d.indices: indices is for sparse vectors (collection.sparse_vectors); "d" is a dense vector: use column`,
+		`points.vectors.colbert: source "s" is npy; a multivector reads list columns of a table source such as parquet`,
+		`points.vectors.bm25.column: "bm25" is a sparse vector: give {source, indices, values} (two list columns), not column`,
+		`points.vectors.bm25: "bm25" is a sparse vector: give {source: NAME, indices: COLUMN, values: COLUMN}`,
+		`points.vectors.plain.source: source "s" is npy; a sparse vector reads list columns of a table source such as parquet`,
+		`points.vectors.bm26: vector "bm26" is not defined under collection.vectors or collection.sparse_vectors; did you mean "bm25"?`,
+		`collection.sparse_vectors.both: "both" is both a dense vector (collection.vectors) and a sparse vector`,
+		`collection.sparse_vectors.Bad/Name: invalid vector name "Bad/Name"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in\n%v", want, err)
+		}
+	}
+	ok := `version: 1
+name: p
+collection:
+  name: C
+  vectors: { colbert: { size: 4, distance: Dot, multivector: {} } }
+  sparse_vectors: { bm25: ~ }
+sources: { m: { path: m.parquet } }
+points: { vectors: { colbert: { source: m, column: c }, bm25: { source: m, indices: i, values: v } } }
+snapshot: { destination: out }
+`
+	cfg, err := Load("p.yaml", []byte(ok), t.TempDir(), LoadOptions{Lookup: none})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Collection.Vectors["colbert"].Multivector.Comparator != "max_sim" || cfg.Collection.SparseVectors["bm25"] == nil {
+		t.Fatalf("defaults: %+v %+v", cfg.Collection.Vectors["colbert"].Multivector, cfg.Collection.SparseVectors)
+	}
+}

@@ -189,6 +189,10 @@ func validate(c *Config, d *decoder) {
 		if _, ok := d.pos[p+".source"]; ok {
 			sp = p + ".source"
 		}
+		if !dense && !sparse {
+			refSource(sp, vs.Source) // its kind is unknown: only the source is checked
+			continue
+		}
 		if sparse {
 			if vs.Column != "" {
 				d.at(p+".column", "%q is a sparse vector: give {source, indices, values} (two list columns), not column", vn)

@@ -1,0 +1,129 @@
+package pq
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// testdata/vectors/cases.parquet (written by pyarrow, see
+// scripts/make_vectors_fixture.py) has one column per way a multivector or
+// sparse column can be wrong, wrong in row 2 only.
+func openCases(t *testing.T) *File {
+	t.Helper()
+	f, err := os.Open("../../testdata/vectors/cases.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, _ := f.Stat()
+	pf, err := Open(f, st.Size(), "cases.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf
+}
+
+// readAll reads every row of sel, returning the rows and the first error.
+func readAll(pf *File, sel Selection) ([]Row, error) {
+	r, err := pf.NewReader(sel, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Row
+	for i := 0; i < 4; i++ {
+		var row Row
+		if err := r.Next(&row); err != nil {
+			return out, err
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+func TestMultivectorRows(t *testing.T) {
+	pf := openCases(t)
+	rows, err := readAll(pf, Selection{Multi: []string{"tok_ok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows[2].Multi["tok_ok"]; !slices.Equal(got, []float32{5, 6}) {
+		t.Fatalf("row 2 = %v", got)
+	}
+	if got := rows[3].Multi["tok_ok"]; !slices.Equal(got, []float32{1, 2, 3, 4}) {
+		t.Fatalf("row 3 = %v", got)
+	}
+	for col, want := range map[string]string{
+		"tok_zero":           `row 2: multivector column "tok_zero" has no token vectors`,
+		"tok_null":           `row 2: multivector column "tok_null" has no token vectors`,
+		"tok_empty_token":    `row 2: multivector column "tok_empty_token" token vector 1 is null or empty`,
+		"tok_null_token":     `row 2: multivector column "tok_null_token" token vector 1 is null or empty`,
+		"tok_width":          `row 2: multivector column "tok_width" token vector 1 has 3 components, the column's first token vector has 2`,
+		"tok_null_component": `row 2: multivector column "tok_null_component" token vector 0 has a null component`,
+		"flat":               `multivector column "flat" in cases.parquet is`,
+	} {
+		rows, err := readAll(pf, Selection{Multi: []string{col}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", col, err, want)
+		}
+		if col != "flat" && len(rows) != 2 {
+			t.Errorf("%s: %d rows read before the error, want 2", col, len(rows))
+		}
+	}
+}
+
+func TestSparseRows(t *testing.T) {
+	pf := openCases(t)
+	ok := pipeline.SparsePair{Indices: "idx_ok", Values: "val_ok"}
+	nulls := pipeline.SparsePair{Indices: "idx_null", Values: "val_null"}
+	rows, err := readAll(pf, Selection{Sparse: []pipeline.SparsePair{ok, nulls}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rows[2].Sparse[ok]; !slices.Equal(s.Indices, []uint32{9, 1, 4}) || !slices.Equal(s.Values, []float32{0.9, 0.1, 0.4}) {
+		t.Fatalf("row 2 = %+v", s)
+	}
+	if s := rows[2].Sparse[nulls]; len(s.Indices)+len(s.Values) != 0 {
+		t.Fatalf("a null pair is an empty sparse vector, got %+v", s)
+	}
+	if s := rows[3].Sparse[nulls]; !slices.Equal(s.Indices, []uint32{1, 2}) {
+		t.Fatalf("row 3 after a null row = %+v", s)
+	}
+	for pair, want := range map[pipeline.SparsePair]string{
+		{Indices: "idx_neg", Values: "val_ok"}:        `row 2: sparse indices column "idx_neg": index -1 is negative`,
+		{Indices: "idx_big", Values: "val_ok"}:        `row 2: sparse indices column "idx_big": index 4294967296 does not fit a sparse dimension`,
+		{Indices: "idx_dup", Values: "flat"}:          `row 2: sparse vector: index 3 appears more than once in column "idx_dup"`,
+		{Indices: "idx_ok", Values: "val_null"}:       `row 2: sparse vector: indices column "idx_ok" has 3 entries, values column "val_null" has 0`,
+		{Indices: "idx_ok", Values: "val_null_elem"}:  `row 2: sparse values column "val_null_elem": element 1 is null`,
+		{Indices: "idx_str", Values: "val_ok"}:        `sparse indices column "idx_str" in cases.parquet is`,
+		{Indices: "idx_ok", Values: "tok_ok"}:         `sparse values column "tok_ok" in cases.parquet is`,
+		{Indices: "idx_ok", Values: "no_such_column"}: `sparse values column "no_such_column" is not in cases.parquet`,
+	} {
+		_, err := readAll(pf, Selection{Sparse: []pipeline.SparsePair{pair}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want %q", pair, err, want)
+		}
+	}
+}
+
+// Multivector and sparse columns never become payload: AllPayload leaves
+// them out, and naming one as payload is an error.
+func TestVectorColumnsAreNotPayload(t *testing.T) {
+	pf := openCases(t)
+	pair := pipeline.SparsePair{Indices: "idx_ok", Values: "val_ok"}
+	rows, err := readAll(pf, Selection{AllPayload: true, Exclude: []string{"tok_zero", "tok_null", "tok_empty_token", "tok_null_token", "tok_width", "tok_null_component", "idx_neg", "idx_big", "idx_dup", "idx_null", "val_null", "val_null_elem", "idx_str"},
+		Multi: []string{"tok_ok"}, Sparse: []pipeline.SparsePair{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rows[0].Payload["flat"]; !ok || len(rows[0].Payload) != 1 {
+		t.Fatalf("payload = %v, want only flat", rows[0].Payload)
+	}
+	if _, err := readAll(pf, Selection{Payload: []string{"idx_ok"}, Sparse: []pipeline.SparsePair{pair}}); err == nil || !strings.Contains(err.Error(), "cannot also be payload") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -253,7 +253,7 @@ snapshot: { destination: out }
 		t.Fatalf("wal/metadata/write consistency: %v", cfg)
 	}
 	_, err = e.apply(t, e.load(t, t.TempDir(), strings.Replace(strings.Replace(y, "{ scalar: { quantile: 0.99 } }", "{ binary: {} }", 1), "path: img_emb_0000.npy", "path: "+dir+"/img_emb_0000.npy", 1)), pipeline.ApplyOptions{})
-	if err == nil || !strings.Contains(err.Error(), "quantization scalar int8 != binary") {
+	if err == nil || !strings.Contains(err.Error(), "quantization scalar int8 quantile 0.99 != binary") {
 		t.Fatalf("reuse with another quantization: %v", err)
 	}
 }

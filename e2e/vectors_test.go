@@ -15,6 +15,7 @@ import (
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
 )
 
 // expectRow is one row of testdata/vectors/expect.json, written by the
@@ -217,5 +218,47 @@ snapshot: { destination: out }
 	}
 	if ok, _ := e.client.CollectionExists(context.Background(), "bad"); ok {
 		t.Fatal("the collection was created")
+	}
+}
+
+// plan, against an existing collection it would reuse, names every
+// setting that differs: vectors of each kind and the collection settings.
+func TestPlanShowsCollectionDifferences(t *testing.T) {
+	src := filepath.Join(repoRoot(t), "testdata", "vectors", "mixed.parquet")
+	e := newEnv(t, qdrantemu.Options{})
+	y := strings.Replace(mixedYAML, "PATH", src, 1)
+	y = strings.Replace(y, "  quantization:", "  wal: { capacity_mb: 64 }\n  metadata: { owner: search }\n  write_consistency_factor: 1\n  quantization:", 1)
+	if _, err := e.apply(t, e.load(t, t.TempDir(), y), pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.NewReplacer(
+		"on_exists: fail", "on_exists: reuse",
+		"capacity_mb: 64", "capacity_mb: 128",
+		"owner: search", "owner: ads",
+		"bm25: { modifier: idf, on_disk: true }", "bm25: { modifier: none, on_disk: true }",
+		", multivector: { comparator: max_sim }", "",
+		"quantile: 0.99, always_ram: true", "quantile: 0.95, always_ram: true",
+		"datatype: float16", "datatype: float32",
+	).Replace(y)
+	changed = strings.Replace(changed, "    colbert: { source: t, column: tokens }\n", "    colbert: { source: t, column: dense }\n", 1)
+	changed = strings.Replace(changed, "size: 6, distance: Cosine", "size: 8, distance: Cosine", 1)
+	cfg := e.load(t, t.TempDir(), changed)
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(rep.Problems, "\n")
+	for _, want := range []string{
+		`collection "mixed": wal.capacity_mb 64 != 128`,
+		`collection "mixed": metadata "owner" is "search", the config says "ads"`,
+		`collection "mixed": sparse vector "bm25" modifier idf != none`,
+		`collection "mixed": vector "colbert" is a multivector (MaxSim); the config makes it a plain dense vector`,
+		`collection "mixed": vector "colbert" size 6 != 8`,
+		`collection "mixed": quantization scalar int8 quantile 0.99 always_ram true != scalar int8 quantile 0.95 always_ram true`,
+		`collection "mixed": vector "half" datatype float16 != float32`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q; problems:\n%s", want, text)
+		}
 	}
 }

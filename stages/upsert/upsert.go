@@ -568,13 +568,24 @@ func quantString(q *qdrant.QuantizationConfig) string {
 	case q == nil:
 		return "none"
 	case q.GetScalar() != nil:
-		return "scalar int8"
+		s := "scalar int8"
+		if q.GetScalar().Quantile != nil {
+			s += fmt.Sprintf(" quantile %v", q.GetScalar().GetQuantile())
+		}
+		return s + ram(q.GetScalar().AlwaysRam)
 	case q.GetProduct() != nil:
-		return "product " + strings.TrimPrefix(q.GetProduct().GetCompression().String(), "CompressionRatio_")
+		return "product " + strings.TrimPrefix(q.GetProduct().GetCompression().String(), "CompressionRatio_") + ram(q.GetProduct().AlwaysRam)
 	case q.GetBinary() != nil:
-		return "binary"
+		return "binary" + ram(q.GetBinary().AlwaysRam)
 	}
 	return "unknown"
+}
+
+func ram(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return fmt.Sprintf(" always_ram %t", *b)
 }
 
 // sameQuantization compares two quantization configs as Qdrant holds them.

@@ -69,7 +69,7 @@ func TestQuantizationConfig(t *testing.T) {
 		t.Fatalf("same config differs: %v", d)
 	}
 	c.Collection.Quantization = &config.QuantizationConfig{Binary: &config.BinaryQuantization{}}
-	if d := DiffCollection(c, info); len(d) != 1 || d[0] != "quantization scalar int8 != binary" {
+	if d := DiffCollection(c, info); len(d) != 1 || d[0] != "quantization scalar int8 quantile 0.99 always_ram true != binary" {
 		t.Fatalf("diff %v", d)
 	}
 }

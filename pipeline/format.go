@@ -42,6 +42,11 @@ type ColumnInfo struct {
 	Half         bool // float16 elements
 	ID           bool // unsigned integer or UUID: a point id candidate
 	JSONText     bool // a vector stored as JSON text in a string column (json_vectors)
+	Multi        bool // token vectors of Width (list<list<float>>): a multivector
+	// SparseValues names the float-list column that pairs with this
+	// integer-list column as a sparse vector; SparsePart marks both.
+	SparseValues string
+	SparsePart   bool
 }
 
 // Inspector is a table FormatFile that can classify its columns (init).

@@ -442,7 +442,8 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 	type vec struct {
 		name, src, column string
 		width             int
-		half              bool
+		half, multi       bool
+		values            string // a sparse vector: column is the indices, values the values
 	}
 	var vecs []vec
 	var payload *initGroup
@@ -466,7 +467,11 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 			switch {
 			case c.Vector:
 				addVec(vec{name: ident(c.Name), src: gr.name, column: c.Name, width: c.Width, half: c.Half})
-			case c.VaryingWidth:
+			case c.Multi:
+				addVec(vec{name: ident(c.Name), src: gr.name, column: c.Name, width: c.Width, multi: true})
+			case c.SparseValues != "":
+				addVec(vec{name: sparseName(c.Name), src: gr.name, column: c.Name, values: c.SparseValues})
+			case c.VaryingWidth && !c.SparsePart:
 				varying = append(varying, gr.name+"."+c.Name)
 			}
 		}
@@ -494,11 +499,23 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 	b.WriteString("qdrant:\n  url: ${QDRANT_URL:-http://localhost:6333}\n  grpc_port: ${QDRANT_GRPC_PORT:-6334}\n  api_key: ${QDRANT_API_KEY:-}\n")
 	fmt.Fprintf(&b, "collection:\n  name: %s\n  on_exists: fail      # or recreate / reuse\n  vectors:\n", name)
 	b.WriteString("    # Cosine suits CLIP-style embeddings; set distance: Dot, Euclid or Manhattan if your model says so.\n")
+	var sparse []vec
 	for _, v := range vecs {
-		if v.half {
+		switch {
+		case v.values != "":
+			sparse = append(sparse, v)
+		case v.multi:
+			fmt.Fprintf(&b, "    %s: { size: %d, distance: Cosine, multivector: { comparator: max_sim } }   # token vectors (late interaction)\n", v.name, v.width)
+		case v.half:
 			fmt.Fprintf(&b, "    %s: { size: %d, distance: Cosine, datatype: float16 }   # the source is float16\n", v.name, v.width)
-		} else {
+		default:
 			fmt.Fprintf(&b, "    %s: { size: %d, distance: Cosine }\n", v.name, v.width)
+		}
+	}
+	if len(sparse) > 0 {
+		b.WriteString("  sparse_vectors:\n")
+		for _, v := range sparse {
+			fmt.Fprintf(&b, "    %s: {}   # modifier: idf for BM25-style term weights\n", v.name)
 		}
 	}
 	b.WriteString("sources:\n")
@@ -535,7 +552,9 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 	}
 	b.WriteString("  vectors:\n")
 	for _, v := range vecs {
-		if v.column == "" {
+		if v.values != "" {
+			fmt.Fprintf(&b, "    %s: { source: %s, indices: %s, values: %s }\n", v.name, v.src, v.column, v.values)
+		} else if v.column == "" {
 			fmt.Fprintf(&b, "    %s: %s\n", v.name, v.src)
 		} else {
 			fmt.Fprintf(&b, "    %s: { source: %s, column: %s }\n", v.name, v.src, v.column)
@@ -546,6 +565,9 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 		for _, v := range vecs {
 			if v.src == payload.name && v.column != "" {
 				ex = append(ex, v.column)
+				if v.values != "" {
+					ex = append(ex, v.values)
+				}
 			}
 		}
 		ex = append(ex, varyingOf(payload)...)
@@ -559,10 +581,28 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 	return b.String(), nil
 }
 
+// sparseName names a sparse vector after its indices column
+// ("splade_indices" -> "splade"; "indices" -> "sparse").
+func sparseName(indices string) string {
+	n := indices
+	for _, suf := range []string{"indices", "index", "idx", "ids"} {
+		for _, sep := range []string{"_", ".", "-", ""} {
+			if strings.HasSuffix(n, sep+suf) {
+				n = strings.TrimSuffix(n, sep+suf)
+				break
+			}
+		}
+	}
+	if n == "" || n == indices {
+		return "sparse"
+	}
+	return ident(n)
+}
+
 func varyingOf(gr *initGroup) []string {
 	var out []string
 	for _, c := range gr.columns {
-		if c.VaryingWidth {
+		if c.VaryingWidth && !c.SparsePart {
 			out = append(out, c.Name)
 		}
 	}

@@ -172,3 +172,36 @@ func TestInitJSONTextVectors(t *testing.T) {
 		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
 	}
 }
+
+// init on a Parquet file written by Arrow with a list<list<float>> column
+// and two sparse indices/values pairs (testdata/vectors/mixed.parquet)
+// proposes a multivector and two sparse vectors, and the pipeline applies
+// as written, every row loaded.
+func TestInitProposesMultivectorAndSparse(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	src, _ := filepath.Abs("../../testdata/vectors/mixed.parquet")
+	if code, o := runCLI("init", src, "-O", out); code != 0 {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+	b, _ := os.ReadFile(out)
+	for _, want := range []string{
+		"tokens: { size: 6, distance: Cosine, multivector: { comparator: max_sim } }",
+		"sparse_vectors:", "sp: {}", "bm: {}",
+		"sp: { source: mixed, indices: sp_idx, values: sp_val }",
+		"bm: { source: mixed, indices: bm_idx, values: bm_val }",
+		"tokens: { source: mixed, column: tokens }",
+		"dense16: { size: 4, distance: Cosine, datatype: float16 }",
+		"id: { column: id }",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("pipeline lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "Not used as vectors") {
+		t.Errorf("sparse values reported as varying-width vectors:\n%s", b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 300 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
+	}
+}

@@ -175,7 +175,8 @@ func (f *File) Inspect() ([]pipeline.ColumnInfo, error) {
 	}
 	out := make([]pipeline.ColumnInfo, len(cols))
 	for i, c := range cols {
-		out[i] = pipeline.ColumnInfo{Name: c.Name, Vector: c.Vector && !c.VaryingWidth || c.JSONVector, Width: c.Width, VaryingWidth: c.VaryingWidth, Half: c.Half, ID: c.ID, JSONText: c.JSONVector}
+		out[i] = pipeline.ColumnInfo{Name: c.Name, Vector: c.Vector && !c.VaryingWidth || c.JSONVector, Width: c.Width, VaryingWidth: c.VaryingWidth, Half: c.Half, ID: c.ID, JSONText: c.JSONVector,
+			Multi: c.Multi, SparseValues: c.SparseValues, SparsePart: c.SparsePart}
 	}
 	return out, nil
 }

@@ -28,6 +28,9 @@ import (
 type File struct {
 	f    *parquet.File
 	name string
+	// half marks leaf columns (by index) the footer annotates FLOAT16:
+	// parquet-go's schema nodes drop that annotation.
+	half map[int]bool
 }
 
 // Open reads the footer of a Parquet file of size bytes.
@@ -45,7 +48,24 @@ func OpenBuffered(r io.ReaderAt, size int64, name string, buf int) (*File, error
 	if err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", name, err)
 	}
-	return &File{f: f, name: name}, nil
+	return &File{f: f, name: name, half: float16Leaves(f)}, nil
+}
+
+// float16Leaves finds the FLOAT16 leaves in the footer's flattened schema
+// (leaves appear in column order).
+func float16Leaves(f *parquet.File) map[int]bool {
+	out := map[int]bool{}
+	leaf := 0
+	for i, el := range f.Metadata().Schema {
+		if i == 0 || el.NumChildren.Valid && el.NumChildren.V > 0 {
+			continue // the root, or a group
+		}
+		if _, ok := el.LogicalType.Value.(*format.Float16Type); ok && el.TypeLength.Valid && el.TypeLength.V == 2 {
+			out[leaf] = true
+		}
+		leaf++
+	}
+	return out
 }
 
 // MaxFooter bounds the footer (file metadata) snappipe reads: parquet-go
@@ -941,20 +961,54 @@ type ColumnInfo struct {
 	// JSONVector: a string column whose first rows are JSON arrays of
 	// numbers of one length (Width): a vector stored as text.
 	JSONVector bool
+	// Multi: a list<list<float|double|half>> column whose first rows read
+	// as multivectors with token vectors of Width components.
+	Multi bool
+	// SparseValues is set on a list-of-integers column that pairs with a
+	// list-of-floats column of the same stem (x_indices + x_values, ...) as
+	// a sparse vector, checked on the first rows; SparsePart marks both.
+	SparseValues string
+	SparsePart   bool
+}
+
+// sparseStems are the suffix pairs init recognises as a sparse vector's
+// indices and values columns (SPLADE/BM25 dumps: "sparse_indices" +
+// "sparse_values", "indices" + "values", ...).
+var sparseStems = [][2]string{{"indices", "values"}, {"idx", "val"}, {"idx", "vals"}, {"ids", "weights"}, {"indices", "weights"}, {"index", "value"}}
+
+// sparseStem returns a column name without a recognised suffix, and which.
+func sparseStem(name string, second bool) (string, bool) {
+	for _, p := range sparseStems {
+		suf := p[0]
+		if second {
+			suf = p[1]
+		}
+		for _, sep := range []string{"_", ".", "-", ""} {
+			if strings.HasSuffix(name, sep+suf) {
+				return strings.TrimSuffix(name, sep+suf) + "|" + p[0], true
+			}
+		}
+	}
+	return "", false
 }
 
 // Inspect classifies the top-level columns, reading the first rows of
 // list columns for their widths.
 func (f *File) Inspect() ([]ColumnInfo, error) {
 	var out []ColumnInfo
+	leaf := 0
 	for _, n := range f.f.Schema().Fields() {
 		ci := ColumnInfo{Name: n.Name()}
 		elem := listElem(n)
+		first := leaf
+		leaf += skipLeaves(n)
 		if elem != nil && elem.Leaf() {
 			t := elem.Type()
-			half := false
+			half := f.half[first]
 			if lt := t.LogicalType(); lt != nil {
-				_, half = lt.Value.(*format.Float16Type)
+				if _, ok := lt.Value.(*format.Float16Type); ok {
+					half = true
+				}
 			}
 			if t.Kind() == parquet.Float || t.Kind() == parquet.Double || half {
 				ci.Vector, ci.Half = true, half
@@ -1002,6 +1056,45 @@ func (f *File) Inspect() ([]ColumnInfo, error) {
 			out[i].JSONVector, out[i].Width = true, width
 		}
 	}
+	col := 0
+	intLists := map[string]int{}
+	for i, n := range f.f.Schema().Fields() {
+		if lv, ok := nestedList(n, col, 2); ok && (lv.floats() || f.half[col]) {
+			if rows, err := f.firstRows(Selection{Multi: []string{n.Name()}}, 16); err == nil && len(rows) > 0 {
+				r, _ := f.NewReader(Selection{Multi: []string{n.Name()}}, 0)
+				var row Row
+				if r.Next(&row) == nil {
+					out[i].Multi, out[i].Width = true, r.MultiWidth(n.Name())
+				}
+				r.Close()
+			} else if err != nil {
+				out[i].VaryingWidth = true // ragged or empty token vectors: reported, not guessed
+			}
+		}
+		if lv, ok := nestedList(n, col, 1); ok && lv.ints() {
+			intLists[n.Name()] = i
+		}
+		col += skipLeaves(n)
+	}
+	for i := range out {
+		if !out[i].Vector {
+			continue
+		}
+		stem, ok := sparseStem(out[i].Name, true)
+		if !ok {
+			continue
+		}
+		for in, k := range intLists {
+			if s, ok := sparseStem(in, false); !ok || s != stem || out[k].SparsePart {
+				continue
+			}
+			pair := pipeline.SparsePair{Indices: in, Values: out[i].Name}
+			if _, err := f.firstRows(Selection{Sparse: []pipeline.SparsePair{pair}}, 16); err == nil {
+				out[k].SparseValues, out[k].SparsePart, out[i].SparsePart = out[i].Name, true, true
+				out[i].Vector = false
+			}
+		}
+	}
 	for i := range out {
 		if !out[i].Vector {
 			continue
@@ -1024,6 +1117,26 @@ func (f *File) Inspect() ([]ColumnInfo, error) {
 			}
 		}
 		r.Close()
+	}
+	return out, nil
+}
+
+// firstRows reads up to n rows of sel from the start.
+func (f *File) firstRows(sel Selection, n int) ([]Row, error) {
+	r, err := f.NewReader(sel, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Row
+	for k := 0; k < n; k++ {
+		var row Row
+		if err := r.Next(&row); err == io.EOF {
+			break
+		} else if err != nil {
+			return out, err
+		}
+		out = append(out, row)
 	}
 	return out, nil
 }

@@ -327,6 +327,9 @@ func (r *Reader) planNested(name, role string, depth int, want func(*nested) boo
 	for _, n := range top {
 		if n.Name() == name {
 			lv, ok := nestedList(n, col, depth)
+			if ok && r.f.half[col] {
+				lv.half = true
+			}
 			if !ok || !want(lv) {
 				return nil, fmt.Errorf("%s column %q in %s is %v, not %s", role, name, r.f.name, n.Type(), what)
 			}

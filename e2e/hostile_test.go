@@ -235,6 +235,7 @@ collection:
   write_consistency_factor: 1
   wal: { capacity_mb: 64, segments_ahead: 1 }
   metadata: { source: laion, built_by: snappipe }
+  strict_mode: { enabled: true, upsert_max_batchsize: 256, max_points_count: 1000, search_max_oversampling: 2.5 }
   vectors:
     v: { size: 8, distance: Cosine, quantization: { product: { compression: x16, always_ram: true } } }
 sources: { s: { path: img_emb_0000.npy } }
@@ -251,6 +252,9 @@ snapshot: { destination: out }
 	}
 	if cfg := info.GetConfig(); cfg.GetWalConfig().GetWalCapacityMb() != 64 || cfg.GetMetadata()["source"].GetStringValue() != "laion" || cfg.GetParams().GetWriteConsistencyFactor() != 1 {
 		t.Fatalf("wal/metadata/write consistency: %v", cfg)
+	}
+	if sm := info.GetConfig().GetStrictModeConfig(); !sm.GetEnabled() || sm.GetUpsertMaxBatchsize() != 256 || sm.GetMaxPointsCount() != 1000 || sm.GetSearchMaxOversampling() != 2.5 {
+		t.Fatalf("strict mode: %v", sm)
 	}
 	_, err = e.apply(t, e.load(t, t.TempDir(), strings.Replace(strings.Replace(y, "{ scalar: { quantile: 0.99 } }", "{ binary: {} }", 1), "path: img_emb_0000.npy", "path: "+dir+"/img_emb_0000.npy", 1)), pipeline.ApplyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "quantization scalar int8 quantile 0.99 != binary") {

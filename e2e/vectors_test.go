@@ -227,7 +227,7 @@ func TestPlanShowsCollectionDifferences(t *testing.T) {
 	src := filepath.Join(repoRoot(t), "testdata", "vectors", "mixed.parquet")
 	e := newEnv(t, qdrantemu.Options{})
 	y := strings.Replace(mixedYAML, "PATH", src, 1)
-	y = strings.Replace(y, "  quantization:", "  wal: { capacity_mb: 64 }\n  metadata: { owner: search }\n  write_consistency_factor: 1\n  quantization:", 1)
+	y = strings.Replace(y, "  quantization:", "  wal: { capacity_mb: 64 }\n  metadata: { owner: search }\n  write_consistency_factor: 1\n  strict_mode: { enabled: true, max_query_limit: 100 }\n  quantization:", 1)
 	if _, err := e.apply(t, e.load(t, t.TempDir(), y), pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +239,7 @@ func TestPlanShowsCollectionDifferences(t *testing.T) {
 		", multivector: { comparator: max_sim }", "",
 		"quantile: 0.99, always_ram: true", "quantile: 0.95, always_ram: true",
 		"datatype: float16", "datatype: float32",
+		"max_query_limit: 100 }", "max_query_limit: 50, max_timeout: 10 }",
 	).Replace(y)
 	changed = strings.Replace(changed, "    colbert: { source: t, column: tokens }\n", "    colbert: { source: t, column: dense }\n", 1)
 	changed = strings.Replace(changed, "size: 6, distance: Cosine", "size: 8, distance: Cosine", 1)
@@ -256,6 +257,8 @@ func TestPlanShowsCollectionDifferences(t *testing.T) {
 		`collection "mixed": vector "colbert" size 6 != 8`,
 		`collection "mixed": quantization scalar int8 quantile 0.99 always_ram true != scalar int8 quantile 0.95 always_ram true`,
 		`collection "mixed": vector "half" datatype float16 != float32`,
+		`collection "mixed": strict_mode.max_query_limit 100 != 50`,
+		`collection "mixed": strict_mode.max_timeout is not set on the server; the config says 10`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan lacks %q; problems:\n%s", want, text)

@@ -343,6 +343,9 @@ func NormalizedFields(c *config.Config) map[string]string {
 	if len(c.Collection.Metadata) > 0 {
 		put("collection.metadata", c.Collection.Metadata)
 	}
+	if sm := c.Collection.StrictMode; sm != nil {
+		put("collection.strict_mode", sm)
+	}
 	for _, n := range SortedKeys(c.Collection.SparseVectors) {
 		put("collection.sparse_vectors."+n, c.Collection.SparseVectors[n])
 	}

@@ -123,6 +123,9 @@ func configFromCreate(r *qdrant.CreateCollection) (*qdrant.CollectionConfig, boo
 	if q := r.GetQuantizationConfig(); q != nil {
 		cfg.QuantizationConfig = proto.Clone(q).(*qdrant.QuantizationConfig)
 	}
+	if sm := r.GetStrictModeConfig(); sm != nil {
+		cfg.StrictModeConfig = proto.Clone(sm).(*qdrant.StrictModeConfig)
+	}
 	if sv := r.GetSparseVectorsConfig(); sv != nil {
 		cfg.Params.SparseVectorsConfig = proto.Clone(sv).(*qdrant.SparseVectorConfig)
 	}
@@ -333,6 +336,14 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (res
 	}
 	if err := validateVectors(r.GetPoints()); err != nil {
 		return nil, err
+	}
+	col.mu.RLock()
+	sm := col.cfg.GetStrictModeConfig()
+	col.mu.RUnlock()
+	if sm.GetEnabled() && sm.UpsertMaxBatchsize != nil && uint64(len(r.GetPoints())) > sm.GetUpsertMaxBatchsize() {
+		// Qdrant's strict mode check (verification/update.rs, check_limit_opt).
+		return nil, status.Errorf(codes.InvalidArgument, "Bad request: Limit exceeded %d > %d for \"upsert limit\". Help: Reduce the \"upsert limit\" parameter to or below %d.",
+			len(r.GetPoints()), sm.GetUpsertMaxBatchsize(), sm.GetUpsertMaxBatchsize())
 	}
 	// Validation happens "at apply time" (after the WAL write in Qdrant):
 	// prepare every point first so a bad batch changes nothing.

@@ -128,3 +128,28 @@ func TestMultiAndSparseVectors(t *testing.T) {
 		t.Fatalf("config after recover:\n%v\nwant\n%v", info2.GetConfig(), info.GetConfig())
 	}
 }
+
+// Strict mode is kept and, when enabled, an upsert above
+// upsert_max_batchsize is refused with Qdrant's message.
+func TestStrictModeUpsertLimit(t *testing.T) {
+	_, c := start(t, qdrantemu.Options{})
+	ctx := context.Background()
+	err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "strict",
+		VectorsConfig:    qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot}),
+		StrictModeConfig: &qdrant.StrictModeConfig{Enabled: qdrant.PtrOf(true), UpsertMaxBatchsize: qdrant.PtrOf(uint64(2))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []*qdrant.PointStruct
+	for i := 0; i < 3; i++ {
+		pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectorsDense([]float32{1, 2})})
+	}
+	_, err = c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "strict", Wait: qdrant.PtrOf(true), Points: pts})
+	st := grpcStatus(err)
+	if st.Code() != codes.InvalidArgument || st.Message() != `Bad request: Limit exceeded 3 > 2 for "upsert limit". Help: Reduce the "upsert limit" parameter to or below 2.` {
+		t.Fatalf("%v %q", st.Code(), st.Message())
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "strict", Wait: qdrant.PtrOf(true), Points: pts[:2]}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -58,6 +58,7 @@ type CollectionConfig struct {
 	Optimizers             *OptimizersConfig              `yaml:"optimizers" doc:"Optimizer settings."`
 	Quantization           *QuantizationConfig            `yaml:"quantization" doc:"Quantization of every vector (one of scalar, product, binary); a vector's own quantization wins."`
 	SparseVectors          map[string]*SparseVectorConfig `yaml:"sparse_vectors" doc:"Named sparse vectors (SPLADE, BM25-style): each point holds (index, value) pairs. Each is fed by points.vectors.NAME: {source, indices, values}. Names are shared with collection.vectors: a name is one or the other."`
+	StrictMode             *StrictModeConfig              `yaml:"strict_mode" doc:"Qdrant's strict mode: limits the server enforces on every request to the collection (and keeps in its snapshots)."`
 	PayloadIndexes         map[string]string              `yaml:"payload_indexes" enum:"keyword,integer,float,geo,text,bool,datetime,uuid" doc:"Payload field -> index type, created before the upload."`
 }
 
@@ -216,6 +217,25 @@ type ProductQuantization struct {
 // BinaryQuantization is Qdrant's binary quantization.
 type BinaryQuantization struct {
 	AlwaysRAM *bool `yaml:"always_ram" doc:"Keep quantized vectors in RAM."`
+}
+
+// StrictModeConfig is the part of Qdrant's strict mode a dataset snapshot
+// sets.
+type StrictModeConfig struct {
+	Enabled                       *bool    `yaml:"enabled" doc:"Enforce the limits below."`
+	MaxQueryLimit                 *uint32  `yaml:"max_query_limit" doc:"Most results one query may ask for."`
+	MaxTimeout                    *uint32  `yaml:"max_timeout" doc:"Longest request timeout, in seconds."`
+	UnindexedFilteringRetrieve    *bool    `yaml:"unindexed_filtering_retrieve" doc:"Allow filters on payload fields without an index in searches."`
+	UnindexedFilteringUpdate      *bool    `yaml:"unindexed_filtering_update" doc:"Allow filters on payload fields without an index in updates."`
+	SearchMaxHNSWEf               *uint32  `yaml:"search_max_hnsw_ef" doc:"Largest hnsw_ef a search may use."`
+	SearchAllowExact              *bool    `yaml:"search_allow_exact" doc:"Allow exact (brute-force) searches."`
+	SearchMaxOversampling         *float64 `yaml:"search_max_oversampling" doc:"Largest quantization oversampling a search may use."`
+	UpsertMaxBatchsize            *uint64  `yaml:"upsert_max_batchsize" doc:"Most points one upsert may carry; with enabled, upload.batch_size must not exceed it."`
+	MaxCollectionVectorSizeBytes  *uint64  `yaml:"max_collection_vector_size_bytes" doc:"Largest total size of the collection's vectors."`
+	MaxCollectionPayloadSizeBytes *uint64  `yaml:"max_collection_payload_size_bytes" doc:"Largest total size of the collection's payload."`
+	MaxPointsCount                *uint64  `yaml:"max_points_count" doc:"Most points the collection may hold."`
+	ReadRateLimit                 *uint32  `yaml:"read_rate_limit" doc:"Read requests per minute."`
+	WriteRateLimit                *uint32  `yaml:"write_rate_limit" doc:"Write requests per minute (snappipe's upserts count: a low limit slows the load through retries)."`
 }
 
 // S3Config reaches an S3-compatible store.

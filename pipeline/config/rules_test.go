@@ -172,3 +172,18 @@ snapshot: { destination: out }
 		t.Fatalf("defaults: %+v %+v", cfg.Collection.Vectors["colbert"].Multivector, cfg.Collection.SparseVectors)
 	}
 }
+
+// With strict mode on, a batch larger than upsert_max_batchsize is refused
+// when the file is loaded, not by every upsert.
+func TestStrictModeBatchSize(t *testing.T) {
+	doc := "version: 1\nname: p\ncollection: { name: C, vectors: { v: { size: 4, distance: Dot } }, strict_mode: { enabled: true, upsert_max_batchsize: 100 } }\n" +
+		"sources: { s: { path: s.npy } }\npoints: { vectors: { v: s } }\nsnapshot: { destination: out }\n"
+	none := func(string) (string, bool) { return "", false }
+	_, err := Load("p.yaml", []byte(doc), t.TempDir(), LoadOptions{Lookup: none})
+	if err == nil || !strings.Contains(err.Error(), "upload.batch_size: batch_size 256 exceeds collection.strict_mode.upsert_max_batchsize 100") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load("p.yaml", []byte(doc+"upload: { batch_size: 100 }\n"), t.TempDir(), LoadOptions{Lookup: none}); err != nil {
+		t.Fatal(err)
+	}
+}

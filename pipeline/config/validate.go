@@ -251,6 +251,9 @@ func validate(c *Config, d *decoder) {
 	if up.MaxAttempts < 1 {
 		d.at("upload.max_attempts", "max_attempts must be at least 1")
 	}
+	if sm := c.Collection.StrictMode; sm != nil && sm.Enabled != nil && *sm.Enabled && sm.UpsertMaxBatchsize != nil && uint64(up.BatchSize) > *sm.UpsertMaxBatchsize {
+		d.at("upload.batch_size", "batch_size %d exceeds collection.strict_mode.upsert_max_batchsize %d: Qdrant would refuse every full batch", up.BatchSize, *sm.UpsertMaxBatchsize)
+	}
 	if c.Download.IdleTimeout <= 0 {
 		d.at("download.idle_timeout", "idle_timeout must be positive")
 	}

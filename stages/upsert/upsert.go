@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Kind is the stage kind.
@@ -514,6 +515,9 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 	if w := cc.WAL; w != nil {
 		req.WalConfig = &qdrant.WalConfigDiff{WalCapacityMb: w.CapacityMB, WalSegmentsAhead: w.SegmentsAhead}
 	}
+	if sm := cc.StrictMode; sm != nil {
+		req.StrictModeConfig = StrictMode(sm)
+	}
 	if len(cc.Metadata) > 0 {
 		md := map[string]any{}
 		for k, v := range cc.Metadata {
@@ -522,6 +526,20 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 		req.Metadata = qdrant.NewValueMap(md)
 	}
 	return req
+}
+
+// StrictMode is the config's strict mode as Qdrant's.
+func StrictMode(sm *config.StrictModeConfig) *qdrant.StrictModeConfig {
+	out := &qdrant.StrictModeConfig{Enabled: sm.Enabled, MaxQueryLimit: sm.MaxQueryLimit, MaxTimeout: sm.MaxTimeout,
+		UnindexedFilteringRetrieve: sm.UnindexedFilteringRetrieve, UnindexedFilteringUpdate: sm.UnindexedFilteringUpdate,
+		SearchMaxHnswEf: sm.SearchMaxHNSWEf, SearchAllowExact: sm.SearchAllowExact, UpsertMaxBatchsize: sm.UpsertMaxBatchsize,
+		MaxCollectionVectorSizeBytes: sm.MaxCollectionVectorSizeBytes, MaxCollectionPayloadSizeBytes: sm.MaxCollectionPayloadSizeBytes,
+		MaxPointsCount: sm.MaxPointsCount, ReadRateLimit: sm.ReadRateLimit, WriteRateLimit: sm.WriteRateLimit}
+	if sm.SearchMaxOversampling != nil {
+		f := float32(*sm.SearchMaxOversampling)
+		out.SearchMaxOversampling = &f
+	}
+	return out
 }
 
 // SparseParams is a sparse vector's config as Qdrant's.
@@ -707,6 +725,9 @@ func DiffCollection(c *config.Config, info *qdrant.CollectionInfo) []string {
 		u64("wal.capacity_mb", w.CapacityMB, wc.GetWalCapacityMb())
 		u64("wal.segments_ahead", w.SegmentsAhead, wc.GetWalSegmentsAhead())
 	}
+	if sm := cc.StrictMode; sm != nil {
+		out = append(out, diffStrictMode(StrictMode(sm), cfg.GetStrictModeConfig())...)
+	}
 	md := cfg.GetMetadata()
 	for _, k := range pipeline.SortedKeys(cc.Metadata) {
 		v, ok := md[k]
@@ -718,6 +739,23 @@ func DiffCollection(c *config.Config, info *qdrant.CollectionInfo) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// diffStrictMode names the strict mode fields the config sets that the
+// server holds differently (one rule for every field, through protobuf
+// reflection).
+func diffStrictMode(want, have *qdrant.StrictModeConfig) []string {
+	var out []string
+	w, h := want.ProtoReflect(), have.ProtoReflect()
+	w.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if !h.IsValid() || !h.Has(fd) {
+			out = append(out, fmt.Sprintf("strict_mode.%s is not set on the server; the config says %v", fd.Name(), v.Interface()))
+		} else if hv := h.Get(fd); !hv.Equal(v) {
+			out = append(out, fmt.Sprintf("strict_mode.%s %v != %v", fd.Name(), hv.Interface(), v.Interface()))
+		}
+		return true
+	})
 	return out
 }
 

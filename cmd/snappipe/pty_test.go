@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/vt"
 	"github.com/creack/pty"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
@@ -68,5 +69,37 @@ snapshot: { destination: out }
 	}
 	if !strings.Contains(out, "Apply complete: 600 points written") {
 		t.Errorf("no summary:\n%q", out)
+	}
+	checkRenderedScreen(t, raw.Bytes(), 110, 40)
+}
+
+// checkRenderedScreen plays the bytes through a terminal emulator of the
+// pane's size (charmbracelet/x/vt) and checks what a person would see at
+// the end: every log line once and whole, each progress bar once, no bar
+// text left inside a log line.
+func checkRenderedScreen(t *testing.T, raw []byte, cols, rows int) {
+	t.Helper()
+	term := vt.NewEmulator(cols, rows)
+	term.SetScrollbackSize(10000)
+	term.Write(raw)
+	var lines []string
+	for _, l := range term.Scrollback().Lines() {
+		lines = append(lines, strings.TrimRight(l.String(), " "))
+	}
+	lines = append(lines, strings.Split(term.String(), "\n")...)
+	screen := strings.Join(lines, "\n")
+	count := func(re string) int { return len(regexp.MustCompile(re).FindAllString(screen, -1)) }
+	for _, msg := range []string{`msg="creating snapshot"`, `msg="snapshot created"`} {
+		if n := count(`(?m)^time=\S+ level=INFO ` + regexp.QuoteMeta(msg) + `[^\n]*$`); n != 1 {
+			t.Errorf("log line %s appears %d times on the rendered screen (want once, whole, at the start of a line):\n%s", msg, n, screen)
+		}
+	}
+	for _, bar := range []string{`(?m)^\s*upsert\b`, `(?m)^\s*snapshot\b`} {
+		if n := count(bar); n != 1 {
+			t.Errorf("bar %s drawn %d times on the rendered screen (want once):\n%s", bar, n, screen)
+		}
+	}
+	if n := count(`level=INFO[^\n]*(\[=|points/s)`); n != 0 {
+		t.Errorf("bar text inside a log line:\n%s", screen)
 	}
 }

@@ -97,6 +97,8 @@ type rows struct {
 	widths      map[string]int
 	pending     pq.Row
 	havePending bool
+	scratch     pq.Row
+	before      []int // per vector column: the block's length before a row
 }
 
 func (rr *rows) Widths() map[string]int { return rr.widths }
@@ -129,15 +131,37 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			blk.Sparse[p] = &pipeline.SparseColumn{Offsets: make([]int, 1, blk.N+1)}
 		}
 	}
+	// Rows after the first are read straight into the block's vector
+	// buffers (AppendVectors): no copy per row.
+	sc := &rr.scratch
+	sc.AppendVectors = true
+	if len(rr.sel.Vectors) > 0 && sc.Vectors == nil {
+		sc.Vectors = map[string][]float32{}
+	}
 	for i := 0; i < blk.N; i++ {
-		var row pq.Row
+		row := sc
+		before := rr.before[:0]
 		if rr.havePending {
-			row, rr.havePending = rr.pending, false
-		} else if err := rr.r.Next(&row); err != nil {
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
+			row, rr.havePending = &rr.pending, false
+			for _, c := range rr.sel.Vectors {
+				blk.Vectors[c] = append(blk.Vectors[c], row.Vectors[c]...)
 			}
-			return err
+		} else {
+			for _, c := range rr.sel.Vectors {
+				before = append(before, len(blk.Vectors[c]))
+				sc.Vectors[c] = blk.Vectors[c]
+			}
+			rr.before = before
+			err := rr.r.Next(row)
+			for _, c := range rr.sel.Vectors {
+				blk.Vectors[c] = sc.Vectors[c]
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
+				}
+				return err
+			}
 		}
 		if payload {
 			blk.Payloads = append(blk.Payloads, row.Payload)
@@ -145,12 +169,13 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		if rr.sel.ID != "" {
 			blk.IDs = append(blk.IDs, row.ID)
 		}
-		for _, c := range rr.sel.Vectors {
-			v := row.Vectors[c]
-			if len(v) != rr.widths[c] {
-				return fmt.Errorf("row %d: vector column %q has %d values, earlier rows have %d", blk.Start+int64(i), c, len(v), rr.widths[c])
+		for k, c := range rr.sel.Vectors {
+			if row != sc {
+				break
 			}
-			blk.Vectors[c] = append(blk.Vectors[c], v...)
+			if n := len(blk.Vectors[c]) - before[k]; n != rr.widths[c] {
+				return fmt.Errorf("row %d: vector column %q has %d values, earlier rows have %d", blk.Start+int64(i), c, n, rr.widths[c])
+			}
 		}
 		for _, c := range rr.sel.Multi {
 			m := blk.Multi[c]

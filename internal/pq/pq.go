@@ -407,6 +407,10 @@ type Row struct {
 	Multi  map[string][]float32
 	Sparse map[pipeline.SparsePair]Sparse
 	ID     pipeline.PointID
+	// AppendVectors makes Next append each list-column vector to the
+	// slice already in Vectors instead of replacing it: a caller filling
+	// a block of rows gets them in place, with no copy.
+	AppendVectors bool
 }
 
 // Reader streams selected columns row by row from a start row.
@@ -431,6 +435,11 @@ type Reader struct {
 	multis     []*nested
 	multiWidth map[string]int
 	sparse     []*sparseCols
+
+	// typedCols are the vector-only list<float|double> columns read by
+	// typed pages (typedCursor); typed holds their cursors.
+	typedCols map[int]bool
+	typed     map[int]*typedCursor
 
 	rg      int
 	rgStart int64 // first row of the current row group
@@ -614,9 +623,22 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 	slices.Sort(r.needCols)
 	r.ncols = len(f.f.Schema().Columns())
 	r.maxRep = make([]int, r.ncols)
+	r.typedCols = map[int]bool{}
 	for i, path := range f.f.Schema().Columns() {
 		if lc, ok := f.f.Schema().Lookup(path...); ok {
 			r.maxRep[i] = lc.MaxRepetitionLevel
+			if k := lc.Node.Type().Kind(); (k == parquet.Float || k == parquet.Double) && lc.MaxRepetitionLevel == 1 {
+				r.typedCols[i] = true
+			}
+		}
+	}
+	for c := range r.typedCols {
+		isVec := false
+		for _, l := range r.vecs {
+			isVec = isVec || l.col == c
+		}
+		if !isVec || !r.vecOnly[c] {
+			delete(r.typedCols, c) // typed pages only for dense vector-only columns
 		}
 	}
 	r.vals = make([][]parquet.Value, r.ncols)
@@ -744,13 +766,19 @@ func (c *cursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, error) 
 func (r *Reader) openRowGroup() error {
 	rg := r.f.f.RowGroups()[r.rg]
 	r.cursors = map[int]*cursor{}
+	r.typed = map[int]*typedCursor{}
 	chunks := rg.ColumnChunks()
 	for _, c := range r.needCols {
 		pages := chunks[c].Pages()
 		if skip := r.row - r.rgStart; skip > 0 {
 			if err := pages.SeekToRow(skip); err != nil {
+				pages.Close()
 				return fmt.Errorf("seek to row %d: %w", r.row, err)
 			}
+		}
+		if r.typedCols[c] {
+			r.typed[c] = &typedCursor{pages: pages}
+			continue
 		}
 		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024), flat: r.maxRep[c] == 0}
 	}
@@ -761,7 +789,10 @@ func (r *Reader) closeRowGroup() {
 	for _, c := range r.cursors {
 		c.pages.Close()
 	}
-	r.cursors = nil
+	for _, c := range r.typed {
+		c.close()
+	}
+	r.cursors, r.typed = nil, nil
 }
 
 // Close releases page readers.
@@ -783,7 +814,7 @@ func (r *Reader) Next(row *Row) error {
 		r.rgStart += r.f.f.RowGroups()[r.rg].NumRows()
 		r.rg++
 	}
-	if r.cursors == nil {
+	if r.cursors == nil && r.typed == nil {
 		if err := r.openRowGroup(); err != nil {
 			return err
 		}
@@ -817,7 +848,17 @@ func (r *Reader) Next(row *Row) error {
 		}
 		for i, l := range r.vecs {
 			if r.vecOnly[l.col] {
-				dst, err := r.cursors[l.col].nextFloats(row.Vectors[r.vecNames[i]][:0], l.dRep, l.maxDef)
+				var dst []float32
+				var err error
+				into := row.Vectors[r.vecNames[i]]
+				if !row.AppendVectors {
+					into = into[:0]
+				}
+				if tc := r.typed[l.col]; tc != nil {
+					dst, err = tc.nextFloats(into, l.dRep, l.maxDef)
+				} else {
+					dst, err = r.cursors[l.col].nextFloats(into, l.dRep, l.maxDef)
+				}
 				switch {
 				case errors.Is(err, errNullVector):
 					return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.vecNames[i])
@@ -837,7 +878,10 @@ func (r *Reader) Next(row *Row) error {
 			if len(vs) == 1 && vs[0].DefinitionLevel() < l.dRep {
 				return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.vecNames[i])
 			}
-			dst := row.Vectors[r.vecNames[i]][:0]
+			dst := row.Vectors[r.vecNames[i]]
+			if !row.AppendVectors {
+				dst = dst[:0]
+			}
 			for _, v := range vs {
 				if v.DefinitionLevel() < l.maxDef || v.IsNull() {
 					return fmt.Errorf("row %d: vector column %q has a null element", r.row, r.vecNames[i])
@@ -864,7 +908,11 @@ func (r *Reader) Next(row *Row) error {
 			if !ok || s == "" {
 				return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.jsonNames[i])
 			}
-			dst, err := parseJSONFloats(row.Vectors[r.jsonNames[i]][:0], s)
+			into := row.Vectors[r.jsonNames[i]]
+			if !row.AppendVectors {
+				into = into[:0]
+			}
+			dst, err := parseJSONFloats(into, s)
 			if err != nil {
 				return fmt.Errorf("row %d: vector column %q: %w", r.row, r.jsonNames[i], err)
 			}

@@ -1,11 +1,15 @@
 package pq
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/snappipe/snappipe/pipeline"
 )
 
@@ -125,5 +129,93 @@ func TestVectorColumnsAreNotPayload(t *testing.T) {
 	}
 	if _, err := readAll(pf, Selection{Payload: []string{"idx_ok"}, Sparse: []pipeline.SparsePair{pair}}); err == nil || !strings.Contains(err.Error(), "cannot also be payload") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The typed page reader (dense vector-only list columns) gives what the
+// generic value reader gives, from every start row: on pyarrow's
+// dictionary-encoded float and double pages (testdata/vectors) and on
+// parquet-go pages of both data page versions, small enough that rows
+// spread over many pages.
+func TestTypedPagesMatchGeneric(t *testing.T) {
+	type src struct {
+		name string
+		pf   *File
+		col  string
+	}
+	var srcs []src
+	f, err := os.Open("../../testdata/vectors/mixed.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	mixed, err := Open(f, st.Size(), "mixed.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs = append(srcs, src{"arrow float", mixed, "dense"})
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[vecRow64](&buf, parquet.MaxRowsPerRowGroup(30), parquet.PageBufferSize(128))
+	for i := 0; i < 90; i++ {
+		w.Write([]vecRow64{{Vec: []float64{float64(i) + 0.25, -float64(i), 1e-3 * float64(i)}}})
+	}
+	w.Close()
+	pf64, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "v64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs = append(srcs, src{"parquet-go double", pf64, "vec"})
+	for _, v := range []int{1, 2} {
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[vecRow](&buf, parquet.MaxRowsPerRowGroup(40), parquet.PageBufferSize(64), parquet.DataPageVersion(v))
+		for i := 0; i < 100; i++ {
+			vec := make([]float32, 1+i%7)
+			for j := range vec {
+				vec[j] = float32(i*10 + j)
+			}
+			w.Write([]vecRow{{Key: fmt.Sprint(i), Vec: vec}})
+		}
+		w.Close()
+		pf, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, src{fmt.Sprintf("parquet-go page v%d", v), pf, "vec"})
+	}
+	for _, s := range srcs {
+		n := s.pf.NumRows()
+		for start := int64(0); start < n; start += 37 {
+			typed, err1 := readVecs(t, s.pf, Selection{Vectors: []string{s.col}}, start)
+			generic, err2 := readVecs(t, s.pf, Selection{Vectors: []string{s.col}, Payload: []string{s.col}}, start)
+			if err1 != nil || err2 != nil || int64(len(typed)) != n-start || fmt.Sprint(typed) != fmt.Sprint(generic) {
+				t.Fatalf("%s from %d: %d rows (%v) vs %d (%v)", s.name, start, len(typed), err1, len(generic), err2)
+			}
+		}
+	}
+}
+
+type vecRow64 struct {
+	Vec []float64 `parquet:"vec,list"`
+}
+
+func readVecs(t *testing.T, pf *File, sel Selection, start int64) ([][]float32, error) {
+	r, err := pf.NewReader(sel, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(sel.Payload) == 0 && len(r.typed)+len(r.typedCols) == 0 {
+		t.Fatal("the typed reader is not in use")
+	}
+	var out [][]float32
+	for {
+		var row Row
+		if err := r.Next(&row); err == io.EOF {
+			return out, nil
+		} else if err != nil {
+			return out, err
+		}
+		out = append(out, append([]float32(nil), row.Vectors[sel.Vectors[0]]...))
 	}
 }

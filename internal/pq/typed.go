@@ -1,0 +1,141 @@
+package pq
+
+import (
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
+)
+
+// typedCursor reads a list<float|double> column (maximum repetition level
+// 1) page by page as typed slices: the page's repetition and definition
+// levels and its float32 or float64 values, copied to a row's vector in
+// runs, with no parquet.Value per element. Dictionary-encoded pages are
+// decoded through their dictionary.
+type typedCursor struct {
+	pages      parquet.Pages
+	page       parquet.Page
+	reps, defs []byte
+	f32        []float32
+	f64        []float64
+	li, vi     int // next level, next non-null value
+	eof        bool
+}
+
+// fill makes sure a level is available, reading pages as needed.
+func (c *typedCursor) fill() error {
+	for c.li >= len(c.defs) {
+		if c.eof {
+			return io.EOF
+		}
+		if c.page != nil {
+			parquet.Release(c.page)
+			c.page = nil
+		}
+		p, err := c.pages.ReadPage()
+		if err == io.EOF {
+			c.eof = true
+			return io.EOF
+		}
+		if err != nil {
+			return err
+		}
+		c.page, c.reps, c.defs, c.li, c.vi = p, p.RepetitionLevels(), p.DefinitionLevels(), 0, 0
+		if len(c.reps) != len(c.defs) {
+			return errNotFloat // a list column has both levels per value
+		}
+		c.f32, c.f64 = nil, nil
+		data := p.Data()
+		switch data.Kind() {
+		case encoding.Float:
+			c.f32 = data.Float()
+		case encoding.Double:
+			c.f64 = data.Double()
+		default:
+			d := p.Dictionary()
+			if d == nil || data.Kind() != encoding.Int32 {
+				return errNotFloat
+			}
+			idx, dv := data.Int32(), d.Page().Data()
+			switch dv.Kind() {
+			case encoding.Float:
+				dict := dv.Float()
+				c.f32 = make([]float32, len(idx))
+				for i, k := range idx {
+					if int(k) >= len(dict) || k < 0 {
+						return errNotFloat
+					}
+					c.f32[i] = dict[k]
+				}
+			case encoding.Double:
+				dict := dv.Double()
+				c.f64 = make([]float64, len(idx))
+				for i, k := range idx {
+					if int(k) >= len(dict) || k < 0 {
+						return errNotFloat
+					}
+					c.f64[i] = dict[k]
+				}
+			default:
+				return errNotFloat
+			}
+		}
+	}
+	return nil
+}
+
+// nextFloats appends the next row's vector to dst. dRep is the definition
+// level of a list with an element, maxDef that of a non-null element.
+func (c *typedCursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, error) {
+	if err := c.fill(); err != nil {
+		return dst, err
+	}
+	if int(c.defs[c.li]) < dRep {
+		return dst, errNullVector
+	}
+	for first := true; ; first = false {
+		start := c.li
+		if !first && c.reps[start] == 0 {
+			return dst, nil
+		}
+		end := start + 1
+		for end < len(c.reps) && c.reps[end] != 0 {
+			end++
+		}
+		for _, d := range c.defs[start:end] {
+			if int(d) < maxDef {
+				return dst, errNullElement
+			}
+		}
+		n := end - start
+		if c.vi+n > len(c.f32)+len(c.f64) {
+			return dst, errNotFloat // levels promise more values than the page holds
+		}
+		if c.f32 != nil {
+			dst = append(dst, c.f32[c.vi:c.vi+n]...)
+		} else {
+			for _, v := range c.f64[c.vi : c.vi+n] {
+				dst = append(dst, float32(v))
+			}
+		}
+		c.li, c.vi = end, c.vi+n
+		if c.li < len(c.defs) {
+			return dst, nil // the next level starts the next row
+		}
+		// The row may go on in the next page (data page v1 allows it).
+		if err := c.fill(); err != nil {
+			if err == io.EOF {
+				return dst, nil
+			}
+			return dst, err
+		}
+	}
+}
+
+func (c *typedCursor) close() {
+	if c.page != nil {
+		parquet.Release(c.page)
+		c.page = nil
+	}
+	c.pages.Close()
+}

@@ -78,6 +78,10 @@ type FileReady struct {
 	URL string
 	// Shard is the shard index (shard sets; 0 for a single file).
 	Shard int
+	// Stream is set instead of Path when the file is still downloading:
+	// the decoder reads it as it grows and waits for its verification
+	// (Stream.Wait) before it finishes.
+	Stream *Stream
 }
 
 // SourceHeader is the first message of a decode node: what the file holds.

@@ -65,6 +65,14 @@ type Request struct {
 	Progress func(done, total int64)
 	// OnMeta, if set, is called when the server's metadata is known.
 	OnMeta func(Meta)
+	// OnStart, if set, is called when a response's body is about to be
+	// written to the .part file (created by then), with the offset its
+	// bytes start at: below what an earlier response wrote, the earlier
+	// bytes were dropped (the file changed, or failed its checksum).
+	OnStart func(offset int64)
+	// OnWrite, if set, is called after every write with the bytes now in
+	// the .part file (a reader may read them: there is no write buffer).
+	OnWrite func(have int64)
 	// OnRetry, if set, is told of each transient failure before the wait.
 	OnRetry func(attempt int, err error, wait time.Duration)
 }
@@ -363,6 +371,18 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		}
 		flags |= os.O_APPEND
 	case http.StatusRequestedRangeNotSatisfiable:
+		if n, ok := unsatisfiedTotal(resp.Header.Get("Content-Range")); ok && n == have && have > 0 && req.Limit == 0 &&
+			(*validator == "" || served == "" || served == *validator) {
+			// The part file already holds the whole resource (a run ended
+			// after the last byte, before the file was moved into place).
+			if meta.Size < 0 {
+				meta.Size = n
+			}
+			if req.OnMeta != nil {
+				req.OnMeta(meta)
+			}
+			return finishPart(part, have, meta)
+		}
 		// The part file is longer than the resource: start over.
 		os.Remove(part)
 		*validator = ""
@@ -403,6 +423,9 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	} else {
 		os.Remove(part + ".etag")
 	}
+	if req.OnStart != nil {
+		req.OnStart(have)
+	}
 	h := sha256.New()
 	if have > 0 {
 		pf, err := os.Open(part)
@@ -430,7 +453,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	if limit < 0 && req.DeclaredSize != nil {
 		// No size declared by the server: let the file's own header say.
 		if have < HeadBytes {
-			k, err := copyProgress(w, io.LimitReader(body, HeadBytes-have), have, -1, req.Progress)
+			k, err := copyProgress(w, io.LimitReader(body, HeadBytes-have), have, -1, req.Progress, req.OnWrite)
 			n += k
 			if err != nil {
 				f.Close()
@@ -452,7 +475,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 	if limit >= 0 {
 		rest = io.LimitReader(body, max(limit-have-n, 0)+1)
 	}
-	k, err := copyProgress(w, rest, have+n, meta.Size, req.Progress)
+	k, err := copyProgress(w, rest, have+n, meta.Size, req.Progress, req.OnWrite)
 	n += k
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -480,6 +503,16 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		return once{n: n, meta: meta}, fmt.Errorf("GET %s: body ended after %d of %d bytes", Redact(req.URL), n, resp.ContentLength)
 	}
 	return once{n: n, meta: meta, done: true, sum: hex.EncodeToString(h.Sum(nil)), size: have + n}, nil
+}
+
+// unsatisfiedTotal reads a 416 answer's "bytes */N".
+func unsatisfiedTotal(cr string) (int64, bool) {
+	rest, ok := strings.CutPrefix(cr, "bytes */")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // finishPart hashes a part file that already holds the wanted bytes.
@@ -608,7 +641,7 @@ func parseContentRange(s string) (start, total int64, ok bool) {
 	return start, total, true
 }
 
-func copyProgress(w io.Writer, r io.Reader, base, total int64, progress func(int64, int64)) (int64, error) {
+func copyProgress(w io.Writer, r io.Reader, base, total int64, progress func(int64, int64), onWrite func(int64)) (int64, error) {
 	buf := make([]byte, 256<<10)
 	var n int64
 	last := time.Now()
@@ -619,6 +652,9 @@ func copyProgress(w io.Writer, r io.Reader, base, total int64, progress func(int
 				return n, werr
 			}
 			n += int64(k)
+			if onWrite != nil {
+				onWrite(base + n)
+			}
 			if progress != nil && time.Since(last) > 100*time.Millisecond {
 				progress(base+n, total)
 				last = time.Now()

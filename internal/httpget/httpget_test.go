@@ -1,6 +1,7 @@
 package httpget
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -257,4 +258,48 @@ func TestNotFoundIsFinal(t *testing.T) {
 	if strings.Contains(err.Error(), "abc") {
 		t.Fatalf("query leaked into the error: %v", err)
 	}
+}
+
+// A part file that already holds the whole resource (a run killed after
+// the last byte, before the rename) is finished from the server's 416
+// answer, without fetching or restarting.
+func TestCompletePartFinishesOn416(t *testing.T) {
+	b := body(300_000)
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: w, n: &sent}
+		http.ServeContent(cw, r, "x.npy", time.Time{}, bytes.NewReader(b))
+	}))
+	t.Cleanup(srv.Close)
+	var starts []int64
+	_, dest, err := get(t, srv.URL+"/x.npy", func(r *Request) {
+		os.WriteFile(r.Dest+".part", b, 0o644)
+		r.OnStart = func(off int64) { starts = append(starts, off) }
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(dest)
+	if !bytes.Equal(got, b) || sent.Load() != 0 || len(starts) != 0 {
+		t.Fatalf("%d bytes, %d sent again, starts %v", len(got), sent.Load(), starts)
+	}
+}
+
+// countingWriter counts the body bytes of successful answers.
+type countingWriter struct {
+	http.ResponseWriter
+	n    *atomic.Int64
+	code int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.code == 0 || c.code < 300 {
+		c.n.Add(int64(len(p)))
+	}
+	return c.ResponseWriter.Write(p)
 }

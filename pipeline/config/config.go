@@ -161,6 +161,7 @@ type UploadConfig struct {
 // DownloadConfig bounds HTTP transfers.
 type DownloadConfig struct {
 	IdleTimeout    Duration `yaml:"idle_timeout" default:"60s" doc:"Abandon a request that receives less than 64 KiB within this long (waiting for headers or inside the body; a trickle counts as a stall) and retry it, within upload.max_attempts and upload.max_elapsed."`
+	Stream         bool     `yaml:"stream" default:"true" doc:"Decode a file read front to back (npy, fvecs, bvecs) while it downloads, so rows are upserted before the last byte arrives; the run still ends only after the whole file is verified, and if the download drops bytes already used (the file changed on the server, a checksum mismatch) the checkpoint's upsert progress is cleared so the next run reloads every row. false: decode only verified files."`
 	ParallelShards int      `yaml:"parallel_shards" default:"2" doc:"Shard files (of a shard set) downloaded at once per source, ahead of the one being decoded (1-64). Disk and memory are bounded by it, not by the number of shards."`
 	// 16 GiB: ten times a LAION-5B embedding shard.
 	MaxUndeclaredSize int64 `yaml:"max_undeclared_size" default:"17179869184" doc:"Most bytes accepted from a download whose size nobody declares (no Content-Length, X-Linked-Size or Content-Range total, and a format whose header does not tell, such as Parquet); more is an error. Declared sizes are always enforced exactly."`

@@ -504,6 +504,8 @@ func setDefault(v reflect.Value, def string) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(def)
+	case reflect.Bool:
+		v.SetBool(def == "true")
 	case reflect.Int, reflect.Int64:
 		if v.Type() == durationType {
 			dur, _ := time.ParseDuration(def)

@@ -150,6 +150,21 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 			return err
 		}
 	}
+	return verified(fr)
+}
+
+// verified waits, for a file decoded while it downloaded, until the
+// download verified it: the stage (and so the load) ends only on a
+// verified file.
+func verified(fr *pipeline.FileReady) error {
+	if fr == nil || fr.Stream == nil {
+		return nil
+	}
+	final, err := fr.Stream.Wait()
+	if err != nil {
+		return err
+	}
+	fr.Path = final
 	return nil
 }
 
@@ -166,7 +181,11 @@ func (d *Decode) open(ctx context.Context, fr *pipeline.FileReady, path string) 
 			c()
 		}
 	}
-	if fr != nil && fr.URL != "" {
+	if fr != nil && fr.Stream != nil {
+		// Still downloading: read as it grows (ReadAt waits for bytes).
+		closers = append(closers, func() { fr.Stream.Close() })
+		ra, size, avail = fr.Stream, fr.Stream.Size(), fr.Stream.Size()
+	} else if fr != nil && fr.URL != "" {
 		// Read in place by HTTP Range (a row limit on a format that is not
 		// read from a prefix).
 		hra, err := httpra.Open(ctx, d.rt.HTTP, fr.URL, download.AuthHeader(), 64<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
@@ -232,6 +251,9 @@ func (d *Decode) runShards(ctx context.Context, sio pipeline.StageIO, l *pipelin
 			fr, path = f, f.Path
 		}
 		if err := d.shard(ctx, sio, l, span, fr, path, bs); err != nil {
+			return err
+		}
+		if err := verified(fr); err != nil {
 			return err
 		}
 		if fr != nil && fr.Path != "" {

@@ -5,6 +5,7 @@ package download
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -78,9 +79,11 @@ func (d *Download) Run(ctx context.Context, io pipeline.StageIO) error {
 	if l := d.rt.LayoutOf(); l.Sharded {
 		return d.runShards(ctx, io, l)
 	}
-	fr, err := d.fetch(ctx, file{name: d.name, url: d.src.URL, state: d.state, limit: d.rt.Config.Points.LimitOr()})
-	if err != nil {
-		return err
+	fl := file{name: d.name, url: d.src.URL, state: d.state, limit: d.rt.Config.Points.LimitOr()}
+	fl.early = func(fr *pipeline.FileReady) error { return io.Emit(ctx, fr) }
+	fr, err := d.fetch(ctx, fl)
+	if err != nil || fr == nil {
+		return err // nil: handed over early as a stream
 	}
 	return io.Emit(ctx, fr)
 }
@@ -92,6 +95,10 @@ type file struct {
 	state pipeline.Section[pipeline.DownloadState]
 	limit int64 // rows needed from its start; -1 all
 	shard int
+	// early, if set, receives the file as a Stream as soon as its size is
+	// known (formats read from a prefix, download.stream); fetch then
+	// returns nil once the download is verified.
+	early func(*pipeline.FileReady) error
 }
 
 // fetch downloads (or finds in the cache) one file.
@@ -145,7 +152,24 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 	if sd, ok := pipeline.FormatByName(d.src.Format).(pipeline.SizeDeclarer); ok {
 		declared = sd.DeclaredSize
 	}
-	res, err := httpget.Get(ctx, d.rt.HTTP, httpget.Request{
+	// Formats read front to back are decoded while they download.
+	var (
+		stream  *pipeline.Stream
+		handed  bool
+		getCtx  = ctx
+		cancel  = func() {}
+		handErr error
+	)
+	if f := pipeline.FormatByName(d.src.Format); fl.early != nil && d.rt.Config.Download.Stream && f != nil && f.Prefixable() {
+		var have int64
+		if st, err := os.Stat(dest + ".part"); err == nil {
+			have = st.Size()
+		}
+		getCtx, cancel = context.WithCancel(ctx)
+		stream = pipeline.NewStream(dest+".part", -1, have)
+	}
+	defer cancel()
+	req := httpget.Request{
 		URL: fl.url, Header: AuthHeader(), Dest: dest, SHA256: d.src.SHA256, DeclaredSize: declared, MaxUndeclared: d.rt.Config.Download.MaxUndeclaredSize,
 		MaxAttempts: d.rt.Config.Upload.MaxAttempts, MaxElapsed: d.rt.Config.Upload.MaxElapsed.D(), IdleTimeout: d.rt.Config.Download.IdleTimeout.D(),
 		OnRetry: d.retrying,
@@ -164,9 +188,48 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 				}
 				ds.FinalURL, ds.Size, ds.ETag = config.RedactURL(m.FinalURL), m.Size, m.ETag
 			})
+			if stream != nil && !handed && m.Size >= 0 {
+				stream.SetSize(m.Size)
+			}
 		},
-	})
+	}
+	if stream != nil {
+		req.OnStart = func(offset int64) {
+			if err := stream.Started(offset); err != nil {
+				cancel() // bytes already read were dropped: no point going on
+				return
+			}
+			if !handed && stream.Size() >= 0 {
+				handed = true
+				handErr = fl.early(&pipeline.FileReady{Source: d.name, Size: stream.Size(), FullSize: stream.Size(), Complete: true, Shard: fl.shard, Stream: stream})
+				if handErr != nil {
+					cancel()
+				}
+			}
+		}
+		req.OnWrite = stream.Wrote
+	}
+	res, err := httpget.Get(getCtx, d.rt.HTTP, req)
 	d.rt.AddFetched(res.Fetched)
+	if handErr != nil {
+		stream.Finish("", handErr)
+		return nil, handErr
+	}
+	if stream != nil {
+		var ferr error
+		switch serr := stream.Err(); {
+		case serr != nil && errors.Is(serr, pipeline.ErrStreamReset):
+			ferr = &pipeline.ReplayError{Err: fmt.Errorf("source %s: %w", fl.name, serr)}
+		case err != nil && handed && errors.Is(err, httpget.ErrChecksum):
+			ferr = &pipeline.ReplayError{Err: fmt.Errorf("source %s: %w", fl.name, err)}
+		case err != nil:
+			ferr = fmt.Errorf("source %s: %w", fl.name, err)
+		}
+		if ferr != nil {
+			stream.Finish("", ferr) // the decoder reading it fails with the same error
+			return nil, ferr
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", fl.name, err)
 	}
@@ -181,6 +244,13 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		return nil, err
 	}
 	d.rt.Log.Info("downloaded", "source", fl.name, "bytes", fi.Size(), "sha256", res.SHA256)
+	if handed {
+		stream.Finish(dest, nil)
+		return nil, nil
+	}
+	if stream != nil {
+		stream.Finish(dest, nil) // never handed over (no size known): emitted whole
+	}
 	return &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true, Shard: fl.shard}, nil
 }
 
@@ -218,9 +288,11 @@ func (d *Download) runShards(ctx context.Context, io pipeline.StageIO, l *pipeli
 				if s.Rows < s.FileRows {
 					limit = s.Rows
 				}
-				fr, err := d.fetch(gctx, file{name: pipeline.ShardKey(d.name, s.Index), url: s.Files[d.name].URL, state: sec, limit: limit, shard: s.Index})
-				if err != nil {
-					return err
+				fl := file{name: pipeline.ShardKey(d.name, s.Index), url: s.Files[d.name].URL, state: sec, limit: limit, shard: s.Index}
+				fl.early = func(fr *pipeline.FileReady) error { results[i] <- fr; return nil }
+				fr, err := d.fetch(gctx, fl)
+				if err != nil || fr == nil {
+					return err // nil: handed over early as a stream
 				}
 				results[i] <- fr
 				return nil

@@ -54,7 +54,17 @@ func run(t *testing.T, rt *pipeline.Runtime) *pipeline.FileReady {
 	if len(out) != 1 {
 		t.Fatalf("emitted %v", out)
 	}
-	return out[0].(*pipeline.FileReady)
+	fr := out[0].(*pipeline.FileReady)
+	if fr.Stream != nil {
+		// Handed on while downloading: the stage ended after verifying.
+		p, err := fr.Stream.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr.Stream.Close()
+		fr.Path = p
+	}
+	return fr
 }
 
 func data(t *testing.T) string {
@@ -70,6 +80,9 @@ func TestDownloadWholeThenCached(t *testing.T) {
 	fs, url := serve(t, dir)
 	rt, sf := setup(t, url, "img_emb_0000.npy", -1)
 	fr := run(t, rt)
+	if rt.Config.Download.Stream && fr.Size != fr.FullSize {
+		t.Fatalf("streamed file ready %+v", fr)
+	}
 	want, _ := os.ReadFile(filepath.Join(dir, "img_emb_0000.npy"))
 	got, _ := os.ReadFile(fr.Path)
 	if !fr.Complete || fr.URL != "" || string(got) != string(want) || fr.FullSize != int64(len(want)) {

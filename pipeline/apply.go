@@ -246,7 +246,7 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	case ctx.Err() == nil:
 		// A failure, not an interrupt: record it, and say what the
 		// collection holds now and how to go on.
-		if errors.As(err, new(*ReplayError)) || errors.Is(err, ErrStreamReset) {
+		if errors.As(err, new(*ReplayError)) {
 			// Rows were loaded from bytes the download dropped: forget
 			// every acknowledgement, the next run replays them all.
 			sf.Update(func(s *State) { s.Upsert = UpsertState{BatchSize: s.Upsert.BatchSize, Rows: s.Upsert.Rows} })

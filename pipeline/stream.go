@@ -68,7 +68,7 @@ func (s *Stream) Started(offset int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if offset < s.written {
-		s.failLocked(fmt.Errorf("%w (offset %d, %d bytes were there)", ErrStreamReset, offset, s.written))
+		s.failLocked(&ReplayError{Err: fmt.Errorf("%w (offset %d, %d bytes were there)", ErrStreamReset, offset, s.written)})
 		return s.err
 	}
 	if s.f == nil {

@@ -5,8 +5,8 @@ package download
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	neturl "net/url"
@@ -219,7 +219,7 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		var ferr error
 		switch serr := stream.Err(); {
 		case serr != nil && errors.Is(serr, pipeline.ErrStreamReset):
-			ferr = &pipeline.ReplayError{Err: fmt.Errorf("source %s: %w", fl.name, serr)}
+			ferr = fmt.Errorf("source %s: %w", fl.name, serr) // a *ReplayError
 		case err != nil && handed && errors.Is(err, httpget.ErrChecksum):
 			ferr = &pipeline.ReplayError{Err: fmt.Errorf("source %s: %w", fl.name, err)}
 		case err != nil:
@@ -227,6 +227,12 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		}
 		if ferr != nil {
 			stream.Finish("", ferr) // the decoder reading it fails with the same error
+			if errors.As(ferr, new(*pipeline.ReplayError)) {
+				// Its bytes are not to be trusted either: the next run
+				// starts the download afresh.
+				os.Remove(dest + ".part")
+				os.Remove(dest + ".part.etag")
+			}
 			return nil, ferr
 		}
 	}

@@ -124,3 +124,64 @@ func TestDatasetConfigDBpedia(t *testing.T) {
 		t.Fatal("no first row")
 	}
 }
+
+// DataComp's layout: shards named by hash (<hash>.parquet beside
+// <hash>.npz with l14_img/l14_txt), listed by a glob over the fake hub and
+// paired by hash; ids are DataComp's uids; every row's vectors match the
+// npz member (read back through the point's uid).
+func TestDatasetConfigDataCompSmall(t *testing.T) {
+	src, _ := filepath.Abs(filepath.Join("..", "testdata", "datacomp_small"))
+	e, y := datasetEnv(t, src, "mlfoundations/datacomp_small", "datacomp-small.yaml")
+	t.Setenv("HF_ENDPOINT", e.vars["HF_ENDPOINT"]) // hf:// references resolve through it
+	cfg := e.load(t, t.TempDir(), strings.Replace(y, "limit: 50000", "limit: 50", 1))
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || sum.PointsWritten != 50 {
+		t.Fatalf("%v, %+v", err, sum)
+	}
+	pts := e.scroll(t, "datacomp-small")
+	if len(pts) != 50 {
+		t.Fatalf("%d points", len(pts))
+	}
+	// Shards in hash order: 3aed… (20 rows), 6e84… (25), d102… (15); the
+	// limit takes the first two whole and 5 rows of the third.
+	byUID := map[string][]float32{}
+	inThird := 0
+	for _, shard := range []string{"3aed1e96abb8a0b9e204a8b6398fefac", "6e84e6c9b0bdf3c599371a755d7d6646", "d102e77ab74a914834670aa538f7f060"} {
+		uids := testkit.ParquetColumn(t, filepath.Join(src, shard+".parquet"), "uid")
+		img := testkit.NpzRows(t, filepath.Join(src, shard+".npz"), "l14_img")
+		for i, u := range uids {
+			if shard[0] == 'd' && i >= 5 {
+				break // beyond the limit
+			}
+			byUID[u.(string)] = img[i]
+		}
+	}
+	for _, p := range pts {
+		uid := strings.ReplaceAll(p.GetId().GetUuid(), "-", "")
+		want, ok := byUID[uid]
+		if !ok || !equalF32(vectorOf(p, "image"), want) {
+			t.Fatalf("point %s: image vector differs or uid unknown", p.GetId().GetUuid())
+		}
+		if p.GetPayload()["clip_l14_similarity_score"] == nil || p.GetPayload()["face_bboxes"] != nil {
+			t.Fatalf("payload %v", p.GetPayload())
+		}
+		if strings.HasPrefix(p.GetPayload()["url"].GetStringValue(), "https://example.com/1/") {
+			inThird++ // fixture shard k=1 is d102…
+		}
+	}
+	if inThird != 5 {
+		t.Fatalf("%d points from the third shard in hash order, want 5", inThird)
+	}
+	// A missing npz is named by its hash before anything is loaded.
+	repo2 := t.TempDir()
+	for _, f := range []string{"3aed1e96abb8a0b9e204a8b6398fefac.parquet", "3aed1e96abb8a0b9e204a8b6398fefac.npz", "6e84e6c9b0bdf3c599371a755d7d6646.parquet"} {
+		b, _ := os.ReadFile(filepath.Join(src, f))
+		os.WriteFile(filepath.Join(repo2, f), b, 0o644)
+	}
+	e2, y2 := datasetEnv(t, repo2, "mlfoundations/datacomp_small", "datacomp-small.yaml")
+	t.Setenv("HF_ENDPOINT", e2.vars["HF_ENDPOINT"])
+	_, err = e2.apply(t, e2.load(t, t.TempDir(), y2), pipeline.ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "image shard 6e84e6c9b0bdf3c599371a755d7d6646") || e2.count(t, "datacomp-small") != 0 {
+		t.Fatalf("missing npz: %v", err)
+	}
+}

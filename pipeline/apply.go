@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/hfhub"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -284,5 +285,17 @@ func removeStaleTemps(dir string) {
 	m, _ := filepath.Glob(filepath.Join(dir, atomicfile.TempPrefix+"*"))
 	for _, p := range m {
 		os.Remove(p)
+	}
+}
+
+// Remote globs (hf://datasets/OWNER/NAME/DIR/*.parquet) are listed through
+// the Hugging Face API when the layout is built.
+func init() {
+	config.ListRemote = func(ctx context.Context, pattern string) ([]string, error) {
+		r, err := hfhub.Parse(pattern)
+		if err != nil {
+			return nil, err
+		}
+		return hfhub.Glob(ctx, HTTPClient(), r)
 	}
 }

@@ -145,7 +145,7 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 	sharded := map[string]bool{}
 	for _, name := range used {
 		s := c.Sources[name]
-		files, err := s.Shards(c.Dir)
+		files, err := s.ShardsCtx(ctx, c.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", name, err)
 		}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -19,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/internal/hfhub"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
 	"github.com/snappipe/snappipe/pipeline"
@@ -179,75 +178,28 @@ func initSources(ctx context.Context, a string) ([]*initGroup, error) {
 // under PATH, numbered ones grouped into shard sets, each read later by
 // Range through its resolve URL.
 func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
-	rest := strings.TrimPrefix(a, "hf://")
-	rev := "main"
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		rest, rev = rest[:i], rest[i+1:]
-	}
-	parts := strings.Split(strings.Trim(rest, "/"), "/")
-	if len(parts) < 3 || parts[0] != "datasets" {
-		return nil, fmt.Errorf("%s: expected hf://datasets/OWNER/NAME[/PATH][@REVISION]", a)
-	}
-	repo := parts[1] + "/" + parts[2]
-	sub := strings.Join(parts[3:], "/")
-	endpoint := strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/")
-	if endpoint == "" {
-		endpoint = "https://huggingface.co"
-	}
-	api := fmt.Sprintf("%s/api/datasets/%s/tree/%s", endpoint, repo, url.PathEscape(rev))
-	if sub != "" {
-		api += "/" + sub
-	}
-	api += "?recursive=true"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api, nil)
+	ref, err := hfhub.Parse(a)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range httpget.HFAuth() {
-		req.Header[k] = v
-	}
-	resp, err := httpget.OriginOnly(pipeline.HTTPClient()).Do(req)
+	paths, err := hfhub.List(ctx, pipeline.HTTPClient(), ref, ref.Path)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", a, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(string(body)), "gated"):
-		if os.Getenv("HF_TOKEN") == "" {
-			return nil, fmt.Errorf("dataset %s is gated: accept its terms on %s/datasets/%s and set HF_TOKEN to a token of that account", repo, endpoint, repo)
-		}
-		return nil, fmt.Errorf("dataset %s refuses HF_TOKEN (%s): accept its terms on %s/datasets/%s with the token's account", repo, resp.Status, endpoint, repo)
-	case resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("access to dataset %s is disabled or forbidden (%s): %s", repo, resp.Status, strings.TrimSpace(string(body)))
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("dataset %s (revision %s, path %q) not found on %s", repo, rev, sub, endpoint)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("list %s: %s", a, resp.Status)
-	}
-	var entries []struct {
-		Type string `json:"type"`
-		Path string `json:"path"`
-	}
-	if err := json.Unmarshal(body, &entries); err != nil {
-		return nil, fmt.Errorf("list %s: %w", a, err)
+		return nil, err
 	}
 	byKey := map[string][]string{}
 	var keys []string
-	for _, e := range entries {
-		if e.Type != "file" || pipeline.FormatForName(e.Path) == nil {
+	for _, p := range paths {
+		if pipeline.FormatForName(p) == nil {
 			continue
 		}
-		k := path.Dir(e.Path) + "/" + digitRunRE.ReplaceAllString(path.Base(e.Path), "#")
+		k := path.Dir(p) + "/" + digitRunRE.ReplaceAllString(path.Base(p), "#")
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
 		}
-		byKey[k] = append(byKey[k], e.Path)
+		byKey[k] = append(byKey[k], p)
 	}
 	sort.Strings(keys)
-	resolve := func(p string) string {
-		return fmt.Sprintf("%s/datasets/%s/resolve/%s/%s", endpoint, repo, url.PathEscape(rev), p)
-	}
+	resolve := ref.Resolve
 	var out []*initGroup
 	for _, k := range keys {
 		paths := byKey[k]

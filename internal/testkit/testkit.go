@@ -4,6 +4,7 @@
 package testkit
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
@@ -360,5 +361,66 @@ func SamePoints(t testing.TB, a *qdrant.Client, an string, b *qdrant.Client, bn 
 		if !bytes.Equal(x, y) {
 			t.Fatalf("point %v differs:\n%v\n%v", sa[i].GetId(), sa[i], sb[i])
 		}
+	}
+}
+
+// NpzRows reads one array of a (test-sized) .npz archive as float32 rows.
+func NpzRows(t testing.TB, path, array string) [][]float32 {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if f.Name != array+".npy" {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(t.TempDir(), array+".npy")
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return NpyRows(t, tmp)
+	}
+	t.Fatalf("%s has no array %s", path, array)
+	return nil
+}
+
+// ParquetColumn reads one column of a Parquet file as payload values.
+func ParquetColumn(t testing.TB, path, column string) []any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := pq.Open(f, st.Size(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pf.NewReader(pq.Selection{Payload: []string{column}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []any
+	for {
+		var row pq.Row
+		if err := r.Next(&row); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, row.Payload[column])
 	}
 }

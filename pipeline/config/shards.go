@@ -1,13 +1,17 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/snappipe/snappipe/internal/hfhub"
 )
 
 // ShardFile is one file of a source: its shard index and where it is.
@@ -15,6 +19,11 @@ type ShardFile struct {
 	Index int
 	URL   string // for url: sources (as written: may hold secrets)
 	Path  string // for path: sources, resolved against the config's directory
+	// Key is the part of the name that varies when it is not a number
+	// (DataComp's <hash>.parquet + <hash>.npz): shards then pair by key,
+	// and Index is the key's place among all keys in sorted order
+	// (assigned by PairShards).
+	Key string
 }
 
 // Location is the file's URL or path.
@@ -38,7 +47,40 @@ func (s *Source) IsShardSet() bool {
 	if s.URL != "" {
 		loc = s.URL
 	}
-	return rangeRE.MatchString(loc) || (s.URL == "" && strings.ContainsAny(s.Path, "*?["))
+	return rangeRE.MatchString(loc) || (s.URL == "" && strings.ContainsAny(s.Path, "*?[")) || s.IsRemoteGlob()
+}
+
+// IsRemoteGlob reports whether the source is a glob over a Hugging Face
+// repository (hf://datasets/OWNER/NAME/DIR/*.parquet): its files are
+// listed at plan and apply time, not by validate.
+func (s *Source) IsRemoteGlob() bool {
+	if !hfhub.IsRef(s.URL) {
+		return false
+	}
+	r, err := hfhub.Parse(s.URL)
+	return err == nil && r.HasGlob()
+}
+
+// ListRemote lists a remote glob's files (set by the engine, which owns
+// the HTTP client; nil in packages that never list).
+var ListRemote func(ctx context.Context, pattern string) ([]string, error)
+
+// ShardsCtx is Shards, listing a remote glob's files too.
+func (s *Source) ShardsCtx(ctx context.Context, dir string) ([]ShardFile, error) {
+	if !s.IsRemoteGlob() {
+		return s.Shards(dir)
+	}
+	if ListRemote == nil {
+		return nil, fmt.Errorf("%s: remote globs are listed at plan and apply time", s.URL)
+	}
+	urls, err := ListRemote(ctx, s.URL)
+	if err != nil {
+		return nil, err
+	}
+	if len(urls) > MaxShards {
+		return nil, fmt.Errorf("%s matches %d files; at most %d", s.URL, len(urls), MaxShards)
+	}
+	return indexed(urls, func(i int, key, u string) ShardFile { return ShardFile{Index: i, Key: key, URL: u} }, s.URL)
 }
 
 // HasRange reports whether the source's files are a {A..B} range (known
@@ -54,6 +96,9 @@ func (s *Source) HasRange() bool {
 // {A..B} range (zero padding kept), the files a path glob matches, or the
 // one file (index 0) of a plain source. Glob matches are listed from dir.
 func (s *Source) Shards(dir string) ([]ShardFile, error) {
+	if s.IsRemoteGlob() {
+		return nil, fmt.Errorf("%s: remote globs are listed at plan and apply time", s.URL)
+	}
 	if s.URL != "" {
 		if !rangeRE.MatchString(s.URL) {
 			return []ShardFile{{Index: 0, URL: s.URL}}, nil
@@ -122,18 +167,39 @@ func globShards(pattern string) ([]ShardFile, error) {
 	if len(files) > MaxShards {
 		return nil, fmt.Errorf("glob %q matches %d files; at most %d", pattern, len(files), MaxShards)
 	}
-	idx, err := shardIndexes(files)
+	return indexed(files, func(i int, key, f string) ShardFile { return ShardFile{Index: i, Key: key, Path: f} }, pattern)
+}
+
+// indexed gives each file its shard index (or key, when the part of the
+// names that varies is not a number), sorted, refusing two files with one
+// index or key.
+func indexed(files []string, mk func(int, string, string) ShardFile, pattern string) ([]ShardFile, error) {
+	idx, keys, err := shardIndexes(files)
 	if err != nil {
-		return nil, fmt.Errorf("glob %q: %w", pattern, err)
+		return nil, fmt.Errorf("glob %q: %w", redactURL(pattern), err)
 	}
 	out := make([]ShardFile, len(files))
 	for i, f := range files {
-		out[i] = ShardFile{Index: idx[i], Path: f}
+		k := ""
+		if keys != nil {
+			k = keys[i]
+		}
+		out[i] = mk(idx[i], k, f)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		return out[i].Index < out[j].Index
+	})
 	for i := 1; i < len(out); i++ {
-		if out[i].Index == out[i-1].Index {
-			return nil, fmt.Errorf("glob %q: %s and %s have the same shard index %d", pattern, filepath.Base(out[i-1].Path), filepath.Base(out[i].Path), out[i].Index)
+		if out[i].Index == out[i-1].Index && out[i].Key == out[i-1].Key {
+			return nil, fmt.Errorf("glob %q: %s and %s have the same shard index %d", redactURL(pattern), path.Base(out[i-1].Location()), path.Base(out[i].Location()), out[i].Index)
+		}
+	}
+	if keys != nil {
+		for i := range out {
+			out[i].Index = i // provisional: PairShards places keys among all sources' keys
 		}
 	}
 	return out, nil
@@ -145,22 +211,25 @@ var digitsRE = regexp.MustCompile(`\d+`)
 // of the names that varies (the common prefix and suffix removed, widened
 // to whole digit runs). One file alone: the only integer of its base name
 // that is not in the extension, when there is exactly one.
-func shardIndexes(files []string) ([]int, error) {
+func shardIndexes(files []string) ([]int, []string, error) {
 	names := make([]string, len(files))
 	for i, f := range files {
-		names[i] = filepath.Base(f)
+		names[i] = path.Base(filepath.ToSlash(f))
 	}
 	out := make([]int, len(names))
 	if len(names) == 1 {
-		stem := strings.TrimSuffix(names[0], filepath.Ext(names[0]))
+		stem := strings.TrimSuffix(names[0], path.Ext(names[0]))
 		runs := digitsRE.FindAllString(stem, -1)
 		if len(runs) != 1 {
-			return nil, fmt.Errorf("cannot tell the shard index of %s: its name holds %d integers", names[0], len(runs))
+			// No single number: the name itself is the key.
+			return out, []string{stem}, nil
 		}
 		n, _ := strconv.Atoi(runs[0])
 		out[0] = n
-		return out, nil
+		return out, nil, nil
 	}
+	mids := make([]string, len(names))
+	keyed := false
 	pre, suf := len(names[0]), len(names[0])
 	for _, n := range names[1:] {
 		pre = min(pre, commonPrefix(names[0], n))
@@ -178,13 +247,50 @@ func shardIndexes(files []string) ([]int, error) {
 			b++
 		}
 		mid := n[a:b]
+		mids[i] = mid
 		v, err := strconv.Atoi(mid)
 		if err != nil || mid == "" {
-			return nil, fmt.Errorf("cannot tell the shard index of %s: the part that varies (%q) is not an integer", n, mid)
+			keyed = true
+			continue
 		}
 		out[i] = v
 	}
-	return out, nil
+	if !keyed {
+		return out, nil, nil
+	}
+	// The part that varies is not a number (a hash): it is the key. The
+	// common prefix and suffix are cut back to a separator ('_', '-', '.'),
+	// so a key does not depend on which files happen to share their first
+	// or last characters ("metadata_<hash>.parquet" and "<hash>.npz" both
+	// key as <hash>).
+	isSep := func(c byte) bool { return c == '_' || c == '-' || c == '.' }
+	p0 := names[0][:pre]
+	cut := 0
+	for i := len(p0) - 1; i >= 0; i-- {
+		if isSep(p0[i]) {
+			cut = i + 1
+			break
+		}
+	}
+	s0 := names[0][len(names[0])-suf:]
+	scut := 0
+	for i := 0; i < len(s0); i++ {
+		if isSep(s0[i]) {
+			scut = len(s0) - i
+			break
+		}
+	}
+	for i, n := range names {
+		a, b := cut, len(n)-scut
+		if a > b {
+			a = b
+		}
+		mids[i] = n[a:b]
+		if mids[i] == "" {
+			return nil, nil, fmt.Errorf("cannot tell the shard of %s: nothing in its name differs from the others", n)
+		}
+	}
+	return out, mids, nil
 }
 
 func commonPrefix(a, b string) int {
@@ -223,6 +329,20 @@ func PairShards(sets map[string][]ShardFile, sharded map[string]bool) ([]int, er
 	if len(plain) > 0 {
 		return nil, fmt.Errorf("sources %s are single files while %s are shard sets: rows pair by shard index, so every source feeding points must be a shard set", strings.Join(plain, ", "), strings.Join(multi, ", "))
 	}
+	var keyed, numbered []string
+	for _, s := range multi {
+		if len(sets[s]) > 0 && sets[s][0].Key != "" {
+			keyed = append(keyed, s)
+		} else {
+			numbered = append(numbered, s)
+		}
+	}
+	if len(keyed) > 0 {
+		if len(numbered) > 0 {
+			return nil, fmt.Errorf("the shards of %s are named by number but those of %s are not (%s): shards pair by one kind of name", strings.Join(numbered, ", "), strings.Join(keyed, ", "), sets[keyed[0]][0].Key)
+		}
+		return pairKeys(sets, multi)
+	}
 	all := map[int]bool{}
 	has := map[string]map[int]bool{}
 	for _, s := range multi {
@@ -252,6 +372,52 @@ func PairShards(sets map[string][]ShardFile, sharded map[string]bool) ([]int, er
 			shown, more = shown[:50], fmt.Sprintf(" and %d more", len(missing)-50)
 		}
 		return nil, fmt.Errorf("shards are paired by index across sources; missing: %s%s", strings.Join(shown, ", "), more)
+	}
+	return idx, nil
+}
+
+// pairKeys pairs shard sets whose files are named by key (a hash): every
+// key present in one source must be present in all. The keys, sorted,
+// give the shard indexes (so the global row order is the keys' order),
+// written into every set.
+func pairKeys(sets map[string][]ShardFile, multi []string) ([]int, error) {
+	all := map[string]bool{}
+	has := map[string]map[string]bool{}
+	for _, s := range multi {
+		has[s] = map[string]bool{}
+		for _, f := range sets[s] {
+			all[f.Key] = true
+			has[s][f.Key] = true
+		}
+	}
+	keys := SortedKeys(all)
+	var missing []string
+	for _, k := range keys {
+		for _, s := range multi {
+			if !has[s][k] {
+				missing = append(missing, fmt.Sprintf("%s shard %s", s, k))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		shown, more := missing, ""
+		if len(shown) > 50 {
+			shown, more = shown[:50], fmt.Sprintf(" and %d more", len(missing)-50)
+		}
+		return nil, fmt.Errorf("shards are paired by name across sources; missing: %s%s", strings.Join(shown, ", "), more)
+	}
+	pos := make(map[string]int, len(keys))
+	for i, k := range keys {
+		pos[k] = i
+	}
+	for _, s := range multi {
+		for i := range sets[s] {
+			sets[s][i].Index = pos[sets[s][i].Key]
+		}
+	}
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
 	}
 	return idx, nil
 }

@@ -114,3 +114,48 @@ func TestPeersRange(t *testing.T) {
 		t.Fatalf("peers %v", cfg.Qdrant.Peers)
 	}
 }
+
+// Shards named by hash (DataComp: <hash>.parquet beside <hash>.npz) pair
+// by the hash: prefixes and suffixes cut at separators, indexes from the
+// sorted keys of all sources, a missing file named by its hash, and
+// numbered and hashed sets not mixed.
+func TestHashNamedShardsPairByKey(t *testing.T) {
+	dir := t.TempDir()
+	hashes := []string{"d102e77a", "3aed1e96", "3a0f0c11"} // 3aed and 3a0f share a prefix, as hashes do
+	for _, h := range hashes {
+		os.WriteFile(filepath.Join(dir, h+".parquet"), nil, 0o644)
+		os.WriteFile(filepath.Join(dir, "emb_"+h+".npz"), nil, 0o644)
+	}
+	meta, err := (&Source{Path: "*.parquet"}).Shards(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := (&Source{Path: "emb_*.npz"}).Shards(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := map[string][]ShardFile{"meta": meta, "emb": emb}
+	sharded := map[string]bool{"meta": true, "emb": true}
+	idx, err := PairShards(sets, sharded)
+	if err != nil || len(idx) != 3 {
+		t.Fatalf("%v %v", idx, err)
+	}
+	for _, s := range []string{"meta", "emb"} {
+		for _, f := range sets[s] {
+			want := map[string]int{"3a0f0c11": 0, "3aed1e96": 1, "d102e77a": 2}[f.Key]
+			if f.Index != want || !strings.Contains(filepath.Base(f.Path), f.Key) {
+				t.Fatalf("%s: %+v, want index %d", s, f, want)
+			}
+		}
+	}
+	os.Remove(filepath.Join(dir, "emb_3aed1e96.npz"))
+	emb, _ = (&Source{Path: "emb_*.npz"}).Shards(dir)
+	meta, _ = (&Source{Path: "*.parquet"}).Shards(dir)
+	if _, err := PairShards(map[string][]ShardFile{"meta": meta, "emb": emb}, sharded); err == nil || !strings.Contains(err.Error(), "missing: emb shard 3aed1e96") {
+		t.Fatalf("missing: %v", err)
+	}
+	nums := []ShardFile{{Index: 0, Path: "a_0.npy"}, {Index: 1, Path: "a_1.npy"}}
+	if _, err := PairShards(map[string][]ShardFile{"meta": meta, "img": nums}, map[string]bool{"meta": true, "img": true}); err == nil || !strings.Contains(err.Error(), "named by number") {
+		t.Fatalf("mix: %v", err)
+	}
+}

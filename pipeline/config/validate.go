@@ -2,12 +2,15 @@ package config
 
 import (
 	"encoding/hex"
+
 	"fmt"
 	"net/url"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/snappipe/snappipe/internal/hfhub"
 )
 
 var s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -107,10 +110,23 @@ func validate(c *Config, d *decoder) {
 			d.at(p+".path", "give url or path, not both")
 		case s.URL == "" && s.Path == "":
 			d.at(p, "missing url or path")
+		case hfhub.IsRef(s.URL):
+			// A Hugging Face dataset file (or a {A..B} range of them)
+			// becomes its resolve URL; a glob stays, listed at plan and
+			// apply time.
+			r, err := hfhub.Parse(s.URL)
+			switch {
+			case err != nil:
+				d.at(p+".url", "%v", err)
+			case r.Path == "":
+				d.at(p+".url", "%s names a repository, not a file: add the file's path (a glob such as *.parquet names many)", s.URL)
+			case !r.HasGlob():
+				s.URL = r.Resolve(r.Path)
+			}
 		case s.URL != "":
 			u, err := url.Parse(s.URL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				d.at(p+".url", "invalid URL %q (expected http:// or https://)", redactURL(s.URL))
+				d.at(p+".url", "invalid URL %q (expected http://, https:// or hf://datasets/OWNER/NAME/PATH)", redactURL(s.URL))
 			}
 		}
 		if s.Format == "" {

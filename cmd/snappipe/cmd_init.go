@@ -43,7 +43,10 @@ file without --force; -o - prints to stdout.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runInit(cmd.Context(), g, args, out, force) },
 	}
-	cmd.Flags().StringVarP(&out, "output-file", "O", "pipeline.yaml", "where to write the pipeline (- for stdout)")
+	// -o/--output is the file here (it shadows the global result-format
+	// flag, which init has no use for); -O/--output-file is the same.
+	cmd.Flags().StringVarP(&out, "output", "o", "pipeline.yaml", "where to write the pipeline (- for stdout)")
+	cmd.Flags().StringVarP(&out, "output-file", "O", "pipeline.yaml", "the same as -o")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
 }
@@ -68,7 +71,7 @@ var digitRunRE = regexp.MustCompile(`\d+`)
 func runInit(ctx context.Context, g *globalOptions, args []string, out string, force bool) error {
 	if out != "-" {
 		if _, err := os.Stat(out); err == nil && !force {
-			return fmt.Errorf("%s exists: use --force to overwrite it, or -O - to print", out)
+			return fmt.Errorf("%s exists: use --force to overwrite it, or -o - to print", out)
 		}
 	}
 	base := "."

@@ -38,7 +38,7 @@ func TestInitFromDirectoryAndURLs(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "pipeline.yaml")
-	if code, o := runCLI("init", data, "-O", out); code != 0 {
+	if code, o := runCLI("init", data, "-o", out); code != 0 {
 		t.Fatalf("init: %d\n%s", code, o)
 	}
 	b, _ := os.ReadFile(out)

@@ -58,30 +58,37 @@ func NpyRows(t testing.TB, path string) [][]float32 {
 // ParquetRows reads every row of a Parquet file as payload values.
 func ParquetRows(t testing.TB, path string) []map[string]*qdrant.Value {
 	t.Helper()
-	f, err := os.Open(path)
+	var out []map[string]*qdrant.Value
+	parquetEach(t, path, pq.Selection{AllPayload: true}, func(p map[string]any) { out = append(out, qvalue.Payload(p)) })
+	return out
+}
+
+// parquetEach calls f with every row's payload of sel.
+func parquetEach(t testing.TB, path string, sel pq.Selection, f func(map[string]any)) {
+	t.Helper()
+	fh, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := pq.Open(f, st.Size(), path)
+	defer fh.Close()
+	st, _ := fh.Stat()
+	pf, err := pq.Open(fh, st.Size(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := pf.NewReader(pq.Selection{AllPayload: true}, 0)
+	r, err := pf.NewReader(sel, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var out []map[string]*qdrant.Value
 	for {
 		var row pq.Row
 		if err := r.Next(&row); err == io.EOF {
-			return out
+			return
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, qvalue.Payload(row.Payload))
+		f(row.Payload)
 	}
 }
 
@@ -398,29 +405,7 @@ func NpzRows(t testing.TB, path, array string) [][]float32 {
 // ParquetColumn reads one column of a Parquet file as payload values.
 func ParquetColumn(t testing.TB, path, column string) []any {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := pq.Open(f, st.Size(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := pf.NewReader(pq.Selection{Payload: []string{column}}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var out []any
-	for {
-		var row pq.Row
-		if err := r.Next(&row); err == io.EOF {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, row.Payload[column])
-	}
+	parquetEach(t, path, pq.Selection{Payload: []string{column}}, func(p map[string]any) { out = append(out, p[column]) })
+	return out
 }

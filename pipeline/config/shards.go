@@ -1,12 +1,14 @@
 package config
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -343,37 +345,7 @@ func PairShards(sets map[string][]ShardFile, sharded map[string]bool) ([]int, er
 		}
 		return pairKeys(sets, multi)
 	}
-	all := map[int]bool{}
-	has := map[string]map[int]bool{}
-	for _, s := range multi {
-		has[s] = map[int]bool{}
-		for _, f := range sets[s] {
-			all[f.Index] = true
-			has[s][f.Index] = true
-		}
-	}
-	idx := make([]int, 0, len(all))
-	for i := range all {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	var missing []string
-	for _, i := range idx {
-		for _, s := range multi {
-			if !has[s][i] {
-				missing = append(missing, fmt.Sprintf("%s shard %d", s, i))
-			}
-		}
-	}
-	if len(missing) > 0 {
-		shown := missing
-		more := ""
-		if len(shown) > 50 {
-			shown, more = shown[:50], fmt.Sprintf(" and %d more", len(missing)-50)
-		}
-		return nil, fmt.Errorf("shards are paired by index across sources; missing: %s%s", strings.Join(shown, ", "), more)
-	}
-	return idx, nil
+	return pairedBy(sets, multi, func(f ShardFile) int { return f.Index }, "index")
 }
 
 // pairKeys pairs shard sets whose files are named by key (a hash): every
@@ -381,30 +353,9 @@ func PairShards(sets map[string][]ShardFile, sharded map[string]bool) ([]int, er
 // give the shard indexes (so the global row order is the keys' order),
 // written into every set.
 func pairKeys(sets map[string][]ShardFile, multi []string) ([]int, error) {
-	all := map[string]bool{}
-	has := map[string]map[string]bool{}
-	for _, s := range multi {
-		has[s] = map[string]bool{}
-		for _, f := range sets[s] {
-			all[f.Key] = true
-			has[s][f.Key] = true
-		}
-	}
-	keys := SortedKeys(all)
-	var missing []string
-	for _, k := range keys {
-		for _, s := range multi {
-			if !has[s][k] {
-				missing = append(missing, fmt.Sprintf("%s shard %s", s, k))
-			}
-		}
-	}
-	if len(missing) > 0 {
-		shown, more := missing, ""
-		if len(shown) > 50 {
-			shown, more = shown[:50], fmt.Sprintf(" and %d more", len(missing)-50)
-		}
-		return nil, fmt.Errorf("shards are paired by name across sources; missing: %s%s", strings.Join(shown, ", "), more)
+	keys, err := pairedBy(sets, multi, func(f ShardFile) string { return f.Key }, "name")
+	if err != nil {
+		return nil, err
 	}
 	pos := make(map[string]int, len(keys))
 	for i, k := range keys {
@@ -420,4 +371,40 @@ func pairKeys(sets map[string][]ShardFile, multi []string) ([]int, error) {
 		idx[i] = i
 	}
 	return idx, nil
+}
+
+// pairedBy returns the shard ids (index or key) of every source, sorted,
+// or an error naming every (source, id) missing from a source that others
+// have (the first 50, then a count).
+func pairedBy[K cmp.Ordered](sets map[string][]ShardFile, multi []string, id func(ShardFile) K, what string) ([]K, error) {
+	all := map[K]bool{}
+	has := map[string]map[K]bool{}
+	for _, s := range multi {
+		has[s] = map[K]bool{}
+		for _, f := range sets[s] {
+			all[id(f)] = true
+			has[s][id(f)] = true
+		}
+	}
+	ids := make([]K, 0, len(all))
+	for k := range all {
+		ids = append(ids, k)
+	}
+	slices.Sort(ids)
+	var missing []string
+	for _, k := range ids {
+		for _, s := range multi {
+			if !has[s][k] {
+				missing = append(missing, fmt.Sprintf("%s shard %v", s, k))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		shown, more := missing, ""
+		if len(shown) > 50 {
+			shown, more = shown[:50], fmt.Sprintf(" and %d more", len(missing)-50)
+		}
+		return nil, fmt.Errorf("shards are paired by %s across sources; missing: %s%s", what, strings.Join(shown, ", "), more)
+	}
+	return ids, nil
 }

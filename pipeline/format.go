@@ -49,6 +49,12 @@ type ColumnInfo struct {
 	SparsePart   bool
 }
 
+// MemberLister is a Format whose files hold several arrays, one chosen by
+// an option (npz: array). init lists them to propose one source each.
+type MemberLister interface {
+	Members(r io.ReaderAt, size int64) (option string, names []string, err error)
+}
+
 // Inspector is a table FormatFile that can classify its columns (init).
 type Inspector interface {
 	Inspect() ([]ColumnInfo, error)

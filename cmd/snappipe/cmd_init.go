@@ -64,7 +64,32 @@ type initGroup struct {
 	half    bool
 	width   int
 	columns []pipeline.ColumnInfo
+	// option is a format option naming the member read (npz: array).
+	option, member string
 }
+
+// groupKey is the key files group by: the name with its digit runs
+// replaced, or, for hash-named files, just the extension.
+func groupKey(name string) (string, bool) {
+	ext := path.Ext(name)
+	if hashStemRE.MatchString(strings.TrimSuffix(name, ext)) {
+		return "<hash>" + ext, true
+	}
+	return digitRunRE.ReplaceAllString(name, "#"), false
+}
+
+// hashedStem names a group of hash-named files: metadata for a table,
+// else the extension (an npz group is named by its arrays anyway).
+func hashedStem(f pipeline.Format, name string) string {
+	if f != nil && f.Table() {
+		return "metadata"
+	}
+	return strings.TrimPrefix(path.Ext(name), ".")
+}
+
+// hashStemRE matches file stems that are hashes (DataComp's shards): such
+// files group by extension into one glob, paired by hash when applied.
+var hashStemRE = regexp.MustCompile(`^[0-9a-f]{16,}$`)
 
 var digitRunRE = regexp.MustCompile(`\d+`)
 
@@ -90,11 +115,36 @@ func runInit(ctx context.Context, g *globalOptions, args []string, out string, f
 		return errors.New("no file of a known format (parquet, npy, npz, fvecs, bvecs) among the sources")
 	}
 	var fetched int64
+	var skipped []string
+	var probed []*initGroup
 	for _, gr := range groups {
-		n, err := gr.probe(ctx)
+		members, n, err := gr.members(ctx)
 		fetched += n
 		if err != nil {
 			return err
+		}
+		if len(members) == 0 {
+			members = []*initGroup{gr}
+		}
+		for _, m := range members {
+			n, err := m.probe(ctx)
+			fetched += n
+			if err != nil {
+				if m.member != "" {
+					// An array that is not a table of vectors (a 1-D
+					// mask, say): reported, not used.
+					skipped = append(skipped, fmt.Sprintf("%s array %s (%v)", m.stem, m.member, err))
+					continue
+				}
+				return err
+			}
+			probed = append(probed, m)
+		}
+	}
+	groups = probed
+	if len(skipped) > 0 {
+		for _, sk := range skipped {
+			fmt.Fprintf(g.stderr, "init: not used: %s\n", sk)
 		}
 	}
 	text, err := initConfig(groups, base, out == "-", args)
@@ -154,7 +204,7 @@ func initSources(ctx context.Context, a string) ([]*initGroup, error) {
 		if e.IsDir() || pipeline.FormatForName(e.Name()) == nil {
 			continue
 		}
-		k := digitRunRE.ReplaceAllString(e.Name(), "#")
+		k, _ := groupKey(e.Name())
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -170,7 +220,12 @@ func initSources(ctx context.Context, a string) ([]*initGroup, error) {
 		for _, n := range names {
 			gr.files = append(gr.files, filepath.Join(abs, n))
 		}
-		gr.loc = filepath.Join(abs, shardPattern(names))
+		if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
+			gr.loc = filepath.Join(abs, "*"+filepath.Ext(names[0])) // paired by hash
+			gr.stem = hashedStem(gr.format, names[0])
+		} else {
+			gr.loc = filepath.Join(abs, shardPattern(names))
+		}
 		out = append(out, gr)
 	}
 	return out, nil
@@ -195,7 +250,8 @@ func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
 		if pipeline.FormatForName(p) == nil {
 			continue
 		}
-		k := path.Dir(p) + "/" + digitRunRE.ReplaceAllString(path.Base(p), "#")
+		gk, _ := groupKey(path.Base(p))
+		k := path.Dir(p) + "/" + gk
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -212,6 +268,21 @@ func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
 		for _, p := range paths {
 			names = append(names, path.Base(p))
 			gr.files = append(gr.files, resolve(p))
+		}
+		if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
+			// Named by hash: a glob over the repository, paired by hash.
+			dir := path.Dir(paths[0])
+			glob := "*" + path.Ext(names[0])
+			if dir != "." {
+				glob = dir + "/" + glob
+			}
+			gr.loc = "hf://datasets/" + ref.Repo + "/" + glob
+			if ref.Rev != "main" {
+				gr.loc += "@" + ref.Rev
+			}
+			gr.stem = hashedStem(gr.format, names[0])
+			out = append(out, gr)
+			continue
 		}
 		pat := shardPattern(names)
 		if strings.Contains(pat, "*") {
@@ -319,6 +390,57 @@ func vectorName(stem string) string {
 	return ident(strings.TrimSuffix(strings.TrimSuffix(stem, "_emb"), "_embeddings"))
 }
 
+// open opens the group's first file (by Range when remote).
+func (gr *initGroup) open(ctx context.Context) (io.ReaderAt, int64, func() int64, func(), error) {
+	first := gr.files[0]
+	if gr.remote || strings.HasPrefix(first, "http") {
+		hra, err := httpra.Open(ctx, pipeline.HTTPClient(), first, httpget.HFAuth(), 16<<10)
+		if err != nil {
+			return nil, 0, nil, nil, err
+		}
+		return hra, hra.Size(), hra.Fetched, func() {}, nil
+	}
+	f, err := os.Open(first)
+	if err != nil {
+		return nil, 0, nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, nil, err
+	}
+	return f, st.Size(), nil, func() { f.Close() }, nil
+}
+
+// members splits a group whose format holds several arrays (npz) into one
+// group per array; nil when it holds one.
+func (gr *initGroup) members(ctx context.Context) ([]*initGroup, int64, error) {
+	ml, ok := gr.format.(pipeline.MemberLister)
+	if !ok {
+		return nil, 0, nil
+	}
+	ra, size, fetched, done, err := gr.open(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	opt, names, err := ml.Members(ra, size)
+	n := int64(0)
+	if fetched != nil {
+		n = fetched()
+	}
+	if err != nil || len(names) < 2 {
+		return nil, n, err
+	}
+	var out []*initGroup
+	for _, m := range names {
+		c := *gr
+		c.option, c.member, c.stem = opt, m, m
+		out = append(out, &c)
+	}
+	return out, n, nil
+}
+
 // probe reads the first file's header or footer.
 func (gr *initGroup) probe(ctx context.Context) (int64, error) {
 	first := gr.files[0]
@@ -344,6 +466,9 @@ func (gr *initGroup) probe(ctx context.Context) (int64, error) {
 		ra, size = f, st.Size()
 	}
 	src := &config.Source{Format: gr.format.Name()}
+	if gr.member != "" {
+		src.Options = map[string]string{gr.option: gr.member}
+	}
 	ff, err := gr.format.Probe(ra, size, size, src, filepath.Base(first))
 	n := int64(0)
 	if err != nil {
@@ -495,6 +620,8 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 		}
 		if len(jsonCols) > 0 {
 			fmt.Fprintf(&b, "  %s: { %s: %q, json_vectors: %q }   # %s; JSON-text vectors\n", gr.name, key, loc, strings.Join(jsonCols, ","), note)
+		} else if gr.member != "" {
+			fmt.Fprintf(&b, "  %s: { %s: %q, %s: %s }   # %s\n", gr.name, key, loc, gr.option, gr.member, note)
 		} else {
 			fmt.Fprintf(&b, "  %s: { %s: %q }   # %s\n", gr.name, key, loc, note)
 		}

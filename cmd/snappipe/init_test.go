@@ -205,3 +205,43 @@ func TestInitProposesMultivectorAndSparse(t *testing.T) {
 		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
 	}
 }
+
+// DataComp's layout (hash-named <hash>.parquet beside <hash>.npz holding
+// four arrays): init groups the files by kind into globs paired by hash,
+// proposes one source per npz array, DataComp's text uid as the point id,
+// and the pipeline applies unchanged — from a directory and from the Hub.
+func TestInitHashNamedShards(t *testing.T) {
+	src, _ := filepath.Abs("../../testdata/datacomp_small")
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	if code, o := runCLI("init", src, "-o", out); code != 0 {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+	b, _ := os.ReadFile(out)
+	for _, want := range []string{`path: "` + src + `/*.npz", array: l14_img`, `metadata: { path: "` + src + `/*.parquet" }`,
+		"l14_img: { size: 768, distance: Cosine, datatype: float16 }", "b32_txt: { size: 512", "id: { column: uid }", "exclude: [face_bboxes]"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("pipeline lacks %q:\n%s", want, b)
+		}
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 60 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
+	}
+
+	hub := testkit.ServeHF(t, src, "mlfoundations/datacomp_small")
+	t.Setenv("HF_ENDPOINT", hub)
+	code, o := runCLI("init", "hf://datasets/mlfoundations/datacomp_small", "-o", "-")
+	if code != 0 || !strings.Contains(o, `url: "hf://datasets/mlfoundations/datacomp_small/*.npz", array: l14_txt`) ||
+		!strings.Contains(o, `metadata: { url: "hf://datasets/mlfoundations/datacomp_small/*.parquet" }`) {
+		t.Fatalf("init from the hub: %d\n%s", code, o)
+	}
+	out2 := filepath.Join(t.TempDir(), "hub.yaml")
+	if code, o := runCLI("init", "hf://datasets/mlfoundations/datacomp_small", "-o", out2); code != 0 {
+		t.Fatalf("init from the hub: %d\n%s", code, o)
+	}
+	hb, _ := os.ReadFile(out2)
+	os.WriteFile(out2, []byte(strings.Replace(string(hb), "  name: datacomp_small\n  on_exists", "  name: datacomp_hub\n  on_exists", 1)), 0o644)
+	if code, o := runCLI("apply", out2, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 60 points written") {
+		t.Fatalf("apply from the hub: %d\n%s", code, o)
+	}
+}

@@ -41,6 +41,24 @@ func (Format) Prefixable() bool { return false }
 // real array needs).
 const maxHeader = 1 << 20
 
+// Members lists the archive's arrays (for init: one source each).
+func (Format) Members(r io.ReaderAt, size int64) (string, []string, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return "", nil, fmt.Errorf("not a readable npz (zip) archive: %w", err)
+	}
+	var members []string
+	for _, f := range zr.File {
+		if n, ok := strings.CutSuffix(f.Name, ".npy"); ok {
+			members = append(members, n)
+		}
+	}
+	slices.Sort(members)
+	return "array", members, nil
+}
+
+var _ pipeline.MemberLister = Format{}
+
 // Probe reads the central directory and the chosen member's .npy header.
 func (Format) Probe(r io.ReaderAt, size, avail int64, src *config.Source, name string) (pipeline.FormatFile, error) {
 	if avail < size {

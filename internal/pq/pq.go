@@ -1078,6 +1078,19 @@ func (f *File) Inspect() ([]ColumnInfo, error) {
 		if !n.Leaf() || n.Repeated() || n.Type().Kind() != parquet.ByteArray {
 			continue
 		}
+		if name := n.Name(); name == "id" || name == "_id" || name == "uid" {
+			// A text id column: an id when its first rows read as unsigned
+			// integers or UUIDs (DataComp's uid: 32 hex digits).
+			if rows, err := f.firstRows(Selection{Payload: []string{name}}, 16); err == nil && len(rows) > 0 {
+				ok := true
+				for _, row := range rows {
+					if _, err := PointID(row.Payload[name]); err != nil {
+						ok = false
+					}
+				}
+				out[i].ID = ok
+			}
+		}
 		r, err := f.NewReader(Selection{Payload: []string{n.Name()}}, 0)
 		if err != nil {
 			continue

@@ -241,17 +241,21 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		rt.Config = &c2
 	}
 	err = Run(ctx, plan, reg, rt)
+	if err != nil && (errors.As(err, new(*ReplayError)) || rt.ReplayRequired()) {
+		// Rows were loaded from bytes a download dropped: forget every
+		// acknowledgement (however the run ended), the next run replays
+		// them all and overwrites the points.
+		sf.Update(func(s *State) { s.Upsert = UpsertState{BatchSize: s.Upsert.BatchSize, Rows: s.Upsert.Rows} })
+		if !errors.As(err, new(*ReplayError)) {
+			err = &ReplayError{Err: err}
+		}
+	}
 	switch {
 	case err == nil:
 		sf.Update(func(s *State) { s.LastFailure = nil })
 	case ctx.Err() == nil:
 		// A failure, not an interrupt: record it, and say what the
 		// collection holds now and how to go on.
-		if errors.As(err, new(*ReplayError)) {
-			// Rows were loaded from bytes the download dropped: forget
-			// every acknowledgement, the next run replays them all.
-			sf.Update(func(s *State) { s.Upsert = UpsertState{BatchSize: s.Upsert.BatchSize, Rows: s.Upsert.Rows} })
-		}
 		up := sf.Snapshot().Upsert
 		f := &Failure{At: time.Now().UTC(), Error: err.Error(), RowsLoaded: layout.RowsOfBatches(up), Rows: up.Rows}
 		sf.Update(func(s *State) { s.LastFailure = f })

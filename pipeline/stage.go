@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -375,6 +376,7 @@ type Runtime struct {
 	// Summary collects the run's results.
 	Summary   *Summary
 	summaryMu sync.Mutex
+	replay    atomic.Bool
 	// InFlight, when set, is the context of upsert requests already sent:
 	// it outlives the run's context by a grace period after an interrupt,
 	// so acknowledged work is recorded before exit.
@@ -487,6 +489,14 @@ func (NopEvents) StageFinished(string, error)           {}
 func (NopEvents) Progress(string, int64, int64, string) {}
 
 // AddFetched counts bytes transferred from sources and the server.
+// RequireReplay records that rows already loaded may come from bytes a
+// download later dropped: however the run ends, apply clears the
+// checkpoint's upsert progress so the next run loads every row again.
+func (rt *Runtime) RequireReplay() { rt.replay.Store(true) }
+
+// ReplayRequired reports whether RequireReplay was called.
+func (rt *Runtime) ReplayRequired() bool { return rt.replay.Load() }
+
 func (rt *Runtime) AddFetched(n int64) {
 	if rt.Summary != nil && n > 0 {
 		rt.summaryMu.Lock()

@@ -140,6 +140,11 @@ func (s *Stream) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n, rerr := f.ReadAt(p[:end-off], off)
+	if int64(n) < end-off {
+		// Fewer bytes than were written: the part file was cut (the
+		// download restarted under the reader).
+		return n, &ReplayError{Err: fmt.Errorf("%w: the file shrank under a reader at offset %d", ErrStreamReset, off+int64(n))}
+	}
 	if rerr == nil && int64(n) < int64(len(p)) {
 		rerr = io.EOF
 	}

@@ -64,3 +64,21 @@ func TestStream(t *testing.T) {
 		t.Fatalf("final %q", p)
 	}
 }
+
+// A part file cut under a reader (the download restarted before the
+// stream heard of it) is a replay, not a short read.
+func TestStreamShrunkUnderReader(t *testing.T) {
+	part := filepath.Join(t.TempDir(), "f.part")
+	os.WriteFile(part, []byte("0123456789"), 0o644)
+	s := NewStream(part, 10, 0)
+	if err := s.Started(0); err != nil {
+		t.Fatal(err)
+	}
+	s.Wrote(10)
+	os.Truncate(part, 4)
+	_, err := s.ReadAt(make([]byte, 8), 0)
+	var re *ReplayError
+	if !errors.As(err, &re) || !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -196,7 +196,10 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 	if stream != nil {
 		req.OnStart = func(offset int64) {
 			if err := stream.Started(offset); err != nil {
-				cancel() // bytes already read were dropped: no point going on
+				// Bytes already handed out were dropped: whatever error
+				// the run ends with, its acknowledgements are forgotten.
+				d.rt.RequireReplay()
+				cancel()
 				return
 			}
 			if !handed && stream.Size() >= 0 {
@@ -221,6 +224,7 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		case serr != nil && errors.Is(serr, pipeline.ErrStreamReset):
 			ferr = fmt.Errorf("source %s: %w", fl.name, serr) // a *ReplayError
 		case err != nil && handed && errors.Is(err, httpget.ErrChecksum):
+			d.rt.RequireReplay()
 			ferr = &pipeline.ReplayError{Err: fmt.Errorf("source %s: %w", fl.name, err)}
 		case err != nil:
 			ferr = fmt.Errorf("source %s: %w", fl.name, err)

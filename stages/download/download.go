@@ -277,8 +277,10 @@ func (d *Download) runShards(ctx context.Context, io pipeline.StageIO, l *pipeli
 	}
 	par := max(1, d.rt.Config.Download.ParallelShards)
 	results := make([]chan *pipeline.FileReady, len(spans))
+	done := make([]chan struct{}, len(spans)) // closed when the shard's download ended
 	for i := range results {
 		results[i] = make(chan *pipeline.FileReady, 1)
+		done[i] = make(chan struct{})
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	sem := make(chan struct{}, par)
@@ -290,6 +292,7 @@ func (d *Download) runShards(ctx context.Context, io pipeline.StageIO, l *pipeli
 				return gctx.Err()
 			}
 			g.Go(func() error {
+				defer close(done[i])
 				sec, err := pipeline.DownloadShardSection(d.rt, d.nodeRef, pipeline.ShardKey(d.name, s.Index))
 				if err != nil {
 					return err
@@ -321,7 +324,15 @@ func (d *Download) runShards(ctx context.Context, io pipeline.StageIO, l *pipeli
 			if err := io.Emit(gctx, fr); err != nil {
 				return err
 			}
-			<-sem // the next shard may start once this one is handed on
+			// The next shard may start once this one is handed on and its
+			// download ended (a streamed shard is handed on while it still
+			// downloads): at most parallel_shards downloads at once.
+			select {
+			case <-done[i]:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			<-sem
 		}
 		return nil
 	})

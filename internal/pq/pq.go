@@ -440,6 +440,7 @@ type Reader struct {
 	// typed pages (typedCursor); typed holds their cursors.
 	typedCols map[int]bool
 	typed     map[int]*typedCursor
+	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int
 	rgStart int64 // first row of the current row group
@@ -767,6 +768,7 @@ func (r *Reader) openRowGroup() error {
 	rg := r.f.f.RowGroups()[r.rg]
 	r.cursors = map[int]*cursor{}
 	r.typed = map[int]*typedCursor{}
+	r.valueCols = r.valueCols[:0]
 	chunks := rg.ColumnChunks()
 	for _, c := range r.needCols {
 		pages := chunks[c].Pages()
@@ -781,8 +783,18 @@ func (r *Reader) openRowGroup() error {
 			continue
 		}
 		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024), flat: r.maxRep[c] == 0}
+		if !r.vecOnly[c] {
+			r.valueCols = append(r.valueCols, valueCol{c, r.cursors[c]})
+		}
 	}
 	return nil
+}
+
+// valueCol is a column read as parquet values every row (payload, id),
+// with its cursor: the row loop walks a slice, no map lookups.
+type valueCol struct {
+	col int
+	cur *cursor
 }
 
 func (r *Reader) closeRowGroup() {
@@ -819,11 +831,9 @@ func (r *Reader) Next(row *Row) error {
 			return err
 		}
 	}
-	for _, c := range r.needCols {
-		if r.vecOnly[c] {
-			continue // read straight into the vector below
-		}
-		v, err := r.cursors[c].next(r.vals[c][:0])
+	for _, vc := range r.valueCols {
+		c := vc.col
+		v, err := vc.cur.next(r.vals[c][:0])
 		if err != nil {
 			if err == io.EOF {
 				return fmt.Errorf("row %d: column chunk %d ended early", r.row, c)

@@ -132,7 +132,6 @@ func TestDatasetConfigDBpedia(t *testing.T) {
 func TestDatasetConfigDataCompSmall(t *testing.T) {
 	src, _ := filepath.Abs(filepath.Join("..", "testdata", "datacomp_small"))
 	e, y := datasetEnv(t, src, "mlfoundations/datacomp_small", "datacomp-small.yaml")
-	t.Setenv("HF_ENDPOINT", e.vars["HF_ENDPOINT"]) // hf:// references resolve through it
 	cfg := e.load(t, t.TempDir(), strings.Replace(y, "limit: 50000", "limit: 50", 1))
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil || sum.PointsWritten != 50 {
@@ -179,7 +178,6 @@ func TestDatasetConfigDataCompSmall(t *testing.T) {
 		os.WriteFile(filepath.Join(repo2, f), b, 0o644)
 	}
 	e2, y2 := datasetEnv(t, repo2, "mlfoundations/datacomp_small", "datacomp-small.yaml")
-	t.Setenv("HF_ENDPOINT", e2.vars["HF_ENDPOINT"])
 	_, err = e2.apply(t, e2.load(t, t.TempDir(), y2), pipeline.ApplyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "image shard 6e84e6c9b0bdf3c599371a755d7d6646") || e2.count(t, "datacomp-small") != 0 {
 		t.Fatalf("missing npz: %v", err)

@@ -295,8 +295,8 @@ func removeStaleTemps(dir string) {
 // Remote globs (hf://datasets/OWNER/NAME/DIR/*.parquet) are listed through
 // the Hugging Face API when the layout is built.
 func init() {
-	config.ListRemote = func(ctx context.Context, pattern string) ([]string, error) {
-		r, err := hfhub.Parse(pattern)
+	config.ListRemote = func(ctx context.Context, pattern, endpoint string) ([]string, error) {
+		r, err := hfhub.ParseWith(pattern, endpoint)
 		if err != nil {
 			return nil, err
 		}

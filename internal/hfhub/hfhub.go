@@ -30,8 +30,17 @@ type Ref struct {
 // IsRef reports whether s is an hf:// reference.
 func IsRef(s string) bool { return strings.HasPrefix(s, "hf://") }
 
-// Parse reads hf://datasets/OWNER/NAME[/PATH][@REVISION].
-func Parse(s string) (Ref, error) {
+// Parse reads hf://datasets/OWNER/NAME[/PATH][@REVISION], with the
+// endpoint from the environment (HF_ENDPOINT).
+func Parse(s string) (Ref, error) { return ParseWith(s, Endpoint()) }
+
+// ParseWith is Parse with the hub's endpoint given ("" for
+// https://huggingface.co): a pipeline file takes it from its own variable
+// lookup, as it does every variable.
+func ParseWith(s, endpoint string) (Ref, error) {
+	if endpoint = strings.TrimRight(endpoint, "/"); endpoint == "" {
+		endpoint = DefaultEndpoint
+	}
 	rest, ok := strings.CutPrefix(s, "hf://")
 	if !ok {
 		return Ref{}, fmt.Errorf("%s: not an hf:// reference", s)
@@ -44,15 +53,18 @@ func Parse(s string) (Ref, error) {
 	if len(parts) < 3 || parts[0] != "datasets" || parts[1] == "" || parts[2] == "" || rev == "" {
 		return Ref{}, fmt.Errorf("%s: expected hf://datasets/OWNER/NAME[/PATH][@REVISION]", s)
 	}
-	return Ref{Endpoint: Endpoint(), Repo: parts[1] + "/" + parts[2], Rev: rev, Path: strings.Join(parts[3:], "/")}, nil
+	return Ref{Endpoint: endpoint, Repo: parts[1] + "/" + parts[2], Rev: rev, Path: strings.Join(parts[3:], "/")}, nil
 }
+
+// DefaultEndpoint is the Hugging Face Hub.
+const DefaultEndpoint = "https://huggingface.co"
 
 // Endpoint is HF_ENDPOINT, or https://huggingface.co.
 func Endpoint() string {
 	if e := strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"); e != "" {
 		return e
 	}
-	return "https://huggingface.co"
+	return DefaultEndpoint
 }
 
 // Resolve is the download URL of a file of the repo.

@@ -108,6 +108,9 @@ type Source struct {
 	// Options are the keys a format plugin declares (Format.Options), such
 	// as npz's array. They are part of the config hash.
 	Options map[string]string `yaml:"-" json:",omitempty"`
+	// HubEndpoint is HF_ENDPOINT (from the file's variable lookup) for an
+	// hf:// source; empty: https://huggingface.co.
+	HubEndpoint string `yaml:"-" json:",omitempty"`
 }
 
 // Option returns a format option's value ("" when unset).

@@ -61,6 +61,9 @@ func applyEnvOverrides(cfg *Config, lookup Lookup, sets []string) {
 				if src != nil && strings.HasPrefix(src.URL, HuggingFace+"/") {
 					src.URL = ep + strings.TrimPrefix(src.URL, HuggingFace)
 				}
+				if src != nil && strings.HasPrefix(src.URL, "hf://") {
+					src.HubEndpoint = ep // hf:// resolves and lists through the mirror
+				}
 			}
 		}
 	}

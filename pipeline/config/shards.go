@@ -59,13 +59,13 @@ func (s *Source) IsRemoteGlob() bool {
 	if !hfhub.IsRef(s.URL) {
 		return false
 	}
-	r, err := hfhub.Parse(s.URL)
+	r, err := hfhub.ParseWith(s.URL, s.HubEndpoint)
 	return err == nil && r.HasGlob()
 }
 
 // ListRemote lists a remote glob's files (set by the engine, which owns
 // the HTTP client; nil in packages that never list).
-var ListRemote func(ctx context.Context, pattern string) ([]string, error)
+var ListRemote func(ctx context.Context, pattern, endpoint string) ([]string, error)
 
 // ShardsCtx is Shards, listing a remote glob's files too.
 func (s *Source) ShardsCtx(ctx context.Context, dir string) ([]ShardFile, error) {
@@ -75,7 +75,7 @@ func (s *Source) ShardsCtx(ctx context.Context, dir string) ([]ShardFile, error)
 	if ListRemote == nil {
 		return nil, fmt.Errorf("%s: remote globs are listed at plan and apply time", s.URL)
 	}
-	urls, err := ListRemote(ctx, s.URL)
+	urls, err := ListRemote(ctx, s.URL, s.HubEndpoint)
 	if err != nil {
 		return nil, err
 	}

@@ -114,7 +114,7 @@ func validate(c *Config, d *decoder) {
 			// A Hugging Face dataset file (or a {A..B} range of them)
 			// becomes its resolve URL; a glob stays, listed at plan and
 			// apply time.
-			r, err := hfhub.Parse(s.URL)
+			r, err := hfhub.ParseWith(s.URL, s.HubEndpoint)
 			switch {
 			case err != nil:
 				d.at(p+".url", "%v", err)

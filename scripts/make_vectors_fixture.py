@@ -116,6 +116,7 @@ def main():
         "val_null": col(None, [0.5, 0.25], lf),
         "val_null_elem": col([0.5, None], [0.5, 0.25], lf),
         "idx_str": col(["a", "b"], ["a", "b"], pa.list_(pa.string())),
+        "score16": pa.array([0.5, -2.0, None, 65504.0], pa.float16()),  # a float16 payload scalar
     })
     pq.write_table(cases, f"{OUT}/cases.parquet")
     print(f"wrote {OUT}: pyarrow {pa.__version__}")

@@ -189,6 +189,34 @@ func (g *group) build(vals [][]parquet.Value) (any, error) {
 	return m, nil
 }
 
+// fixHalf gives FLOAT16 leaves (known from the footer: parquet-go's
+// schema nodes drop the annotation) the float16 conversion.
+func (f *File) fixHalf(fl field) {
+	switch x := fl.(type) {
+	case *prim:
+		if f.half[x.col] {
+			x.conv = halfValue
+		}
+	case *list:
+		if f.half[x.col] {
+			x.conv = halfValue
+		}
+	case *group:
+		for _, c := range x.children {
+			f.fixHalf(c)
+		}
+	}
+}
+
+// halfValue converts a FLOAT16 value (2 little-endian bytes) to float64.
+func halfValue(v parquet.Value) any {
+	b := v.ByteArray()
+	if len(b) != 2 {
+		return bytesValue(v)
+	}
+	return float64(float16.Frombits(uint16(b[0]) | uint16(b[1])<<8).Float32())
+}
+
 // plan walks a top-level node into a field assembler. colIdx counts leaf
 // columns in schema order; def is the definition level above the node.
 func plan(n parquet.Node, path string, colIdx *int, def int) (field, error) {
@@ -508,6 +536,7 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
+		f.fixHalf(fl)
 		r.names = append(r.names, name)
 		r.fields = append(r.fields, fl)
 	}
@@ -545,6 +574,7 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
+		f.fixHalf(fl)
 		r.idField = fl
 	}
 	r.multiWidth = map[string]int{}

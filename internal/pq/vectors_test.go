@@ -119,7 +119,7 @@ func TestSparseRows(t *testing.T) {
 func TestVectorColumnsAreNotPayload(t *testing.T) {
 	pf := openCases(t)
 	pair := pipeline.SparsePair{Indices: "idx_ok", Values: "val_ok"}
-	rows, err := readAll(pf, Selection{AllPayload: true, Exclude: []string{"tok_zero", "tok_null", "tok_empty_token", "tok_null_token", "tok_width", "tok_null_component", "idx_neg", "idx_big", "idx_dup", "idx_null", "val_null", "val_null_elem", "idx_str"},
+	rows, err := readAll(pf, Selection{AllPayload: true, Exclude: []string{"tok_zero", "tok_null", "tok_empty_token", "tok_null_token", "tok_width", "tok_null_component", "idx_neg", "idx_big", "idx_dup", "idx_null", "val_null", "val_null_elem", "idx_str", "score16"},
 		Multi: []string{"tok_ok"}, Sparse: []pipeline.SparsePair{pair}})
 	if err != nil {
 		t.Fatal(err)
@@ -217,5 +217,22 @@ func readVecs(t *testing.T, pf *File, sel Selection, start int64) ([][]float32, 
 			return out, err
 		}
 		out = append(out, append([]float32(nil), row.Vectors[sel.Vectors[0]]...))
+	}
+}
+
+// A float16 scalar column (FLOAT16, which parquet-go's schema nodes do not
+// carry) is payload as numbers, not as their two bytes.
+func TestFloat16PayloadColumn(t *testing.T) {
+	pf := openCases(t)
+	rows, err := readAll(pf, Selection{Payload: []string{"score16"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []any
+	for _, r := range rows {
+		got = append(got, r.Payload["score16"])
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]any{0.5, -2.0, nil, 65504.0}) {
+		t.Fatalf("score16 = %v", got)
 	}
 }

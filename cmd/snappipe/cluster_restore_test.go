@@ -20,22 +20,17 @@ import (
 func TestRestoreClusterManifest(t *testing.T) {
 	src, srcClient := testkit.Cluster(t, 3, qdrantemu.Options{})
 	dst, dstClient := testkit.Cluster(t, 2, qdrantemu.Options{})
-	wd, _ := os.Getwd()
-	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	sample := sampleDir()
 	dir := t.TempDir()
-	var peers []string
-	for _, p := range src {
-		peers = append(peers, `"`+p.URL()+`"`)
-	}
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
 name: cl
-qdrant: { url: "%s", grpc_port: %s, peers: [%s] }
+qdrant: { %s }
 collection: { name: cl, on_exists: recreate, shard_number: 6, vectors: { image: { size: 768, distance: Cosine } } }
 sources: { image: { path: "%s/img_emb_0000.npy" } }
 points: { limit: 500, vectors: { image: image } }
 snapshot: { destination: out, scope: cluster }
-`, src[0].URL(), testkit.GRPCPort(src[0]), strings.Join(peers, ", "), sample)), 0o644)
+`, clusterQdrant(src), sample)), 0o644)
 	t.Setenv("QDRANT_URL", "")
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
@@ -95,17 +90,12 @@ func TestClusterScopeToS3(t *testing.T) {
 	store.Bucket(t, "snaps")
 	src, srcClient := testkit.Cluster(t, 3, qdrantemu.Options{})
 	dst, dstClient := testkit.Cluster(t, 2, qdrantemu.Options{})
-	wd, _ := os.Getwd()
-	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	sample := sampleDir()
 	dir := t.TempDir()
-	var peers []string
-	for _, p := range src {
-		peers = append(peers, `"`+p.URL()+`"`)
-	}
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
 name: cls3
-qdrant: { url: "%s", grpc_port: %s, peers: [%s] }
+qdrant: { %s }
 collection: { name: cls3, on_exists: recreate, shard_number: 6, vectors: { image: { size: 768, distance: Cosine } } }
 sources: { image: { path: "%s/img_emb_0000.npy" } }
 points: { limit: 400, vectors: { image: image } }
@@ -113,7 +103,7 @@ snapshot:
   destination: s3://snaps/cluster/
   scope: cluster
   s3: { endpoint: "%s", force_path_style: true }
-`, src[0].URL(), testkit.GRPCPort(src[0]), strings.Join(peers, ", "), sample, store.Endpoint)), 0o644)
+`, clusterQdrant(src), sample, store.Endpoint)), 0o644)
 	t.Setenv("QDRANT_URL", "")
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
@@ -146,4 +136,20 @@ snapshot:
 	if len(a) != 400 || len(b) != 400 {
 		t.Fatalf("%d vs %d", len(a), len(b))
 	}
+}
+
+// sampleDir is the shipped sample data.
+func sampleDir() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..", "testdata", "sample")
+}
+
+// clusterQdrant is the qdrant mapping's body for an emulator cluster: the
+// first peer's REST and gRPC addresses and every peer.
+func clusterQdrant(peers []*qdrantemu.Server) string {
+	var urls []string
+	for _, p := range peers {
+		urls = append(urls, `"`+p.URL()+`"`)
+	}
+	return fmt.Sprintf(`url: "%s", grpc_port: %s, peers: [%s]`, peers[0].URL(), testkit.GRPCPort(peers[0]), strings.Join(urls, ", "))
 }

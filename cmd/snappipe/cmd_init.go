@@ -444,27 +444,11 @@ func (gr *initGroup) members(ctx context.Context) ([]*initGroup, int64, error) {
 // probe reads the first file's header or footer.
 func (gr *initGroup) probe(ctx context.Context) (int64, error) {
 	first := gr.files[0]
-	var ra io.ReaderAt
-	var size int64
-	var fetched func() int64
-	if gr.remote || strings.HasPrefix(first, "http") {
-		hra, err := httpra.Open(ctx, pipeline.HTTPClient(), first, httpget.HFAuth(), 16<<10)
-		if err != nil {
-			return 0, err
-		}
-		ra, size, fetched = hra, hra.Size(), hra.Fetched
-	} else {
-		f, err := os.Open(first)
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return 0, err
-		}
-		ra, size = f, st.Size()
+	ra, size, fetched, done, err := gr.open(ctx)
+	if err != nil {
+		return 0, err
 	}
+	defer done()
 	src := &config.Source{Format: gr.format.Name()}
 	if gr.member != "" {
 		src.Options = map[string]string{gr.option: gr.member}

@@ -21,7 +21,6 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // run-specific values (times, names, digests) masked.
 func TestJSONEventStream(t *testing.T) {
 	testkit.EmulatorEnv(t, qdrantemu.Options{})
-	wd, _ := os.Getwd()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(`version: 1
@@ -31,7 +30,7 @@ collection:
   name: events
   vectors: { image: { size: 768, distance: Cosine } }
 sources:
-  image: { path: "`+filepath.Join(wd, "..", "..", "testdata", "sample")+`/img_emb_0000.npy" }
+  image: { path: "`+sampleDir()+`/img_emb_0000.npy" }
 points: { limit: 100, vectors: { image: image } }
 snapshot: { destination: out }
 `), 0o644)

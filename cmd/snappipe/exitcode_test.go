@@ -13,8 +13,7 @@ import (
 
 func TestExitCodes(t *testing.T) {
 	testkit.EmulatorEnv(t, qdrantemu.Options{})
-	wd, _ := os.Getwd()
-	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	sample := sampleDir()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(`version: 1

@@ -31,8 +31,7 @@ func TestTerminalProgress(t *testing.T) {
 	}
 	srv := testkit.EmulatorEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{SnapshotDelay: 1500 * time.Millisecond, UpsertDelay: 5 * time.Millisecond}})
 	_ = srv
-	wd, _ := os.Getwd()
-	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	sample := sampleDir()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(`version: 1

@@ -20,8 +20,7 @@ func TestSnapshotsCommandsOnS3(t *testing.T) {
 	store := testkit.StartS3(t)
 	store.Bucket(t, "snaps")
 	testkit.EmulatorEnv(t, qdrantemu.Options{})
-	wd, _ := os.Getwd()
-	sample := filepath.Join(wd, "..", "..", "testdata", "sample")
+	sample := sampleDir()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte(`version: 1

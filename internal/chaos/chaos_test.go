@@ -188,26 +188,12 @@ func scenario(t *testing.T, fx fixture, files string, sd uint64) {
 	r := rand.New(rand.NewPCG(sd, 7))
 	grpcPort, httpAddr, snapReqs := emulator(t, fx.bin, "--upsert-delay", "2ms", "--snapshot-delay", "400ms", "--fail-rate", "0.02", "--truncate-download-after", "3000000", "--seed", strconv.FormatUint(sd, 10))
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
-name: chaos
-qdrant: { url: "http://%s", grpc_port: %s }
-collection:
-  name: chaos
-  on_exists: recreate
-  vectors:
-    image: { size: %d, distance: Cosine }
-    text:  { size: %d, distance: Cosine }
-sources:
-  metadata: { url: "%s/metadata_0000.parquet" }
-  image:    { url: "%s/img_emb_0000.npy" }
-  text:     { path: "%s/text_emb_0000.npy" }
-points:
-  vectors: { image: image, text: text }
-  payload: { source: metadata }
-upload: { batch_size: 128, parallel: 3 }
-snapshot: { destination: out }
-`, httpAddr, grpcPort, dim, dim, files, files, fx.data)), 0o644)
+	cfg := pipeline{qdrant: emulatorQdrant(httpAddr, grpcPort), collection: "  on_exists: recreate\n",
+		sources: fmt.Sprintf(`  metadata: { url: "%[1]s/metadata_0000.parquet" }
+  image:    { url: "%[1]s/img_emb_0000.npy" }
+  text:     { path: "%[2]s/text_emb_0000.npy" }
+`, files, fx.data),
+		rest: "upload: { batch_size: 128, parallel: 3 }\nsnapshot: { destination: out }\n"}.write(t, dir)
 	apply := func(ctx context.Context) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 		cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
@@ -536,25 +522,8 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 func interrupt(t *testing.T, fx fixture, sig syscall.Signal) {
 	grpcPort, httpAddr, _ := emulator(t, fx.bin, "--upsert-delay", "30ms")
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
-name: sigint
-qdrant: { url: "http://%s", grpc_port: %s }
-collection:
-  name: chaos
-  vectors:
-    image: { size: %d, distance: Cosine }
-    text:  { size: %d, distance: Cosine }
-sources:
-  metadata: { path: "%[5]s/metadata_0000.parquet" }
-  image:    { path: "%[5]s/img_emb_0000.npy" }
-  text:     { path: "%[5]s/text_emb_0000.npy" }
-points:
-  vectors: { image: image, text: text }
-  payload: { source: metadata }
-upload: { batch_size: 128, parallel: 2 }
-snapshot: { destination: out }
-`, httpAddr, grpcPort, dim, dim, fx.data)), 0o644)
+	cfg := pipeline{name: "sigint", qdrant: emulatorQdrant(httpAddr, grpcPort), sources: localSources(fx.data),
+		rest: "upload: { batch_size: 128, parallel: 2 }\nsnapshot: { destination: out }\n"}.write(t, dir)
 	cmd := exec.Command(filepath.Join(fx.bin, "snappipe"), "apply", cfg, "--progress", "never")
 	cmd.Env = append(os.Environ(), "CI=true", "QDRANT_URL=", "QDRANT_API_KEY=")
 	var out strings.Builder

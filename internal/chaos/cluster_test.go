@@ -65,27 +65,9 @@ func TestClusterSnapshotKills(t *testing.T) {
 		peers = append(peers, `"http://`+r+`"`)
 	}
 	_, gport, _ := strings.Cut(grpcs[0], ":")
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
-name: chaos
-qdrant: { url: "http://%s", grpc_port: %s, peers: [%s] }
-collection:
-  name: chaos
-  on_exists: recreate
-  shard_number: 6
-  vectors:
-    image: { size: %d, distance: Cosine }
-    text:  { size: %d, distance: Cosine }
-sources:
-  metadata: { path: "%[6]s/metadata_0000.parquet" }
-  image:    { path: "%[6]s/img_emb_0000.npy" }
-  text:     { path: "%[6]s/text_emb_0000.npy" }
-points:
-  vectors: { image: image, text: text }
-  payload: { source: metadata }
-upload: { batch_size: 256, parallel: 2 }
-snapshot: { destination: out, scope: cluster }
-`, rests[0], gport, strings.Join(peers, ", "), dim, dim, fx.data)), 0o644)
+	cfg := pipeline{qdrant: fmt.Sprintf(`url: "http://%s", grpc_port: %s, peers: [%s]`, rests[0], gport, strings.Join(peers, ", ")),
+		collection: "  on_exists: recreate\n  shard_number: 6\n", sources: localSources(fx.data),
+		rest: "upload: { batch_size: 256, parallel: 2 }\nsnapshot: { destination: out, scope: cluster }\n"}.write(t, dir)
 	apply := func() *exec.Cmd {
 		cmd := snappipe(nil, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 		return cmd

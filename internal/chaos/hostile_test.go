@@ -124,27 +124,15 @@ func hostile(t *testing.T, fx fixture, how misbehaviour, bad int) {
 	srv := httptest.NewServer(hf)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
-name: chaos
-qdrant: { url: "http://%s", grpc_port: %s }
-collection:
-  name: chaos
-  on_exists: recreate
-  vectors:
-    image: { size: %d, distance: Cosine }
-    text:  { size: %d, distance: Cosine }
-sources:
-  metadata: { url: "%s/metadata_0000.parquet" }
-  image:    { url: "%s/img_emb_0000.npy" }
-  text:     { path: "%s/text_emb_0000.npy" }
-points:
-  vectors: { image: image, text: text }
-  payload: { source: metadata }
-upload: { batch_size: 128, parallel: 3, max_attempts: 4 }
+	cfg := pipeline{qdrant: emulatorQdrant(httpAddr, grpcPort), collection: "  on_exists: recreate\n",
+		sources: fmt.Sprintf(`  metadata: { url: "%[1]s/metadata_0000.parquet" }
+  image:    { url: "%[1]s/img_emb_0000.npy" }
+  text:     { path: "%[2]s/text_emb_0000.npy" }
+`, srv.URL, fx.data),
+		rest: `upload: { batch_size: 128, parallel: 3, max_attempts: 4 }
 download: { idle_timeout: 500ms, max_undeclared_size: 8388608 }
 snapshot: { destination: out }
-`, httpAddr, grpcPort, dim, dim, srv.URL, srv.URL, fx.data)), 0o644)
+`}.write(t, dir)
 	// A generous outer bound only against a hung harness; the run is
 	// bounded by its idle timeout and attempt caps long before.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

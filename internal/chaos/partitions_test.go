@@ -90,26 +90,12 @@ func TestPartitionsAcrossProcesses(t *testing.T) {
 	// before it is done.
 	grpcPort, httpAddr, _ := emulator(t, fx.bin, "--upsert-delay", "40ms", "--log-level", "warn")
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
-name: chaos
-qdrant: { url: "http://%s", grpc_port: %s }
-collection:
-  name: chaos
-  on_exists: reuse
-  vectors:
-    image: { size: %d, distance: Cosine }
-    text:  { size: %d, distance: Cosine }
-sources:
-  metadata: { url: "%s/metadata_{0000..0006}.parquet" }
-  image:    { url: "%s/img_emb_{0000..0006}.npy" }
-  text:     { path: "%s/text_emb_*.npy" }
-points:
-  vectors: { image: image, text: text }
-  payload: { source: metadata }
-upload: { batch_size: 128, parallel: 2 }
-snapshot: { destination: out }
-`, httpAddr, grpcPort, dim, dim, files, files, shards)), 0o644)
+	cfg := pipeline{qdrant: emulatorQdrant(httpAddr, grpcPort), collection: "  on_exists: reuse\n",
+		sources: fmt.Sprintf(`  metadata: { url: "%[1]s/metadata_{0000..0006}.parquet" }
+  image:    { url: "%[1]s/img_emb_{0000..0006}.npy" }
+  text:     { path: "%[2]s/text_emb_*.npy" }
+`, files, shards),
+		rest: "upload: { batch_size: 128, parallel: 2 }\nsnapshot: { destination: out }\n"}.write(t, dir)
 	run := func(args ...string) *exec.Cmd {
 		cmd := snappipe(nil, fx, append([]string{"apply", cfg, "--progress", "never", "--log-level", "warn"}, args...)...)
 		return cmd

@@ -32,28 +32,12 @@ func TestKillDuringS3Upload(t *testing.T) {
 	// the checkpoint shows a part well before the upload ends.
 	grpcPort, httpAddr, _ := emulator(t, fx.bin, "--download-rate", "4000000", "--log-level", "warn")
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
-name: chaos
-qdrant: { url: "http://%s", grpc_port: %s }
-collection:
-  name: chaos
-  on_exists: recreate
-  vectors:
-    image: { size: %d, distance: Cosine }
-    text:  { size: %d, distance: Cosine }
-sources:
-  metadata: { path: "%[5]s/metadata_0000.parquet" }
-  image:    { path: "%[5]s/img_emb_0000.npy" }
-  text:     { path: "%[5]s/text_emb_0000.npy" }
-points:
-  vectors: { image: image, text: text }
-  payload: { source: metadata }
-upload: { batch_size: 256, parallel: 2 }
+	cfg := pipeline{qdrant: emulatorQdrant(httpAddr, grpcPort), collection: "  on_exists: recreate\n", sources: localSources(fx.data),
+		rest: fmt.Sprintf(`upload: { batch_size: 256, parallel: 2 }
 snapshot:
   destination: s3://chaos/snaps/
-  s3: { endpoint: "%[6]s", force_path_style: true, part_size: 5 }
-`, httpAddr, grpcPort, dim, dim, fx.data, store.Endpoint)), 0o644)
+  s3: { endpoint: "%s", force_path_style: true, part_size: 5 }
+`, store.Endpoint)}.write(t, dir)
 	run := func() *exec.Cmd {
 		cmd := snappipe(nil, fx, "apply", cfg, "--progress", "never", "--log-level", "warn", "-y")
 		return cmd

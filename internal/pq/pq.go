@@ -1161,15 +1161,10 @@ func (f *File) Inspect() ([]ColumnInfo, error) {
 	intLists := map[string]int{}
 	for i, n := range f.f.Schema().Fields() {
 		if lv, ok := nestedList(n, col, 2); ok && (lv.floats() || f.half[col]) {
-			if rows, err := f.firstRows(Selection{Multi: []string{n.Name()}}, 16); err == nil && len(rows) > 0 {
-				r, _ := f.NewReader(Selection{Multi: []string{n.Name()}}, 0)
-				var row Row
-				if r.Next(&row) == nil {
-					out[i].Multi, out[i].Width = true, r.MultiWidth(n.Name())
-				}
-				r.Close()
-			} else if err != nil {
+			if w, err := f.multiWidth(n.Name(), 16); err != nil {
 				out[i].VaryingWidth = true // ragged or empty token vectors: reported, not guessed
+			} else if w > 0 {
+				out[i].Multi, out[i].Width = true, w
 			}
 		}
 		if lv, ok := nestedList(n, col, 1); ok && lv.ints() {
@@ -1220,6 +1215,25 @@ func (f *File) Inspect() ([]ColumnInfo, error) {
 		r.Close()
 	}
 	return out, nil
+}
+
+// multiWidth reads up to n rows of a multivector column and returns its
+// token width (0 for a file without rows).
+func (f *File) multiWidth(name string, n int) (int, error) {
+	r, err := f.NewReader(Selection{Multi: []string{name}}, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	var row Row
+	for k := 0; k < n; k++ {
+		if err := r.Next(&row); err == io.EOF {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	return r.MultiWidth(name), nil
 }
 
 // firstRows reads up to n rows of sel from the start.

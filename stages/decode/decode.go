@@ -317,6 +317,9 @@ func (d *Decode) shard(ctx context.Context, sio pipeline.StageIO, l *pipeline.La
 // the row, column and component.
 func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 	for col, m := range blk.Multi {
+		if allFinite(m.Data) {
+			continue
+		}
 		for i := 0; i < blk.N; i++ {
 			for k, v := range m.Row(i) {
 				if v-v != 0 {
@@ -326,6 +329,9 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 		}
 	}
 	for p, sc := range blk.Sparse {
+		if allFinite(sc.Values) {
+			continue
+		}
 		for i := 0; i < blk.N; i++ {
 			idx, vals := sc.Row(i)
 			for k, v := range vals {

@@ -50,34 +50,17 @@ func (s *Server) restShardSnapshotCreate(w http.ResponseWriter, r *http.Request)
 		fail(w, start, err)
 		return
 	}
-	s.faultMu.Lock()
-	delay := s.faults.SnapshotDelay
-	s.faultMu.Unlock()
 	snap := col.captureShards(map[uint32]bool{id: true})
 	name := s.reserveShardSnapshotName(col.name, id, dir)
 	s.record(Op{At: start, Kind: "shard-snapshot", Collection: col.name, Shard: int(id)})
-	done := make(chan error, 1)
-	var d SnapshotDescription
-	s.snapWG.Add(1)
-	go func() {
-		defer s.snapWG.Done()
-		defer s.releaseSnapshotName(dir, name)
-		if delay > 0 {
-			time.Sleep(delay)
-		}
-		var err error
-		d, err = s.writeSnapshot(snap, dir, name)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			fail(w, start, status.Errorf(codes.Internal, "Service internal error: %v", err))
-			return
-		}
-		ok(w, start, d.restJSON())
-	case <-r.Context().Done():
+	d, err := s.writeInBackground(r.Context(), snap, dir, name, "")
+	switch {
+	case r.Context().Err() != nil:
 		// The client gave up; the snapshot is still written, as in Qdrant.
+	case err != nil:
+		fail(w, start, err)
+	default:
+		ok(w, start, d.restJSON())
 	}
 }
 

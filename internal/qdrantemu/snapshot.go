@@ -84,10 +84,6 @@ func (s *Server) createSnapshot(ctx context.Context, name string) (SnapshotDescr
 	if err != nil {
 		return SnapshotDescription{}, err
 	}
-	type result struct {
-		d   SnapshotDescription
-		err error
-	}
 	snap := col.capture()
 	if s.cluster != nil {
 		// A peer's collection snapshot holds its local shards only.
@@ -100,6 +96,18 @@ func (s *Server) createSnapshot(ctx context.Context, name string) (SnapshotDescr
 	fileName := s.reserveSnapshotName(name, dir)
 	s.log.Info("snapshot requested", "collection", name, "snapshot", fileName)
 	s.record(Op{Kind: "snapshot", Collection: name})
+	return s.writeInBackground(ctx, snap, dir, fileName, name)
+}
+
+// writeInBackground writes a captured snapshot as Qdrant does: after the
+// fault delay, in the background, the name reserved until it is done. It
+// returns when the file is complete or ctx ends (creation then goes on).
+// A collection snapshot (collection != "") is logged and counted.
+func (s *Server) writeInBackground(ctx context.Context, snap *capturedCollection, dir, fileName, collection string) (SnapshotDescription, error) {
+	type result struct {
+		d   SnapshotDescription
+		err error
+	}
 	s.faultMu.Lock()
 	delay := s.faults.SnapshotDelay
 	s.faultMu.Unlock()
@@ -112,13 +120,15 @@ func (s *Server) createSnapshot(ctx context.Context, name string) (SnapshotDescr
 			time.Sleep(delay)
 		}
 		d, err := s.writeSnapshot(snap, dir, fileName)
-		if err == nil {
+		switch {
+		case collection == "":
+		case err == nil:
 			s.snapMu.Lock()
 			s.snapshotsCreated++
 			s.snapMu.Unlock()
-			s.log.Info("snapshot created", "collection", name, "snapshot", fileName, "size", d.Size)
-		} else {
-			s.log.Error("snapshot failed", "collection", name, "err", err)
+			s.log.Info("snapshot created", "collection", collection, "snapshot", fileName, "size", d.Size)
+		default:
+			s.log.Error("snapshot failed", "collection", collection, "err", err)
 		}
 		done <- result{d, err}
 	}()

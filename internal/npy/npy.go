@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/x448/float16"
+	"github.com/snappipe/snappipe/internal/half"
 )
 
 // Magic starts every .npy file.
@@ -277,17 +277,8 @@ func (p *dictParser) tuple() ([]int64, error) {
 	}
 }
 
-// f16 maps every float16 bit pattern to its exact float32 value.
-var f16 = func() *[65536]float32 {
-	var t [65536]float32
-	for i := range t {
-		t[i] = float16.Frombits(uint16(i)).Float32()
-	}
-	return &t
-}()
-
 // F16ToF32 converts float16 bits exactly.
-func F16ToF32(bits uint16) float32 { return f16[bits] }
+func F16ToF32(bits uint16) float32 { return half.Float32(bits) }
 
 // Reader reads rows of an array at random positions. It is not safe for
 // concurrent use.
@@ -358,13 +349,9 @@ func (r *Reader) convert(b []byte, dst []float32) {
 	switch h.ItemSize {
 	case 2:
 		if h.order == binary.LittleEndian {
-			for i := range dst {
-				dst[i] = f16[uint16(b[2*i])|uint16(b[2*i+1])<<8]
-			}
+			half.LittleEndian(dst, b)
 		} else {
-			for i := range dst {
-				dst[i] = f16[uint16(b[2*i+1])|uint16(b[2*i])<<8]
-			}
+			half.BigEndian(dst, b)
 		}
 	case 4:
 		for i := range dst {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
@@ -99,6 +100,9 @@ type rows struct {
 	havePending bool
 	scratch     pq.Row
 	before      []int // per vector column: the block's length before a row
+	// pool holds vector buffers (*[][]float32, in sel.Vectors order) that
+	// released blocks handed back: a long file allocates a bounded set.
+	pool sync.Pool
 }
 
 func (rr *rows) Widths() map[string]int { return rr.widths }
@@ -114,10 +118,24 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		blk.IDs = make([]pipeline.PointID, 0, blk.N)
 	}
 	if len(rr.sel.Vectors) > 0 {
-		blk.Vectors = map[string][]float32{}
-		for _, c := range rr.sel.Vectors {
-			blk.Vectors[c] = make([]float32, 0, blk.N*rr.widths[c])
+		bufs, _ := rr.pool.Get().(*[][]float32)
+		if bufs == nil {
+			b := make([][]float32, len(rr.sel.Vectors))
+			bufs = &b
 		}
+		blk.Vectors = make(map[string][]float32, len(rr.sel.Vectors))
+		for k, c := range rr.sel.Vectors {
+			if need := blk.N * rr.widths[c]; cap((*bufs)[k]) < need {
+				(*bufs)[k] = make([]float32, 0, need)
+			}
+			blk.Vectors[c] = (*bufs)[k][:0]
+		}
+		defer func() {
+			for k, c := range rr.sel.Vectors {
+				(*bufs)[k] = blk.Vectors[c][:0]
+			}
+			blk.Release = func() { rr.pool.Put(bufs) }
+		}()
 	}
 	if len(rr.sel.Multi) > 0 {
 		blk.Multi = map[string]*pipeline.MultiColumn{}

@@ -111,8 +111,9 @@ func (id PointID) String() string {
 }
 
 // Payload values are plain Go values, whatever the source and the sink:
-// nil, bool, int64, float64, string, []any and map[string]any (nested).
-// Only the sink stage turns them into its own types.
+// nil, bool, int64, float64, string, []any and map[string]any (nested),
+// kept by column in a PayloadBlock (scalars unboxed, see Value). Only the
+// sink stage turns them into its own types.
 
 // RowBlock carries rows [Start, Start+N) of one source.
 type RowBlock struct {
@@ -121,8 +122,8 @@ type RowBlock struct {
 	N      int
 	// Vectors by column ("" for array formats), each N*width float32 values.
 	Vectors map[string][]float32
-	// Payloads has N entries when the source supplies payload.
-	Payloads []map[string]any
+	// Payload has N rows when the source supplies payload.
+	Payload *PayloadBlock
 	// IDs has N entries when the source supplies the id column.
 	IDs []PointID
 	// Multi holds multi-dense (token) vector columns by column name.
@@ -195,8 +196,8 @@ type NamedSparse struct {
 
 // Batch is one upsert request's worth of points, column by column and
 // sink-neutral: point i has id IDs[i] (or Start+i when IDs is nil), the
-// vectors Vectors[k].Data[i*Width:(i+1)*Width] and payload Payloads[i]
-// (none when Payloads is nil).
+// vectors Vectors[k].Data[i*Width:(i+1)*Width] and payload row i of
+// Payload (none when Payload is nil).
 type Batch struct {
 	Seq     int64 // batch number from 0
 	Start   int64 // first row
@@ -205,9 +206,9 @@ type Batch struct {
 	Vectors []NamedVector // sorted by name
 	// Multi and Sparse are the multi-dense and sparse vectors by name
 	// (sorted by name; they share the row blocks' memory).
-	Multi    []NamedMulti
-	Sparse   []NamedSparse
-	Payloads []map[string]any
+	Multi   []NamedMulti
+	Sparse  []NamedSparse
+	Payload *PayloadBlock
 	// Release, if set, is called once the batch is acknowledged (or
 	// abandoned): the vectors share buffers that are then reused.
 	Release func()

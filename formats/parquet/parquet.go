@@ -103,6 +103,8 @@ type rows struct {
 	// pool holds vector buffers (*[][]float32, in sel.Vectors order) that
 	// released blocks handed back: a long file allocates a bounded set.
 	pool sync.Pool
+	// payload builds each block's payload columns.
+	payload pipeline.PayloadBuilder
 }
 
 func (rr *rows) Widths() map[string]int { return rr.widths }
@@ -111,8 +113,10 @@ func (rr *rows) Close() error           { return rr.r.Close() }
 // Read fills blk.N rows: payloads, ids and vectors as selected.
 func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	payload := rr.sel.AllPayload || len(rr.sel.Payload) > 0
+	keys := rr.r.PayloadKeys()
 	if payload {
-		blk.Payloads = make([]map[string]any, 0, blk.N)
+		rr.payload.Reset(keys, blk.N)
+		defer func() { blk.Payload = rr.payload.Finish() }()
 	}
 	if rr.sel.ID != "" {
 		blk.IDs = make([]pipeline.PointID, 0, blk.N)
@@ -153,6 +157,9 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	// buffers (AppendVectors): no copy per row.
 	sc := &rr.scratch
 	sc.AppendVectors = true
+	if payload {
+		sc.PayloadTo = &rr.payload
+	}
 	if len(rr.sel.Vectors) > 0 && sc.Vectors == nil {
 		sc.Vectors = map[string][]float32{}
 	}
@@ -181,8 +188,10 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 				return err
 			}
 		}
-		if payload {
-			blk.Payloads = append(blk.Payloads, row.Payload)
+		if payload && row != sc {
+			for k, key := range keys {
+				rr.payload.Add(k, pipeline.ValueOf(row.Payload[key]))
+			}
 		}
 		if rr.sel.ID != "" {
 			blk.IDs = append(blk.IDs, row.ID)

@@ -123,6 +123,93 @@ type prim struct {
 	col    int
 	maxDef int
 	conv   func(parquet.Value) any
+	// fast, when set, says conv is the plain conversion of a scalar kind,
+	// which put writes without boxing the value.
+	fast fastKind
+}
+
+// fastKind names the scalar conversions put does itself.
+type fastKind uint8
+
+const (
+	fastNone fastKind = iota
+	fastBool
+	fastInt32
+	fastInt64
+	fastFloat
+	fastDouble
+	fastString
+)
+
+// fastKindOf is the fastKind whose result equals converter(n)'s, or
+// fastNone.
+func fastKindOf(n parquet.Node) fastKind {
+	t := n.Type()
+	var lv format.LogicalTypeValue
+	if lt := t.LogicalType(); lt != nil {
+		lv = lt.Value
+	}
+	signed := func() bool {
+		if lv == nil {
+			return true
+		}
+		it, ok := lv.(*format.IntType)
+		return ok && it.IsSigned
+	}
+	switch t.Kind() {
+	case parquet.Boolean:
+		if lv == nil {
+			return fastBool
+		}
+	case parquet.Int32:
+		if signed() {
+			return fastInt32
+		}
+	case parquet.Int64:
+		if signed() {
+			return fastInt64
+		}
+	case parquet.Float:
+		if lv == nil {
+			return fastFloat
+		}
+	case parquet.Double:
+		if lv == nil {
+			return fastDouble
+		}
+	case parquet.ByteArray:
+		switch lv.(type) {
+		case *format.StringType, *format.EnumType, *format.JsonType:
+			return fastString
+		}
+	}
+	return fastNone
+}
+
+// put adds the row's value to column k of b, as build would make it.
+func (p *prim) put(b *pipeline.PayloadBuilder, k int, vals [][]parquet.Value) {
+	vs := vals[p.col]
+	if len(vs) == 0 || vs[0].DefinitionLevel() < p.maxDef || vs[0].IsNull() {
+		b.Add(k, pipeline.Value{})
+		return
+	}
+	v := vs[0]
+	switch p.fast {
+	case fastBool:
+		b.Add(k, pipeline.BoolValue(v.Boolean()))
+	case fastInt32:
+		b.Add(k, pipeline.IntValue(int64(v.Int32())))
+	case fastInt64:
+		b.Add(k, pipeline.IntValue(v.Int64()))
+	case fastFloat:
+		b.Add(k, pipeline.FloatValue(float64(v.Float())))
+	case fastDouble:
+		b.Add(k, pipeline.FloatValue(v.Double()))
+	case fastString:
+		b.AddBytes(k, v.ByteArray())
+	default:
+		b.Add(k, pipeline.ValueOf(p.conv(v)))
+	}
 }
 
 func (p *prim) leaves() []int { return []int{p.col} }
@@ -195,7 +282,7 @@ func (f *File) fixHalf(fl field) {
 	switch x := fl.(type) {
 	case *prim:
 		if f.half[x.col] {
-			x.conv = halfValue
+			x.conv, x.fast = halfValue, fastNone
 		}
 	case *list:
 		if f.half[x.col] {
@@ -227,7 +314,7 @@ func plan(n parquet.Node, path string, colIdx *int, def int) (field, error) {
 	isList := lt != nil && isListType(lt)
 	switch {
 	case n.Leaf() && !n.Repeated():
-		f := &prim{col: *colIdx, maxDef: def, conv: converter(n)}
+		f := &prim{col: *colIdx, maxDef: def, conv: converter(n), fast: fastKindOf(n)}
 		*colIdx++
 		return f, nil
 	case n.Leaf() && n.Repeated():
@@ -435,6 +522,9 @@ type Row struct {
 	Multi  map[string][]float32
 	Sparse map[pipeline.SparsePair]Sparse
 	ID     pipeline.PointID
+	// PayloadTo, if set, receives the payload (column k is
+	// Reader.PayloadKeys()[k]) instead of Payload.
+	PayloadTo *pipeline.PayloadBuilder
 	// AppendVectors makes Next append each list-column vector to the
 	// slice already in Vectors instead of replacing it: a caller filling
 	// a block of rows gets them in place, with no copy.
@@ -476,6 +566,10 @@ type Reader struct {
 	row     int64
 	vals    [][]parquet.Value
 }
+
+// PayloadKeys names the payload columns in the order Next fills a
+// Row.PayloadTo.
+func (r *Reader) PayloadKeys() []string { return r.names }
 
 // NewReader prepares to read sel from row start.
 func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
@@ -872,7 +966,19 @@ func (r *Reader) Next(row *Row) error {
 		}
 		r.vals[c] = v
 	}
-	if len(r.fields) > 0 {
+	if len(r.fields) > 0 && row.PayloadTo != nil {
+		for i, fl := range r.fields {
+			if p, ok := fl.(*prim); ok {
+				p.put(row.PayloadTo, i, r.vals)
+				continue
+			}
+			v, err := fl.build(r.vals)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", r.row, err)
+			}
+			row.PayloadTo.Add(i, pipeline.ValueOf(v))
+		}
+	} else if len(r.fields) > 0 {
 		row.Payload = make(map[string]any, len(r.fields))
 		for i, fl := range r.fields {
 			v, err := fl.build(r.vals)

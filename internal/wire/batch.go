@@ -97,9 +97,12 @@ func denseEntrySize(name string, n int) int {
 // multivector or sparse vectors, the order of all named entries (by name,
 // as a deterministic protobuf map is written).
 type vecLayout struct {
-	dense int
-	order []vecRef // nil: dense vectors only, in bt.Vectors order
-	any   bool
+	// payload is the payload's column order (by key, as a deterministic
+	// protobuf map is written).
+	payload []int
+	dense   int
+	order   []vecRef // nil: dense vectors only, in bt.Vectors order
+	any     bool
 }
 
 type vecRef struct {
@@ -110,6 +113,9 @@ type vecRef struct {
 
 func vecLayoutOf(bt *pipeline.Batch) vecLayout {
 	l := vecLayout{any: len(bt.Vectors)+len(bt.Multi)+len(bt.Sparse) > 0}
+	if bt.Payload != nil {
+		l.payload = bt.Payload.SortedKeys()
+	}
 	for _, v := range bt.Vectors {
 		l.dense += 1 + protowire.SizeBytes(denseEntrySize(v.Name, v.Width))
 	}
@@ -180,9 +186,9 @@ func sparseEntrySize(name string, s *pipeline.SparseColumn, i int) int {
 
 func batchPointSize(bt *pipeline.Batch, i int, l *vecLayout) int {
 	n := 1 + protowire.SizeBytes(pidSize(bt.ID(i)))
-	if bt.Payloads != nil {
-		for k, v := range bt.Payloads[i] {
-			n += 1 + protowire.SizeBytes(anyEntrySize(k, v))
+	if p := bt.Payload; p != nil {
+		for k, key := range p.Keys {
+			n += 1 + protowire.SizeBytes(pvalueEntrySize(key, &p.Cols[k][i]))
 		}
 	}
 	if l.any {
@@ -196,11 +202,16 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 	b = protowire.AppendTag(b, pointID, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(pidSize(id)))
 	b = appendPID(b, id)
-	if bt.Payloads != nil {
-		for k, v := range bt.Payloads[i] {
+	if p := bt.Payload; p != nil {
+		for _, k := range l.payload {
+			v := &p.Cols[k][i]
 			b = protowire.AppendTag(b, pointPayload, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(anyEntrySize(k, v)))
-			b = appendAnyEntry(b, k, v)
+			b = protowire.AppendVarint(b, uint64(pvalueEntrySize(p.Keys[k], v)))
+			b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+			b = protowire.AppendString(b, p.Keys[k])
+			b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(pvalueSize(v)))
+			b = appendPValue(b, v)
 		}
 	}
 	if !l.any {
@@ -326,6 +337,46 @@ func normalize(v any) any {
 		return float64(x)
 	}
 	return fmt.Sprint(v)
+}
+
+// pvalueSize is the encoded size of a payload pipeline.Value (a qdrant.Value).
+func pvalueSize(v *pipeline.Value) int {
+	switch v.Kind {
+	case pipeline.Null, pipeline.Bool:
+		return 2
+	case pipeline.Int:
+		return 1 + protowire.SizeVarint(v.Num)
+	case pipeline.Float:
+		return 1 + 8
+	case pipeline.String:
+		return 1 + protowire.SizeBytes(len(v.Str))
+	}
+	return anySize(v.Other)
+}
+
+func pvalueEntrySize(k string, v *pipeline.Value) int {
+	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(pvalueSize(v))
+}
+
+func appendPValue(b []byte, v *pipeline.Value) []byte {
+	switch v.Kind {
+	case pipeline.Null:
+		b = protowire.AppendTag(b, valueNull, protowire.VarintType)
+		return protowire.AppendVarint(b, 0)
+	case pipeline.Bool:
+		b = protowire.AppendTag(b, valueBool, protowire.VarintType)
+		return protowire.AppendVarint(b, v.Num)
+	case pipeline.Int:
+		b = protowire.AppendTag(b, valueInt, protowire.VarintType)
+		return protowire.AppendVarint(b, v.Num)
+	case pipeline.Float:
+		b = protowire.AppendTag(b, valueDouble, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, v.Num)
+	case pipeline.String:
+		b = protowire.AppendTag(b, valueString, protowire.BytesType)
+		return protowire.AppendString(b, v.Str)
+	}
+	return appendAny(b, v.Other)
 }
 
 func anyEntrySize(k string, v any) int {

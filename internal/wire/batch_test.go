@@ -95,16 +95,24 @@ func randBatch(r *rand.Rand) *pipeline.Batch {
 		}
 	}
 	if r.IntN(3) > 0 {
-		b.Payloads = make([]map[string]any, n)
-		for i := range b.Payloads {
-			m := map[string]any{}
-			for j := r.IntN(6); j > 0; j-- {
-				m[fmt.Sprintf("f%d", r.IntN(8))] = randAny(r, 2)
-			}
-			b.Payloads[i] = m
-		}
+		b.Payload = randPayload(r, n, 2)
 	}
 	return b
+}
+
+// randPayload makes n rows of up to 6 keys (every row has every key; a
+// nil value is a null), values nested up to depth.
+func randPayload(r *rand.Rand, n, depth int) *pipeline.PayloadBlock {
+	keys := r.Perm(8)[:r.IntN(7)]
+	rows := make([]map[string]any, n)
+	for i := range rows {
+		m := map[string]any{}
+		for _, k := range keys {
+			m[fmt.Sprintf("f%d", k)] = randAny(r, depth)
+		}
+		rows[i] = m
+	}
+	return pipeline.PayloadFromRows(rows)
 }
 
 // reference builds the request the obvious way, with go-client's types.
@@ -133,8 +141,8 @@ func reference(u *Upsert) *qdrant.UpsertPoints {
 			}
 			p.Vectors = qdrant.NewVectorsMap(vm)
 		}
-		if b.Payloads != nil && len(b.Payloads[i]) > 0 {
-			p.Payload = qvalue.Payload(b.Payloads[i])
+		if b.Payload != nil && len(b.Payload.Keys) > 0 {
+			p.Payload = qvalue.Payload(b.Payload.Row(i))
 		}
 		req.Points = append(req.Points, p)
 	}
@@ -168,15 +176,25 @@ func TestAppendBatchMatchesReference(t *testing.T) {
 	}
 }
 
-// Without payloads (maps, written in Go's random order), the encoder's bytes
-// are exactly deterministic proto.Marshal's: named vectors of every kind
-// (dense, multi-dense, sparse) in name order, fields in number order.
+// The encoder's bytes are exactly deterministic proto.Marshal's: payload
+// keys and named vectors of every kind (dense, multi-dense, sparse) in name
+// order, fields in number order. (Payload values here are scalars and lists:
+// a nested map is written in Go's random order.)
 func TestAppendBatchBytesEqualProtoMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 5))
 	kinds := map[string]int{}
 	for k := 0; k < 2000; k++ {
 		b := randBatch(r)
-		b.Payloads = nil // maps, nested ones too, are written in Go's random order
+		if b.Payload != nil {
+			b.Payload = randPayload(r, b.N, 0)
+			for i := range b.Payload.Cols {
+				if r.IntN(2) == 0 { // lists of scalars too
+					for j := range b.Payload.Cols[i] {
+						b.Payload.Cols[i][j] = pipeline.ValueOf([]any{randAny(r, 0), randAny(r, 0)})
+					}
+				}
+			}
+		}
 		u := &Upsert{Collection: "c", Wait: true, Batch: b}
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(reference(u))
 		if err != nil {

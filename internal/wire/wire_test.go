@@ -135,18 +135,20 @@ func BenchmarkMarshal(b *testing.B) {
 	})
 	// The same request from a sink-neutral batch (what the upsert stage
 	// sends): no PointStruct is built at all.
-	bt := &pipeline.Batch{N: 256, Payloads: make([]map[string]any, 256)}
+	bt := &pipeline.Batch{N: 256}
+	rows := make([]map[string]any, 256)
 	img, txt := pipeline.NamedVector{Name: "image", Width: 768}, pipeline.NamedVector{Name: "text", Width: 768}
 	for i := 0; i < 256; i++ {
 		pl := map[string]any{}
 		for k := 0; k < 15; k++ {
 			pl[fmt.Sprint("col", k)] = "some caption text"
 		}
-		bt.Payloads[i] = pl
+		rows[i] = pl
 		img.Data = append(img.Data, randVec(r, 768)...)
 		txt.Data = append(txt.Data, randVec(r, 768)...)
 	}
 	bt.Vectors = []pipeline.NamedVector{img, txt}
+	bt.Payload = pipeline.PayloadFromRows(rows)
 	nu := &Upsert{Collection: "c", Wait: true, Batch: bt}
 	b.Run("batch", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {

@@ -191,7 +191,7 @@ func Join(c *config.Config, blocks map[string]*pipeline.RowBlock, seq, start int
 	}
 	if p := c.Points.Payload; p != nil && p.Source != "" {
 		pb := blocks[p.Source]
-		b.Payloads = pb.Payloads
+		b.Payload = pb.Payload
 		b.IDs = pb.IDs
 	}
 	return b

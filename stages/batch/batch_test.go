@@ -36,13 +36,15 @@ snapshot: { destination: out }
 func blocks(start int64, n int) (*pipeline.RowBlock, *pipeline.RowBlock) {
 	x := &pipeline.RowBlock{Source: "x", Start: start, N: n, Vectors: map[string][]float32{"": make([]float32, 2*n)}}
 	m := &pipeline.RowBlock{Source: "m", Start: start, N: n, Vectors: map[string][]float32{"emb": make([]float32, n)}}
+	var rows []map[string]any
 	for i := 0; i < n; i++ {
 		r := float32(start) + float32(i)
 		x.Vectors[""][2*i], x.Vectors[""][2*i+1] = r, -r
 		m.Vectors["emb"][i] = 10 * r
-		m.Payloads = append(m.Payloads, map[string]any{"key": fmt.Sprint(r)})
+		rows = append(rows, map[string]any{"key": fmt.Sprint(r)})
 		m.IDs = append(m.IDs, pipeline.PointID{Num: 100 + uint64(start) + uint64(i)})
 	}
+	m.Payload = pipeline.PayloadFromRows(rows)
 	return x, m
 }
 
@@ -92,8 +94,8 @@ func TestBatchJoinsSources(t *testing.T) {
 			if b.Vectors[0].Data[2*i] != r || b.Vectors[0].Data[2*i+1] != -r || b.Vectors[1].Data[i] != 10*r {
 				t.Fatalf("row %v: vectors %v %v", r, b.Vectors[0].Data, b.Vectors[1].Data)
 			}
-			if b.ID(i).Num != 100+uint64(b.Start)+uint64(i) || b.Payloads[i]["key"] != fmt.Sprint(r) {
-				t.Fatalf("row %v: id %v payload %v", r, b.ID(i), b.Payloads[i])
+			if b.ID(i).Num != 100+uint64(b.Start)+uint64(i) || b.Payload.Row(i)["key"] != fmt.Sprint(r) {
+				t.Fatalf("row %v: id %v payload %v", r, b.ID(i), b.Payload.Row(i))
 			}
 		}
 	}

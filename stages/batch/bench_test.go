@@ -23,7 +23,7 @@ func BenchmarkJoin(b *testing.B) {
 	blocks := map[string]*pipeline.RowBlock{
 		"image": {N: n, Vectors: map[string][]float32{"": make([]float32, n*w)}},
 		"text":  {N: n, Vectors: map[string][]float32{"": make([]float32, n*w)}},
-		"meta":  {N: n, Payloads: payloads},
+		"meta":  {N: n, Payload: pipeline.PayloadFromRows(payloads)},
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -235,8 +235,8 @@ snapshot: { destination: out }
 		if got := blk.Vectors["image"][j*3 : j*3+3]; fmt.Sprint(got) != fmt.Sprint(img) {
 			return fmt.Errorf("row %d: image %v, want %v", i, got, img)
 		}
-		if blk.Payloads[j]["key"] != *m.Key || len(blk.Payloads[j]) != 2 {
-			return fmt.Errorf("row %d: payload %v", i, blk.Payloads[j])
+		if pl := blk.Payload.Row(j); pl["key"] != *m.Key || len(pl) != 2 {
+			return fmt.Errorf("row %d: payload %v", i, pl)
 		}
 		if blk.IDs[j] != (pipeline.PointID{Num: uint64(i)}) {
 			return fmt.Errorf("row %d: id %v", i, blk.IDs[j])

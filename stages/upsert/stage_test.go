@@ -44,12 +44,13 @@ func batches(rows int) []pipeline.Message {
 	out := []pipeline.Message{&pipeline.BatchPlan{Rows: int64(rows)}}
 	for s := 0; s < rows; s += 2 {
 		n := min(2, rows-s)
-		b := &pipeline.Batch{Seq: int64(s / 2), Start: int64(s), N: n, Vectors: []pipeline.NamedVector{{Name: "a", Width: 2, Data: make([]float32, 2*n)}},
-			Payloads: make([]map[string]any, n)}
+		b := &pipeline.Batch{Seq: int64(s / 2), Start: int64(s), N: n, Vectors: []pipeline.NamedVector{{Name: "a", Width: 2, Data: make([]float32, 2*n)}}}
+		pl := make([]map[string]any, n)
 		for i := 0; i < n; i++ {
 			b.Vectors[0].Data[2*i] = float32(s + i)
-			b.Payloads[i] = map[string]any{"k": "v", "n": int64(s + i), "nested": map[string]any{"l": []any{true, nil, 1.5}}}
+			pl[i] = map[string]any{"k": "v", "n": int64(s + i), "nested": map[string]any{"l": []any{true, nil, 1.5}}}
 		}
+		b.Payload = pipeline.PayloadFromRows(pl)
 		out = append(out, b)
 	}
 	return out

@@ -1,0 +1,179 @@
+package pq
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/snappipe/snappipe/internal/fixtures"
+	"github.com/snappipe/snappipe/pipeline"
+)
+
+// payloadBothWays reads every row's payload as a map (Row.Payload) and as
+// columns (Row.PayloadTo, blocks of 7 rows, strings in one buffer per
+// block) and fails on the first row where they differ.
+func payloadBothWays(t *testing.T, pf *File, sel Selection) int {
+	t.Helper()
+	maps, err := pf.NewReader(sel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := pf.NewReader(sel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	defer cols.Close()
+	var b pipeline.PayloadBuilder
+	rows := 0
+	for {
+		b.Reset(cols.PayloadKeys(), 7)
+		var want []map[string]any
+		var err error
+		for len(want) < 7 {
+			var m, c Row
+			if err = maps.Next(&m); err != nil {
+				break
+			}
+			c.PayloadTo = &b
+			if err := cols.Next(&c); err != nil {
+				t.Fatalf("row %d: columns: %v", rows+len(want), err)
+			}
+			if c.Payload != nil {
+				t.Fatal("Next built a map although PayloadTo was set")
+			}
+			want = append(want, m.Payload)
+		}
+		blk := b.Finish()
+		if blk.Len() != len(want) && len(blk.Keys) > 0 {
+			t.Fatalf("block has %d rows, want %d", blk.Len(), len(want))
+		}
+		for i, w := range want {
+			if got := blk.Row(i); !sameValues(got, w) {
+				t.Fatalf("row %d:\ncolumns %#v\n    map %#v", rows+i, got, w)
+			}
+		}
+		rows += len(want)
+		if err == io.EOF {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// payloadColumns are the columns that can be payload (lists of lists and
+// of structs cannot).
+func payloadColumns(t *testing.T, pf *File) []string {
+	var keep []string
+	for _, c := range pf.Columns() {
+		if r, err := pf.NewReader(Selection{Payload: []string{c}}, 0); err == nil {
+			r.Close()
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) < 2 {
+		t.Fatalf("only %v readable as payload", keep)
+	}
+	return keep
+}
+
+// sameValues is reflect.DeepEqual with NaN equal to NaN.
+func sameValues(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok {
+			return false
+		}
+		w = pipeline.ValueOf(w).Any() // as the sink sends it (a uint64 beyond int64 as a double)
+		if x, ok := v.(float64); ok && math.IsNaN(x) {
+			if y, ok := w.(float64); ok && math.IsNaN(y) {
+				continue
+			}
+		}
+		if !reflect.DeepEqual(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// The column path (what apply uses) gives every row the payload the map
+// path gives: files written by pyarrow, clip-retrieval, img2dataset and
+// parquet-go, with nulls, nested groups and lists, float16, timestamps,
+// dates, decimals, unsigned and UUID columns.
+func TestPayloadColumnsMatchMaps(t *testing.T) {
+	files := []string{"../../testdata/sample/metadata_0000.parquet", "../../testdata/vectors/mixed.parquet"}
+	dc, _ := filepath.Glob("../../testdata/datacomp_small/*.parquet")
+	files = append(files, dc...)
+	files = append(files, "../../testdata/vectors/cases.parquet")
+	for _, p := range files {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			pf := openFile(t, p)
+			if n := payloadBothWays(t, pf, Selection{Payload: payloadColumns(t, pf)}); n == 0 {
+				t.Fatal("no rows")
+			}
+		})
+	}
+	for _, rel := range []string{"real/metadata_0.parquet", "real/img2dataset/test_1000.parquet", "laionlike/metadata_laionlike_1000.parquet"} {
+		t.Run(rel, func(t *testing.T) {
+			if _, err := os.Stat(fixtures.Dir(t)); err != nil {
+				t.Skip(err)
+			}
+			pf := openFile(t, fixture(t, rel))
+			payloadBothWays(t, pf, Selection{Payload: payloadColumns(t, pf)})
+		})
+	}
+	t.Run("types", func(t *testing.T) {
+		type row struct {
+			S   string   `parquet:"s,optional"`
+			I8  int8     `parquet:"i8"`
+			U32 uint32   `parquet:"u32"`
+			U64 uint64   `parquet:"u64"`
+			F   float32  `parquet:"f"`
+			D   *float64 `parquet:"d,optional"`
+			B   bool     `parquet:"b"`
+			Raw []byte   `parquet:"raw"`
+			TS  int64    `parquet:"ts,timestamp(millisecond)"`
+			Day int32    `parquet:"day,date"`
+			Tag []string `parquet:"tag,list"`
+		}
+		var rows []row
+		for i := 0; i < 40; i++ {
+			r := row{S: string(rune('a' + i%26)), I8: int8(-i), U32: math.MaxUint32 - uint32(i), U64: math.MaxUint64 - uint64(i), F: float32(i) / 3,
+				B: i%2 == 0, Raw: []byte{0xff, byte(i)}, TS: int64(i) * 1e9, Day: int32(i), Tag: []string{"x", string(rune('a' + i%5))}}
+			if i%3 == 0 {
+				d := float64(i) * 1.5
+				r.D = &d
+			}
+			if i%7 == 0 {
+				r.Raw = []byte("text")
+			}
+			rows = append(rows, r)
+		}
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[row](&buf, parquet.MaxRowsPerRowGroup(9))
+		if _, err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		pf, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "types")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := payloadBothWays(t, pf, Selection{AllPayload: true}); n != 40 {
+			t.Fatalf("%d rows", n)
+		}
+	})
+}

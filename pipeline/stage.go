@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/half"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
 
@@ -96,6 +97,17 @@ type SourceHeader struct {
 	Describe string
 }
 
+// Floats returns column col as float32 values, converting a Half column
+// (for tests and diagnostics; the sink converts while it encodes).
+func (b *RowBlock) Floats(col string) []float32 {
+	if h, ok := b.Half[col]; ok {
+		out := make([]float32, len(h)/2)
+		half.LittleEndian(out, h)
+		return out
+	}
+	return b.Vectors[col]
+}
+
 // PointID is a point's id: Num, or the UUID when UUID is not empty.
 type PointID struct {
 	Num  uint64
@@ -122,6 +134,10 @@ type RowBlock struct {
 	N      int
 	// Vectors by column ("" for array formats), each N*width float32 values.
 	Vectors map[string][]float32
+	// Half holds columns kept as little-endian float16 (2*N*width bytes)
+	// instead of Vectors: a column is in one map or the other. The sink
+	// converts them as it encodes (see Floats).
+	Half map[string][]byte
 	// Payload has N rows when the source supplies payload.
 	Payload *PayloadBlock
 	// IDs has N entries when the source supplies the id column.
@@ -172,12 +188,24 @@ func (s *SparseColumn) Row(i int) ([]uint32, []float32) {
 }
 
 // NamedVector is one vector name's values for every point of a batch:
-// N*Width float32, point i at [i*Width, (i+1)*Width). It shares the row
+// N*Width float32, point i at [i*Width, (i+1)*Width), or, when Half is set
+// instead, N*Width little-endian float16 (2 bytes each). It shares the row
 // blocks' memory (no copy).
 type NamedVector struct {
 	Name  string
 	Width int
 	Data  []float32
+	Half  []byte
+}
+
+// Point returns point i's values as float32 (converting Half).
+func (v *NamedVector) Point(i int) []float32 {
+	if v.Half != nil {
+		out := make([]float32, v.Width)
+		half.LittleEndian(out, v.Half[2*i*v.Width:2*(i+1)*v.Width])
+		return out
+	}
+	return v.Data[i*v.Width : (i+1)*v.Width]
 }
 
 // NamedMulti is one multi-dense vector name's values for the points of a

@@ -16,9 +16,16 @@ type Array struct {
 	Width int
 	// ReadRows decodes rows [start, start+n) into dst (n*Width values).
 	ReadRows func(start int64, n int, dst []float32) error
+	// ReadHalf, if set, copies rows [start, start+n) of little-endian
+	// float16 into dst (2*n*Width bytes) unconverted: Read then keeps the
+	// block as float16 (RowBlock.Half), half the memory, and the sink
+	// converts while it encodes, instead of writing float32 here that it
+	// would read and copy again.
+	ReadHalf func(start int64, n int, dst []byte) error
 	// Closer, if set, is closed by Close.
-	Closer io.Closer
-	pool   sync.Pool
+	Closer   io.Closer
+	pool     sync.Pool
+	halfPool sync.Pool
 }
 
 // Widths is {"": Width}: an array holds one vector per row.
@@ -27,6 +34,9 @@ func (a *Array) Widths() map[string]int { return map[string]int{"": a.Width} }
 // Read fills blk's vectors. The buffer returns to a pool when the block is
 // released, so a long file allocates a bounded set of buffers.
 func (a *Array) Read(blk *pipeline.RowBlock) error {
+	if a.ReadHalf != nil {
+		return a.readHalf(blk)
+	}
 	need := blk.N * a.Width
 	var bp *[]float32
 	if v := a.pool.Get(); v != nil {
@@ -43,6 +53,26 @@ func (a *Array) Read(blk *pipeline.RowBlock) error {
 	}
 	blk.Vectors = map[string][]float32{"": buf}
 	blk.Release = func() { a.pool.Put(bp) }
+	return nil
+}
+
+func (a *Array) readHalf(blk *pipeline.RowBlock) error {
+	need := 2 * blk.N * a.Width
+	var bp *[]byte
+	if v := a.halfPool.Get(); v != nil {
+		bp = v.(*[]byte)
+	}
+	if bp == nil || cap(*bp) < need {
+		b := make([]byte, need)
+		bp = &b
+	}
+	buf := (*bp)[:need]
+	if err := a.ReadHalf(blk.Start, blk.N, buf); err != nil {
+		a.halfPool.Put(bp)
+		return err
+	}
+	blk.Half = map[string][]byte{"": buf}
+	blk.Release = func() { a.halfPool.Put(bp) }
 	return nil
 }
 

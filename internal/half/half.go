@@ -3,7 +3,11 @@
 // instruction); elsewhere, and for the tail, a 64K-entry table.
 package half
 
-import "github.com/x448/float16"
+import (
+	"encoding/binary"
+
+	"github.com/x448/float16"
+)
 
 // table maps every float16 bit pattern to its exact float32 value.
 var table = func() *[65536]float32 {
@@ -38,4 +42,29 @@ func BigEndian(dst []float32, src []byte) {
 	for i := range dst {
 		dst[i] = table[uint16(src[2*i+1])|uint16(src[2*i])<<8]
 	}
+}
+
+// FirstNonFinite returns the index of the first NaN or ±Inf among the
+// little-endian float16 values in h (all exponent bits set), or -1. Four
+// values are checked a step, as one 64-bit word.
+func FirstNonFinite(h []byte) int {
+	const exp = 0x7C007C007C007C00
+	const low, high = 0x0001000100010001, 0x8000800080008000
+	n := len(h) / 2
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		w := binary.LittleEndian.Uint64(h[2*i:])
+		// x has a zero lane exactly where a value's exponent is all ones;
+		// lanes are < 0x8000, so the zero-lane test is exact.
+		x := (w & exp) ^ exp
+		if (x-low)&^x&high != 0 {
+			break
+		}
+	}
+	for ; i < n; i++ {
+		if (uint16(h[2*i])|uint16(h[2*i+1])<<8)&0x7C00 == 0x7C00 {
+			return i
+		}
+	}
+	return -1
 }

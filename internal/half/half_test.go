@@ -84,3 +84,34 @@ func BenchmarkTable(b *testing.B) {
 		}
 	}
 }
+
+// FirstNonFinite finds exactly the NaN and ±Inf patterns, at every
+// position of a word and in the tail, and the first of several.
+func TestFirstNonFinite(t *testing.T) {
+	for bits := 0; bits < 65536; bits++ {
+		f := float16.Frombits(uint16(bits)).Float32()
+		bad := math.IsNaN(float64(f)) || math.IsInf(float64(f), 0)
+		for _, n := range []int{1, 4, 9} {
+			for pos := 0; pos < n; pos += 3 {
+				h := make([]byte, 2*n)
+				for i := 0; i < n; i++ {
+					binary.LittleEndian.PutUint16(h[2*i:], 0x3C00) // 1.0
+				}
+				binary.LittleEndian.PutUint16(h[2*pos:], uint16(bits))
+				want := -1
+				if bad {
+					want = pos
+				}
+				if got := FirstNonFinite(h); got != want {
+					t.Fatalf("%#04x at %d of %d: got %d, want %d", bits, pos, n, got, want)
+				}
+			}
+		}
+	}
+	h := make([]byte, 2*12)
+	binary.LittleEndian.PutUint16(h[2*10:], 0x7C00)
+	binary.LittleEndian.PutUint16(h[2*6:], 0xFE00)
+	if got := FirstNonFinite(h); got != 6 {
+		t.Fatalf("got %d, want the first (6)", got)
+	}
+}

@@ -337,6 +337,32 @@ func (r *Reader) ReadRows(start int64, n int, dst []float32) error {
 	return nil
 }
 
+// HalfLE reports whether the array is little-endian float16 in C order:
+// its rows can be handed on as they are (ReadHalfRows).
+func (h *Header) HalfLE() bool {
+	return h.ItemSize == 2 && h.order == binary.LittleEndian && !h.Fortran
+}
+
+// ReadHalfRows copies rows [start, start+n) of a HalfLE array into dst
+// (2*n*width bytes of little-endian float16), unconverted.
+func (r *Reader) ReadHalfRows(start int64, n int, dst []byte) error {
+	h := r.h
+	if !h.HalfLE() {
+		return fmt.Errorf("internal: %s is not little-endian float16 in C order", h)
+	}
+	if start < 0 || start+int64(n) > h.Rows() {
+		return fmt.Errorf("rows [%d, %d) out of range (file has %d rows)", start, start+int64(n), h.Rows())
+	}
+	size := int64(n) * h.RowBytes()
+	if int64(len(dst)) < size {
+		return fmt.Errorf("destination holds %d bytes, need %d", len(dst), size)
+	}
+	if _, err := r.ra.ReadAt(dst[:size], h.DataOffset+start*h.RowBytes()); err != nil {
+		return r.short(err, start, n)
+	}
+	return nil
+}
+
 func (r *Reader) short(err error, start int64, n int) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("file is truncated: header %s promises %d data bytes, reading rows [%d, %d) hit the end", r.h, r.h.DataSize(), start, start+int64(n))

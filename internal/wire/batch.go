@@ -242,22 +242,32 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 }
 
 func appendDenseEntry(b []byte, v *pipeline.NamedVector, i int) []byte {
-	data := v.Data[i*v.Width : (i+1)*v.Width]
+	var data []float32
+	var h []byte
+	n := v.Width
+	if v.Half != nil {
+		h = v.Half[2*i*n : 2*(i+1)*n]
+	} else {
+		data = v.Data[i*n : (i+1)*n]
+	}
 	dense := 0
-	if len(data) > 0 {
-		dense = 1 + protowire.SizeBytes(4*len(data))
+	if n > 0 {
+		dense = 1 + protowire.SizeBytes(4*n)
 	}
 	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(denseEntrySize(v.Name, len(data))))
+	b = protowire.AppendVarint(b, uint64(denseEntrySize(v.Name, n)))
 	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
 	b = protowire.AppendString(b, v.Name)
 	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(dense)))
 	b = protowire.AppendTag(b, vectorDense, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(dense))
-	if len(data) > 0 {
+	if n > 0 {
 		b = protowire.AppendTag(b, denseData, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(4*len(data)))
+		b = protowire.AppendVarint(b, uint64(4*n))
+		if h != nil {
+			return appendHalfs(b, h)
+		}
 		b = appendFloats(b, data)
 	}
 	return b

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/qvalue"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/x448/float16"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -49,10 +51,17 @@ func randBatch(r *rand.Rand) *pipeline.Batch {
 	n := 1 + r.IntN(20)
 	b := &pipeline.Batch{Seq: 3, Start: int64(r.IntN(1 << 40)), N: n}
 	for _, name := range []string{"image", "text", "z"}[:r.IntN(4)] {
-		w := r.IntN(5) // 0: empty dense vectors
+		w := []int{0, 1, 2, 3, 4, 40, 77}[r.IntN(7)] // 0: empty dense vectors
 		v := pipeline.NamedVector{Name: name, Width: w, Data: make([]float32, n*w)}
 		for i := range v.Data {
 			v.Data[i] = float32(r.NormFloat64())
+		}
+		if r.IntN(2) == 0 { // float16 rows (an npy <f2 source), converted by the encoder
+			v.Half = make([]byte, 0, 2*n*w)
+			for _, f := range v.Data {
+				v.Half = binary.LittleEndian.AppendUint16(v.Half, float16.Fromfloat32(f).Bits())
+			}
+			v.Data = nil
 		}
 		b.Vectors = append(b.Vectors, v)
 	}
@@ -125,7 +134,15 @@ func reference(u *Upsert) *qdrant.UpsertPoints {
 		if len(b.Vectors)+len(b.Multi)+len(b.Sparse) > 0 {
 			vm := map[string]*qdrant.Vector{}
 			for _, v := range b.Vectors {
-				vm[v.Name] = qdrant.NewVectorDense(v.Data[i*v.Width : (i+1)*v.Width])
+				var data []float32
+				if v.Half == nil {
+					data = v.Data[i*v.Width : (i+1)*v.Width]
+				} else { // converted independently of internal/half
+					for k := i * v.Width; k < (i+1)*v.Width; k++ {
+						data = append(data, float16.Frombits(binary.LittleEndian.Uint16(v.Half[2*k:])).Float32())
+					}
+				}
+				vm[v.Name] = qdrant.NewVectorDense(data)
 			}
 			for _, v := range b.Multi {
 				var toks [][]float32

@@ -12,9 +12,11 @@ package wire
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/half"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -458,6 +460,22 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // appendFloats appends packed fixed32 values: one copy on little-endian
 // hosts (protobuf's wire order), a loop elsewhere.
+// appendHalfs appends little-endian float16 values (h) as packed float32,
+// converting straight into b.
+func appendHalfs(b []byte, h []byte) []byte {
+	n := len(h) / 2
+	if !littleEndian || n == 0 {
+		fs := make([]float32, n)
+		half.LittleEndian(fs, h)
+		return appendFloats(b, fs)
+	}
+	b = slices.Grow(b, 4*n)
+	off := len(b)
+	b = b[:off+4*n]
+	half.LittleEndian(unsafe.Slice((*float32)(unsafe.Pointer(&b[off])), n), h)
+	return b
+}
+
 func appendFloats(b []byte, fs []float32) []byte {
 	if littleEndian {
 		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(fs))), 4*len(fs))...)

@@ -186,6 +186,10 @@ func Join(c *config.Config, blocks map[string]*pipeline.RowBlock, seq, start int
 			b.Multi = append(b.Multi, pipeline.NamedMulti{Name: vn, Col: blk.Multi[vs.Column]})
 		case vc != nil:
 			w := vc.Size
+			if h, ok := blk.Half[vs.Column]; ok {
+				b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Half: h[: 2*n*w : 2*n*w]})
+				continue
+			}
 			b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Data: blk.Vectors[vs.Column][: n*w : n*w]})
 		}
 	}

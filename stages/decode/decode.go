@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/snappipe/snappipe/internal/half"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
 	"github.com/snappipe/snappipe/pipeline"
@@ -341,24 +342,27 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 			}
 		}
 	}
+	bad := func(col string, i int, v float32) error {
+		w := max(widths[col], 1)
+		where := "row"
+		if col != "" {
+			where = fmt.Sprintf("column %q, row", col)
+		}
+		return fmt.Errorf("%s %d: vector component %d is %s", where, blk.Start+int64(i/w), i%w, nonFinite(v))
+	}
 	for col, data := range blk.Vectors {
 		if allFinite(data) {
 			continue
 		}
 		for i, v := range data {
-			if v-v == 0 { // false for NaN and ±Inf only
-				continue
+			if v-v != 0 { // true for NaN and ±Inf only
+				return bad(col, i, v)
 			}
-			w := max(widths[col], 1)
-			what := "NaN"
-			if math.IsInf(float64(v), 0) {
-				what = fmt.Sprintf("%v", v)
-			}
-			where := "row"
-			if col != "" {
-				where = fmt.Sprintf("column %q, row", col)
-			}
-			return fmt.Errorf("%s %d: vector component %d is %s", where, blk.Start+int64(i/w), i%w, what)
+		}
+	}
+	for col, h := range blk.Half {
+		if i := half.FirstNonFinite(h); i >= 0 {
+			return bad(col, i, half.Float32(uint16(h[2*i])|uint16(h[2*i+1])<<8))
 		}
 	}
 	return nil

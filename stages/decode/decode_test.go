@@ -18,6 +18,7 @@ import (
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/pipeline/stagetest"
 	"github.com/snappipe/snappipe/stages/decode"
+	"github.com/x448/float16"
 )
 
 // writeNpy writes rows×w little-endian float32 with value(i,j) = i*1000+j.
@@ -289,22 +290,31 @@ func TestWrongHugeWidthFailsBeforeAllocating(t *testing.T) {
 
 // NaN and ±Inf components fail the run with the source and row, unless
 // points.allow_non_finite is set.
+// Both for float32 and for float16 files (whose blocks stay float16 until
+// the sink encodes them).
 func TestNonFiniteVectorsRefused(t *testing.T) {
-	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+	for _, c := range []struct {
+		descr string
+		bad   float32
+	}{{"<f4", float32(math.NaN())}, {"<f4", float32(math.Inf(1))}, {"<f4", float32(math.Inf(-1))},
+		{"<f2", float32(math.NaN())}, {"<f2", float32(math.Inf(1))}, {"<f2", float32(math.Inf(-1))}} {
+		bad := c.bad
 		dir := t.TempDir()
 		f, err := os.Create(filepath.Join(dir, "s.npy"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		npy.WriteHeader(f, "<f4", 10, 3)
-		b := make([]byte, 4)
+		npy.WriteHeader(f, c.descr, 10, 3)
 		for i := range 30 {
 			v := float32(i)
 			if i == 7*3+2 {
 				v = bad
 			}
-			binary.LittleEndian.PutUint32(b, math.Float32bits(v))
-			f.Write(b)
+			if c.descr == "<f2" {
+				f.Write(binary.LittleEndian.AppendUint16(nil, float16.Fromfloat32(v).Bits()))
+			} else {
+				f.Write(binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)))
+			}
 		}
 		f.Close()
 		rt, _ := stagetest.Runtime(t, load(t, dir, ""), nil)
@@ -314,7 +324,7 @@ func TestNonFiniteVectorsRefused(t *testing.T) {
 			want = "row 7: vector component 2 is NaN (points.allow_non_finite"
 		}
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "source s (") {
-			t.Fatalf("%v: err = %v", bad, err)
+			t.Fatalf("%s %v: err = %v", c.descr, bad, err)
 		}
 		c := load(t, dir, "")
 		c.Points.AllowNonFinite = true

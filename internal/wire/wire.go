@@ -11,13 +11,16 @@ package wire
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/half"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -489,7 +492,7 @@ func appendFloats(b []byte, fs []float32) []byte {
 // Codec is a gRPC codec that encodes a sink-neutral *Upsert batch with
 // AppendBatch, UpsertPoints with AppendUpsert, and everything else with the
 // standard protobuf codec. Use it per call:
-// grpc.ForceCodecV2 is not needed; grpc.ForceCodec(wire.Codec{}).
+// grpc.ForceCodec(wire.Codec{}) (or CodecV2, which reuses request buffers).
 type Codec struct{}
 
 // Name is "proto": the bytes are standard protobuf.
@@ -514,3 +517,61 @@ func (Codec) Unmarshal(data []byte, v any) error {
 }
 
 var _ encoding.Codec = Codec{}
+
+// CodecV2 is Codec for gRPC's buffer API: an upsert batch is encoded into a
+// buffer from a pool that gRPC hands back once the bytes are on the wire,
+// instead of a fresh (and zeroed) allocation per request. Use it per call:
+// grpc.ForceCodecV2(wire.CodecV2{}).
+type CodecV2 struct{}
+
+// Name is "proto": the bytes are standard protobuf.
+func (CodecV2) Name() string { return "proto" }
+
+// Marshal encodes v.
+func (CodecV2) Marshal(v any) (mem.BufferSlice, error) {
+	if u, ok := v.(*Upsert); ok {
+		sizes := batchSizes(u)
+		bp := requestPool.Get(batchTotal(u, sizes))
+		*bp = appendBatch((*bp)[:0], u, sizes)
+		return mem.BufferSlice{mem.NewBuffer(bp, requestPool)}, nil
+	}
+	b, err := Codec{}.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+}
+
+// Unmarshal decodes a response as gRPC's own proto codec does.
+func (CodecV2) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("failed to unmarshal, message is %T, want proto.Message", v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return proto.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// requestPool holds request buffers. Get does not clear them: the encoder
+// writes every byte it returns.
+var requestPool = &bytePool{}
+
+type bytePool struct{ p sync.Pool }
+
+// Get returns a buffer of length n (contents undefined).
+func (p *bytePool) Get(n int) *[]byte {
+	if bp, ok := p.p.Get().(*[]byte); ok {
+		if cap(*bp) >= n {
+			*bp = (*bp)[:n]
+			return bp
+		}
+	}
+	b := make([]byte, n, n+n/8) // room for the next, slightly larger, batch
+	return &b
+}
+
+// Put returns a buffer.
+func (p *bytePool) Put(bp *[]byte) { p.p.Put(bp) }
+
+var _ mem.BufferPool = (*bytePool)(nil)

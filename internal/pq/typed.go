@@ -1,6 +1,8 @@
 package pq
 
 import (
+	"bytes"
+	"encoding/binary"
 	"io"
 
 	"github.com/parquet-go/parquet-go"
@@ -98,13 +100,15 @@ func (c *typedCursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, er
 		if !first && c.reps[start] == 0 {
 			return dst, nil
 		}
-		end := start + 1
-		for end < len(c.reps) && c.reps[end] != 0 {
-			end++
+		end := len(c.reps)
+		if i := bytes.IndexByte(c.reps[start+1:], 0); i >= 0 {
+			end = start + 1 + i
 		}
-		for _, d := range c.defs[start:end] {
-			if int(d) < maxDef {
-				return dst, errNullElement
+		if defs := c.defs[start:end]; !allEqual(defs, byte(maxDef)) {
+			for _, d := range defs {
+				if int(d) < maxDef {
+					return dst, errNullElement
+				}
 			}
 		}
 		n := end - start
@@ -130,6 +134,25 @@ func (c *typedCursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, er
 			return dst, err
 		}
 	}
+}
+
+// allEqual reports whether every byte of b is v, 32 bytes a step.
+func allEqual(b []byte, v byte) bool {
+	w := uint64(v) * 0x0101010101010101
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		x := b[i : i+32 : i+32]
+		if (binary.LittleEndian.Uint64(x)^w)|(binary.LittleEndian.Uint64(x[8:])^w)|
+			(binary.LittleEndian.Uint64(x[16:])^w)|(binary.LittleEndian.Uint64(x[24:])^w) != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *typedCursor) close() {

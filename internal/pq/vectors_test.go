@@ -236,3 +236,38 @@ func TestFloat16PayloadColumn(t *testing.T) {
 		t.Fatalf("score16 = %v", got)
 	}
 }
+
+type vecRowNullable struct {
+	Vec []*float32 `parquet:"vec,list"`
+}
+
+// A null element of a list<float> vector is refused by the typed reader
+// wherever it sits: in the first 32 levels, after them (the word-at-a-time
+// check), in a row's tail, and in a vector that spans pages.
+func TestTypedNullElementRefused(t *testing.T) {
+	for _, c := range []struct{ width, row, pos int }{{70, 3, 0}, {70, 3, 40}, {70, 5, 69}, {7, 2, 6}, {300, 1, 150}} {
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[vecRowNullable](&buf, parquet.PageBufferSize(256))
+		for i := 0; i < 8; i++ {
+			vec := make([]*float32, c.width)
+			for j := range vec {
+				f := float32(i*1000 + j)
+				vec[j] = &f
+			}
+			if i == c.row {
+				vec[c.pos] = nil
+			}
+			w.Write([]vecRowNullable{{Vec: vec}})
+		}
+		w.Close()
+		pf, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "nullable")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := readVecs(t, pf, Selection{Vectors: []string{"vec"}}, 0)
+		want := fmt.Sprintf("row %d: vector column %q has a null element", c.row, "vec")
+		if err == nil || err.Error() != want || len(rows) != c.row {
+			t.Fatalf("%+v: %d rows, err %v; want %q after %d rows", c, len(rows), err, want, c.row)
+		}
+	}
+}

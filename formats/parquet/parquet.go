@@ -36,9 +36,12 @@ func (Format) Probe(r io.ReaderAt, size, avail int64, src *config.Source, name s
 	if avail < size {
 		return nil, fmt.Errorf("parquet needs the whole file (its footer is at the end); %d of %d bytes present", avail, size)
 	}
-	buf := 32 << 10 // remote: small Range reads for the footer and pages
+	// Remote: small Range reads for the footer and pages. Local: 64 KiB,
+	// below a page's usual size, so a page's bytes are read straight into
+	// the page buffer rather than copied through the read buffer.
+	buf := 32 << 10
 	if _, local := r.(*os.File); local {
-		buf = 1 << 20
+		buf = 64 << 10
 	}
 	pf, err := pq.OpenBuffered(r, size, name, buf)
 	if err != nil {

@@ -204,13 +204,14 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 	b = appendPID(b, id)
 	if p := bt.Payload; p != nil {
 		for _, k := range l.payload {
-			v := &p.Cols[k][i]
+			v, key := &p.Cols[k][i], p.Keys[k]
+			vs := pvalueSize(v)
 			b = protowire.AppendTag(b, pointPayload, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(pvalueEntrySize(p.Keys[k], v)))
+			b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(vs)))
 			b = protowire.AppendTag(b, mapKey, protowire.BytesType)
-			b = protowire.AppendString(b, p.Keys[k])
+			b = protowire.AppendString(b, key)
 			b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(pvalueSize(v)))
+			b = protowire.AppendVarint(b, uint64(vs))
 			b = appendPValue(b, v)
 		}
 	}

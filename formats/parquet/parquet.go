@@ -11,8 +11,8 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
+	"github.com/snappipe/snappipe/internal/bufpool"
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -103,9 +103,6 @@ type rows struct {
 	havePending bool
 	scratch     pq.Row
 	before      []int // per vector column: the block's length before a row
-	// pool holds vector buffers (*[][]float32, in sel.Vectors order) that
-	// released blocks handed back: a long file allocates a bounded set.
-	pool sync.Pool
 	// payload builds each block's payload columns.
 	payload pipeline.PayloadBuilder
 }
@@ -125,23 +122,21 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		blk.IDs = make([]pipeline.PointID, 0, blk.N)
 	}
 	if len(rr.sel.Vectors) > 0 {
-		bufs, _ := rr.pool.Get().(*[][]float32)
-		if bufs == nil {
-			b := make([][]float32, len(rr.sel.Vectors))
-			bufs = &b
-		}
+		bufs := make([]*[]float32, len(rr.sel.Vectors))
 		blk.Vectors = make(map[string][]float32, len(rr.sel.Vectors))
 		for k, c := range rr.sel.Vectors {
-			if need := blk.N * rr.widths[c]; cap((*bufs)[k]) < need {
-				(*bufs)[k] = make([]float32, 0, need)
-			}
-			blk.Vectors[c] = (*bufs)[k][:0]
+			bufs[k] = bufpool.Floats(blk.N * rr.widths[c])
+			blk.Vectors[c] = (*bufs[k])[:0]
 		}
 		defer func() {
 			for k, c := range rr.sel.Vectors {
-				(*bufs)[k] = blk.Vectors[c][:0]
+				*bufs[k] = blk.Vectors[c][:0] // the buffer a row may have grown into
 			}
-			blk.Release = func() { rr.pool.Put(bufs) }
+			blk.Release = func() {
+				for _, bp := range bufs {
+					bufpool.PutFloats(bp)
+				}
+			}
 		}()
 	}
 	if len(rr.sel.Multi) > 0 {

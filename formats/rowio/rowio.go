@@ -6,8 +6,8 @@ package rowio
 import (
 	"fmt"
 	"io"
-	"sync"
 
+	"github.com/snappipe/snappipe/internal/bufpool"
 	"github.com/snappipe/snappipe/pipeline"
 )
 
@@ -23,56 +23,37 @@ type Array struct {
 	// would read and copy again.
 	ReadHalf func(start int64, n int, dst []byte) error
 	// Closer, if set, is closed by Close.
-	Closer   io.Closer
-	pool     sync.Pool
-	halfPool sync.Pool
+	Closer io.Closer
 }
 
 // Widths is {"": Width}: an array holds one vector per row.
 func (a *Array) Widths() map[string]int { return map[string]int{"": a.Width} }
 
-// Read fills blk's vectors. The buffer returns to a pool when the block is
-// released, so a long file allocates a bounded set of buffers.
+// Read fills blk's vectors. The buffer returns to a pool shared by every
+// file when the block is released, so a long file, or thousands of shards,
+// allocate a bounded set of buffers.
 func (a *Array) Read(blk *pipeline.RowBlock) error {
 	if a.ReadHalf != nil {
 		return a.readHalf(blk)
 	}
-	need := blk.N * a.Width
-	var bp *[]float32
-	if v := a.pool.Get(); v != nil {
-		bp = v.(*[]float32)
-	}
-	if bp == nil || cap(*bp) < need {
-		b := make([]float32, need)
-		bp = &b
-	}
-	buf := (*bp)[:need]
-	if err := a.ReadRows(blk.Start, blk.N, buf); err != nil {
-		a.pool.Put(bp)
+	bp := bufpool.Floats(blk.N * a.Width)
+	if err := a.ReadRows(blk.Start, blk.N, *bp); err != nil {
+		bufpool.PutFloats(bp)
 		return err
 	}
-	blk.Vectors = map[string][]float32{"": buf}
-	blk.Release = func() { a.pool.Put(bp) }
+	blk.Vectors = map[string][]float32{"": *bp}
+	blk.Release = func() { bufpool.PutFloats(bp) }
 	return nil
 }
 
 func (a *Array) readHalf(blk *pipeline.RowBlock) error {
-	need := 2 * blk.N * a.Width
-	var bp *[]byte
-	if v := a.halfPool.Get(); v != nil {
-		bp = v.(*[]byte)
-	}
-	if bp == nil || cap(*bp) < need {
-		b := make([]byte, need)
-		bp = &b
-	}
-	buf := (*bp)[:need]
-	if err := a.ReadHalf(blk.Start, blk.N, buf); err != nil {
-		a.halfPool.Put(bp)
+	bp := bufpool.Bytes(2 * blk.N * a.Width)
+	if err := a.ReadHalf(blk.Start, blk.N, *bp); err != nil {
+		bufpool.PutBytes(bp)
 		return err
 	}
-	blk.Half = map[string][]byte{"": buf}
-	blk.Release = func() { a.halfPool.Put(bp) }
+	blk.Half = map[string][]byte{"": *bp}
+	blk.Release = func() { bufpool.PutBytes(bp) }
 	return nil
 }
 

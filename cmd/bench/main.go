@@ -38,11 +38,21 @@ func main() {
 	parallel := flag.Int("parallel", 2, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
 	only := flag.String("only", "local,http,limit,raw,embedded,shards", "scenarios to run")
+	shards := flag.String("shard-counts", "8,32", "shard counts of the shard-set scenario (same total rows): peak RSS must not grow with the count")
 	flag.Parse()
 	for _, k := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(k)] = true
 	}
-	if err := run(*sizes, *cache, *bin, *batch, *parallel, *embeddedRows); err != nil {
+	var counts []int
+	for _, c := range strings.Split(*shards, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || k < 1 {
+			fmt.Fprintf(os.Stderr, "bench: -shard-counts: %q is not a positive number\n", c)
+			os.Exit(2)
+		}
+		counts = append(counts, k)
+	}
+	if err := run(*sizes, *cache, *bin, *batch, *parallel, *embeddedRows, counts); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -169,7 +179,7 @@ func measure(cmd *exec.Cmd) (wall, cpu, rssMiB float64, out []byte, err error) {
 	return
 }
 
-func run(sizesFlag, cache, bin string, batch, parallel, embeddedRows int) error {
+func run(sizesFlag, cache, bin string, batch, parallel, embeddedRows int, shardCounts []int) error {
 	var sizes []int
 	for _, s := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -269,8 +279,10 @@ snapshot: { destination: out }
 				return err
 			}
 		}
-		if want["shards"] && want["http"] {
-			const k = 8
+		for _, k := range shardCounts {
+			if !want["shards"] || !want["http"] {
+				break
+			}
 			sdir := filepath.Join(cache, fmt.Sprintf("shards-%dx%d", k, n/k))
 			if err := ensureShards(bin, sdir, n, k); err != nil {
 				return err

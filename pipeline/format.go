@@ -96,9 +96,12 @@ type RowReader interface {
 	// Widths are the vector widths by column, known once Open returned
 	// (a table reads its first row for them).
 	Widths() map[string]int
-	// Read fills blk with rows [blk.Start, blk.Start+blk.N): the vectors,
-	// and the payloads and ids the selection asked for. It may set
-	// blk.Release to hand buffers back once the block is done.
+	// Read fills blk with rows [blk.Start, blk.Start+blk.N): the vectors
+	// (float32 in blk.Vectors, or little-endian float16 kept as bytes in
+	// blk.Half), and the payload (blk.Payload, one column per key; a
+	// PayloadBuilder fills it) and ids the selection asked for. It may set
+	// blk.Release to hand buffers back once the block is done
+	// (internal/bufpool holds buffers shared by every file).
 	Read(blk *RowBlock) error
 	Close() error
 }

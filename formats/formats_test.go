@@ -72,7 +72,7 @@ func readAll(t *testing.T, ff pipeline.FormatFile, kind string, start, end int64
 		if err := rr.Read(blk); err != nil {
 			t.Fatalf("rows from %d: %v", s, err)
 		}
-		v := blk.Vectors[""]
+		v := blk.Floats("") // float16 arrays stay float16 in the block
 		for i := 0; i < blk.N; i++ {
 			w := want(kind, int(s)+i)
 			for j := range w {

@@ -70,10 +70,5 @@ func (f *File) Open(_ pipeline.Selection, start, end int64) (pipeline.RowReader,
 	if f.Avail < f.PrefixBytes(end) {
 		return nil, fmt.Errorf("file is truncated: header %s needs %d bytes, file has %d", f.H, f.H.DataOffset+f.H.DataSize(), f.Avail)
 	}
-	rd := inpy.NewReader(f.R, f.H)
-	a := &rowio.Array{Width: f.H.Width(), ReadRows: rd.ReadRows}
-	if f.H.HalfLE() {
-		a.ReadHalf = rd.ReadHalfRows
-	}
-	return a, nil
+	return rowio.NPY(inpy.NewReader(f.R, f.H), nil), nil
 }

@@ -147,13 +147,12 @@ func (f *File) PrefixBytes(n int64) int64 { return -1 }
 func (f *File) Open(_ pipeline.Selection, start, end int64) (pipeline.RowReader, error) {
 	if f.zf.Method == zip.Store {
 		sr := io.NewSectionReader(f.r, f.off, int64(f.zf.UncompressedSize64))
-		return &rowio.Array{Width: f.h.Width(), ReadRows: inpy.NewReader(sr, f.h).ReadRows}, nil
+		return rowio.NPY(inpy.NewReader(sr, f.h), nil), nil
 	}
 	rc, err := f.zf.Open()
 	if err != nil {
 		return nil, err
 	}
 	fw := &rowio.Forward{R: bufio.NewReaderSize(rc, 256<<10)}
-	rd := inpy.NewReader(fw, f.h)
-	return &rowio.Array{Width: f.h.Width(), ReadRows: rd.ReadRows, Closer: rc}, nil
+	return rowio.NPY(inpy.NewReader(fw, f.h), rc), nil
 }

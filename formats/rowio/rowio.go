@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/snappipe/snappipe/internal/bufpool"
+	inpy "github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/pipeline"
 )
 
@@ -24,6 +25,16 @@ type Array struct {
 	ReadHalf func(start int64, n int, dst []byte) error
 	// Closer, if set, is closed by Close.
 	Closer io.Closer
+}
+
+// NPY is the Array of a NumPy array's rows: little-endian float16 in C
+// order is handed on unconverted (ReadHalf), anything else as float32.
+func NPY(rd *inpy.Reader, closer io.Closer) *Array {
+	a := &Array{Width: rd.Header().Width(), ReadRows: rd.ReadRows, Closer: closer}
+	if rd.Header().HalfLE() {
+		a.ReadHalf = rd.ReadHalfRows
+	}
+	return a
 }
 
 // Widths is {"": Width}: an array holds one vector per row.

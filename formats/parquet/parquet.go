@@ -187,8 +187,8 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			}
 		}
 		if payload && row != sc {
-			for k, key := range keys {
-				rr.payload.Add(k, pipeline.ValueOf(row.Payload[key]))
+			for _, key := range keys {
+				rr.payload.AddAny(row.Payload[key])
 			}
 		}
 		if rr.sel.ID != "" {

@@ -94,7 +94,9 @@ func sameValues(a, b map[string]any) bool {
 		if !ok {
 			return false
 		}
-		w = pipeline.ValueOf(w).Any() // as the sink sends it (a uint64 beyond int64 as a double)
+		if s, ok := pipeline.ScalarOf(w); ok { // as the sink sends it (a uint64 beyond int64 as a double)
+			w = (&pipeline.PayloadBlock{}).Any(&s)
+		}
 		if x, ok := v.(float64); ok && math.IsNaN(x) {
 			if y, ok := w.(float64); ok && math.IsNaN(y) {
 				continue

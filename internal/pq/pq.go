@@ -186,29 +186,29 @@ func fastKindOf(n parquet.Node) fastKind {
 	return fastNone
 }
 
-// put adds the row's value to column k of b, as build would make it.
-func (p *prim) put(b *pipeline.PayloadBuilder, k int, vals [][]parquet.Value) {
+// put adds the row's value to b, as build would make it.
+func (p *prim) put(b *pipeline.PayloadBuilder, vals [][]parquet.Value) {
 	vs := vals[p.col]
 	if len(vs) == 0 || vs[0].DefinitionLevel() < p.maxDef || vs[0].IsNull() {
-		b.Add(k, pipeline.Value{})
+		b.Add(pipeline.Value{})
 		return
 	}
 	v := vs[0]
 	switch p.fast {
 	case fastBool:
-		b.Add(k, pipeline.BoolValue(v.Boolean()))
+		b.Add(pipeline.BoolValue(v.Boolean()))
 	case fastInt32:
-		b.Add(k, pipeline.IntValue(int64(v.Int32())))
+		b.Add(pipeline.IntValue(int64(v.Int32())))
 	case fastInt64:
-		b.Add(k, pipeline.IntValue(v.Int64()))
+		b.Add(pipeline.IntValue(v.Int64()))
 	case fastFloat:
-		b.Add(k, pipeline.FloatValue(float64(v.Float())))
+		b.Add(pipeline.FloatValue(float64(v.Float())))
 	case fastDouble:
-		b.Add(k, pipeline.FloatValue(v.Double()))
+		b.Add(pipeline.FloatValue(v.Double()))
 	case fastString:
-		b.AddBytes(k, v.ByteArray())
+		b.AddBytes(v.ByteArray())
 	default:
-		b.Add(k, pipeline.ValueOf(p.conv(v)))
+		b.AddAny(p.conv(v))
 	}
 }
 
@@ -522,8 +522,8 @@ type Row struct {
 	Multi  map[string][]float32
 	Sparse map[pipeline.SparsePair]Sparse
 	ID     pipeline.PointID
-	// PayloadTo, if set, receives the payload (column k is
-	// Reader.PayloadKeys()[k]) instead of Payload.
+	// PayloadTo, if set, receives the payload (its values in the order of
+	// Reader.PayloadKeys()) instead of Payload.
 	PayloadTo *pipeline.PayloadBuilder
 	// AppendVectors makes Next append each list-column vector to the
 	// slice already in Vectors instead of replacing it: a caller filling
@@ -967,16 +967,16 @@ func (r *Reader) Next(row *Row) error {
 		r.vals[c] = v
 	}
 	if len(r.fields) > 0 && row.PayloadTo != nil {
-		for i, fl := range r.fields {
+		for _, fl := range r.fields {
 			if p, ok := fl.(*prim); ok {
-				p.put(row.PayloadTo, i, r.vals)
+				p.put(row.PayloadTo, r.vals)
 				continue
 			}
 			v, err := fl.build(r.vals)
 			if err != nil {
 				return fmt.Errorf("row %d: %w", r.row, err)
 			}
-			row.PayloadTo.Add(i, pipeline.ValueOf(v))
+			row.PayloadTo.AddAny(v)
 		}
 	} else if len(r.fields) > 0 {
 		row.Payload = make(map[string]any, len(r.fields))

@@ -187,8 +187,9 @@ func sparseEntrySize(name string, s *pipeline.SparseColumn, i int) int {
 func batchPointSize(bt *pipeline.Batch, i int, l *vecLayout) int {
 	n := 1 + protowire.SizeBytes(pidSize(bt.ID(i)))
 	if p := bt.Payload; p != nil {
+		row := p.Vals[i*len(p.Keys) : (i+1)*len(p.Keys)]
 		for k, key := range p.Keys {
-			n += 1 + protowire.SizeBytes(pvalueEntrySize(key, &p.Cols[k][i]))
+			n += 1 + protowire.SizeBytes(pvalueEntrySize(p, key, &row[k]))
 		}
 	}
 	if l.any {
@@ -203,16 +204,17 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 	b = protowire.AppendVarint(b, uint64(pidSize(id)))
 	b = appendPID(b, id)
 	if p := bt.Payload; p != nil {
+		row := p.Vals[i*len(p.Keys) : (i+1)*len(p.Keys)]
 		for _, k := range l.payload {
-			v, key := &p.Cols[k][i], p.Keys[k]
-			vs := pvalueSize(v)
+			v, key := &row[k], p.Keys[k]
+			vs := pvalueSize(p, v)
 			b = protowire.AppendTag(b, pointPayload, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(vs)))
 			b = protowire.AppendTag(b, mapKey, protowire.BytesType)
 			b = protowire.AppendString(b, key)
 			b = protowire.AppendTag(b, mapValue, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(vs))
-			b = appendPValue(b, v)
+			b = appendPValue(b, p, v)
 		}
 	}
 	if !l.any {
@@ -351,7 +353,7 @@ func normalize(v any) any {
 }
 
 // pvalueSize is the encoded size of a payload pipeline.Value (a qdrant.Value).
-func pvalueSize(v *pipeline.Value) int {
+func pvalueSize(p *pipeline.PayloadBlock, v *pipeline.Value) int {
 	switch v.Kind {
 	case pipeline.Null, pipeline.Bool:
 		return 2
@@ -362,14 +364,14 @@ func pvalueSize(v *pipeline.Value) int {
 	case pipeline.String:
 		return 1 + protowire.SizeBytes(len(v.Str))
 	}
-	return anySize(v.Other)
+	return anySize(p.Others[v.Num])
 }
 
-func pvalueEntrySize(k string, v *pipeline.Value) int {
-	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(pvalueSize(v))
+func pvalueEntrySize(p *pipeline.PayloadBlock, k string, v *pipeline.Value) int {
+	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(pvalueSize(p, v))
 }
 
-func appendPValue(b []byte, v *pipeline.Value) []byte {
+func appendPValue(b []byte, p *pipeline.PayloadBlock, v *pipeline.Value) []byte {
 	switch v.Kind {
 	case pipeline.Null:
 		b = protowire.AppendTag(b, valueNull, protowire.VarintType)
@@ -387,7 +389,7 @@ func appendPValue(b []byte, v *pipeline.Value) []byte {
 		b = protowire.AppendTag(b, valueString, protowire.BytesType)
 		return protowire.AppendString(b, v.Str)
 	}
-	return appendAny(b, v.Other)
+	return appendAny(b, p.Others[v.Num])
 }
 
 func anyEntrySize(k string, v any) int {

@@ -203,15 +203,20 @@ func TestAppendBatchBytesEqualProtoMarshal(t *testing.T) {
 	kinds := map[string]int{}
 	for k := 0; k < 2000; k++ {
 		b := randBatch(r)
-		if b.Payload != nil {
-			b.Payload = randPayload(r, b.N, 0)
-			for i := range b.Payload.Cols {
-				if r.IntN(2) == 0 { // lists of scalars too
-					for j := range b.Payload.Cols[i] {
-						b.Payload.Cols[i][j] = pipeline.ValueOf([]any{randAny(r, 0), randAny(r, 0)})
+		if b.Payload != nil { // scalars, and lists of scalars in some keys
+			keys := r.Perm(8)[:r.IntN(7)]
+			rows := make([]map[string]any, b.N)
+			for i := range rows {
+				rows[i] = map[string]any{}
+				for _, k := range keys {
+					if k%2 == 0 {
+						rows[i][fmt.Sprintf("f%d", k)] = []any{randAny(r, 0), randAny(r, 0)}
+					} else {
+						rows[i][fmt.Sprintf("f%d", k)] = randAny(r, 0)
 					}
 				}
 			}
+			b.Payload = pipeline.PayloadFromRows(rows)
 		}
 		u := &Upsert{Collection: "c", Wait: true, Batch: b}
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(reference(u))

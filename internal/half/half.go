@@ -52,6 +52,13 @@ func FirstNonFinite(h []byte) int {
 	const low, high = 0x0001000100010001, 0x8000800080008000
 	n := len(h) / 2
 	i := 0
+	if useAVX2 && n >= 32 {
+		bulk := 2 * n &^ 63
+		if !anyNonFiniteAVX2(&h[0], bulk) {
+			i = bulk / 2 // all finite so far: the tail is left
+		}
+		// else: found below, exactly, from the start
+	}
 	for ; i+16 <= n; i += 16 {
 		b := h[2*i : 2*i+32 : 2*i+32]
 		x0 := (binary.LittleEndian.Uint64(b[0:]) & exp) ^ exp

@@ -52,15 +52,15 @@ func batchTotal(u *Upsert, sizes []int) int {
 
 func appendBatch(b []byte, u *Upsert, sizes []int) []byte {
 	if u.Collection != "" {
-		b = protowire.AppendTag(b, upsertCollection, protowire.BytesType)
+		b = appendTag(b, upsertCollection, protowire.BytesType)
 		b = protowire.AppendString(b, u.Collection)
 	}
-	b = protowire.AppendTag(b, upsertWait, protowire.VarintType)
-	b = protowire.AppendVarint(b, protowire.EncodeBool(u.Wait))
+	b = appendTag(b, upsertWait, protowire.VarintType)
+	b = appendVarint(b, protowire.EncodeBool(u.Wait))
 	lay := vecLayoutOf(u.Batch)
 	for i, sz := range sizes {
-		b = protowire.AppendTag(b, upsertPoints, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(sz))
+		b = appendTag(b, upsertPoints, protowire.BytesType)
+		b = appendVarint(b, uint64(sz))
 		b = appendBatchPoint(b, u.Batch, i, &lay)
 	}
 	return b
@@ -75,11 +75,11 @@ func pidSize(id pipeline.PointID) int {
 
 func appendPID(b []byte, id pipeline.PointID) []byte {
 	if id.UUID != "" {
-		b = protowire.AppendTag(b, idUUID, protowire.BytesType)
+		b = appendTag(b, idUUID, protowire.BytesType)
 		return protowire.AppendString(b, id.UUID)
 	}
-	b = protowire.AppendTag(b, idNum, protowire.VarintType)
-	return protowire.AppendVarint(b, id.Num)
+	b = appendTag(b, idNum, protowire.VarintType)
+	return appendVarint(b, id.Num)
 }
 
 // vecs of point i: NamedVectors{map<name, Vector{dense{data}}>}.
@@ -200,20 +200,20 @@ func batchPointSize(bt *pipeline.Batch, i int, l *vecLayout) int {
 
 func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte {
 	id := bt.ID(i)
-	b = protowire.AppendTag(b, pointID, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(pidSize(id)))
+	b = appendTag(b, pointID, protowire.BytesType)
+	b = appendVarint(b, uint64(pidSize(id)))
 	b = appendPID(b, id)
 	if p := bt.Payload; p != nil {
 		row := p.Vals[i*len(p.Keys) : (i+1)*len(p.Keys)]
 		for _, k := range l.payload {
 			v, key := &row[k], p.Keys[k]
 			vs := pvalueSize(p, v)
-			b = protowire.AppendTag(b, pointPayload, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(vs)))
-			b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+			b = appendTag(b, pointPayload, protowire.BytesType)
+			b = appendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(vs)))
+			b = appendTag(b, mapKey, protowire.BytesType)
 			b = protowire.AppendString(b, key)
-			b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(vs))
+			b = appendTag(b, mapValue, protowire.BytesType)
+			b = appendVarint(b, uint64(vs))
 			b = appendPValue(b, p, v)
 		}
 	}
@@ -221,10 +221,10 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 		return b
 	}
 	named := l.named(bt, i)
-	b = protowire.AppendTag(b, pointVectors, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(named)))
-	b = protowire.AppendTag(b, vectorsNamed, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(named))
+	b = appendTag(b, pointVectors, protowire.BytesType)
+	b = appendVarint(b, uint64(1+protowire.SizeBytes(named)))
+	b = appendTag(b, vectorsNamed, protowire.BytesType)
+	b = appendVarint(b, uint64(named))
 	if l.order == nil {
 		for k := range bt.Vectors {
 			b = appendDenseEntry(b, &bt.Vectors[k], i)
@@ -257,17 +257,17 @@ func appendDenseEntry(b []byte, v *pipeline.NamedVector, i int) []byte {
 	if n > 0 {
 		dense = 1 + protowire.SizeBytes(4*n)
 	}
-	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(denseEntrySize(v.Name, n)))
-	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = appendTag(b, namedMap, protowire.BytesType)
+	b = appendVarint(b, uint64(denseEntrySize(v.Name, n)))
+	b = appendTag(b, mapKey, protowire.BytesType)
 	b = protowire.AppendString(b, v.Name)
-	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(dense)))
-	b = protowire.AppendTag(b, vectorDense, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(dense))
+	b = appendTag(b, mapValue, protowire.BytesType)
+	b = appendVarint(b, uint64(2+protowire.SizeBytes(dense)))
+	b = appendTag(b, vectorDense, protowire.BytesType)
+	b = appendVarint(b, uint64(dense))
 	if n > 0 {
-		b = protowire.AppendTag(b, denseData, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(4*n))
+		b = appendTag(b, denseData, protowire.BytesType)
+		b = appendVarint(b, uint64(4*n))
 		if h != nil {
 			return appendHalfs(b, h)
 		}
@@ -279,22 +279,22 @@ func appendDenseEntry(b []byte, v *pipeline.NamedVector, i int) []byte {
 func appendMultiEntry(b []byte, v *pipeline.NamedMulti, i int) []byte {
 	m := v.Col
 	vec := multiVecSize(m, i)
-	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(multiEntrySize(v.Name, m, i)))
-	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = appendTag(b, namedMap, protowire.BytesType)
+	b = appendVarint(b, uint64(multiEntrySize(v.Name, m, i)))
+	b = appendTag(b, mapKey, protowire.BytesType)
 	b = protowire.AppendString(b, v.Name)
-	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(vec))
-	b = protowire.AppendTag(b, vectorMultiDense, protowire.BytesType)
+	b = appendTag(b, mapValue, protowire.BytesType)
+	b = appendVarint(b, uint64(vec))
+	b = appendTag(b, vectorMultiDense, protowire.BytesType)
 	md, dense := multiBody(m, i)
-	b = protowire.AppendVarint(b, uint64(md))
+	b = appendVarint(b, uint64(md))
 	row := m.Row(i)
 	for t := 0; t < m.Tokens(i); t++ {
-		b = protowire.AppendTag(b, multiVectors, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(dense))
+		b = appendTag(b, multiVectors, protowire.BytesType)
+		b = appendVarint(b, uint64(dense))
 		if m.Width > 0 {
-			b = protowire.AppendTag(b, denseData, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(4*m.Width))
+			b = appendTag(b, denseData, protowire.BytesType)
+			b = appendVarint(b, uint64(4*m.Width))
 			b = appendFloats(b, row[t*m.Width:(t+1)*m.Width])
 		}
 	}
@@ -305,24 +305,24 @@ func appendSparseEntry(b []byte, v *pipeline.NamedSparse, i int) []byte {
 	s := v.Col
 	body, idxBytes := sparseBody(s, i)
 	idx, vals := s.Row(i)
-	b = protowire.AppendTag(b, namedMap, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(sparseEntrySize(v.Name, s, i)))
-	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = appendTag(b, namedMap, protowire.BytesType)
+	b = appendVarint(b, uint64(sparseEntrySize(v.Name, s, i)))
+	b = appendTag(b, mapKey, protowire.BytesType)
 	b = protowire.AppendString(b, v.Name)
-	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(body)))
-	b = protowire.AppendTag(b, vectorSparse, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(body))
+	b = appendTag(b, mapValue, protowire.BytesType)
+	b = appendVarint(b, uint64(2+protowire.SizeBytes(body)))
+	b = appendTag(b, vectorSparse, protowire.BytesType)
+	b = appendVarint(b, uint64(body))
 	if len(vals) > 0 {
-		b = protowire.AppendTag(b, sparseValues, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(4*len(vals)))
+		b = appendTag(b, sparseValues, protowire.BytesType)
+		b = appendVarint(b, uint64(4*len(vals)))
 		b = appendFloats(b, vals)
 	}
 	if len(idx) > 0 {
-		b = protowire.AppendTag(b, sparseIndices, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(idxBytes))
+		b = appendTag(b, sparseIndices, protowire.BytesType)
+		b = appendVarint(b, uint64(idxBytes))
 		for _, x := range idx {
-			b = protowire.AppendVarint(b, uint64(x))
+			b = appendVarint(b, uint64(x))
 		}
 	}
 	return b
@@ -374,19 +374,19 @@ func pvalueEntrySize(p *pipeline.PayloadBlock, k string, v *pipeline.Value) int 
 func appendPValue(b []byte, p *pipeline.PayloadBlock, v *pipeline.Value) []byte {
 	switch v.Kind {
 	case pipeline.Null:
-		b = protowire.AppendTag(b, valueNull, protowire.VarintType)
-		return protowire.AppendVarint(b, 0)
+		b = appendTag(b, valueNull, protowire.VarintType)
+		return appendVarint(b, 0)
 	case pipeline.Bool:
-		b = protowire.AppendTag(b, valueBool, protowire.VarintType)
-		return protowire.AppendVarint(b, v.Num)
+		b = appendTag(b, valueBool, protowire.VarintType)
+		return appendVarint(b, v.Num)
 	case pipeline.Int:
-		b = protowire.AppendTag(b, valueInt, protowire.VarintType)
-		return protowire.AppendVarint(b, v.Num)
+		b = appendTag(b, valueInt, protowire.VarintType)
+		return appendVarint(b, v.Num)
 	case pipeline.Float:
-		b = protowire.AppendTag(b, valueDouble, protowire.Fixed64Type)
+		b = appendTag(b, valueDouble, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, v.Num)
 	case pipeline.String:
-		b = protowire.AppendTag(b, valueString, protowire.BytesType)
+		b = appendTag(b, valueString, protowire.BytesType)
 		return protowire.AppendString(b, v.Str)
 	}
 	return appendAny(b, p.Others[v.Num])
@@ -397,10 +397,10 @@ func anyEntrySize(k string, v any) int {
 }
 
 func appendAnyEntry(b []byte, k string, v any) []byte {
-	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = appendTag(b, mapKey, protowire.BytesType)
 	b = protowire.AppendString(b, k)
-	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(anySize(v)))
+	b = appendTag(b, mapValue, protowire.BytesType)
+	b = appendVarint(b, uint64(anySize(v)))
 	return appendAny(b, v)
 }
 
@@ -435,30 +435,30 @@ func anySize(v any) int {
 func appendAny(b []byte, v any) []byte {
 	switch x := normalize(v).(type) {
 	case nil:
-		b = protowire.AppendTag(b, valueNull, protowire.VarintType)
-		return protowire.AppendVarint(b, 0)
+		b = appendTag(b, valueNull, protowire.VarintType)
+		return appendVarint(b, 0)
 	case bool:
-		b = protowire.AppendTag(b, valueBool, protowire.VarintType)
-		return protowire.AppendVarint(b, protowire.EncodeBool(x))
+		b = appendTag(b, valueBool, protowire.VarintType)
+		return appendVarint(b, protowire.EncodeBool(x))
 	case int64:
-		b = protowire.AppendTag(b, valueInt, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(x))
+		b = appendTag(b, valueInt, protowire.VarintType)
+		return appendVarint(b, uint64(x))
 	case float64:
-		b = protowire.AppendTag(b, valueDouble, protowire.Fixed64Type)
+		b = appendTag(b, valueDouble, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, math.Float64bits(x))
 	case string:
-		b = protowire.AppendTag(b, valueString, protowire.BytesType)
+		b = appendTag(b, valueString, protowire.BytesType)
 		return protowire.AppendString(b, x)
 	case []any:
 		n := 0
 		for _, e := range x {
 			n += 1 + protowire.SizeBytes(anySize(e))
 		}
-		b = protowire.AppendTag(b, valueList, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(n))
+		b = appendTag(b, valueList, protowire.BytesType)
+		b = appendVarint(b, uint64(n))
 		for _, e := range x {
-			b = protowire.AppendTag(b, listValues, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(anySize(e)))
+			b = appendTag(b, listValues, protowire.BytesType)
+			b = appendVarint(b, uint64(anySize(e)))
 			b = appendAny(b, e)
 		}
 		return b
@@ -467,11 +467,11 @@ func appendAny(b []byte, v any) []byte {
 		for k, e := range x {
 			n += 1 + protowire.SizeBytes(anyEntrySize(k, e))
 		}
-		b = protowire.AppendTag(b, valueStruct, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(n))
+		b = appendTag(b, valueStruct, protowire.BytesType)
+		b = appendVarint(b, uint64(n))
 		for k, e := range x {
-			b = protowire.AppendTag(b, structField, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(anyEntrySize(k, e)))
+			b = appendTag(b, structField, protowire.BytesType)
+			b = appendVarint(b, uint64(anyEntrySize(k, e)))
 			b = appendAnyEntry(b, k, e)
 		}
 		return b

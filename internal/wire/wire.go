@@ -113,16 +113,16 @@ func upsertSize(u *qdrant.UpsertPoints, sizes []int) int {
 
 func appendUpsert(b []byte, u *qdrant.UpsertPoints, sizes []int) []byte {
 	if u.CollectionName != "" {
-		b = protowire.AppendTag(b, upsertCollection, protowire.BytesType)
+		b = appendTag(b, upsertCollection, protowire.BytesType)
 		b = protowire.AppendString(b, u.CollectionName)
 	}
 	if u.Wait != nil {
-		b = protowire.AppendTag(b, upsertWait, protowire.VarintType)
-		b = protowire.AppendVarint(b, protowire.EncodeBool(*u.Wait))
+		b = appendTag(b, upsertWait, protowire.VarintType)
+		b = appendVarint(b, protowire.EncodeBool(*u.Wait))
 	}
 	for i, p := range u.Points {
-		b = protowire.AppendTag(b, upsertPoints, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(sizes[i]))
+		b = appendTag(b, upsertPoints, protowire.BytesType)
+		b = appendVarint(b, uint64(sizes[i]))
 		b = appendPoint(b, p)
 	}
 	return b
@@ -163,18 +163,18 @@ func appendPoint(b []byte, p *qdrant.PointStruct) []byte {
 		return appendMsg(b, p)
 	}
 	if p.Id != nil {
-		b = protowire.AppendTag(b, pointID, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(idSize(p.Id)))
+		b = appendTag(b, pointID, protowire.BytesType)
+		b = appendVarint(b, uint64(idSize(p.Id)))
 		b = appendID(b, p.Id)
 	}
 	for k, v := range p.Payload {
-		b = protowire.AppendTag(b, pointPayload, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(entrySize(k, v)))
+		b = appendTag(b, pointPayload, protowire.BytesType)
+		b = appendVarint(b, uint64(entrySize(k, v)))
 		b = appendEntry(b, k, v)
 	}
 	if p.Vectors != nil {
-		b = protowire.AppendTag(b, pointVectors, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(vectorsSize(p.Vectors)))
+		b = appendTag(b, pointVectors, protowire.BytesType)
+		b = appendVarint(b, uint64(vectorsSize(p.Vectors)))
 		b = appendVectors(b, p.Vectors)
 	}
 	return b
@@ -193,10 +193,10 @@ func idSize(id *qdrant.PointId) int {
 func appendID(b []byte, id *qdrant.PointId) []byte {
 	switch o := id.PointIdOptions.(type) {
 	case *qdrant.PointId_Num:
-		b = protowire.AppendTag(b, idNum, protowire.VarintType)
-		return protowire.AppendVarint(b, o.Num)
+		b = appendTag(b, idNum, protowire.VarintType)
+		return appendVarint(b, o.Num)
 	case *qdrant.PointId_Uuid:
-		b = protowire.AppendTag(b, idUUID, protowire.BytesType)
+		b = appendTag(b, idUUID, protowire.BytesType)
 		return protowire.AppendString(b, o.Uuid)
 	}
 	return appendMsg(b, id)
@@ -209,10 +209,10 @@ func entrySize(k string, v *qdrant.Value) int {
 }
 
 func appendEntry(b []byte, k string, v *qdrant.Value) []byte {
-	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = appendTag(b, mapKey, protowire.BytesType)
 	b = protowire.AppendString(b, k)
-	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(valueSize(v)))
+	b = appendTag(b, mapValue, protowire.BytesType)
+	b = appendVarint(b, uint64(valueSize(v)))
 	return appendValue(b, v)
 }
 
@@ -255,27 +255,27 @@ func appendValue(b []byte, v *qdrant.Value) []byte {
 	case nil:
 		return b
 	case *qdrant.Value_NullValue:
-		b = protowire.AppendTag(b, valueNull, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(k.NullValue))
+		b = appendTag(b, valueNull, protowire.VarintType)
+		return appendVarint(b, uint64(k.NullValue))
 	case *qdrant.Value_DoubleValue:
-		b = protowire.AppendTag(b, valueDouble, protowire.Fixed64Type)
+		b = appendTag(b, valueDouble, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, math.Float64bits(k.DoubleValue))
 	case *qdrant.Value_IntegerValue:
-		b = protowire.AppendTag(b, valueInt, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(k.IntegerValue))
+		b = appendTag(b, valueInt, protowire.VarintType)
+		return appendVarint(b, uint64(k.IntegerValue))
 	case *qdrant.Value_StringValue:
-		b = protowire.AppendTag(b, valueString, protowire.BytesType)
+		b = appendTag(b, valueString, protowire.BytesType)
 		return protowire.AppendString(b, k.StringValue)
 	case *qdrant.Value_BoolValue:
-		b = protowire.AppendTag(b, valueBool, protowire.VarintType)
-		return protowire.AppendVarint(b, protowire.EncodeBool(k.BoolValue))
+		b = appendTag(b, valueBool, protowire.VarintType)
+		return appendVarint(b, protowire.EncodeBool(k.BoolValue))
 	case *qdrant.Value_StructValue:
-		b = protowire.AppendTag(b, valueStruct, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(structSize(k.StructValue)))
+		b = appendTag(b, valueStruct, protowire.BytesType)
+		b = appendVarint(b, uint64(structSize(k.StructValue)))
 		return appendStruct(b, k.StructValue)
 	case *qdrant.Value_ListValue:
-		b = protowire.AppendTag(b, valueList, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(listSize(k.ListValue)))
+		b = appendTag(b, valueList, protowire.BytesType)
+		b = appendVarint(b, uint64(listSize(k.ListValue)))
 		return appendList(b, k.ListValue)
 	}
 	return appendMsg(b, v)
@@ -303,8 +303,8 @@ func appendStruct(b []byte, s *qdrant.Struct) []byte {
 		return appendMsg(b, s)
 	}
 	for k, v := range s.Fields {
-		b = protowire.AppendTag(b, structField, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(entrySize(k, v)))
+		b = appendTag(b, structField, protowire.BytesType)
+		b = appendVarint(b, uint64(entrySize(k, v)))
 		b = appendEntry(b, k, v)
 	}
 	return b
@@ -332,8 +332,8 @@ func appendList(b []byte, l *qdrant.ListValue) []byte {
 		return appendMsg(b, l)
 	}
 	for _, v := range l.Values {
-		b = protowire.AppendTag(b, listValues, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(valueSize(v)))
+		b = appendTag(b, listValues, protowire.BytesType)
+		b = appendVarint(b, uint64(valueSize(v)))
 		b = appendValue(b, v)
 	}
 	return b
@@ -362,12 +362,12 @@ func appendVectors(b []byte, vs *qdrant.Vectors) []byte {
 	case nil:
 		return b
 	case *qdrant.Vectors_Vector:
-		b = protowire.AppendTag(b, vectorsSingle, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(vectorSize(o.Vector)))
+		b = appendTag(b, vectorsSingle, protowire.BytesType)
+		b = appendVarint(b, uint64(vectorSize(o.Vector)))
 		return appendVector(b, o.Vector)
 	case *qdrant.Vectors_Vectors:
-		b = protowire.AppendTag(b, vectorsNamed, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(namedSize(o.Vectors)))
+		b = appendTag(b, vectorsNamed, protowire.BytesType)
+		b = appendVarint(b, uint64(namedSize(o.Vectors)))
 		return appendNamed(b, o.Vectors)
 	}
 	return appendMsg(b, vs)
@@ -395,12 +395,12 @@ func appendNamed(b []byte, nv *qdrant.NamedVectors) []byte {
 		return appendMsg(b, nv)
 	}
 	for k, v := range nv.Vectors {
-		b = protowire.AppendTag(b, namedMap, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(vecEntrySize(k, v)))
-		b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+		b = appendTag(b, namedMap, protowire.BytesType)
+		b = appendVarint(b, uint64(vecEntrySize(k, v)))
+		b = appendTag(b, mapKey, protowire.BytesType)
 		b = protowire.AppendString(b, k)
-		b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(vectorSize(v)))
+		b = appendTag(b, mapValue, protowire.BytesType)
+		b = appendVarint(b, uint64(vectorSize(v)))
 		b = appendVector(b, v)
 	}
 	return b
@@ -448,13 +448,13 @@ func appendVector(b []byte, v *qdrant.Vector) []byte {
 		}
 		return appendMsg(b, v)
 	}
-	b = protowire.AppendTag(b, vectorDense, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(denseSize(d)))
+	b = appendTag(b, vectorDense, protowire.BytesType)
+	b = appendVarint(b, uint64(denseSize(d)))
 	if len(d.Data) == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, denseData, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(4*len(d.Data)))
+	b = appendTag(b, denseData, protowire.BytesType)
+	b = appendVarint(b, uint64(4*len(d.Data)))
 	return appendFloats(b, d.Data)
 }
 
@@ -575,3 +575,21 @@ func (p *bytePool) Get(n int) *[]byte {
 func (p *bytePool) Put(bp *[]byte) { p.p.Put(bp) }
 
 var _ mem.BufferPool = (*bytePool)(nil)
+
+// appendVarint is protowire.AppendVarint with the one-byte case inlined
+// (tags, small lengths and flags are most of a request's varints).
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(b, byte(v))
+	}
+	return protowire.AppendVarint(b, v)
+}
+
+// appendTag is protowire.AppendTag with the one-byte case (field
+// numbers below 16) inlined.
+func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
+	if num > 0 && num < 16 {
+		return append(b, byte(num)<<3|byte(typ&7))
+	}
+	return protowire.AppendTag(b, num, typ)
+}

@@ -37,7 +37,7 @@ func main() {
 	batch := flag.Int("batch", 256, "upload.batch_size")
 	parallel := flag.Int("parallel", 2, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
-	only := flag.String("only", "local,http,limit,raw,embedded,shards", "scenarios to run")
+	only := flag.String("only", "local,http,limit,raw,embedded,embedded-f32,shards", "scenarios to run")
 	shards := flag.String("shard-counts", "8,32", "shard counts of the shard-set scenario (same total rows): peak RSS must not grow with the count")
 	flag.Parse()
 	for _, k := range strings.Split(*only, ",") {
@@ -73,7 +73,7 @@ type result struct {
 // ensureData generates a shard set once (cached). It runs gensample as a
 // child: rusage's peak RSS of later children would otherwise include this
 // process's memory at fork time.
-func ensureData(bin, dir string, rows int, embedded bool) error {
+func ensureData(bin, dir string, rows int, embedded bool, extra ...string) error {
 	marker := filepath.Join(dir, ".complete")
 	if _, err := os.Stat(marker); err == nil {
 		return nil
@@ -83,6 +83,7 @@ func ensureData(bin, dir string, rows int, embedded bool) error {
 	if embedded {
 		args = append(args, "-embedded")
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(filepath.Join(bin, "gensample"), args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -319,16 +320,29 @@ snapshot: { destination: out }
 		print1(r)
 		ratios[n] = [2]float64{pipe, r.pointsPerS}
 	}
-	if embeddedRows > 0 && want["embedded"] {
-		dir := filepath.Join(cache, fmt.Sprintf("embedded-%d", embeddedRows))
-		if err := ensureData(bin, dir, embeddedRows, true); err != nil {
+	// The same rows with their vectors in list<float> columns: as float16
+	// values widened (the .npy rows exactly), and at float32 precision as a
+	// model's outputs are — Snappy decodes the first ~15× slower (its many
+	// short matches) than the second (literal runs).
+	for _, v := range []struct {
+		scenario, dir, name string
+		extra               []string
+	}{
+		{"embedded", "embedded-%d", "Parquet-embedded vectors %d", nil},
+		{"embedded-f32", "embedded-f32-%d", "Parquet-embedded full-precision float32 vectors %d", []string{"-full-precision"}},
+	} {
+		if embeddedRows <= 0 || !want[v.scenario] {
+			continue
+		}
+		dir := filepath.Join(cache, fmt.Sprintf(v.dir, embeddedRows))
+		if err := ensureData(bin, dir, embeddedRows, true, v.extra...); err != nil {
 			return err
 		}
 		abs, _ := filepath.Abs(dir)
 		cfg := strings.Replace(header("embedded", "", fmt.Sprintf("  data: { path: %s/data.parquet }", abs)),
 			"  vectors: { image: image, text: text }\n  payload: { source: metadata }",
 			"  vectors: { image: { source: data, column: image }, text: { source: data, column: text } }\n  payload: { source: data, exclude: [image, text] }", 1)
-		if err := apply(fmt.Sprintf("Parquet-embedded vectors %d", embeddedRows), int64(embeddedRows), cfg); err != nil {
+		if err := apply(fmt.Sprintf(v.name, embeddedRows), int64(embeddedRows), cfg); err != nil {
 			return err
 		}
 	}

@@ -87,6 +87,10 @@ type Options struct {
 	Out          string
 	// Embedded also writes data.parquet with the vectors as list columns.
 	Embedded bool
+	// FullPrecision writes data.parquet's vectors at float32 precision, as
+	// a model's outputs are, instead of rounded to float16 like the .npy
+	// files' (values then differ from the .npy rows in the low bits).
+	FullPrecision bool
 }
 
 // Generate writes metadata_0000.parquet, img_emb_0000.npy and
@@ -96,7 +100,7 @@ func Generate(o Options) error {
 		return err
 	}
 	if o.Embedded {
-		return writeEmbedded(o.Rows, o.Dim, o.Seed, o.RowGroupRows, o.Out)
+		return writeEmbedded(o.Rows, o.Dim, o.Seed, o.RowGroupRows, o.Out, o.FullPrecision)
 	}
 	return nil
 }
@@ -176,6 +180,14 @@ func newVecGen(seed uint64, k, dim int) *vecGen {
 }
 
 func (g *vecGen) next(dst []float32) {
+	g.nextFull(dst)
+	for j := range dst {
+		dst[j] = float16.Fromfloat32(dst[j]).Float32()
+	}
+}
+
+// nextFull is next without the float16 rounding.
+func (g *vecGen) nextFull(dst []float32) {
 	var norm float64
 	for j := range g.v {
 		g.v[j] = g.r.NormFloat64()
@@ -183,11 +195,11 @@ func (g *vecGen) next(dst []float32) {
 	}
 	norm = math.Sqrt(norm)
 	for j := range g.v {
-		dst[j] = float16.Fromfloat32(float32(g.v[j] / norm)).Float32()
+		dst[j] = float32(g.v[j] / norm)
 	}
 }
 
-func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string) error {
+func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full bool) error {
 	if rowGroup <= 0 {
 		rowGroup = rows
 	}
@@ -198,8 +210,13 @@ func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string) error {
 		buf := make([]Embedded, 0, 256)
 		for i := 0; i < rows; i++ {
 			e := Embedded{Meta: metaRow(r, i), Image: make([]float32, dim), Text: make([]float32, dim)}
-			gi.next(e.Image)
-			gt.next(e.Text)
+			if full {
+				gi.nextFull(e.Image)
+				gt.nextFull(e.Text)
+			} else {
+				gi.next(e.Image)
+				gt.next(e.Text)
+			}
 			buf = append(buf, e)
 			if len(buf) == cap(buf) || i == rows-1 {
 				if _, err := pw.Write(buf); err != nil {

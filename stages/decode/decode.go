@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	finitecheck "github.com/snappipe/snappipe/internal/finite"
 	"github.com/snappipe/snappipe/internal/half"
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/httpra"
@@ -318,7 +319,7 @@ func (d *Decode) shard(ctx context.Context, sio pipeline.StageIO, l *pipeline.La
 // the row, column and component.
 func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 	for col, m := range blk.Multi {
-		if allFinite(m.Data) {
+		if finitecheck.First(m.Data) < 0 {
 			continue
 		}
 		for i := 0; i < blk.N; i++ {
@@ -330,7 +331,7 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 		}
 	}
 	for p, sc := range blk.Sparse {
-		if allFinite(sc.Values) {
+		if finitecheck.First(sc.Values) < 0 {
 			continue
 		}
 		for i := 0; i < blk.N; i++ {
@@ -351,13 +352,8 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 		return fmt.Errorf("%s %d: vector component %d is %s", where, blk.Start+int64(i/w), i%w, nonFinite(v))
 	}
 	for col, data := range blk.Vectors {
-		if allFinite(data) {
-			continue
-		}
-		for i, v := range data {
-			if v-v != 0 { // true for NaN and ±Inf only
-				return bad(col, i, v)
-			}
+		if i := finitecheck.First(data); i >= 0 {
+			return bad(col, i, data[i])
 		}
 	}
 	for col, h := range blk.Half {
@@ -366,25 +362,6 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 		}
 	}
 	return nil
-}
-
-// allFinite reports whether no value is NaN or ±Inf: v-v is 0 for every
-// finite v and NaN otherwise, and NaN survives a sum, so four independent
-// sums (no dependency chain between neighbours) check 8 values a step.
-func allFinite(data []float32) bool {
-	var a, b, c, d float32
-	i := 0
-	for ; i+8 <= len(data); i += 8 {
-		x := data[i : i+8 : i+8]
-		a += (x[0] - x[0]) + (x[4] - x[4])
-		b += (x[1] - x[1]) + (x[5] - x[5])
-		c += (x[2] - x[2]) + (x[6] - x[6])
-		d += (x[3] - x[3]) + (x[7] - x[7])
-	}
-	for ; i < len(data); i++ {
-		a += data[i] - data[i]
-	}
-	return a+b+c+d == 0
 }
 
 // nonFinite names a NaN or infinite value.

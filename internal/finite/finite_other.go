@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package finite
+
+const useAVX2 = false
+
+func anyNonFiniteAVX2(p *float32, n int) bool { panic("unreachable") }

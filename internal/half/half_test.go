@@ -59,25 +59,26 @@ func TestShortSourcePanics(t *testing.T) {
 	LittleEndian(make([]float32, 64), make([]byte, 127))
 }
 
-func BenchmarkLittleEndian(b *testing.B) {
-	src := make([]byte, 2*256*768)
+// benchBlock is one 256-row block of 768-d float16 rows and its float32
+// destination.
+func benchBlock(b *testing.B) (src []byte, dst []float32) {
+	src = make([]byte, 2*256*768)
 	for i := range src {
 		src[i] = byte(i * 7)
 	}
-	dst := make([]float32, 256*768)
 	b.SetBytes(int64(len(src)))
+	return src, make([]float32, 256*768)
+}
+
+func BenchmarkLittleEndian(b *testing.B) {
+	src, dst := benchBlock(b)
 	for b.Loop() {
 		LittleEndian(dst, src)
 	}
 }
 
 func BenchmarkTable(b *testing.B) {
-	src := make([]byte, 2*256*768)
-	for i := range src {
-		src[i] = byte(i * 7)
-	}
-	dst := make([]float32, 256*768)
-	b.SetBytes(int64(len(src)))
+	src, dst := benchBlock(b)
 	for b.Loop() {
 		for i := range dst {
 			dst[i] = table[uint16(src[2*i])|uint16(src[2*i+1])<<8]

@@ -186,7 +186,7 @@ func TestAppendBatchMatchesReference(t *testing.T) {
 			t.Fatalf("case %d:\n got %v\nwant %v", k, &dec, want)
 		}
 		// The codec encodes it the same way (map order aside).
-		viaCodec, err := Codec{}.Marshal(u)
+		viaCodec, err := Marshal(u)
 		var dec2 qdrant.UpsertPoints
 		if err != nil || len(viaCodec) != len(got) || proto.Unmarshal(viaCodec, &dec2) != nil || !proto.Equal(&dec2, want) {
 			t.Fatalf("case %d: codec differs (%v)", k, err)
@@ -241,19 +241,19 @@ func TestNormalizeWidens(t *testing.T) {
 	}
 }
 
-// CodecV2 writes the same bytes as Codec, into buffers that return to a
+// Codec writes the same bytes as Marshal, into buffers that return to a
 // pool once freed; a reused buffer holds only the new request's bytes.
-func TestCodecV2ReusesBuffers(t *testing.T) {
+func TestCodecReusesBuffers(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 9))
 	var prev *byte
 	reused := 0
 	for k := 0; k < 300; k++ {
 		u := &Upsert{Collection: "c", Wait: true, Batch: randBatch(r)}
-		want, err := Codec{}.Marshal(u)
+		want, err := Marshal(u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs, err := CodecV2{}.Marshal(u)
+		bs, err := Codec{}.Marshal(u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +267,7 @@ func TestCodecV2ReusesBuffers(t *testing.T) {
 		}
 		// (equal messages, not bytes: nested payload maps are written in Go's map order)
 		if len(got) != len(want) || !proto.Equal(&a, &b) {
-			t.Fatalf("case %d: CodecV2 wrote %d bytes unlike Codec's %d", k, len(got), len(want))
+			t.Fatalf("case %d: Codec wrote %d bytes unlike Marshal's %d", k, len(got), len(want))
 		}
 		if len(bs) == 1 && len(bs[0].ReadOnlyData()) > 0 {
 			if p := &bs[0].ReadOnlyData()[0]; p == prev {
@@ -277,7 +277,7 @@ func TestCodecV2ReusesBuffers(t *testing.T) {
 		}
 		bs.Free()
 		var back qdrant.UpsertPoints
-		if err := (CodecV2{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(want)}, &back); err != nil || back.CollectionName != "c" {
+		if err := (Codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(want)}, &back); err != nil || back.CollectionName != "c" {
 			t.Fatalf("unmarshal: %v %v", err, back.CollectionName)
 		}
 	}

@@ -489,17 +489,10 @@ func appendFloats(b []byte, fs []float32) []byte {
 	return b
 }
 
-// Codec is a gRPC codec that encodes a sink-neutral *Upsert batch with
-// AppendBatch, UpsertPoints with AppendUpsert, and everything else with the
-// standard protobuf codec. Use it per call:
-// grpc.ForceCodec(wire.Codec{}) (or CodecV2, which reuses request buffers).
-type Codec struct{}
-
-// Name is "proto": the bytes are standard protobuf.
-func (Codec) Name() string { return "proto" }
-
-// Marshal encodes v.
-func (Codec) Marshal(v any) ([]byte, error) {
+// Marshal encodes v into a new slice: a sink-neutral *Upsert batch with
+// AppendBatch, UpsertPoints with AppendUpsert, anything else with
+// proto.Marshal.
+func Marshal(v any) ([]byte, error) {
 	if u, ok := v.(*Upsert); ok {
 		sizes := batchSizes(u)
 		return appendBatch(make([]byte, 0, batchTotal(u, sizes)), u, sizes), nil
@@ -511,31 +504,24 @@ func (Codec) Marshal(v any) ([]byte, error) {
 	return proto.Marshal(v.(proto.Message))
 }
 
-// Unmarshal decodes data into v.
-func (Codec) Unmarshal(data []byte, v any) error {
-	return proto.Unmarshal(data, v.(proto.Message))
-}
-
-var _ encoding.Codec = Codec{}
-
-// CodecV2 is Codec for gRPC's buffer API: an upsert batch is encoded into a
-// buffer from a pool that gRPC hands back once the bytes are on the wire,
-// instead of a fresh (and zeroed) allocation per request. Use it per call:
-// grpc.ForceCodecV2(wire.CodecV2{}).
-type CodecV2 struct{}
+// Codec is a gRPC codec (gRPC's buffer API) that encodes as Marshal does;
+// an upsert batch goes into a buffer from a pool that gRPC hands back once
+// the bytes are on the wire, instead of a fresh (and zeroed) allocation per
+// request. Use it per call: grpc.ForceCodecV2(wire.Codec{}).
+type Codec struct{}
 
 // Name is "proto": the bytes are standard protobuf.
-func (CodecV2) Name() string { return "proto" }
+func (Codec) Name() string { return "proto" }
 
 // Marshal encodes v.
-func (CodecV2) Marshal(v any) (mem.BufferSlice, error) {
+func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if u, ok := v.(*Upsert); ok {
 		sizes := batchSizes(u)
 		bp := requestPool.Get(batchTotal(u, sizes))
 		*bp = appendBatch((*bp)[:0], u, sizes)
 		return mem.BufferSlice{mem.NewBuffer(bp, requestPool)}, nil
 	}
-	b, err := Codec{}.Marshal(v)
+	b, err := Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +529,7 @@ func (CodecV2) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // Unmarshal decodes a response as gRPC's own proto codec does.
-func (CodecV2) Unmarshal(data mem.BufferSlice, v any) error {
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return fmt.Errorf("failed to unmarshal, message is %T, want proto.Message", v)
@@ -574,7 +560,10 @@ func (p *bytePool) Get(n int) *[]byte {
 // Put returns a buffer.
 func (p *bytePool) Put(bp *[]byte) { p.p.Put(bp) }
 
-var _ mem.BufferPool = (*bytePool)(nil)
+var (
+	_ mem.BufferPool   = (*bytePool)(nil)
+	_ encoding.CodecV2 = Codec{}
+)
 
 // appendVarint is protowire.AppendVarint with the one-byte case inlined
 // (tags, small lengths and flags are most of a request's varints).

@@ -95,7 +95,7 @@ func TestEquivalentToProto(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 2000; i++ {
 		u := randUpsert(r)
-		b, err := Codec{}.Marshal(u)
+		b, err := Marshal(u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func BenchmarkMarshal(b *testing.B) {
 	})
 	b.Run("wire", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			Codec{}.Marshal(u)
+			Marshal(u)
 		}
 	})
 	// The same request from a sink-neutral batch (what the upsert stage
@@ -152,7 +152,7 @@ func BenchmarkMarshal(b *testing.B) {
 	nu := &Upsert{Collection: "c", Wait: true, Batch: bt}
 	b.Run("batch", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			Codec{}.Marshal(nu)
+			Marshal(nu)
 		}
 	})
 }

@@ -197,7 +197,7 @@ func (u *Upsert) send(ctx context.Context, b *pipeline.Batch) error {
 		cctx, cancel := context.WithTimeout(rpcCtx, c.Qdrant.Timeout.D())
 		defer cancel()
 		// The connection's interceptors (api-key, retry-after) still apply.
-		err := u.rt.Qdrant.GetGrpcClient().Conn().Invoke(cctx, qdrant.Points_Upsert_FullMethodName, req, new(qdrant.PointsOperationResponse), grpc.ForceCodecV2(wire.CodecV2{}))
+		err := u.rt.Qdrant.GetGrpcClient().Conn().Invoke(cctx, qdrant.Points_Upsert_FullMethodName, req, new(qdrant.PointsOperationResponse), grpc.ForceCodecV2(wire.Codec{}))
 		if err != nil && rpcCtx.Err() != nil {
 			return retry.Permanent(rpcCtx.Err())
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/snappipe/snappipe/pipeline"
 )
 
 type fuzzRow struct {
@@ -56,16 +57,34 @@ func FuzzOpen(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			var row Row
+			// The column path apply uses (PayloadTo) beside the map path:
+			// the same rows, the same payloads, the same end.
+			rc, err := pf.NewReader(sel, 0)
+			if err != nil {
+				t.Fatalf("second reader: %v", err)
+			}
+			var b pipeline.PayloadBuilder
+			b.Reset(rc.PayloadKeys(), 8)
 			for i := 0; i < 1000; i++ {
-				if err := r.Next(&row); err != nil {
+				var row, crow Row
+				crow.PayloadTo = &b
+				err, cerr := r.Next(&row), rc.Next(&crow)
+				if (err == nil) != (cerr == nil) {
+					t.Fatalf("row %d: map path %v, column path %v", i, err, cerr)
+				}
+				if err != nil {
 					if err != io.EOF {
 						_ = err.Error()
 					}
 					break
 				}
+				if got := b.Finish(); len(got.Keys) > 0 && !sameValues(got.Row(0), row.Payload) {
+					t.Fatalf("row %d: columns %v, map %v", i, got.Row(0), row.Payload)
+				}
+				b.Reset(rc.PayloadKeys(), 8)
 			}
 			r.Close()
+			rc.Close()
 		}
 	})
 }

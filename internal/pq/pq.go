@@ -44,11 +44,56 @@ func OpenBuffered(r io.ReaderAt, size int64, name string, buf int) (*File, error
 	if err := checkFooter(r, size); err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", name, err)
 	}
-	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(buf))
+	f, err := openParquet(r, size, buf)
 	if err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", name, err)
 	}
+	if err := checkLeaves(f.Schema(), ""); err != nil {
+		return nil, fmt.Errorf("open parquet %s: corrupt schema: %w", name, err)
+	}
 	return &File{f: f, name: name, half: float16Leaves(f)}, nil
+}
+
+// openParquet is parquet.OpenFile with a panic turned into an error: a
+// hostile footer can make parquet-go panic while it builds the column tree
+// (a schema element with a negative child count slices with a negative
+// length, found by FuzzOpen against parquet-go v0.32.0). The half-built
+// file is dropped; nothing else holds state from the call.
+func openParquet(r io.ReaderAt, size int64, buf int) (f *parquet.File, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f, err = nil, fmt.Errorf("corrupt footer: the Parquet reader failed on it (%v)", p)
+		}
+	}()
+	return parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(buf))
+}
+
+// checkLeaves makes sure every leaf column has a primitive type: a hostile
+// schema can annotate a leaf as a MAP or LIST, whose type parquet-go panics
+// on when asked for its kind (found by FuzzOpen). Checked once, here, so
+// the readers may ask any leaf for its kind.
+func checkLeaves(n parquet.Node, path string) error {
+	if n.Leaf() {
+		if _, ok := kindOf(n.Type()); !ok {
+			return fmt.Errorf("column %s is a primitive column annotated %v", strings.TrimPrefix(path, "."), n.Type())
+		}
+		return nil
+	}
+	for _, c := range n.Fields() {
+		if err := checkLeaves(c, path+"."+c.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func kindOf(t parquet.Type) (k parquet.Kind, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return t.Kind(), true
 }
 
 // float16Leaves finds the FLOAT16 leaves in the footer's flattened schema

@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadHeader -fuzztime 60s ./internal/npy
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 60s ./internal/pq
 	$(GO) test -run '^$$' -fuzz FuzzRangeReader -fuzztime 60s ./internal/httpra
+	$(GO) test -run '^$$' -fuzz FuzzFormats -fuzztime 60s ./formats
 
 # Mutation testing (gremlins) over pipeline/, stages/ and the readers, each
 # package against its own tests. Score and triaged survivors: MUTATION.md.

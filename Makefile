@@ -51,7 +51,7 @@ chaos:
 	$(GO) test -count=1 -timeout 90m ./internal/chaos -seeds=100 -rows=20000 -hostile-seeds=21 -v
 
 # End-to-end benchmarks (generates 100k- and 1M-row shards once into
-# .cache/bench, ~3.5 GB), then the Go micro-benchmarks. Figures and the
+# .cache/bench, ~5.5 GB), then the Go micro-benchmarks. Figures and the
 # machine they were measured on: BENCHMARKS.md.
 BENCH_SIZES ?= 100000,1000000
 bench: build

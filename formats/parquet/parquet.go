@@ -73,14 +73,21 @@ func (f *File) PrefixBytes(n int64) int64 { return -1 }
 // used.
 func (f *File) Open(sel pipeline.Selection, start, end int64) (pipeline.RowReader, error) {
 	r, err := f.pf.NewReader(pq.Selection{Vectors: sel.Vectors, JSONVectors: f.jsonCols, ID: sel.ID, Payload: sel.Payload, AllPayload: sel.AllPayload, Exclude: sel.Exclude,
-		Multi: sel.Multi, Sparse: sel.Sparse},
+		Multi: sel.Multi, Sparse: sel.Sparse, PayloadColumns: true},
 		min(start, f.pf.NumRows()))
 	if err != nil {
 		return nil, err
 	}
 	rr := &rows{r: r, sel: sel, widths: map[string]int{}}
 	if len(sel.Vectors)+len(sel.Multi) > 0 && start < end {
-		if err := r.Next(&rr.pending); err != nil {
+		// The first row is read now for the widths; its payload waits in
+		// a one-row block of its own.
+		var first pipeline.PayloadBuilder
+		first.Reset(r.PayloadKeys(), 1)
+		rr.pending.PayloadTo = &first
+		err := r.Next(&rr.pending)
+		rr.pendingPayload, rr.pending.PayloadTo = first.Finish(), nil
+		if err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -103,8 +110,10 @@ type rows struct {
 	havePending bool
 	scratch     pq.Row
 	before      []int // per vector column: the block's length before a row
-	// payload builds each block's payload columns.
-	payload pipeline.PayloadBuilder
+	// payload builds each block's payload; pendingPayload is the first
+	// row's, read by Open.
+	payload        pipeline.PayloadBuilder
+	pendingPayload *pipeline.PayloadBlock
 }
 
 func (rr *rows) Widths() map[string]int { return rr.widths }
@@ -187,8 +196,13 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			}
 		}
 		if payload && row != sc {
-			for _, key := range keys {
-				rr.payload.AddAny(row.Payload[key])
+			pp := rr.pendingPayload
+			for k := range keys {
+				if v := pp.At(0, k); v.Kind == pipeline.Other {
+					rr.payload.AddAny(pp.Others[v.Num])
+				} else {
+					rr.payload.Add(*v)
+				}
 			}
 		}
 		if rr.sel.ID != "" {

@@ -59,7 +59,9 @@ func FuzzOpen(f *testing.F) {
 			}
 			// The column path apply uses (PayloadTo) beside the map path:
 			// the same rows, the same payloads, the same end.
-			rc, err := pf.NewReader(sel, 0)
+			csel := sel
+			csel.PayloadColumns = true
+			rc, err := pf.NewReader(csel, 0)
 			if err != nil {
 				t.Fatalf("second reader: %v", err)
 			}

@@ -14,19 +14,44 @@ import (
 	"github.com/snappipe/snappipe/pipeline"
 )
 
+// typedPages counts the columns payloadBothWays read by typed pages.
+var typedPages int
+
 // payloadBothWays reads every row's payload as a map (Row.Payload) and as
 // columns (Row.PayloadTo, blocks of 7 rows, strings in one buffer per
 // block) and fails on the first row where they differ.
 func payloadBothWays(t *testing.T, pf *File, sel Selection) int {
 	t.Helper()
-	maps, err := pf.NewReader(sel, 0)
+	n := 0
+	// From the start, and from rows a resume would start at (inside a
+	// page, inside later row groups).
+	for _, start := range []int64{0, 37, pf.NumRows()/2 + 3} {
+		if start > 0 && start >= pf.NumRows() {
+			continue
+		}
+		rows := payloadFrom(t, pf, sel, start)
+		if start == 0 {
+			n = rows
+		} else if int64(rows) != pf.NumRows()-start {
+			t.Fatalf("from %d: %d rows, want %d", start, rows, pf.NumRows()-start)
+		}
+	}
+	return n
+}
+
+func payloadFrom(t *testing.T, pf *File, sel Selection, start int64) int {
+	t.Helper()
+	maps, err := pf.NewReader(sel, start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols, err := pf.NewReader(sel, 0)
+	csel := sel
+	csel.PayloadColumns = true // flat scalar columns by typed pages
+	cols, err := pf.NewReader(csel, start)
 	if err != nil {
 		t.Fatal(err)
 	}
+	typedPages += len(cols.flatCols)
 	defer maps.Close()
 	defer cols.Close()
 	var b pipeline.PayloadBuilder
@@ -42,7 +67,7 @@ func payloadBothWays(t *testing.T, pf *File, sel Selection) int {
 			}
 			c.PayloadTo = &b
 			if err := cols.Next(&c); err != nil {
-				t.Fatalf("row %d: columns: %v", rows+len(want), err)
+				t.Fatalf("row %d: columns: %v", start+int64(rows+len(want)), err)
 			}
 			if c.Payload != nil {
 				t.Fatal("Next built a map although PayloadTo was set")
@@ -55,7 +80,7 @@ func payloadBothWays(t *testing.T, pf *File, sel Selection) int {
 		}
 		for i, w := range want {
 			if got := blk.Row(i); !sameValues(got, w) {
-				t.Fatalf("row %d:\ncolumns %#v\n    map %#v", rows+i, got, w)
+				t.Fatalf("row %d:\ncolumns %#v\n    map %#v", start+int64(rows+i), got, w)
 			}
 		}
 		rows += len(want)
@@ -135,6 +160,11 @@ func TestPayloadColumnsMatchMaps(t *testing.T) {
 			payloadBothWays(t, pf, Selection{Payload: payloadColumns(t, pf)})
 		})
 	}
+	t.Cleanup(func() {
+		if typedPages < 20 {
+			t.Errorf("only %d columns were read by typed pages", typedPages)
+		}
+	})
 	t.Run("types", func(t *testing.T) {
 		type row struct {
 			S   string   `parquet:"s,optional"`

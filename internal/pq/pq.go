@@ -556,6 +556,10 @@ type Selection struct {
 	// and Payload may not name them.
 	Multi  []string
 	Sparse []pipeline.SparsePair
+	// PayloadColumns promises that every Next is given a Row.PayloadTo:
+	// flat scalar payload columns are then read by typed pages
+	// (flatCursor), and Row.Payload is never filled.
+	PayloadColumns bool
 }
 
 // Row is one decoded row.
@@ -603,6 +607,10 @@ type Reader struct {
 	// typed pages (typedCursor); typed holds their cursors.
 	typedCols map[int]bool
 	typed     map[int]*typedCursor
+	// flatCols are the flat scalar payload columns read by typed pages
+	// (Selection.PayloadColumns); flat holds their cursors.
+	flatCols  map[int]*prim
+	flat      map[int]*flatCursor
 	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int
@@ -811,6 +819,30 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 			delete(r.typedCols, c) // typed pages only for dense vector-only columns
 		}
 	}
+	if sel.PayloadColumns {
+		// A column read by typed pages must be read for this one payload
+		// key only: not also as id, vector or a second key.
+		uses := map[int]int{}
+		for _, fl := range append(slices.Clone(r.fields), r.jsonVecs...) {
+			for _, c := range fl.leaves() {
+				uses[c]++
+			}
+		}
+		if r.idField != nil {
+			for _, c := range r.idField.leaves() {
+				uses[c]++
+			}
+		}
+		for _, l := range r.vecs {
+			uses[l.col]++
+		}
+		r.flatCols = map[int]*prim{}
+		for _, fl := range r.fields {
+			if p, ok := fl.(*prim); ok && p.fast != fastNone && p.fast != fastBool && r.maxRep[p.col] == 0 && uses[p.col] == 1 {
+				r.flatCols[p.col] = p
+			}
+		}
+	}
 	r.vals = make([][]parquet.Value, r.ncols)
 	// Find the row group holding start.
 	r.rg = 0
@@ -937,6 +969,7 @@ func (r *Reader) openRowGroup() error {
 	rg := r.f.f.RowGroups()[r.rg]
 	r.cursors = map[int]*cursor{}
 	r.typed = map[int]*typedCursor{}
+	r.flat = map[int]*flatCursor{}
 	r.valueCols = r.valueCols[:0]
 	chunks := rg.ColumnChunks()
 	for _, c := range r.needCols {
@@ -949,6 +982,10 @@ func (r *Reader) openRowGroup() error {
 		}
 		if r.typedCols[c] {
 			r.typed[c] = &typedCursor{pages: pages}
+			continue
+		}
+		if p := r.flatCols[c]; p != nil {
+			r.flat[c] = &flatCursor{p: p, pages: pages}
 			continue
 		}
 		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024), flat: r.maxRep[c] == 0}
@@ -973,7 +1010,10 @@ func (r *Reader) closeRowGroup() {
 	for _, c := range r.typed {
 		c.close()
 	}
-	r.cursors, r.typed = nil, nil
+	for _, c := range r.flat {
+		c.close()
+	}
+	r.cursors, r.typed, r.flat = nil, nil, nil
 }
 
 // Close releases page readers.
@@ -995,7 +1035,7 @@ func (r *Reader) Next(row *Row) error {
 		r.rgStart += r.f.f.RowGroups()[r.rg].NumRows()
 		r.rg++
 	}
-	if r.cursors == nil && r.typed == nil {
+	if r.cursors == nil && r.typed == nil && r.flat == nil {
 		if err := r.openRowGroup(); err != nil {
 			return err
 		}
@@ -1012,8 +1052,17 @@ func (r *Reader) Next(row *Row) error {
 		r.vals[c] = v
 	}
 	if len(r.fields) > 0 && row.PayloadTo != nil {
-		for _, fl := range r.fields {
+		for i, fl := range r.fields {
 			if p, ok := fl.(*prim); ok {
+				if fc := r.flat[p.col]; fc != nil {
+					if err := fc.put(row.PayloadTo); err != nil {
+						if err == io.EOF {
+							return fmt.Errorf("row %d: column chunk %d ended early", r.row, p.col)
+						}
+						return fmt.Errorf("row %d: payload column %q: %w", r.row, r.names[i], err)
+					}
+					continue
+				}
 				p.put(row.PayloadTo, r.vals)
 				continue
 			}
@@ -1024,6 +1073,9 @@ func (r *Reader) Next(row *Row) error {
 			row.PayloadTo.AddAny(v)
 		}
 	} else if len(r.fields) > 0 {
+		if len(r.flatCols) > 0 {
+			return errors.New("internal: a reader for payload columns was asked for a payload map")
+		}
 		row.Payload = make(map[string]any, len(r.fields))
 		for i, fl := range r.fields {
 			v, err := fl.build(r.vals)

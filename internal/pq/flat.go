@@ -3,7 +3,6 @@ package pq
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -39,22 +38,11 @@ var errPageLayout = errors.New("unexpected page layout")
 // fill makes sure a row is available, reading pages as needed.
 func (c *flatCursor) fill() error {
 	for c.li >= c.rows {
-		if c.eof {
-			return io.EOF
-		}
-		if c.page != nil {
-			parquet.Release(c.page)
-			c.page = nil
-		}
-		p, err := c.pages.ReadPage()
-		if err == io.EOF {
-			c.eof = true
-			return io.EOF
-		}
+		p, err := nextPage(c.pages, &c.page, &c.eof)
 		if err != nil {
 			return err
 		}
-		c.page, c.li, c.vi = p, 0, 0
+		c.li, c.vi = 0, 0
 		c.rows = int(p.NumRows())
 		c.defs = p.DefinitionLevels()
 		if c.defs != nil && len(c.defs) != c.rows {

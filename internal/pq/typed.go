@@ -27,22 +27,11 @@ type typedCursor struct {
 // fill makes sure a level is available, reading pages as needed.
 func (c *typedCursor) fill() error {
 	for c.li >= len(c.defs) {
-		if c.eof {
-			return io.EOF
-		}
-		if c.page != nil {
-			parquet.Release(c.page)
-			c.page = nil
-		}
-		p, err := c.pages.ReadPage()
-		if err == io.EOF {
-			c.eof = true
-			return io.EOF
-		}
+		p, err := nextPage(c.pages, &c.page, &c.eof)
 		if err != nil {
 			return err
 		}
-		c.page, c.reps, c.defs, c.li, c.vi = p, p.RepetitionLevels(), p.DefinitionLevels(), 0, 0
+		c.reps, c.defs, c.li, c.vi = p.RepetitionLevels(), p.DefinitionLevels(), 0, 0
 		if len(c.reps) != len(c.defs) {
 			return errNotFloat // a list column has both levels per value
 		}
@@ -153,6 +142,27 @@ func allEqual(b []byte, v byte) bool {
 		}
 	}
 	return true
+}
+
+// nextPage releases *cur (a page done with) and reads the next page into
+// it; at the end it sets *eof and returns io.EOF, then and after.
+func nextPage(pages parquet.Pages, cur *parquet.Page, eof *bool) (parquet.Page, error) {
+	if *eof {
+		return nil, io.EOF
+	}
+	if *cur != nil {
+		parquet.Release(*cur)
+		*cur = nil
+	}
+	p, err := pages.ReadPage()
+	if err == io.EOF {
+		*eof = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	*cur = p
+	return p, nil
 }
 
 func (c *typedCursor) close() {

@@ -31,19 +31,10 @@ func (p *PayloadBlock) At(i, k int) *Value { return &p.Vals[i*len(p.Keys)+k] }
 
 // Any is v as a plain Go value.
 func (p *PayloadBlock) Any(v *Value) any {
-	switch v.Kind {
-	case Bool:
-		return v.Num != 0
-	case Int:
-		return int64(v.Num)
-	case Float:
-		return math.Float64frombits(v.Num)
-	case String:
-		return v.Str
-	case Other:
+	if v.Kind == Other {
 		return p.Others[v.Num]
 	}
-	return nil
+	return v.Plain()
 }
 
 // Row returns row i as plain Go values (for tests and diagnostics; the
@@ -119,6 +110,21 @@ func BoolValue(b bool) Value {
 	return Value{Kind: Bool}
 }
 
+// Plain is a scalar value as a plain Go value (nil for Null and Other).
+func (v Value) Plain() any {
+	switch v.Kind {
+	case Bool:
+		return v.Num != 0
+	case Int:
+		return int64(v.Num)
+	case Float:
+		return math.Float64frombits(v.Num)
+	case String:
+		return v.Str
+	}
+	return nil
+}
+
 // ScalarOf turns a plain Go scalar (nil, bool, int64, float64, string) into
 // a Value; other Go numbers are widened as the sink would (an int to int64,
 // a uint64 beyond int64 to float64). It reports false for anything else
@@ -181,6 +187,17 @@ func (b *PayloadBuilder) AddAny(v any) {
 	}
 	b.Add(Value{Kind: Other, Num: uint64(len(b.blk.Others))})
 	b.blk.Others = append(b.blk.Others, v)
+}
+
+// AddRow appends row i of blk (whose keys are this builder's).
+func (b *PayloadBuilder) AddRow(blk *PayloadBlock, i int) {
+	for k := range blk.Keys {
+		if v := blk.At(i, k); v.Kind == Other {
+			b.AddAny(blk.Others[v.Num])
+		} else {
+			b.Add(*v)
+		}
+	}
 }
 
 // AddBytes appends the string s (copied).

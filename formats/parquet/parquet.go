@@ -196,14 +196,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			}
 		}
 		if payload && row != sc {
-			pp := rr.pendingPayload
-			for k := range keys {
-				if v := pp.At(0, k); v.Kind == pipeline.Other {
-					rr.payload.AddAny(pp.Others[v.Num])
-				} else {
-					rr.payload.Add(*v)
-				}
-			}
+			rr.payload.AddRow(rr.pendingPayload, 0)
 		}
 		if rr.sel.ID != "" {
 			blk.IDs = append(blk.IDs, row.ID)

@@ -120,7 +120,7 @@ func sameValues(a, b map[string]any) bool {
 			return false
 		}
 		if s, ok := pipeline.ScalarOf(w); ok { // as the sink sends it (a uint64 beyond int64 as a double)
-			w = (&pipeline.PayloadBlock{}).Any(&s)
+			w = s.Plain()
 		}
 		if x, ok := v.(float64); ok && math.IsNaN(x) {
 			if y, ok := w.(float64); ok && math.IsNaN(y) {

@@ -249,24 +249,8 @@ func TestVectorColumnFastPathMatchesGeneric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := func(sel Selection, start int64) ([][]float32, error) {
-		r, err := pf.NewReader(sel, start)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out [][]float32
-		for {
-			var row Row
-			if err := r.Next(&row); err == io.EOF {
-				return out, nil
-			} else if err != nil {
-				return out, err
-			}
-			out = append(out, append([]float32(nil), row.Vectors["vec"]...))
-		}
-	}
-	fast, errFast := read(Selection{Vectors: []string{"vec"}}, 3)
-	slow, errSlow := read(Selection{Vectors: []string{"vec"}, AllPayload: true}, 3)
+	fast, errFast := readVecs(t, pf, Selection{Vectors: []string{"vec"}}, 3)
+	slow, errSlow := readVecs(t, pf, Selection{Vectors: []string{"vec"}, AllPayload: true}, 3)
 	if len(fast) != 47 || len(slow) != 47 {
 		t.Fatalf("rows %d %d", len(fast), len(slow))
 	}

@@ -48,26 +48,14 @@ func (c *typedCursor) fill() error {
 				return errNotFloat
 			}
 			idx, dv := data.Int32(), d.Page().Data()
+			var ok bool
 			switch dv.Kind() {
 			case encoding.Float:
-				dict := dv.Float()
-				c.f32 = make([]float32, len(idx))
-				for i, k := range idx {
-					if int(k) >= len(dict) || k < 0 {
-						return errNotFloat
-					}
-					c.f32[i] = dict[k]
-				}
+				c.f32, ok = lookup(idx, dv.Float())
 			case encoding.Double:
-				dict := dv.Double()
-				c.f64 = make([]float64, len(idx))
-				for i, k := range idx {
-					if int(k) >= len(dict) || k < 0 {
-						return errNotFloat
-					}
-					c.f64[i] = dict[k]
-				}
-			default:
+				c.f64, ok = lookup(idx, dv.Double())
+			}
+			if !ok {
 				return errNotFloat
 			}
 		}
@@ -142,6 +130,18 @@ func allEqual(b []byte, v byte) bool {
 		}
 	}
 	return true
+}
+
+// lookup decodes dictionary indexes; false if one is out of range.
+func lookup[T any](idx []int32, dict []T) ([]T, bool) {
+	out := make([]T, len(idx))
+	for i, k := range idx {
+		if k < 0 || int(k) >= len(dict) {
+			return nil, false
+		}
+		out[i] = dict[k]
+	}
+	return out, true
 }
 
 // nextPage releases *cur (a page done with) and reads the next page into

@@ -205,7 +205,7 @@ func readVecs(t *testing.T, pf *File, sel Selection, start int64) ([][]float32, 
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if len(sel.Payload) == 0 && len(r.typed)+len(r.typedCols) == 0 {
+	if len(sel.Payload) == 0 && !sel.AllPayload && len(r.typed)+len(r.typedCols) == 0 {
 		t.Fatal("the typed reader is not in use")
 	}
 	var out [][]float32

@@ -209,7 +209,7 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 			v, key := &row[k], p.Keys[k]
 			vs := pvalueSize(p, v)
 			b = appendTag(b, pointPayload, protowire.BytesType)
-			b = appendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(vs)))
+			b = appendVarint(b, uint64(mapEntrySize(key, vs)))
 			b = appendTag(b, mapKey, protowire.BytesType)
 			b = protowire.AppendString(b, key)
 			b = appendTag(b, mapValue, protowire.BytesType)
@@ -332,22 +332,12 @@ func appendSparseEntry(b []byte, v *pipeline.NamedSparse, i int) []byte {
 // int64, float64, string, []any, map[string]any. Other Go numbers are
 // widened; anything else is sent as its text.
 func normalize(v any) any {
-	switch x := v.(type) {
-	case nil, bool, int64, float64, string, []any, map[string]any:
+	switch v.(type) {
+	case []any, map[string]any:
 		return v
-	case int:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case uint32:
-		return int64(x)
-	case uint64:
-		if x > math.MaxInt64 {
-			return float64(x)
-		}
-		return int64(x)
-	case float32:
-		return float64(x)
+	}
+	if s, ok := pipeline.ScalarOf(v); ok {
+		return s.Plain()
 	}
 	return fmt.Sprint(v)
 }
@@ -368,7 +358,13 @@ func pvalueSize(p *pipeline.PayloadBlock, v *pipeline.Value) int {
 }
 
 func pvalueEntrySize(p *pipeline.PayloadBlock, k string, v *pipeline.Value) int {
-	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(pvalueSize(p, v))
+	return mapEntrySize(k, pvalueSize(p, v))
+}
+
+// mapEntrySize is the size of a map<string, Value> entry whose value
+// encodes in vs bytes.
+func mapEntrySize(k string, vs int) int {
+	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(vs)
 }
 
 func appendPValue(b []byte, p *pipeline.PayloadBlock, v *pipeline.Value) []byte {
@@ -393,7 +389,7 @@ func appendPValue(b []byte, p *pipeline.PayloadBlock, v *pipeline.Value) []byte 
 }
 
 func anyEntrySize(k string, v any) int {
-	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(anySize(v))
+	return mapEntrySize(k, anySize(v))
 }
 
 func appendAnyEntry(b []byte, k string, v any) []byte {

@@ -204,9 +204,7 @@ func appendID(b []byte, id *qdrant.PointId) []byte {
 
 // Map entries: key (field 1) and value message (field 2), both always
 // written, as the Go protobuf runtime does.
-func entrySize(k string, v *qdrant.Value) int {
-	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(valueSize(v))
-}
+func entrySize(k string, v *qdrant.Value) int { return mapEntrySize(k, valueSize(v)) }
 
 func appendEntry(b []byte, k string, v *qdrant.Value) []byte {
 	b = appendTag(b, mapKey, protowire.BytesType)

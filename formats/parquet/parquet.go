@@ -134,7 +134,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		bufs := make([]*[]float32, len(rr.sel.Vectors))
 		blk.Vectors = make(map[string][]float32, len(rr.sel.Vectors))
 		for k, c := range rr.sel.Vectors {
-			bufs[k] = bufpool.Floats(blk.N * rr.widths[c])
+			bufs[k] = bufpool.Floats.Get(blk.N * rr.widths[c])
 			blk.Vectors[c] = (*bufs[k])[:0]
 		}
 		defer func() {
@@ -143,7 +143,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			}
 			blk.Release = func() {
 				for _, bp := range bufs {
-					bufpool.PutFloats(bp)
+					bufpool.Floats.Put(bp)
 				}
 			}
 		}()

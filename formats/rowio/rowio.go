@@ -45,27 +45,29 @@ func (a *Array) Widths() map[string]int { return map[string]int{"": a.Width} }
 // allocate a bounded set of buffers.
 func (a *Array) Read(blk *pipeline.RowBlock) error {
 	if a.ReadHalf != nil {
-		return a.readHalf(blk)
-	}
-	bp := bufpool.Floats(blk.N * a.Width)
-	if err := a.ReadRows(blk.Start, blk.N, *bp); err != nil {
-		bufpool.PutFloats(bp)
+		h, err := read(blk, bufpool.Bytes, 2*blk.N*a.Width, a.ReadHalf)
+		if err == nil {
+			blk.Half = map[string][]byte{"": h}
+		}
 		return err
 	}
-	blk.Vectors = map[string][]float32{"": *bp}
-	blk.Release = func() { bufpool.PutFloats(bp) }
-	return nil
+	f, err := read(blk, bufpool.Floats, blk.N*a.Width, a.ReadRows)
+	if err == nil {
+		blk.Vectors = map[string][]float32{"": f}
+	}
+	return err
 }
 
-func (a *Array) readHalf(blk *pipeline.RowBlock) error {
-	bp := bufpool.Bytes(2 * blk.N * a.Width)
-	if err := a.ReadHalf(blk.Start, blk.N, *bp); err != nil {
-		bufpool.PutBytes(bp)
-		return err
+// read fills a buffer of n values from l with blk's rows; the block hands
+// it back when released.
+func read[T any](blk *pipeline.RowBlock, l bufpool.List[T], n int, rows func(start int64, n int, dst []T) error) ([]T, error) {
+	bp := l.Get(n)
+	if err := rows(blk.Start, blk.N, *bp); err != nil {
+		l.Put(bp)
+		return nil, err
 	}
-	blk.Half = map[string][]byte{"": *bp}
-	blk.Release = func() { bufpool.PutBytes(bp) }
-	return nil
+	blk.Release = func() { l.Put(bp) }
+	return *bp, nil
 }
 
 // Close closes Closer.

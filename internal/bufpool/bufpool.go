@@ -1,8 +1,9 @@
-// Package bufpool holds the block buffers format plugins fill, shared by
-// every file of a run: a shard set of thousands of files reuses the same
-// few buffers instead of each file growing a pool of its own (whose
-// buffers outlived the file until the garbage collector cleared them, so
-// memory grew with the number of shards read between collections).
+// Package bufpool holds reusable buffers: the block buffers format plugins
+// fill, shared by every file of a run (a shard set of thousands of files
+// reuses the same few buffers instead of each file growing a pool of its
+// own, whose buffers outlived the file until the garbage collector cleared
+// them, so memory grew with the number of shards read between
+// collections), and the upsert request buffers.
 //
 // The free lists are bounded channels, not sync.Pools: what is kept is
 // at most the buffers that were in flight at once (the pipeline bounds
@@ -10,12 +11,15 @@
 // same under the race detector (where a sync.Pool drops puts at random).
 package bufpool
 
-// keep is how many free buffers of each kind are kept.
-const keep = 64
+// List is a free list of buffers.
+type List[T any] chan *[]T
 
-type list[T any] chan *[]T
+// NewList keeps up to keep free buffers.
+func NewList[T any](keep int) List[T] { return make(List[T], keep) }
 
-func (l list[T]) get(n int) *[]T {
+// Get returns a buffer of length n (contents undefined). A new one has
+// room for one eighth more, for the next, slightly larger, request.
+func (l List[T]) Get(n int) *[]T {
 	for {
 		select {
 		case bp := <-l:
@@ -23,35 +27,26 @@ func (l list[T]) get(n int) *[]T {
 				*bp = (*bp)[:n]
 				return bp
 			}
-			// Too small for this block (another width or batch size):
+			// Too small for this one (another width or batch size):
 			// dropped, and the next one tried.
 		default:
-			b := make([]T, n)
+			b := make([]T, n, n+n/8)
 			return &b
 		}
 	}
 }
 
-func (l list[T]) put(bp *[]T) {
+// Put returns a buffer from Get; nothing may use it afterwards.
+func (l List[T]) Put(bp *[]T) {
 	select {
 	case l <- bp:
 	default: // enough kept
 	}
 }
 
+// Floats and Bytes hold the block buffers of the format plugins (float32
+// rows, and float16 rows kept as bytes).
 var (
-	floats = make(list[float32], keep)
-	bytes  = make(list[byte], keep)
+	Floats = NewList[float32](64)
+	Bytes  = NewList[byte](64)
 )
-
-// Floats returns a buffer of n float32 values (contents undefined).
-func Floats(n int) *[]float32 { return floats.get(n) }
-
-// PutFloats returns a buffer from Floats; nothing may use it afterwards.
-func PutFloats(bp *[]float32) { floats.put(bp) }
-
-// Bytes returns a buffer of n bytes (contents undefined).
-func Bytes(n int) *[]byte { return bytes.get(n) }
-
-// PutBytes returns a buffer from Bytes; nothing may use it afterwards.
-func PutBytes(bp *[]byte) { bytes.put(bp) }

@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"unsafe"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/bufpool"
 	"github.com/snappipe/snappipe/internal/half"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -537,29 +537,15 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
 }
 
-// requestPool holds request buffers. Get does not clear them: the encoder
-// writes every byte it returns.
-var requestPool = &bytePool{}
+// requestPool holds request buffers (contents undefined: the encoder
+// writes every byte it returns).
+var requestPool = bytePool{bufpool.NewList[byte](16)}
 
-type bytePool struct{ p sync.Pool }
-
-// Get returns a buffer of length n (contents undefined).
-func (p *bytePool) Get(n int) *[]byte {
-	if bp, ok := p.p.Get().(*[]byte); ok {
-		if cap(*bp) >= n {
-			*bp = (*bp)[:n]
-			return bp
-		}
-	}
-	b := make([]byte, n, n+n/8) // room for the next, slightly larger, batch
-	return &b
-}
-
-// Put returns a buffer.
-func (p *bytePool) Put(bp *[]byte) { p.p.Put(bp) }
+// bytePool is a bufpool list as gRPC's mem.BufferPool.
+type bytePool struct{ bufpool.List[byte] }
 
 var (
-	_ mem.BufferPool   = (*bytePool)(nil)
+	_ mem.BufferPool   = bytePool{}
 	_ encoding.CodecV2 = Codec{}
 )
 

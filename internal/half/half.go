@@ -4,8 +4,6 @@
 package half
 
 import (
-	"encoding/binary"
-
 	"github.com/x448/float16"
 )
 
@@ -42,46 +40,4 @@ func BigEndian(dst []float32, src []byte) {
 	for i := range dst {
 		dst[i] = table[uint16(src[2*i+1])|uint16(src[2*i])<<8]
 	}
-}
-
-// FirstNonFinite returns the index of the first NaN or ±Inf among the
-// little-endian float16 values in h (all exponent bits set), or -1. Four
-// values are checked a step per 64-bit word, sixteen per iteration.
-func FirstNonFinite(h []byte) int {
-	const exp = 0x7C007C007C007C00
-	const low, high = 0x0001000100010001, 0x8000800080008000
-	n := len(h) / 2
-	i := 0
-	if useAVX2 && n >= 32 {
-		bulk := 2 * n &^ 63
-		if !anyNonFiniteAVX2(&h[0], bulk) {
-			i = bulk / 2 // all finite so far: the tail is left
-		}
-		// else: found below, exactly, from the start
-	}
-	for ; i+16 <= n; i += 16 {
-		b := h[2*i : 2*i+32 : 2*i+32]
-		x0 := (binary.LittleEndian.Uint64(b[0:]) & exp) ^ exp
-		x1 := (binary.LittleEndian.Uint64(b[8:]) & exp) ^ exp
-		x2 := (binary.LittleEndian.Uint64(b[16:]) & exp) ^ exp
-		x3 := (binary.LittleEndian.Uint64(b[24:]) & exp) ^ exp
-		if ((x0-low)&^x0|(x1-low)&^x1|(x2-low)&^x2|(x3-low)&^x3)&high != 0 {
-			break
-		}
-	}
-	for ; i+4 <= n; i += 4 {
-		w := binary.LittleEndian.Uint64(h[2*i:])
-		// x has a zero lane exactly where a value's exponent is all ones;
-		// lanes are < 0x8000, so the zero-lane test is exact.
-		x := (w & exp) ^ exp
-		if (x-low)&^x&high != 0 {
-			break
-		}
-	}
-	for ; i < n; i++ {
-		if (uint16(h[2*i])|uint16(h[2*i+1])<<8)&0x7C00 == 0x7C00 {
-			return i
-		}
-	}
-	return -1
 }

@@ -7,16 +7,8 @@ import "golang.org/x/sys/cpu"
 // VCVTPH2PS on YMM registers needs F16C and the OS saving AVX state.
 var useF16C = cpu.X86.HasF16C && cpu.X86.HasAVX
 
-var useAVX2 = cpu.X86.HasAVX2
-
 // cvtF16C converts n float16 values (n a multiple of 32) at src to float32
 // at dst.
 //
 //go:noescape
 func cvtF16C(dst *float32, src *byte, n int)
-
-// anyNonFiniteAVX2 reports whether any of the n/2 float16 values at p (n a
-// multiple of 64) is NaN or ±Inf.
-//
-//go:noescape
-func anyNonFiniteAVX2(p *byte, n int) bool

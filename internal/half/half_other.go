@@ -5,7 +5,3 @@ package half
 const useF16C = false
 
 func cvtF16C(dst *float32, src *byte, n int) { panic("unreachable") }
-
-const useAVX2 = false
-
-func anyNonFiniteAVX2(p *byte, n int) bool { panic("unreachable") }

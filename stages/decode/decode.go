@@ -357,7 +357,7 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 		}
 	}
 	for col, h := range blk.Half {
-		if i := half.FirstNonFinite(h); i >= 0 {
+		if i := finitecheck.FirstHalf(h); i >= 0 {
 			return bad(col, i, half.Float32(uint16(h[2*i])|uint16(h[2*i+1])<<8))
 		}
 	}

@@ -10,7 +10,17 @@ import (
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline/config"
+	"google.golang.org/grpc"
 )
+
+// writeBuffer is each connection's gRPC write buffer. gRPC's default (32
+// KiB) makes an upsert of 256 LAION points (1.6 MB) some fifty socket
+// writes; each write long enough to block has its P taken back by the Go
+// runtime's sysmon, which then keeps waking every 20 µs. With 1 MiB the
+// writes drop ~14× (21k → 1.5k per 100k points, strace -c) and the
+// process uses ~7% less CPU (farm-bench, 8 paired runs: median 1.33 →
+// 1.24 CPU-s per 100k), for 1 MiB per connection (at most 4).
+const writeBuffer = 1 << 20
 
 // Endpoint is where Qdrant is, derived from qdrant.url and grpc_port.
 type Endpoint struct {
@@ -43,6 +53,7 @@ func Connect(cfg *config.Config) (*qdrant.Client, Endpoint, error) {
 	c, err := qdrant.NewClient(&qdrant.Config{
 		Host: ep.Host, Port: ep.GRPCPort, APIKey: cfg.Qdrant.APIKey.Reveal(), UseTLS: ep.TLS,
 		SkipCompatibilityCheck: true, PoolSize: uint(max(1, min(cfg.Upload.Parallel, 4))),
+		GrpcOptions: []grpc.DialOption{grpc.WithWriteBufferSize(writeBuffer)},
 	})
 	return c, ep, err
 }

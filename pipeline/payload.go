@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -181,12 +182,8 @@ func (b *PayloadBuilder) Add(v Value) { b.blk.Vals = append(b.blk.Vals, v) }
 
 // AddAny appends a plain Go value.
 func (b *PayloadBuilder) AddAny(v any) {
-	if s, ok := ScalarOf(v); ok {
-		b.Add(s)
-		return
-	}
-	b.Add(Value{Kind: Other, Num: uint64(len(b.blk.Others))})
-	b.blk.Others = append(b.blk.Others, v)
+	b.blk.Vals = append(b.blk.Vals, Value{})
+	b.SetAny(len(b.blk.Vals)-1, v)
 }
 
 // AddRow appends row i of blk (whose keys are this builder's).
@@ -202,9 +199,42 @@ func (b *PayloadBuilder) AddRow(blk *PayloadBlock, i int) {
 
 // AddBytes appends the string s (copied).
 func (b *PayloadBuilder) AddBytes(s []byte) {
-	b.refs = append(b.refs, strRef{len(b.blk.Vals), len(b.arena), len(b.arena) + len(s)})
+	b.blk.Vals = append(b.blk.Vals, Value{})
+	b.SetBytes(len(b.blk.Vals)-1, s)
+}
+
+// Len is the number of values added so far.
+func (b *PayloadBuilder) Len() int { return len(b.blk.Vals) }
+
+// Grow appends rows rows of Null values, to be filled column by column
+// with Set, SetBytes and SetAny, and returns the index of the first: row
+// j's value for key k is at first + j*len(keys) + k.
+func (b *PayloadBuilder) Grow(rows int) (first int) {
+	first = len(b.blk.Vals)
+	n := first + rows*len(b.blk.Keys)
+	b.blk.Vals = slices.Grow(b.blk.Vals, n-first)[:n]
+	clear(b.blk.Vals[first:])
+	return first
+}
+
+// Set sets the value at index at (see Grow) to a scalar value.
+func (b *PayloadBuilder) Set(at int, v Value) { b.blk.Vals[at] = v }
+
+// SetBytes sets the value at index at to the string s (copied).
+func (b *PayloadBuilder) SetBytes(at int, s []byte) {
+	b.refs = append(b.refs, strRef{at, len(b.arena), len(b.arena) + len(s)})
 	b.arena = append(b.arena, s...)
-	b.blk.Vals = append(b.blk.Vals, Value{Kind: String})
+	b.blk.Vals[at] = Value{Kind: String}
+}
+
+// SetAny sets the value at index at to a plain Go value.
+func (b *PayloadBuilder) SetAny(at int, v any) {
+	if s, ok := ScalarOf(v); ok {
+		b.blk.Vals[at] = s
+		return
+	}
+	b.blk.Vals[at] = Value{Kind: Other, Num: uint64(len(b.blk.Others))}
+	b.blk.Others = append(b.blk.Others, v)
 }
 
 // Finish returns the block. The builder may be Reset and reused; the block

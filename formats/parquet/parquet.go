@@ -127,6 +127,15 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		rr.payload.Reset(keys, blk.N)
 		defer func() { blk.Payload = rr.payload.Finish() }()
 	}
+	if payload && rr.r.PayloadOnly() {
+		// Payload only (LAION's metadata beside .npy vectors): the block
+		// is read column by column.
+		got, err := rr.r.ReadPayloads(blk.N, &rr.payload)
+		if errors.Is(err, io.EOF) || err == nil && got < blk.N {
+			return fmt.Errorf("file ended at row %d", blk.Start+int64(got))
+		}
+		return err
+	}
 	if rr.sel.ID != "" {
 		blk.IDs = make([]pipeline.PointID, 0, blk.N)
 	}

@@ -122,36 +122,64 @@ func (c *flatCursor) setValues(data encoding.Values) (int, error) {
 
 // put adds the next row's value to b.
 func (c *flatCursor) put(b *pipeline.PayloadBuilder) error {
-	if err := c.fill(); err != nil {
-		return err
+	b.Add(pipeline.Value{})
+	_, err := c.putN(b, b.Len()-1, 0, 1)
+	return err
+}
+
+// putN sets the values of the next m rows, the first at index at of b
+// and each next one stride further (Nulls there before: see
+// PayloadBuilder.Grow), a page's rows in one loop, with no call per
+// value. It returns how many rows it set, m unless there is an error.
+func (c *flatCursor) putN(b *pipeline.PayloadBuilder, at, stride, m int) (int, error) {
+	done := 0
+	for done < m {
+		if err := c.fill(); err != nil {
+			return done, err
+		}
+		k := min(m-done, c.rows-c.li)
+		// Which rows have a value: all, or those whose definition level
+		// is the column's maximum. The page must hold that many values.
+		present := k
+		if c.defs != nil {
+			present = 0
+			for _, d := range c.defs[c.li : c.li+k] {
+				if int(d) >= c.p.maxDef {
+					present++
+				}
+			}
+		}
+		if c.vi+present > c.nvals {
+			return done, errPageLayout // levels promise more values than the page holds
+		}
+		defs := c.defs
+		li, vi := c.li, c.vi
+		for j := 0; j < k; j, li, at = j+1, li+1, at+stride {
+			if defs != nil && int(defs[li]) < c.p.maxDef {
+				continue // Null, as Grow left it
+			}
+			x := vi
+			vi++
+			if c.idx != nil {
+				x = int(c.idx[x])
+			}
+			switch c.p.fast {
+			case fastInt32:
+				b.Set(at, pipeline.IntValue(int64(c.i32[x])))
+			case fastInt64:
+				b.Set(at, pipeline.IntValue(c.i64[x]))
+			case fastFloat:
+				b.Set(at, pipeline.FloatValue(float64(c.f32[x])))
+			case fastDouble:
+				b.Set(at, pipeline.FloatValue(c.f64[x]))
+			case fastString:
+				b.SetBytes(at, c.bytes[c.offs[x]:c.offs[x+1]])
+			}
+		}
+		c.li, c.vi = li, vi
+		done += k
 	}
-	row := c.li
-	c.li++
-	if c.defs != nil && int(c.defs[row]) < c.p.maxDef {
-		b.Add(pipeline.Value{})
-		return nil
-	}
-	if c.vi >= c.nvals {
-		return errPageLayout // levels promise more values than the page holds
-	}
-	k := c.vi
-	c.vi++
-	if c.idx != nil {
-		k = int(c.idx[k])
-	}
-	switch c.p.fast {
-	case fastInt32:
-		b.Add(pipeline.IntValue(int64(c.i32[k])))
-	case fastInt64:
-		b.Add(pipeline.IntValue(c.i64[k]))
-	case fastFloat:
-		b.Add(pipeline.FloatValue(float64(c.f32[k])))
-	case fastDouble:
-		b.Add(pipeline.FloatValue(c.f64[k]))
-	case fastString:
-		b.AddBytes(c.bytes[c.offs[k]:c.offs[k+1]])
-	}
-	return nil
+	return done, nil
 }
 
 func (c *flatCursor) close() {

@@ -87,8 +87,63 @@ func FuzzOpen(f *testing.F) {
 			}
 			r.Close()
 			rc.Close()
+			if sel.AllPayload {
+				blocksMatchRows(t, pf, sel)
+			}
 		}
 	})
+}
+
+// blocksMatchRows reads a payload-only selection three rows at a time by
+// ReadPayloads and row by row by Next (the map path): the same payloads
+// and the same end, an error on both paths or neither.
+func blocksMatchRows(t *testing.T, pf *File, sel Selection) {
+	r, err := pf.NewReader(sel, 0)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	bsel := sel
+	bsel.PayloadColumns = true
+	rb, err := pf.NewReader(bsel, 0)
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	defer rb.Close()
+	if !rb.PayloadOnly() {
+		return
+	}
+	var b pipeline.PayloadBuilder
+	for i := 0; i < 1000; i += 3 {
+		b.Reset(rb.PayloadKeys(), 3)
+		got, berr := rb.ReadPayloads(3, &b)
+		blk := b.Finish()
+		var err error
+		for j := 0; j < 3; j++ {
+			var row Row
+			if err = r.Next(&row); err != nil {
+				if j != got && berr == nil {
+					t.Fatalf("row %d: map path %v after %d rows, ReadPayloads read %d", i+j, err, j, got)
+				}
+				break
+			}
+			if berr != nil {
+				t.Fatalf("row %d: map path read it, ReadPayloads %v", i+j, berr)
+			}
+			if j >= got {
+				t.Fatalf("row %d: map path read it, ReadPayloads stopped after %d", i+j, got)
+			}
+			if g := blk.Row(j); !sameValues(g, row.Payload) {
+				t.Fatalf("row %d: ReadPayloads %v, map %v", i+j, g, row.Payload)
+			}
+		}
+		if err != nil || berr != nil {
+			if (err == nil) != (berr == nil) && !(err == io.EOF && got < 3) {
+				t.Fatalf("row %d: map path %v, ReadPayloads %v", i, err, berr)
+			}
+			return
+		}
+	}
 }
 
 func TestParseJSONFloats(t *testing.T) {

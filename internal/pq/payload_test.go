@@ -52,11 +52,30 @@ func payloadFrom(t *testing.T, pf *File, sel Selection, start int64) int {
 		t.Fatal(err)
 	}
 	typedPages += len(cols.flatCols)
+	// And n rows at a time, column by column (ReadPayloads), as apply
+	// reads a payload-only source.
+	blocks, err := pf.NewReader(csel, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !blocks.PayloadOnly() {
+		t.Fatal("a payload selection is not PayloadOnly")
+	}
 	defer maps.Close()
 	defer cols.Close()
-	var b pipeline.PayloadBuilder
+	defer blocks.Close()
+	var b, bb pipeline.PayloadBuilder
 	rows := 0
 	for {
+		bb.Reset(blocks.PayloadKeys(), 7)
+		got, berr := blocks.ReadPayloads(7, &bb)
+		if berr != nil && berr != io.EOF {
+			t.Fatalf("row %d: ReadPayloads: %v", start+int64(rows), berr)
+		}
+		if berr == io.EOF && got != 0 {
+			t.Fatalf("ReadPayloads returned io.EOF with %d rows", got)
+		}
+		byBlock := bb.Finish()
 		b.Reset(cols.PayloadKeys(), 7)
 		var want []map[string]any
 		var err error
@@ -78,9 +97,15 @@ func payloadFrom(t *testing.T, pf *File, sel Selection, start int64) int {
 		if blk.Len() != len(want) && len(blk.Keys) > 0 {
 			t.Fatalf("block has %d rows, want %d", blk.Len(), len(want))
 		}
+		if got != len(want) {
+			t.Fatalf("row %d: ReadPayloads read %d rows, Next %d", start+int64(rows), got, len(want))
+		}
 		for i, w := range want {
 			if got := blk.Row(i); !sameValues(got, w) {
 				t.Fatalf("row %d:\ncolumns %#v\n    map %#v", start+int64(rows+i), got, w)
+			}
+			if got := byBlock.Row(i); !sameValues(got, w) {
+				t.Fatalf("row %d:\nReadPayloads %#v\n         map %#v", start+int64(rows+i), got, w)
 			}
 		}
 		rows += len(want)

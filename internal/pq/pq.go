@@ -233,27 +233,32 @@ func fastKindOf(n parquet.Node) fastKind {
 
 // put adds the row's value to b, as build would make it.
 func (p *prim) put(b *pipeline.PayloadBuilder, vals [][]parquet.Value) {
+	b.Add(pipeline.Value{})
+	p.set(b, b.Len()-1, vals)
+}
+
+// set sets the builder's value at index at (a Null there) to this row's.
+func (p *prim) set(b *pipeline.PayloadBuilder, at int, vals [][]parquet.Value) {
 	vs := vals[p.col]
 	if len(vs) == 0 || vs[0].DefinitionLevel() < p.maxDef || vs[0].IsNull() {
-		b.Add(pipeline.Value{})
 		return
 	}
 	v := vs[0]
 	switch p.fast {
 	case fastBool:
-		b.Add(pipeline.BoolValue(v.Boolean()))
+		b.Set(at, pipeline.BoolValue(v.Boolean()))
 	case fastInt32:
-		b.Add(pipeline.IntValue(int64(v.Int32())))
+		b.Set(at, pipeline.IntValue(int64(v.Int32())))
 	case fastInt64:
-		b.Add(pipeline.IntValue(v.Int64()))
+		b.Set(at, pipeline.IntValue(v.Int64()))
 	case fastFloat:
-		b.Add(pipeline.FloatValue(float64(v.Float())))
+		b.Set(at, pipeline.FloatValue(float64(v.Float())))
 	case fastDouble:
-		b.Add(pipeline.FloatValue(v.Double()))
+		b.Set(at, pipeline.FloatValue(v.Double()))
 	case fastString:
-		b.AddBytes(v.ByteArray())
+		b.SetBytes(at, v.ByteArray())
 	default:
-		b.AddAny(p.conv(v))
+		b.SetAny(at, p.conv(v))
 	}
 }
 
@@ -609,8 +614,11 @@ type Reader struct {
 	typed     map[int]*typedCursor
 	// flatCols are the flat scalar payload columns read by typed pages
 	// (Selection.PayloadColumns); flat holds their cursors.
-	flatCols  map[int]*prim
-	flat      map[int]*flatCursor
+	flatCols map[int]*prim
+	flat     map[int]*flatCursor
+	// fieldFlat is, per payload field, its flatCursor or nil (the row
+	// loop's view of flat: no map lookup per value).
+	fieldFlat []*flatCursor
 	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int
@@ -993,6 +1001,12 @@ func (r *Reader) openRowGroup() error {
 			r.valueCols = append(r.valueCols, valueCol{c, r.cursors[c]})
 		}
 	}
+	r.fieldFlat = make([]*flatCursor, len(r.fields))
+	for i, fl := range r.fields {
+		if p, ok := fl.(*prim); ok {
+			r.fieldFlat[i] = r.flat[p.col]
+		}
+	}
 	return nil
 }
 
@@ -1013,7 +1027,7 @@ func (r *Reader) closeRowGroup() {
 	for _, c := range r.flat {
 		c.close()
 	}
-	r.cursors, r.typed, r.flat = nil, nil, nil
+	r.cursors, r.typed, r.flat, r.fieldFlat = nil, nil, nil, nil
 }
 
 // Close releases page readers.
@@ -1022,39 +1036,121 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// Next decodes the next row into row. It returns io.EOF after the last.
-func (r *Reader) Next(row *Row) error {
+// enterRowGroup moves to the row group holding the next row, opening its
+// column chunks, and returns how many of its rows are left (io.EOF after
+// the last row of the file).
+func (r *Reader) enterRowGroup() (int64, error) {
 	for {
 		if r.rg >= len(r.f.f.RowGroups()) {
-			return io.EOF
+			return 0, io.EOF
 		}
-		if r.row < r.rgStart+r.f.f.RowGroups()[r.rg].NumRows() {
-			break
+		if end := r.rgStart + r.f.f.RowGroups()[r.rg].NumRows(); r.row < end {
+			if r.cursors == nil && r.typed == nil && r.flat == nil {
+				if err := r.openRowGroup(); err != nil {
+					return 0, err
+				}
+			}
+			return end - r.row, nil
 		}
 		r.closeRowGroup()
 		r.rgStart += r.f.f.RowGroups()[r.rg].NumRows()
 		r.rg++
 	}
-	if r.cursors == nil && r.typed == nil && r.flat == nil {
-		if err := r.openRowGroup(); err != nil {
-			return err
-		}
-	}
+}
+
+// nextValues reads row r.row+j's values of the columns read as parquet
+// values into r.vals.
+func (r *Reader) nextValues(j int) error {
 	for _, vc := range r.valueCols {
 		c := vc.col
 		v, err := vc.cur.next(r.vals[c][:0])
 		if err != nil {
 			if err == io.EOF {
-				return fmt.Errorf("row %d: column chunk %d ended early", r.row, c)
+				return fmt.Errorf("row %d: column chunk %d ended early", r.row+int64(j), c)
 			}
-			return fmt.Errorf("row %d: %w", r.row, err)
+			return fmt.Errorf("row %d: %w", r.row+int64(j), err)
 		}
 		r.vals[c] = v
+	}
+	return nil
+}
+
+// PayloadOnly reports whether the reader reads payload columns and
+// nothing else (no id, vectors, multivectors or sparse vectors), the
+// readers ReadPayloads serves.
+func (r *Reader) PayloadOnly() bool {
+	return len(r.fields) > 0 && r.idField == nil && len(r.vecs) == 0 && len(r.jsonVecs) == 0 && len(r.multis) == 0 && len(r.sparse) == 0
+}
+
+// ReadPayloads is Next for n rows at once, column by column, for a
+// PayloadOnly reader whose Selection has PayloadColumns: each flat scalar
+// column's rows are set from its typed pages in one loop (one call per
+// row and column was most of the cost of reading LAION metadata), other
+// payload columns row by row as Next does. It returns the rows read: n,
+// fewer only at the end of the file, and io.EOF when no row was left.
+func (r *Reader) ReadPayloads(n int, b *pipeline.PayloadBuilder) (int, error) {
+	if !r.PayloadOnly() || r.flatCols == nil {
+		return 0, errors.New("internal: ReadPayloads needs a payload-only reader with PayloadColumns")
+	}
+	done := 0
+	for done < n {
+		left, err := r.enterRowGroup()
+		if err == io.EOF && done > 0 {
+			return done, nil
+		}
+		if err != nil {
+			return done, err
+		}
+		m := int(min(int64(n-done), left))
+		first, nk := b.Grow(m), len(r.fields)
+		for i, fc := range r.fieldFlat {
+			if fc != nil {
+				p := r.fields[i].(*prim)
+				if j, err := fc.putN(b, first+i, nk, m); err != nil {
+					if err == io.EOF {
+						return done, fmt.Errorf("row %d: column chunk %d ended early", r.row+int64(j), p.col)
+					}
+					return done, fmt.Errorf("row %d: payload column %q: %w", r.row+int64(j), r.names[i], err)
+				}
+			}
+		}
+		for j := 0; j < m && len(r.valueCols) > 0; j++ {
+			if err := r.nextValues(j); err != nil {
+				return done, err
+			}
+			for i, fl := range r.fields {
+				at := first + j*nk + i
+				switch p, ok := fl.(*prim); {
+				case r.fieldFlat[i] != nil:
+				case ok:
+					p.set(b, at, r.vals)
+				default:
+					v, err := fl.build(r.vals)
+					if err != nil {
+						return done, fmt.Errorf("row %d: %w", r.row+int64(j), err)
+					}
+					b.SetAny(at, v)
+				}
+			}
+		}
+		r.row += int64(m)
+		done += m
+	}
+	return done, nil
+}
+
+// Next decodes the next row into row. It returns io.EOF after the last.
+func (r *Reader) Next(row *Row) error {
+	if _, err := r.enterRowGroup(); err != nil {
+		return err
+	}
+	if err := r.nextValues(0); err != nil {
+		return err
 	}
 	if len(r.fields) > 0 && row.PayloadTo != nil {
 		for i, fl := range r.fields {
 			if p, ok := fl.(*prim); ok {
-				if fc := r.flat[p.col]; fc != nil {
+				if fc := r.fieldFlat[i]; fc != nil {
 					if err := fc.put(row.PayloadTo); err != nil {
 						if err == io.EOF {
 							return fmt.Errorf("row %d: column chunk %d ended early", r.row, p.col)

@@ -98,8 +98,10 @@ func denseEntrySize(name string, n int) int {
 // as a deterministic protobuf map is written).
 type vecLayout struct {
 	// payload is the payload's column order (by key, as a deterministic
-	// protobuf map is written).
+	// protobuf map is written); keyPre holds, per key, the bytes of a map
+	// entry before its value's length: key tag, key, value tag.
 	payload []int
+	keyPre  [][]byte
 	dense   int
 	order   []vecRef // nil: dense vectors only, in bt.Vectors order
 	any     bool
@@ -113,8 +115,14 @@ type vecRef struct {
 
 func vecLayoutOf(bt *pipeline.Batch) vecLayout {
 	l := vecLayout{any: len(bt.Vectors)+len(bt.Multi)+len(bt.Sparse) > 0}
-	if bt.Payload != nil {
-		l.payload = bt.Payload.SortedKeys()
+	if p := bt.Payload; p != nil {
+		l.payload = p.SortedKeys()
+		l.keyPre = make([][]byte, len(p.Keys))
+		for k, key := range p.Keys {
+			b := appendTag(nil, mapKey, protowire.BytesType)
+			b = protowire.AppendString(b, key)
+			l.keyPre[k] = appendTag(b, mapValue, protowire.BytesType)
+		}
 	}
 	for _, v := range bt.Vectors {
 		l.dense += 1 + protowire.SizeBytes(denseEntrySize(v.Name, v.Width))
@@ -188,8 +196,9 @@ func batchPointSize(bt *pipeline.Batch, i int, l *vecLayout) int {
 	n := 1 + protowire.SizeBytes(pidSize(bt.ID(i)))
 	if p := bt.Payload; p != nil {
 		row := p.Vals[i*len(p.Keys) : (i+1)*len(p.Keys)]
-		for k, key := range p.Keys {
-			n += 1 + protowire.SizeBytes(pvalueEntrySize(p, key, &row[k]))
+		for k := range row {
+			vs := pvalueSize(p, &row[k])
+			n += 1 + protowire.SizeBytes(len(l.keyPre[k])+protowire.SizeBytes(vs))
 		}
 	}
 	if l.any {
@@ -206,13 +215,11 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 	if p := bt.Payload; p != nil {
 		row := p.Vals[i*len(p.Keys) : (i+1)*len(p.Keys)]
 		for _, k := range l.payload {
-			v, key := &row[k], p.Keys[k]
+			v, pre := &row[k], l.keyPre[k]
 			vs := pvalueSize(p, v)
 			b = appendTag(b, pointPayload, protowire.BytesType)
-			b = appendVarint(b, uint64(mapEntrySize(key, vs)))
-			b = appendTag(b, mapKey, protowire.BytesType)
-			b = protowire.AppendString(b, key)
-			b = appendTag(b, mapValue, protowire.BytesType)
+			b = appendVarint(b, uint64(len(pre)+protowire.SizeBytes(vs)))
+			b = append(b, pre...)
 			b = appendVarint(b, uint64(vs))
 			b = appendPValue(b, p, v)
 		}
@@ -354,11 +361,13 @@ func pvalueSize(p *pipeline.PayloadBlock, v *pipeline.Value) int {
 	case pipeline.String:
 		return 1 + protowire.SizeBytes(len(v.Str))
 	}
-	return anySize(p.Others[v.Num])
+	return otherSize(p, v)
 }
 
-func pvalueEntrySize(p *pipeline.PayloadBlock, k string, v *pipeline.Value) int {
-	return mapEntrySize(k, pvalueSize(p, v))
+// otherSize is the encoded size of a list or group value (apart, so that
+// pvalueSize stays small enough to inline).
+func otherSize(p *pipeline.PayloadBlock, v *pipeline.Value) int {
+	return anySize(p.Others[v.Num])
 }
 
 // mapEntrySize is the size of a map<string, Value> entry whose value

@@ -561,8 +561,13 @@ func appendVarint(b []byte, v uint64) []byte {
 // appendTag is protowire.AppendTag with the one-byte case (field
 // numbers below 16) inlined.
 func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
-	if num > 0 && num < 16 {
-		return append(b, byte(num)<<3|byte(typ&7))
+	if uint32(num)-1 < 15 { // 1..15
+		return append(b, byte(num)<<3|byte(typ))
 	}
+	return appendLongTag(b, num, typ)
+}
+
+//go:noinline
+func appendLongTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
 	return protowire.AppendTag(b, num, typ)
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/snappipe/snappipe/internal/half"
 )
@@ -304,6 +305,16 @@ func (r *Reader) ReadRows(start int64, n int, dst []float32) error {
 	if len(dst) < n*w {
 		return fmt.Errorf("destination holds %d values, need %d", len(dst), n*w)
 	}
+	if !h.Fortran && h.ItemSize == 4 && h.order == binary.LittleEndian && hostLE {
+		// Little-endian float32 rows are this host's float32s: read them
+		// straight into dst. (Through a byte buffer and a conversion loop
+		// they cost a third of a float32 .npy run's CPU.)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*n*w)
+		if _, err := r.ra.ReadAt(b, h.DataOffset+start*h.RowBytes()); err != nil {
+			return r.short(err, start, n)
+		}
+		return nil
+	}
 	if !h.Fortran {
 		size := int(int64(n) * h.RowBytes())
 		if cap(r.buf) < size {
@@ -380,15 +391,31 @@ func (r *Reader) convert(b []byte, dst []float32) {
 			half.BigEndian(dst, b)
 		}
 	case 4:
-		for i := range dst {
-			dst[i] = math.Float32frombits(h.order.Uint32(b[4*i:]))
+		if h.order == binary.LittleEndian {
+			for i := range dst {
+				dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		} else {
+			for i := range dst {
+				dst[i] = math.Float32frombits(binary.BigEndian.Uint32(b[4*i:]))
+			}
 		}
 	case 8:
-		for i := range dst {
-			dst[i] = float32(math.Float64frombits(h.order.Uint64(b[8*i:])))
+		if h.order == binary.LittleEndian {
+			for i := range dst {
+				dst[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+			}
+		} else {
+			for i := range dst {
+				dst[i] = float32(math.Float64frombits(binary.BigEndian.Uint64(b[8*i:])))
+			}
 		}
 	}
 }
+
+// hostLE is whether this machine stores a float32 little-endian (the
+// order of '<f4' data).
+var hostLE = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // WriteHeader writes a version 1.0 header for a C-order (rows, width) array
 // of descr, padded so the data starts on a 64-byte boundary, as NumPy does.

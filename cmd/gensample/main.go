@@ -25,7 +25,7 @@ func main() {
 	flag.Uint64Var(&o.Seed, "seed", 1, "generator seed")
 	flag.IntVar(&o.RowGroupRows, "row-group-rows", 0, "rows per Parquet row group (0: one row group, as old pyarrow writes LAION)")
 	flag.BoolVar(&o.Embedded, "embedded", false, "also write data.parquet: the metadata plus image and text as list<float> columns")
-	flag.BoolVar(&o.FullPrecision, "full-precision", false, "with -embedded: data.parquet's vectors at float32 precision (as model outputs are), not rounded to float16 like the .npy rows")
+	flag.BoolVar(&o.FullPrecision, "full-precision", false, "with -embedded: data.parquet's vectors at float32 precision (as model outputs are), not rounded to float16 like the .npy rows; also writes those rows as img_emb_f32.npy and text_emb_f32.npy")
 	flag.Parse()
 	if err := sample.Generate(o); err != nil {
 		fmt.Fprintln(os.Stderr, "gensample:", err)

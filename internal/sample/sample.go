@@ -89,7 +89,8 @@ type Options struct {
 	Embedded bool
 	// FullPrecision writes data.parquet's vectors at float32 precision, as
 	// a model's outputs are, instead of rounded to float16 like the .npy
-	// files' (values then differ from the .npy rows in the low bits).
+	// files' (values then differ from the .npy rows in the low bits), and
+	// the same rows as img_emb_f32.npy and text_emb_f32.npy (<f4).
 	FullPrecision bool
 }
 
@@ -202,6 +203,34 @@ func (g *vecGen) nextFull(dst []float32) {
 func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full bool) error {
 	if rowGroup <= 0 {
 		rowGroup = rows
+	}
+	if full {
+		// The same full-precision rows as .npy float32 files too, so the
+		// Parquet and npy readers can be compared on the same bytes.
+		for k, name := range []string{"img_emb_f32.npy", "text_emb_f32.npy"} {
+			err := atomicfile.Write(filepath.Join(out, name), 0o644, func(w io.Writer) error {
+				bw := bufio.NewWriterSize(w, 1<<20)
+				if err := npy.WriteHeader(bw, "<f4", int64(rows), dim); err != nil {
+					return err
+				}
+				g := newVecGen(seed, k, dim)
+				row := make([]float32, dim)
+				b := make([]byte, 4*dim)
+				for i := 0; i < rows; i++ {
+					g.nextFull(row)
+					for j, x := range row {
+						binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(x))
+					}
+					if _, err := bw.Write(b); err != nil {
+						return err
+					}
+				}
+				return bw.Flush()
+			})
+			if err != nil {
+				return err
+			}
+		}
 	}
 	return atomicfile.Write(filepath.Join(out, "data.parquet"), 0o644, func(w io.Writer) error {
 		r := rand.New(rand.NewPCG(seed, 1))

@@ -179,9 +179,21 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	if len(rr.sel.Vectors) > 0 && sc.Vectors == nil {
 		sc.Vectors = map[string][]float32{}
 	}
+	readAhead := payload && rr.r.HasFlatPayload()
+	ahead := 0 // rows whose flat payload columns are set (pq.Reader.ReadAhead)
 	for i := 0; i < blk.N; i++ {
 		row := sc
 		before := rr.before[:0]
+		if readAhead && ahead == 0 && !rr.havePending {
+			m, err := rr.r.ReadAhead(blk.N-i, &rr.payload)
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
+			}
+			if err != nil {
+				return err
+			}
+			ahead = m
+		}
 		if rr.havePending {
 			row, rr.havePending = &rr.pending, false
 			for _, c := range rr.sel.Vectors {
@@ -193,6 +205,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 				sc.Vectors[c] = blk.Vectors[c]
 			}
 			rr.before = before
+			ahead--
 			err := rr.r.Next(row)
 			for _, c := range rr.sel.Vectors {
 				blk.Vectors[c] = sc.Vectors[c]

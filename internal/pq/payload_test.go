@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/snappipe/snappipe/internal/fixtures"
+	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
 )
 
@@ -233,4 +235,85 @@ func TestPayloadColumnsMatchMaps(t *testing.T) {
 			t.Fatalf("%d rows", n)
 		}
 	})
+}
+
+// Vectors and payload from one file (the Hugging Face layout), read as
+// apply reads them — the first row on its own (Open's row for the
+// widths), then blocks whose flat payload columns are read ahead and
+// whose vectors and other columns Next fills — give what the map path
+// gives, across row groups and from resume points.
+func TestReadAheadWithVectors(t *testing.T) {
+	dir := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 8, Seed: 5, RowGroupRows: 64, Out: dir, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	pf := openFile(t, filepath.Join(dir, "data.parquet"))
+	sel := Selection{Vectors: []string{"image", "text"}, AllPayload: true, Exclude: []string{"image", "text"}}
+	for _, start := range []int64{0, 37, 150, 299} {
+		maps, err := pf.NewReader(sel, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		csel := sel
+		csel.PayloadColumns = true
+		cols, err := pf.NewReader(csel, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cols.HasFlatPayload() {
+			t.Fatal("no flat payload columns")
+		}
+		var first, b pipeline.PayloadBuilder
+		first.Reset(cols.PayloadKeys(), 1)
+		rows := 0
+		check := func(blk *pipeline.PayloadBlock, i int, c Row) {
+			t.Helper()
+			var m Row
+			if err := maps.Next(&m); err != nil {
+				t.Fatalf("row %d: map path: %v", start+int64(rows), err)
+			}
+			if got := blk.Row(i); !sameValues(got, m.Payload) {
+				t.Fatalf("row %d:\nread ahead %#v\n       map %#v", start+int64(rows), got, m.Payload)
+			}
+			if !reflect.DeepEqual(c.Vectors, m.Vectors) {
+				t.Fatalf("row %d: vectors %v, map path %v", start+int64(rows), c.Vectors, m.Vectors)
+			}
+			rows++
+		}
+		c := Row{PayloadTo: &first}
+		if err := cols.Next(&c); err != nil {
+			t.Fatal(err)
+		}
+		check(first.Finish(), 0, c)
+		for {
+			b.Reset(cols.PayloadKeys(), 7)
+			n, err := cols.ReadAhead(7, &b)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cols.ReadAhead(7, &b); err == nil {
+				t.Fatal("a second ReadAhead before Next took the rows read ahead was accepted")
+			}
+			var got []Row
+			for j := 0; j < n; j++ {
+				c := Row{PayloadTo: &b}
+				if err := cols.Next(&c); err != nil {
+					t.Fatalf("row %d: %v", start+int64(rows+j), err)
+				}
+				got = append(got, Row{Vectors: map[string][]float32{"image": slices.Clone(c.Vectors["image"]), "text": slices.Clone(c.Vectors["text"])}})
+			}
+			blk := b.Finish()
+			for j := range got {
+				check(blk, j, got[j])
+			}
+		}
+		if want := pf.NumRows() - start; int64(rows) != want {
+			t.Fatalf("from %d: %d rows, want %d", start, rows, want)
+		}
+		maps.Close()
+		cols.Close()
+	}
 }

@@ -619,6 +619,7 @@ type Reader struct {
 	// fieldFlat is, per payload field, its flatCursor or nil (the row
 	// loop's view of flat: no map lookup per value).
 	fieldFlat []*flatCursor
+	pre       ahead // rows whose flat payload ReadAhead has set
 	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int
@@ -1058,23 +1059,6 @@ func (r *Reader) enterRowGroup() (int64, error) {
 	}
 }
 
-// nextValues reads row r.row+j's values of the columns read as parquet
-// values into r.vals.
-func (r *Reader) nextValues(j int) error {
-	for _, vc := range r.valueCols {
-		c := vc.col
-		v, err := vc.cur.next(r.vals[c][:0])
-		if err != nil {
-			if err == io.EOF {
-				return fmt.Errorf("row %d: column chunk %d ended early", r.row+int64(j), c)
-			}
-			return fmt.Errorf("row %d: %w", r.row+int64(j), err)
-		}
-		r.vals[c] = v
-	}
-	return nil
-}
-
 // PayloadOnly reports whether the reader reads payload columns and
 // nothing else (no id, vectors, multivectors or sparse vectors), the
 // readers ReadPayloads serves.
@@ -1082,58 +1066,124 @@ func (r *Reader) PayloadOnly() bool {
 	return len(r.fields) > 0 && r.idField == nil && len(r.vecs) == 0 && len(r.jsonVecs) == 0 && len(r.multis) == 0 && len(r.sparse) == 0
 }
 
-// ReadPayloads is Next for n rows at once, column by column, for a
-// PayloadOnly reader whose Selection has PayloadColumns: each flat scalar
-// column's rows are set from its typed pages in one loop (one call per
-// row and column was most of the cost of reading LAION metadata), other
-// payload columns row by row as Next does. It returns the rows read: n,
-// fewer only at the end of the file, and io.EOF when no row was left.
+// ahead is what ReadAhead did: the flat payload columns of the next n
+// rows are set in b, from index first on.
+type ahead struct {
+	b           *pipeline.PayloadBuilder
+	first, n, i int // rows set, rows Next has taken since
+}
+
+// HasFlatPayload reports whether ReadAhead has columns to read: flat
+// scalar payload columns (the Selection has PayloadColumns).
+func (r *Reader) HasFlatPayload() bool { return len(r.flatCols) > 0 }
+
+// ReadAhead appends up to n rows to b (at most to the end of the row
+// group) and sets their flat scalar payload columns, column by column: a
+// column's page rows in one loop instead of one call per row and value.
+// The next calls of Next, as many as it returns and each with
+// Row.PayloadTo b, fill in the rest of those rows. It returns io.EOF after
+// the last row.
+func (r *Reader) ReadAhead(n int, b *pipeline.PayloadBuilder) (int, error) {
+	if r.pre.i < r.pre.n {
+		return 0, errors.New("internal: ReadAhead before Next took the rows read ahead")
+	}
+	left, err := r.enterRowGroup()
+	if err != nil {
+		return 0, err
+	}
+	m := int(min(int64(n), left))
+	first, nk := b.Grow(m), len(r.fields)
+	for i, fc := range r.fieldFlat {
+		if fc == nil {
+			continue
+		}
+		if j, err := fc.putN(b, first+i, nk, m); err != nil {
+			if err == io.EOF {
+				return 0, fmt.Errorf("row %d: column chunk %d ended early", r.row+int64(j), r.fields[i].(*prim).col)
+			}
+			return 0, fmt.Errorf("row %d: payload column %q: %w", r.row+int64(j), r.names[i], err)
+		}
+	}
+	r.pre = ahead{b: b, first: first, n: m}
+	return m, nil
+}
+
+// rowPayload adds this row's payload to b: the columns ReadAhead has not
+// set, at the row's place when it read ahead; all of them, appended,
+// when it did not.
+func (r *Reader) rowPayload(b *pipeline.PayloadBuilder) error {
+	if r.pre.i < r.pre.n {
+		if b != r.pre.b {
+			return errors.New("internal: a row read ahead is asked for into another builder")
+		}
+		at := r.pre.first + r.pre.i*len(r.fields)
+		r.pre.i++
+		for i, fl := range r.fields {
+			switch p, ok := fl.(*prim); {
+			case r.fieldFlat[i] != nil:
+			case ok:
+				p.set(b, at+i, r.vals)
+			default:
+				v, err := fl.build(r.vals)
+				if err != nil {
+					return fmt.Errorf("row %d: %w", r.row, err)
+				}
+				b.SetAny(at+i, v)
+			}
+		}
+		return nil
+	}
+	for i, fl := range r.fields {
+		if p, ok := fl.(*prim); ok {
+			if fc := r.fieldFlat[i]; fc != nil {
+				if err := fc.put(b); err != nil {
+					if err == io.EOF {
+						return fmt.Errorf("row %d: column chunk %d ended early", r.row, p.col)
+					}
+					return fmt.Errorf("row %d: payload column %q: %w", r.row, r.names[i], err)
+				}
+				continue
+			}
+			p.put(b, r.vals)
+			continue
+		}
+		v, err := fl.build(r.vals)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", r.row, err)
+		}
+		b.AddAny(v)
+	}
+	return nil
+}
+
+// ReadPayloads is Next for n rows at once, for a PayloadOnly reader whose
+// Selection has PayloadColumns: the flat scalar columns by ReadAhead, the
+// others (if any) row by row. It returns the rows read: n, fewer only at
+// the end of the file, and io.EOF when no row was left.
 func (r *Reader) ReadPayloads(n int, b *pipeline.PayloadBuilder) (int, error) {
 	if !r.PayloadOnly() || r.flatCols == nil {
 		return 0, errors.New("internal: ReadPayloads needs a payload-only reader with PayloadColumns")
 	}
 	done := 0
 	for done < n {
-		left, err := r.enterRowGroup()
+		m, err := r.ReadAhead(n-done, b)
 		if err == io.EOF && done > 0 {
 			return done, nil
 		}
 		if err != nil {
 			return done, err
 		}
-		m := int(min(int64(n-done), left))
-		first, nk := b.Grow(m), len(r.fields)
-		for i, fc := range r.fieldFlat {
-			if fc != nil {
-				p := r.fields[i].(*prim)
-				if j, err := fc.putN(b, first+i, nk, m); err != nil {
-					if err == io.EOF {
-						return done, fmt.Errorf("row %d: column chunk %d ended early", r.row+int64(j), p.col)
-					}
-					return done, fmt.Errorf("row %d: payload column %q: %w", r.row+int64(j), r.names[i], err)
+		if len(r.valueCols) == 0 { // every column was read ahead
+			r.row += int64(m)
+			r.pre.i = r.pre.n
+		} else {
+			row := Row{PayloadTo: b}
+			for j := 0; j < m; j++ {
+				if err := r.Next(&row); err != nil {
+					return done + j, err
 				}
 			}
 		}
-		for j := 0; j < m && len(r.valueCols) > 0; j++ {
-			if err := r.nextValues(j); err != nil {
-				return done, err
-			}
-			for i, fl := range r.fields {
-				at := first + j*nk + i
-				switch p, ok := fl.(*prim); {
-				case r.fieldFlat[i] != nil:
-				case ok:
-					p.set(b, at, r.vals)
-				default:
-					v, err := fl.build(r.vals)
-					if err != nil {
-						return done, fmt.Errorf("row %d: %w", r.row+int64(j), err)
-					}
-					b.SetAny(at, v)
-				}
-			}
-		}
-		r.row += int64(m)
 		done += m
 	}
 	return done, nil
@@ -1144,29 +1194,20 @@ func (r *Reader) Next(row *Row) error {
 	if _, err := r.enterRowGroup(); err != nil {
 		return err
 	}
-	if err := r.nextValues(0); err != nil {
-		return err
+	for _, vc := range r.valueCols {
+		c := vc.col
+		v, err := vc.cur.next(r.vals[c][:0])
+		if err != nil {
+			if err == io.EOF {
+				return fmt.Errorf("row %d: column chunk %d ended early", r.row, c)
+			}
+			return fmt.Errorf("row %d: %w", r.row, err)
+		}
+		r.vals[c] = v
 	}
 	if len(r.fields) > 0 && row.PayloadTo != nil {
-		for i, fl := range r.fields {
-			if p, ok := fl.(*prim); ok {
-				if fc := r.fieldFlat[i]; fc != nil {
-					if err := fc.put(row.PayloadTo); err != nil {
-						if err == io.EOF {
-							return fmt.Errorf("row %d: column chunk %d ended early", r.row, p.col)
-						}
-						return fmt.Errorf("row %d: payload column %q: %w", r.row, r.names[i], err)
-					}
-					continue
-				}
-				p.put(row.PayloadTo, r.vals)
-				continue
-			}
-			v, err := fl.build(r.vals)
-			if err != nil {
-				return fmt.Errorf("row %d: %w", r.row, err)
-			}
-			row.PayloadTo.AddAny(v)
+		if err := r.rowPayload(row.PayloadTo); err != nil {
+			return err
 		}
 	} else if len(r.fields) > 0 {
 		if len(r.flatCols) > 0 {

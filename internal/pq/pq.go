@@ -619,7 +619,7 @@ type Reader struct {
 	// fieldFlat is, per payload field, its flatCursor or nil (the row
 	// loop's view of flat: no map lookup per value).
 	fieldFlat []*flatCursor
-	pre       ahead // rows whose flat payload ReadAhead has set
+	pre       ahead      // rows whose flat payload ReadAhead has set
 	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int

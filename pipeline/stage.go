@@ -469,9 +469,6 @@ func (r *Registry) Register(kind string, ports Ports, f Factory) {
 	r.kinds[kind] = registration{ports: ports, new: f}
 }
 
-// Kinds lists the registered kinds, sorted.
-func (r *Registry) Kinds() []string { return SortedKeys(r.kinds) }
-
 // Check verifies a plan against the registry: every node's kind exists, a
 // node with inputs consumes something, and along every edge each kind the
 // sender emits is one the receiver consumes.

@@ -88,11 +88,6 @@ type Option func(*Reader)
 // d (default httpget.DefaultIdleTimeout).
 func IdleTimeout(d time.Duration) Option { return func(r *Reader) { r.idle = d } }
 
-// Head makes a HEAD request, following redirects.
-func Head(ctx context.Context, c *http.Client, url string, header http.Header) (Info, error) {
-	return head(ctx, c, url, header, 0)
-}
-
 func head(ctx context.Context, c *http.Client, url string, header http.Header, idle time.Duration) (Info, error) {
 	info := Info{Size: -1}
 	iw := httpget.NewIdle(ctx, idle)

@@ -70,15 +70,6 @@ func simpleUpsert(u *qdrant.UpsertPoints) bool {
 		len(u.ProtoReflect().GetUnknown()) == 0
 }
 
-// AppendUpsert appends the encoding of u to b.
-func AppendUpsert(b []byte, u *qdrant.UpsertPoints) []byte {
-	if !simpleUpsert(u) {
-		out, _ := proto.MarshalOptions{}.MarshalAppend(b, u)
-		return out
-	}
-	return appendUpsert(b, u, pointSizes(u))
-}
-
 // UpsertSize is the encoded size of u.
 func UpsertSize(u *qdrant.UpsertPoints) int {
 	if !simpleUpsert(u) {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/snappipe/snappipe/internal/bufpool"
 )
 
 // PayloadBlock holds the payload of consecutive rows: row i's value for
@@ -17,6 +19,26 @@ type PayloadBlock struct {
 	Vals []Value
 	// Others holds the values of Kind Other (lists, groups), by Value.Num.
 	Others []any
+	buf    *[]Value // Vals' pooled backing (Release)
+}
+
+// values holds the value buffers of released blocks. A LAION block of
+// 256 rows × 15 keys is 120 KB: allocated afresh per block they were
+// half of what a run allocated, and the heap's growth under that churn
+// cost page faults (6% of the CPU of a 100k-row run).
+var values = bufpool.NewList[Value](64)
+
+// Release returns the block's value buffer for reuse by a later block.
+// Nothing may use the block afterwards (a Batch's Release, called once
+// the batch is acknowledged, releases its blocks).
+func (p *PayloadBlock) Release() {
+	if p == nil || p.buf == nil {
+		return
+	}
+	clear(p.Vals) // drop the strings now, not when the buffer is reused
+	*p.buf = p.Vals[:0]
+	values.Put(p.buf)
+	p.buf, p.Vals = nil, nil
 }
 
 // Len is the number of rows (0 when there are no keys).
@@ -172,7 +194,8 @@ type strRef struct{ at, start, end int }
 
 // Reset starts a block of (about) rows rows with these keys.
 func (b *PayloadBuilder) Reset(keys []string, rows int) {
-	b.blk = PayloadBlock{Keys: keys, Vals: make([]Value, 0, rows*len(keys))}
+	bp := values.Get(rows * len(keys))
+	b.blk = PayloadBlock{Keys: keys, Vals: (*bp)[:0], buf: bp}
 	b.arena = b.arena[:0]
 	b.refs = b.refs[:0]
 }

@@ -108,6 +108,16 @@ func (b *RowBlock) Floats(col string) []float32 {
 	return b.Vectors[col]
 }
 
+// Done returns the block's buffers for reuse — its Release, and its
+// payload's values — once nothing references the block any more.
+func (b *RowBlock) Done() {
+	if b.Release != nil {
+		b.Release()
+		b.Release = nil
+	}
+	b.Payload.Release()
+}
+
 // PointID is a point's id: Num, or the UUID when UUID is not empty.
 type PointID struct {
 	Num  uint64

@@ -113,9 +113,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 			blk, ok, err := pipeline.Receive[*pipeline.RowBlock](ctx, sio, in)
 			if err != nil {
 				for _, b := range blocks {
-					if b.Release != nil {
-						b.Release()
-					}
+					b.Done()
 				}
 				return err
 			}
@@ -150,9 +148,7 @@ func (b *Batch) Run(ctx context.Context, sio pipeline.StageIO) error {
 		seq := layout.Seq(start)
 		release := func() {
 			for _, blk := range blocks {
-				if blk.Release != nil {
-					blk.Release()
-				}
+				blk.Done()
 			}
 		}
 		if b.rt.Resume.Acked(c.Upload.BatchSize, seq) {

@@ -139,16 +139,12 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		}
 		if !d.rt.Config.Points.AllowNonFinite {
 			if err := finite(blk, hdr.Widths); err != nil {
-				if blk.Release != nil {
-					blk.Release()
-				}
+				blk.Done()
 				return fmt.Errorf("source %s (%s): %w (points.allow_non_finite: true upserts such vectors)", d.name, where, err)
 			}
 		}
 		if err := sio.Emit(ctx, blk); err != nil {
-			if blk.Release != nil {
-				blk.Release()
-			}
+			blk.Done()
 			return err
 		}
 	}
@@ -298,17 +294,13 @@ func (d *Decode) shard(ctx context.Context, sio pipeline.StageIO, l *pipeline.La
 		}
 		if !d.rt.Config.Points.AllowNonFinite {
 			if err := finite(blk, h.Widths); err != nil {
-				if blk.Release != nil {
-					blk.Release()
-				}
+				blk.Done()
 				return fmt.Errorf("source %s shard %d (%s): %w (points.allow_non_finite: true upserts such vectors)", d.name, span.Index, where, err)
 			}
 		}
 		blk.Start = span.Start + local // global row: ids and batches
 		if err := sio.Emit(ctx, blk); err != nil {
-			if blk.Release != nil {
-				blk.Release()
-			}
+			blk.Done()
 			return err
 		}
 	}

@@ -135,30 +135,43 @@ func run(rows, dim int, seed uint64, rowGroup int, out string) error {
 		return err
 	}
 	for k, name := range []string{"img_emb_0000.npy", "text_emb_0000.npy"} {
-		err := atomicfile.Write(filepath.Join(out, name), 0o644, func(w io.Writer) error {
-			bw := bufio.NewWriterSize(w, 1<<20)
-			if err := npy.WriteHeader(bw, "<f2", int64(rows), dim); err != nil {
-				return err
+		g := newVecGen(seed, k, dim)
+		err := writeNpy(filepath.Join(out, name), "<f2", rows, dim, func(row []float32, b []byte) {
+			g.next(row)
+			for j, x := range row {
+				binary.LittleEndian.PutUint16(b[2*j:], float16.Fromfloat32(x).Bits())
 			}
-			g := newVecGen(seed, k, dim)
-			row := make([]float32, dim)
-			b := make([]byte, 2*dim)
-			for i := 0; i < rows; i++ {
-				g.next(row)
-				for j, x := range row {
-					binary.LittleEndian.PutUint16(b[2*j:], float16.Fromfloat32(x).Bits())
-				}
-				if _, err := bw.Write(b); err != nil {
-					return err
-				}
-			}
-			return bw.Flush()
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeNpy writes a (rows, dim) .npy file of descr ('<f2' or '<f4'),
+// each row made by next (a row of float32 values and the row's bytes to
+// fill).
+func writeNpy(path, descr string, rows, dim int, next func(row []float32, b []byte)) error {
+	item := 2
+	if descr == "<f4" {
+		item = 4
+	}
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if err := npy.WriteHeader(bw, descr, int64(rows), dim); err != nil {
+			return err
+		}
+		row := make([]float32, dim)
+		b := make([]byte, item*dim)
+		for i := 0; i < rows; i++ {
+			next(row, b)
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
+	})
 }
 
 // Embedded is a metadata row with its two vectors as LIST<FLOAT> columns,
@@ -208,24 +221,12 @@ func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full bo
 		// The same full-precision rows as .npy float32 files too, so the
 		// Parquet and npy readers can be compared on the same bytes.
 		for k, name := range []string{"img_emb_f32.npy", "text_emb_f32.npy"} {
-			err := atomicfile.Write(filepath.Join(out, name), 0o644, func(w io.Writer) error {
-				bw := bufio.NewWriterSize(w, 1<<20)
-				if err := npy.WriteHeader(bw, "<f4", int64(rows), dim); err != nil {
-					return err
+			g := newVecGen(seed, k, dim)
+			err := writeNpy(filepath.Join(out, name), "<f4", rows, dim, func(row []float32, b []byte) {
+				g.nextFull(row)
+				for j, x := range row {
+					binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(x))
 				}
-				g := newVecGen(seed, k, dim)
-				row := make([]float32, dim)
-				b := make([]byte, 4*dim)
-				for i := 0; i < rows; i++ {
-					g.nextFull(row)
-					for j, x := range row {
-						binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(x))
-					}
-					if _, err := bw.Write(b); err != nil {
-						return err
-					}
-				}
-				return bw.Flush()
 			})
 			if err != nil {
 				return err

@@ -3,10 +3,11 @@ package sample
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
-	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/pq"
+	"github.com/snappipe/snappipe/internal/testkit"
 )
 
 // With FullPrecision, the float32 .npy files hold exactly data.parquet's
@@ -44,8 +45,11 @@ func TestFullPrecisionNpyMatchesParquet(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ col, f32, f16 string }{{"image", "img_emb_f32.npy", "img_emb_0000.npy"}, {"text", "text_emb_f32.npy", "text_emb_0000.npy"}} {
-		full := readNpy(t, filepath.Join(dir, c.f32), rows, dim)
-		half := readNpy(t, filepath.Join(dir, c.f16), rows, dim)
+		full := slices.Concat(testkit.NpyRows(t, filepath.Join(dir, c.f32))...)
+		half := slices.Concat(testkit.NpyRows(t, filepath.Join(dir, c.f16))...)
+		if len(full) != rows*dim || len(half) != rows*dim {
+			t.Fatalf("%s: %d values, %s: %d, want %d", c.f32, len(full), c.f16, len(half), rows*dim)
+		}
 		differ := 0
 		for i, x := range want[c.col] {
 			if full[i] != x {
@@ -59,25 +63,4 @@ func TestFullPrecisionNpyMatchesParquet(t *testing.T) {
 			t.Errorf("%s: the float16 rows equal the full-precision ones", c.f16)
 		}
 	}
-}
-
-func readNpy(t *testing.T, p string, rows, dim int) []float32 {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := npy.ReadHeader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.Rows() != int64(rows) || h.Width() != dim {
-		t.Fatalf("%s: shape %d×%d, want %d×%d", p, h.Rows(), h.Width(), rows, dim)
-	}
-	out := make([]float32, rows*dim)
-	if err := npy.NewReader(f, h).ReadRows(0, rows, out); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package pq
 import (
 	"bytes"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -89,6 +90,8 @@ func FuzzOpen(f *testing.F) {
 			rc.Close()
 			if sel.AllPayload {
 				blocksMatchRows(t, pf, sel)
+			} else {
+				aheadMatchRows(t, pf, sel)
 			}
 		}
 	})
@@ -155,5 +158,71 @@ func TestParseJSONFloats(t *testing.T) {
 		if _, err := parseJSONFloats(nil, bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// aheadMatchRows reads a selection with vectors and payload as apply does
+// — flat payload columns three rows ahead (ReadAhead), then Next for each
+// of those rows — and row by row by the map path: the same vectors and
+// payloads while both read, and an error on the read-ahead path only
+// where the map path also fails within the rows read ahead.
+func aheadMatchRows(t *testing.T, pf *File, sel Selection) {
+	r, err := pf.NewReader(sel, 0)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	asel := sel
+	asel.PayloadColumns = true
+	ra, err := pf.NewReader(asel, 0)
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	defer ra.Close()
+	if !ra.HasFlatPayload() {
+		return
+	}
+	var b pipeline.PayloadBuilder
+	for i := 0; i < 1000; {
+		b.Reset(ra.PayloadKeys(), 3)
+		m, aerr := ra.ReadAhead(3, &b)
+		if aerr != nil {
+			// The map path must fail too within the next three rows
+			// (ReadAhead reads the flat columns of up to three rows), or
+			// end there.
+			for j := 0; j < 3; j++ {
+				var row Row
+				if err := r.Next(&row); err != nil {
+					return
+				}
+			}
+			if aerr != io.EOF {
+				t.Fatalf("row %d: ReadAhead %v, the map path read three more rows", i, aerr)
+			}
+			t.Fatalf("row %d: ReadAhead found the end, the map path read three more rows", i)
+		}
+		var payloads []map[string]any
+		for j := 0; j < m; j++ {
+			var row, arow Row
+			arow.PayloadTo = &b
+			err, aerr := r.Next(&row), ra.Next(&arow)
+			if (err == nil) != (aerr == nil) {
+				t.Fatalf("row %d: map path %v, read-ahead path %v", i+j, err, aerr)
+			}
+			if err != nil {
+				return
+			}
+			if !reflect.DeepEqual(row.Vectors, arow.Vectors) || row.ID != arow.ID {
+				t.Fatalf("row %d: vectors or id differ", i+j)
+			}
+			payloads = append(payloads, row.Payload)
+		}
+		blk := b.Finish()
+		for j, want := range payloads {
+			if len(blk.Keys) > 0 && !sameValues(blk.Row(j), want) {
+				t.Fatalf("row %d: read ahead %v, map %v", i+j, blk.Row(j), want)
+			}
+		}
+		i += m
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/snappipe/snappipe/pipeline"
 )
@@ -15,13 +14,11 @@ import (
 // — and adds each row's value to a PayloadBuilder, with no parquet.Value
 // per row. It serves the column path (Row.PayloadTo) only.
 type flatCursor struct {
+	pageReader
 	p      *prim
-	pages  parquet.Pages
-	page   parquet.Page
 	defs   []byte // nil: required column, every row has a value
 	rows   int    // rows in the page
 	li, vi int    // next row, next value
-	eof    bool
 
 	idx   []int32 // dictionary indexes, or nil
 	i32   []int32
@@ -38,7 +35,7 @@ var errPageLayout = errors.New("unexpected page layout")
 // fill makes sure a row is available, reading pages as needed.
 func (c *flatCursor) fill() error {
 	for c.li >= c.rows {
-		p, err := nextPage(c.pages, &c.page, &c.eof)
+		p, err := c.nextPage()
 		if err != nil {
 			return err
 		}
@@ -180,12 +177,4 @@ func (c *flatCursor) putN(b *pipeline.PayloadBuilder, at, stride, m int) (int, e
 		done += k
 	}
 	return done, nil
-}
-
-func (c *flatCursor) close() {
-	if c.page != nil {
-		parquet.Release(c.page)
-		c.page = nil
-	}
-	c.pages.Close()
 }

@@ -54,17 +54,11 @@ func FuzzOpen(f *testing.F) {
 		_ = pf.Columns()
 		_ = pf.Describe()
 		for _, sel := range []Selection{{AllPayload: true}, {Vectors: []string{"vec"}, ID: "id", Payload: []string{"name"}}} {
-			r, err := pf.NewReader(sel, 0)
-			if err != nil {
-				continue
-			}
 			// The column path apply uses (PayloadTo) beside the map path:
 			// the same rows, the same payloads, the same end.
-			csel := sel
-			csel.PayloadColumns = true
-			rc, err := pf.NewReader(csel, 0)
-			if err != nil {
-				t.Fatalf("second reader: %v", err)
+			r, rc := readerPair(t, pf, sel)
+			if r == nil {
+				continue
 			}
 			var b pipeline.PayloadBuilder
 			b.Reset(rc.PayloadKeys(), 8)
@@ -101,17 +95,11 @@ func FuzzOpen(f *testing.F) {
 // ReadPayloads and row by row by Next (the map path): the same payloads
 // and the same end, an error on both paths or neither.
 func blocksMatchRows(t *testing.T, pf *File, sel Selection) {
-	r, err := pf.NewReader(sel, 0)
-	if err != nil {
+	r, rb := readerPair(t, pf, sel)
+	if r == nil {
 		return
 	}
 	defer r.Close()
-	bsel := sel
-	bsel.PayloadColumns = true
-	rb, err := pf.NewReader(bsel, 0)
-	if err != nil {
-		t.Fatalf("second reader: %v", err)
-	}
 	defer rb.Close()
 	if !rb.PayloadOnly() {
 		return
@@ -167,17 +155,11 @@ func TestParseJSONFloats(t *testing.T) {
 // payloads while both read, and an error on the read-ahead path only
 // where the map path also fails within the rows read ahead.
 func aheadMatchRows(t *testing.T, pf *File, sel Selection) {
-	r, err := pf.NewReader(sel, 0)
-	if err != nil {
+	r, ra := readerPair(t, pf, sel)
+	if r == nil {
 		return
 	}
 	defer r.Close()
-	asel := sel
-	asel.PayloadColumns = true
-	ra, err := pf.NewReader(asel, 0)
-	if err != nil {
-		t.Fatalf("second reader: %v", err)
-	}
 	defer ra.Close()
 	if !ra.HasFlatPayload() {
 		return
@@ -225,4 +207,22 @@ func aheadMatchRows(t *testing.T, pf *File, sel Selection) {
 		}
 		i += m
 	}
+}
+
+// readerPair opens sel twice from row 0: by the map path and with
+// PayloadColumns (the column path apply uses). Both nil when the file
+// refuses the selection; a selection the map path takes must open the
+// second way too.
+func readerPair(t *testing.T, pf *File, sel Selection) (maps, cols *Reader) {
+	maps, err := pf.NewReader(sel, 0)
+	if err != nil {
+		return nil, nil
+	}
+	csel := sel
+	csel.PayloadColumns = true
+	cols, err = pf.NewReader(csel, 0)
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	return maps, cols
 }

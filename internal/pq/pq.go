@@ -613,11 +613,10 @@ type Reader struct {
 	typedCols map[int]bool
 	typed     map[int]*typedCursor
 	// flatCols are the flat scalar payload columns read by typed pages
-	// (Selection.PayloadColumns); flat holds their cursors.
-	flatCols map[int]*prim
-	flat     map[int]*flatCursor
-	// fieldFlat is, per payload field, its flatCursor or nil (the row
-	// loop's view of flat: no map lookup per value).
+	// (Selection.PayloadColumns), each with its payload field's index.
+	flatCols map[int]int
+	// fieldFlat is this row group's flatCursor per payload field, nil for
+	// a field not read by typed pages.
 	fieldFlat []*flatCursor
 	pre       ahead      // rows whose flat payload ReadAhead has set
 	valueCols []valueCol // this row group's value-read columns, in needCols order
@@ -845,10 +844,10 @@ func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
 		for _, l := range r.vecs {
 			uses[l.col]++
 		}
-		r.flatCols = map[int]*prim{}
-		for _, fl := range r.fields {
+		r.flatCols = map[int]int{}
+		for i, fl := range r.fields {
 			if p, ok := fl.(*prim); ok && p.fast != fastNone && p.fast != fastBool && r.maxRep[p.col] == 0 && uses[p.col] == 1 {
-				r.flatCols[p.col] = p
+				r.flatCols[p.col] = i
 			}
 		}
 	}
@@ -978,7 +977,7 @@ func (r *Reader) openRowGroup() error {
 	rg := r.f.f.RowGroups()[r.rg]
 	r.cursors = map[int]*cursor{}
 	r.typed = map[int]*typedCursor{}
-	r.flat = map[int]*flatCursor{}
+	r.fieldFlat = make([]*flatCursor, len(r.fields))
 	r.valueCols = r.valueCols[:0]
 	chunks := rg.ColumnChunks()
 	for _, c := range r.needCols {
@@ -990,22 +989,16 @@ func (r *Reader) openRowGroup() error {
 			}
 		}
 		if r.typedCols[c] {
-			r.typed[c] = &typedCursor{pages: pages}
+			r.typed[c] = &typedCursor{pageReader: pageReader{pages: pages}}
 			continue
 		}
-		if p := r.flatCols[c]; p != nil {
-			r.flat[c] = &flatCursor{p: p, pages: pages}
+		if i, ok := r.flatCols[c]; ok {
+			r.fieldFlat[i] = &flatCursor{pageReader: pageReader{pages: pages}, p: r.fields[i].(*prim)}
 			continue
 		}
 		r.cursors[c] = &cursor{pages: pages, buf: make([]parquet.Value, 0, 1024), flat: r.maxRep[c] == 0}
 		if !r.vecOnly[c] {
 			r.valueCols = append(r.valueCols, valueCol{c, r.cursors[c]})
-		}
-	}
-	r.fieldFlat = make([]*flatCursor, len(r.fields))
-	for i, fl := range r.fields {
-		if p, ok := fl.(*prim); ok {
-			r.fieldFlat[i] = r.flat[p.col]
 		}
 	}
 	return nil
@@ -1025,10 +1018,12 @@ func (r *Reader) closeRowGroup() {
 	for _, c := range r.typed {
 		c.close()
 	}
-	for _, c := range r.flat {
-		c.close()
+	for _, c := range r.fieldFlat {
+		if c != nil {
+			c.close()
+		}
 	}
-	r.cursors, r.typed, r.flat, r.fieldFlat = nil, nil, nil, nil
+	r.cursors, r.typed, r.fieldFlat = nil, nil, nil
 }
 
 // Close releases page readers.
@@ -1046,7 +1041,7 @@ func (r *Reader) enterRowGroup() (int64, error) {
 			return 0, io.EOF
 		}
 		if end := r.rgStart + r.f.f.RowGroups()[r.rg].NumRows(); r.row < end {
-			if r.cursors == nil && r.typed == nil && r.flat == nil {
+			if r.cursors == nil && r.typed == nil && r.fieldFlat == nil {
 				if err := r.openRowGroup(); err != nil {
 					return 0, err
 				}

@@ -15,19 +15,17 @@ import (
 // runs, with no parquet.Value per element. Dictionary-encoded pages are
 // decoded through their dictionary.
 type typedCursor struct {
-	pages      parquet.Pages
-	page       parquet.Page
+	pageReader
 	reps, defs []byte
 	f32        []float32
 	f64        []float64
 	li, vi     int // next level, next non-null value
-	eof        bool
 }
 
 // fill makes sure a level is available, reading pages as needed.
 func (c *typedCursor) fill() error {
 	for c.li >= len(c.defs) {
-		p, err := nextPage(c.pages, &c.page, &c.eof)
+		p, err := c.nextPage()
 		if err != nil {
 			return err
 		}
@@ -144,31 +142,40 @@ func lookup[T any](idx []int32, dict []T) ([]T, bool) {
 	return out, true
 }
 
-// nextPage releases *cur (a page done with) and reads the next page into
-// it; at the end it sets *eof and returns io.EOF, then and after.
-func nextPage(pages parquet.Pages, cur *parquet.Page, eof *bool) (parquet.Page, error) {
-	if *eof {
+// pageReader reads a column chunk page by page, holding the page in use
+// until the next is read (the typed cursors read the page's slices in
+// place).
+type pageReader struct {
+	pages parquet.Pages
+	page  parquet.Page
+	eof   bool
+}
+
+// nextPage releases the page done with and reads the next; at the end it
+// returns io.EOF, then and after.
+func (pr *pageReader) nextPage() (parquet.Page, error) {
+	if pr.eof {
 		return nil, io.EOF
 	}
-	if *cur != nil {
-		parquet.Release(*cur)
-		*cur = nil
+	if pr.page != nil {
+		parquet.Release(pr.page)
+		pr.page = nil
 	}
-	p, err := pages.ReadPage()
+	p, err := pr.pages.ReadPage()
 	if err == io.EOF {
-		*eof = true
+		pr.eof = true
 	}
 	if err != nil {
 		return nil, err
 	}
-	*cur = p
+	pr.page = p
 	return p, nil
 }
 
-func (c *typedCursor) close() {
-	if c.page != nil {
-		parquet.Release(c.page)
-		c.page = nil
+func (pr *pageReader) close() {
+	if pr.page != nil {
+		parquet.Release(pr.page)
+		pr.page = nil
 	}
-	c.pages.Close()
+	pr.pages.Close()
 }

@@ -21,47 +21,50 @@ type Upsert struct {
 }
 
 // AppendBatch appends the UpsertPoints encoding of u to b.
-func AppendBatch(b []byte, u *Upsert) []byte {
-	return appendBatch(b, u, batchSizes(u))
-}
+func AppendBatch(b []byte, u *Upsert) []byte { return measure(u).append(b) }
 
 // BatchSize is the encoded size of u.
-func BatchSize(u *Upsert) int { return batchTotal(u, batchSizes(u)) }
+func BatchSize(u *Upsert) int { return measure(u).total() }
 
-// batchSizes sizes every point once (payload sizes walk the maps); the
-// total and the length prefixes both use them.
-func batchSizes(u *Upsert) []int {
-	lay := vecLayoutOf(u.Batch)
-	sizes := make([]int, u.Batch.N)
-	for i := range sizes {
-		sizes[i] = batchPointSize(u.Batch, i, &lay)
-	}
-	return sizes
+// measured is a batch sized once: its layout (shared by every point) and
+// every point's size (payload sizes walk the values), which the total and
+// the length prefixes both use.
+type measured struct {
+	u     *Upsert
+	lay   vecLayout
+	sizes []int
 }
 
-func batchTotal(u *Upsert, sizes []int) int {
-	n := 2 // wait
-	if u.Collection != "" {
-		n += 1 + protowire.SizeBytes(len(u.Collection))
+func measure(u *Upsert) *measured {
+	m := &measured{u: u, lay: vecLayoutOf(u.Batch), sizes: make([]int, u.Batch.N)}
+	for i := range m.sizes {
+		m.sizes[i] = batchPointSize(u.Batch, i, &m.lay)
 	}
-	for _, sz := range sizes {
+	return m
+}
+
+func (m *measured) total() int {
+	n := 2 // wait
+	if m.u.Collection != "" {
+		n += 1 + protowire.SizeBytes(len(m.u.Collection))
+	}
+	for _, sz := range m.sizes {
 		n += 1 + protowire.SizeBytes(sz)
 	}
 	return n
 }
 
-func appendBatch(b []byte, u *Upsert, sizes []int) []byte {
-	if u.Collection != "" {
+func (m *measured) append(b []byte) []byte {
+	if m.u.Collection != "" {
 		b = appendTag(b, upsertCollection, protowire.BytesType)
-		b = protowire.AppendString(b, u.Collection)
+		b = protowire.AppendString(b, m.u.Collection)
 	}
 	b = appendTag(b, upsertWait, protowire.VarintType)
-	b = appendVarint(b, protowire.EncodeBool(u.Wait))
-	lay := vecLayoutOf(u.Batch)
-	for i, sz := range sizes {
+	b = appendVarint(b, protowire.EncodeBool(m.u.Wait))
+	for i, sz := range m.sizes {
 		b = appendTag(b, upsertPoints, protowire.BytesType)
 		b = appendVarint(b, uint64(sz))
-		b = appendBatchPoint(b, u.Batch, i, &lay)
+		b = appendBatchPoint(b, m.u.Batch, i, &m.lay)
 	}
 	return b
 }
@@ -361,12 +364,6 @@ func pvalueSize(p *pipeline.PayloadBlock, v *pipeline.Value) int {
 	case pipeline.String:
 		return 1 + protowire.SizeBytes(len(v.Str))
 	}
-	return otherSize(p, v)
-}
-
-// otherSize is the encoded size of a list or group value (apart, so that
-// pvalueSize stays small enough to inline).
-func otherSize(p *pipeline.PayloadBlock, v *pipeline.Value) int {
 	return anySize(p.Others[v.Num])
 }
 

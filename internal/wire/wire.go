@@ -483,8 +483,8 @@ func appendFloats(b []byte, fs []float32) []byte {
 // proto.Marshal.
 func Marshal(v any) ([]byte, error) {
 	if u, ok := v.(*Upsert); ok {
-		sizes := batchSizes(u)
-		return appendBatch(make([]byte, 0, batchTotal(u, sizes)), u, sizes), nil
+		m := measure(u)
+		return m.append(make([]byte, 0, m.total())), nil
 	}
 	if u, ok := v.(*qdrant.UpsertPoints); ok && simpleUpsert(u) {
 		sizes := pointSizes(u)
@@ -505,9 +505,9 @@ func (Codec) Name() string { return "proto" }
 // Marshal encodes v.
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if u, ok := v.(*Upsert); ok {
-		sizes := batchSizes(u)
-		bp := requestPool.Get(batchTotal(u, sizes))
-		*bp = appendBatch((*bp)[:0], u, sizes)
+		m := measure(u)
+		bp := requestPool.Get(m.total())
+		*bp = m.append((*bp)[:0])
 		return mem.BufferSlice{mem.NewBuffer(bp, requestPool)}, nil
 	}
 	b, err := Marshal(v)

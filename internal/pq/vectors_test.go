@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -16,15 +17,18 @@ import (
 // testdata/vectors/cases.parquet (written by pyarrow, see
 // scripts/make_vectors_fixture.py) has one column per way a multivector or
 // sparse column can be wrong, wrong in row 2 only.
-func openCases(t *testing.T) *File {
+func openCases(t *testing.T) *File { return openVectors(t, "cases.parquet") }
+
+// openVectors opens a file of testdata/vectors.
+func openVectors(t *testing.T, name string) *File {
 	t.Helper()
-	f, err := os.Open("../../testdata/vectors/cases.parquet")
+	f, err := os.Open("../../testdata/vectors/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	st, _ := f.Stat()
-	pf, err := Open(f, st.Size(), "cases.parquet")
+	pf, err := Open(f, st.Size(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,18 +147,11 @@ func TestTypedPagesMatchGeneric(t *testing.T) {
 		pf   *File
 		col  string
 	}
-	var srcs []src
-	f, err := os.Open("../../testdata/vectors/mixed.parquet")
-	if err != nil {
-		t.Fatal(err)
+	srcs := []src{
+		{"arrow float", openVectors(t, "mixed.parquet"), "dense"},
+		{"arrow pages v1", openVectors(t, "hf_v1.parquet"), "emb"},
+		{"arrow pages v2, dictionary", openVectors(t, "hf_v2_dict.parquet"), "emb"},
 	}
-	defer f.Close()
-	st, _ := f.Stat()
-	mixed, err := Open(f, st.Size(), "mixed.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srcs = append(srcs, src{"arrow float", mixed, "dense"})
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[vecRow64](&buf, parquet.MaxRowsPerRowGroup(30), parquet.PageBufferSize(128))
 	for i := 0; i < 90; i++ {
@@ -217,6 +214,75 @@ func readVecs(t *testing.T, pf *File, sel Selection, start int64) ([][]float32, 
 			return out, err
 		}
 		out = append(out, append([]float32(nil), row.Vectors[sel.Vectors[0]]...))
+	}
+}
+
+// hfEmb is component j of row i's embedding in testdata/vectors/hf_*.parquet
+// (scripts/make_pyarrow_pages_fixture.py).
+func hfEmb(i, j int) float32 {
+	if i == 3 && j < 3 {
+		return []float32{math.Float32frombits(1), float32(math.Copysign(0, -1)), math.MaxFloat32}[j]
+	}
+	return float32((i*131+j*17)%2001-1000) / 64
+}
+
+// Files pyarrow wrote with many small pages per column chunk (data page
+// v1 with plain values; v2 with page CRCs and dictionary-encoded values)
+// are read exactly, bit for bit, from the start, from inside a row group
+// and across row groups, with their payload beside.
+func TestPyarrowPagedVectors(t *testing.T) {
+	for _, name := range []string{"hf_v1.parquet", "hf_v2_dict.parquet"} {
+		pf := openVectors(t, name)
+		pages, dict := 0, false
+		pp := pf.f.RowGroups()[0].ColumnChunks()[3].Pages()
+		for {
+			p, err := pp.ReadPage()
+			if err != nil {
+				break
+			}
+			pages++
+			dict = dict || p.Dictionary() != nil
+		}
+		pp.Close()
+		if pages < 5 || dict != strings.Contains(name, "dict") {
+			t.Fatalf("%s: %d pages in the first embedding chunk, dictionary %v: not the layout the test is for", name, pages, dict)
+		}
+		for _, start := range []int64{0, 1, 149, 150, 151, 299, 399} {
+			r, err := pf.NewReader(Selection{Vectors: []string{"emb"}, Payload: []string{"id", "caption"}}, start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.typedCols) != 1 {
+				t.Fatalf("%s: the embedding is not read by typed pages", name)
+			}
+			i := int(start)
+			for ; ; i++ {
+				var row Row
+				err := r.Next(&row)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s from %d, row %d: %v", name, start, i, err)
+				}
+				if fmt.Sprintf("%v %v", row.Payload["id"], row.Payload["caption"]) != fmt.Sprintf("%d caption %d", i, i%37) {
+					t.Fatalf("%s from %d, row %d: payload %v", name, start, i, row.Payload)
+				}
+				v := row.Vectors["emb"]
+				if len(v) != 48 {
+					t.Fatalf("%s from %d, row %d: %d values", name, start, i, len(v))
+				}
+				for j, x := range v {
+					if math.Float32bits(x) != math.Float32bits(hfEmb(i, j)) {
+						t.Fatalf("%s from %d, row %d, component %d: %v, want %v", name, start, i, j, x, hfEmb(i, j))
+					}
+				}
+			}
+			r.Close()
+			if i != 400 {
+				t.Fatalf("%s from %d: ended at row %d", name, start, i)
+			}
+		}
 	}
 }
 

@@ -216,7 +216,7 @@ func initSources(ctx context.Context, a string) ([]*initGroup, error) {
 	for _, k := range keys {
 		names := byKey[k]
 		sort.Strings(names)
-		gr := &initGroup{stem: stemOf(names[0]), format: pipeline.FormatForName(names[0])}
+		gr := &initGroup{stem: stemOf(names...), format: pipeline.FormatForName(names[0])}
 		for _, n := range names {
 			gr.files = append(gr.files, filepath.Join(abs, n))
 		}
@@ -264,11 +264,12 @@ func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
 		paths := byKey[k]
 		sort.Strings(paths)
 		var names []string
-		gr := &initGroup{stem: stemOf(path.Base(paths[0])), format: pipeline.FormatForName(paths[0]), remote: true}
+		gr := &initGroup{format: pipeline.FormatForName(paths[0]), remote: true}
 		for _, p := range paths {
 			names = append(names, path.Base(p))
 			gr.files = append(gr.files, resolve(p))
 		}
+		gr.stem = stemOf(names...)
 		if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
 			// Named by hash: a glob over the repository, paired by hash.
 			dir := path.Dir(paths[0])
@@ -303,19 +304,7 @@ func shardPattern(names []string) string {
 	if len(names) == 1 {
 		return names[0]
 	}
-	// The digit run that varies.
-	runs := make([][]string, len(names))
-	for i, n := range names {
-		runs[i] = digitRunRE.FindAllString(n, -1)
-	}
-	vary := -1
-	for j := range runs[0] {
-		for i := 1; i < len(names); i++ {
-			if j < len(runs[i]) && runs[i][j] != runs[0][j] {
-				vary = j
-			}
-		}
-	}
+	runs, vary := varyingRun(names)
 	if vary < 0 {
 		return digitRunRE.ReplaceAllString(names[0], "*")
 	}
@@ -354,14 +343,48 @@ func shardPattern(names []string) string {
 	return names[first][:at[0]] + repl + names[first][at[1]:]
 }
 
-var stemDigitsRE = regexp.MustCompile(`[_\-.]*\d+$`)
+// varyingRun returns each name's digit runs and the index of the last run
+// that is not the same in every name (-1 if none is).
+func varyingRun(names []string) ([][]string, int) {
+	runs := make([][]string, len(names))
+	for i, n := range names {
+		runs[i] = digitRunRE.FindAllString(n, -1)
+	}
+	vary := -1
+	for j := range runs[0] {
+		for i := 1; i < len(names); i++ {
+			if j < len(runs[i]) && runs[i][j] != runs[0][j] {
+				vary = j
+			}
+		}
+	}
+	return runs, vary
+}
 
-// stemOf is a file name without extension and trailing shard number.
-func stemOf(name string) string {
+// shardSuffixRE is a single file's shard number: a Hugging Face
+// "-00000-of-00042", or digits after a separator ("_0000", "-3").
+var shardSuffixRE = regexp.MustCompile(`[_\-.]\d+-of-\d+$|[_\-.]+\d+$`)
+
+// stemOf names a file, or a group of numbered files (sorted), without the
+// extension and the shard number: img_emb_0000.npy → img_emb,
+// train-00000-of-00042.parquet → train, shard0.npy … shard9.npy → shard.
+// Digits that are part of a single file's name stay (clip_vit_b32.parquet
+// → clip_vit_b32).
+func stemOf(names ...string) string {
+	name := names[0]
 	s := strings.TrimSuffix(name, path.Ext(name))
-	s = stemDigitsRE.ReplaceAllString(s, "")
-	s = regexp.MustCompile(`-of-\d+$`).ReplaceAllString(s, "")
-	s = stemDigitsRE.ReplaceAllString(s, "")
+	locs := digitRunRE.FindAllStringIndex(s, -1)
+	if _, vary := varyingRun(names); len(names) > 1 && vary >= 0 && vary < len(locs) {
+		at := locs[vary]
+		head := strings.TrimRight(s[:at[0]], "_-.")
+		tail := regexp.MustCompile(`^-of-\d+`).ReplaceAllString(s[at[1]:], "")
+		if head == "" {
+			head, tail = strings.TrimLeft(tail, "_-."), ""
+		}
+		s = head + tail
+	} else if t := shardSuffixRE.ReplaceAllString(s, ""); t != "" {
+		s = t
+	}
 	return s
 }
 

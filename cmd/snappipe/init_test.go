@@ -245,3 +245,50 @@ func TestInitHashNamedShards(t *testing.T) {
 		t.Fatalf("apply from the hub: %d\n%s", code, o)
 	}
 }
+
+// Source names drop the extension and the shard number, and keep digits
+// that are part of the name: a single file, and groups however they are
+// numbered (Hugging Face's -NNNNN-of-NNNNN, clip-retrieval's _N, none).
+func TestInitSourceNames(t *testing.T) {
+	for _, c := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"img_emb_0000.npy"}, "img_emb"},
+		{[]string{"metadata_0.parquet"}, "metadata"},
+		{[]string{"part-3.parquet"}, "part"},
+		{[]string{"train-00000-of-00001.parquet"}, "train"},
+		{[]string{"clip_vit_b32.parquet"}, "clip_vit_b32"},
+		{[]string{"emb2.npy"}, "emb2"},
+		{[]string{"data_v2.parquet"}, "data_v2"},
+		{[]string{"0001.npy"}, "0001"},
+		{[]string{"train-00000-of-00003.parquet", "train-00001-of-00003.parquet"}, "train"},
+		{[]string{"img_emb_0.npy", "img_emb_1.npy", "img_emb_12.npy"}, "img_emb"},
+		{[]string{"shard0.npy", "shard1.npy"}, "shard"},
+		{[]string{"clip_vit_b32_000.parquet", "clip_vit_b32_001.parquet"}, "clip_vit_b32"},
+		{[]string{"part-00000-model2.npy", "part-00001-model2.npy"}, "part-model2"},
+		{[]string{"000.npy", "001.npy"}, ""},
+	} {
+		if got := stemOf(c.names...); got != c.want {
+			t.Errorf("stemOf(%q) = %q, want %q", c.names, got, c.want)
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := sample.Generate(sample.Options{Rows: 20, Dim: 4, Seed: 3, Out: src, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(src, "data.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf := filepath.Join(dir, "hf")
+	os.MkdirAll(hf, 0o755)
+	for k := 0; k < 3; k++ {
+		os.WriteFile(filepath.Join(hf, fmt.Sprintf("train-%05d-of-00003.parquet", k)), b, 0o644)
+	}
+	code, o := runCLI("init", hf, "-O", "-")
+	if code != 0 || !strings.Contains(o, "\n  train: { path: ") || !strings.Contains(o, "train-{00000..00002}-of-00003.parquet") {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+}

@@ -103,7 +103,9 @@ func TestShardSetLoadsEveryPoint(t *testing.T) {
 	dir := t.TempDir()
 	cfg := e.load(t, dir, shardYAML(url, data, ""))
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
-	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Text(), "5 of 5 in this run: 0 done, 0 partial, 4 pending, 1 empty; 0 of 105 rows loaded") {
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Text(), "5 of 5 in this run: 0 done, 0 partial, 4 pending, 1 empty; 0 of 105 rows loaded") ||
+		!strings.Contains(rep.Text(), "\n  image: "+url+"/img_emb_{0000..0004}.npy (npy)\n    shard set: 5 shards, 105 rows\n") ||
+		!strings.Contains(rep.Text(), "\n  text: "+data+"/text_emb_*.npy (npy)\n") {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
 	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})

@@ -9,14 +9,27 @@ import (
 	"strings"
 
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Plan probes a local source (a url: source's download plan has probed it
 // already), checks the columns the config names and the widths, and hands
 // the source's header to the batch plan.
 func (d *Decode) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
-	if d.rt.LayoutOf().Sharded {
-		return nil // the shard set's headers were read for the layout
+	if l := d.rt.LayoutOf(); l.Sharded {
+		// The shard set's headers were read for the layout (the Shards
+		// section shows them shard by shard).
+		loc := d.src.Path
+		if d.src.URL != "" {
+			// Redacted, with the range's braces as written (not %7B).
+			loc = strings.NewReplacer("%7B", "{", "%7D", "}").Replace(config.RedactURL(d.src.URL))
+		}
+		desc := fmt.Sprintf("shard set: %d shards, %d rows", l.AllShards, l.SetRows)
+		if len(l.Shards) != l.AllShards || l.Rows != l.SetRows {
+			desc += fmt.Sprintf("; this run loads %d shards, %d rows", len(l.Shards), l.Rows)
+		}
+		pc.Source(pipeline.SourceReport{Name: d.name, Location: loc, Format: d.src.Format, Size: -1, Rows: l.SetRows, Describe: desc})
+		return nil
 	}
 	var rep pipeline.SourceReport
 	var ff pipeline.FormatFile

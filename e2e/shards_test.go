@@ -129,6 +129,10 @@ func TestShardSetLoadsEveryPoint(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".snappipe", "cache", "shards", "*")); len(left) != 0 {
 		t.Errorf("cache keeps %v", left)
 	}
+	// Nothing left: the plan has no action (plan --detailed-exitcode 0).
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() || len(rep.Problems) > 0 {
+		t.Fatalf("plan after apply: %v\n%s", err, rep.Text())
+	}
 	before := files.Total()
 	sum2, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil || sum2.PointsWritten != 0 {
@@ -157,6 +161,39 @@ func TestMissingShardIsNamedBeforeAnyUpsert(t *testing.T) {
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
 	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "missing: text shard 3") {
 		t.Fatalf("plan: %v %v", err, rep)
+	}
+}
+
+// A shard set whose vectors are not the configured width, or which lacks
+// a column the config names, is a problem plan reports from the first
+// shard with rows (as for a single file); apply stops before creating the
+// collection.
+func TestShardSetWidthAndColumnsPlanned(t *testing.T) {
+	data := t.TempDir()
+	shardSet(t, data, []int{0, 10, 10, 10, 10})
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	y := strings.Replace(shardYAML(url, data, ""), "image: { size: 8", "image: { size: 9", 1)
+	y = strings.Replace(y, "payload: { source: metadata }", "payload: { source: metadata, include: [caption, nope] }", 1)
+	cfg := e.load(t, t.TempDir(), y)
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	text := ""
+	if rep != nil {
+		text = strings.Join(rep.Problems, "\n")
+	}
+	if err != nil || !strings.Contains(text, `source image shard 1: vector "image": source image (npy v1.0 <f2 C-order shape (10, 8)) has width 8, collection.vectors.image.size is 9`) ||
+		!strings.Contains(text, `source metadata shard 1: payload include column "nope" is not in the file`) {
+		t.Fatalf("plan: %v\n%s", err, text)
+	}
+	// Whichever source's decoder stops first; a downloaded shard is named
+	// by its URL, not by the download cache's file.
+	_, err = e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "has width 8, collection.vectors.image.size is 9") &&
+		!strings.Contains(err.Error(), `source metadata shard 1 (`+url+`/metadata_0001.parquet): payload column "nope" is not in `+url+`/metadata_0001.parquet`) {
+		t.Fatalf("apply: %v", err)
+	}
+	if n := len(e.srv.OpsOf("upsert")) + len(e.srv.OpsOf("create")); n != 0 {
+		t.Fatalf("%d operations reached the server", n)
 	}
 }
 

@@ -292,31 +292,17 @@ func shardRows(ctx context.Context, c *config.Config, src *config.Source, name s
 			})
 		}
 	}
-	var ra io.ReaderAt
-	var size int64
-	var etag, loc string
+	ra, size, etag, done, err := openShard(ctx, c, f, o)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	loc := f.Path
 	if f.URL != "" {
 		loc = config.RedactURL(f.URL)
-		hr, err := httpra.Open(ctx, o.HTTP, f.URL, o.Header, 16<<10, httpra.IdleTimeout(c.Download.IdleTimeout.D()))
-		if err != nil {
-			return 0, err
-		}
-		if cr := cached(); cr != nil && cr.Location == loc && cr.Size == hr.Size() && cr.ETag == hr.ETag() {
+		if cr := cached(); cr != nil && cr.Location == loc && cr.Size == size && cr.ETag == etag {
 			return cr.Rows, nil
 		}
-		ra, size, etag = hr, hr.Size(), hr.ETag()
-	} else {
-		loc = f.Path
-		fh, err := os.Open(f.Path)
-		if err != nil {
-			return 0, err
-		}
-		defer fh.Close()
-		st, err := fh.Stat()
-		if err != nil {
-			return 0, err
-		}
-		ra, size = fh, st.Size()
 	}
 	ff, err := format.Probe(ra, size, size, src, redactLoc(f))
 	if err != nil {
@@ -326,6 +312,48 @@ func shardRows(ctx context.Context, c *config.Config, src *config.Source, name s
 		remember(ShardRowsState{Location: loc, Size: size, ETag: etag, Rows: ff.Rows()})
 	}
 	return ff.Rows(), nil
+}
+
+// openShard opens a shard file for its header or footer: by HTTP Range
+// for a URL. done closes it.
+func openShard(ctx context.Context, c *config.Config, f config.ShardFile, o LayoutOptions) (ra io.ReaderAt, size int64, etag string, done func(), err error) {
+	if f.URL != "" {
+		hr, err := httpra.Open(ctx, o.HTTP, f.URL, o.Header, 16<<10, httpra.IdleTimeout(c.Download.IdleTimeout.D()))
+		if err != nil {
+			return nil, 0, "", nil, err
+		}
+		return hr, hr.Size(), hr.ETag(), func() {}, nil
+	}
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, 0, "", nil, err
+	}
+	return fh, st.Size(), "", func() { fh.Close() }, nil
+}
+
+// ProbeShard opens one file of a shard set and probes its format from
+// the header or footer (HTTP Range reads for a URL), for plan to check a
+// shard set's columns and widths as it does a single file's. done
+// closes the file.
+func ProbeShard(ctx context.Context, c *config.Config, src *config.Source, f config.ShardFile, o LayoutOptions) (ff FormatFile, done func(), err error) {
+	format := FormatByName(src.Format)
+	if format == nil {
+		return nil, nil, fmt.Errorf("no format plugin %q is registered", src.Format)
+	}
+	ra, size, _, done, err := openShard(ctx, c, f, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ff, err = format.Probe(ra, size, size, src, redactLoc(f)); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return ff, done, nil
 }
 
 // Fields adds the layout to a run's normalised config fields, so a

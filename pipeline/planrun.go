@@ -73,8 +73,22 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 	if layout.Sharded {
 		rep.Shards = ShardTable(layout, sf.Snapshot().Upsert, rt.Resume)
 		if opts.Mode() != ModeFinalize {
-			rep.Actions = append([]string{fmt.Sprintf("load %d of %d shards (%d rows) in index order, %d files at a time per source",
-				len(layout.Shards), layout.AllShards, layout.Rows, cfg.Download.ParallelShards)}, rep.Actions...)
+			// Only shards with batches still to acknowledge are loaded: a
+			// finished set plans nothing (plan --detailed-exitcode: 0).
+			left := 0
+			for _, sp := range layout.Shards {
+				if !layout.SpanDone(rt.Resume, sp) {
+					left++
+				}
+			}
+			if left > 0 {
+				a := fmt.Sprintf("load %d of %d shards (%d rows) in index order, %d files at a time per source",
+					len(layout.Shards), layout.AllShards, layout.Rows, cfg.Download.ParallelShards)
+				if left < len(layout.Shards) {
+					a += fmt.Sprintf(" (%d of them unfinished)", left)
+				}
+				rep.Actions = append([]string{a}, rep.Actions...)
+			}
 		} else {
 			rep.Actions = append([]string{fmt.Sprintf("check that collection %q holds all %d rows of the %d shards", cfg.Collection.Name, layout.Rows, len(layout.Shards))}, rep.Actions...)
 		}

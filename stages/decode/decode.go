@@ -111,7 +111,7 @@ func (d *Decode) Run(ctx context.Context, sio pipeline.StageIO) error {
 		// instead of opening (or re-fetching) the file.
 		return sio.Emit(ctx, d.loadedHeader(rows))
 	}
-	ff, where, closeFile, err := d.open(ctx, fr, path)
+	ff, where, closeFile, err := d.open(ctx, fr, path, d.src.URL)
 	if err != nil {
 		return err
 	}
@@ -167,13 +167,18 @@ func verified(fr *pipeline.FileReady) error {
 }
 
 // open probes a file: local, a fetched prefix, or remote in place.
-func (d *Decode) open(ctx context.Context, fr *pipeline.FileReady, path string) (pipeline.FormatFile, string, func(), error) {
+// origin is the URL it was downloaded from ("" for a path: source): errors
+// name it, not the download cache's file.
+func (d *Decode) open(ctx context.Context, fr *pipeline.FileReady, path, origin string) (pipeline.FormatFile, string, func(), error) {
 	var (
 		ra          io.ReaderAt
 		size, avail int64
 		where       = path
 		closers     []func()
 	)
+	if origin != "" {
+		where = httpget.Redact(origin)
+	}
 	closeAll := func() {
 		for _, c := range closers {
 			c()
@@ -263,7 +268,7 @@ func (d *Decode) runShards(ctx context.Context, sio pipeline.StageIO, l *pipelin
 
 // shard emits the unacknowledged batches of one shard.
 func (d *Decode) shard(ctx context.Context, sio pipeline.StageIO, l *pipeline.Layout, span pipeline.ShardSpan, fr *pipeline.FileReady, path string, bs int64) error {
-	ff, where, closeFile, err := d.open(ctx, fr, path)
+	ff, where, closeFile, err := d.open(ctx, fr, path, span.Files[d.name].URL)
 	if err != nil {
 		return fmt.Errorf("shard %d: %w", span.Index, err)
 	}

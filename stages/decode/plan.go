@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -29,6 +30,27 @@ func (d *Decode) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			desc += fmt.Sprintf("; this run loads %d shards, %d rows", len(l.Shards), l.Rows)
 		}
 		pc.Source(pipeline.SourceReport{Name: d.name, Location: loc, Format: d.src.Format, Size: -1, Rows: l.SetRows, Describe: desc})
+		// The columns and widths, from the first shard with rows (as a
+		// single file's are checked): apply would stop there.
+		for _, span := range l.Shards {
+			if span.FileRows == 0 {
+				continue
+			}
+			ff, done, err := pipeline.ProbeShard(ctx, d.rt.Config, d.src, span.Files[d.name], pipeline.LayoutOptions{HTTP: d.rt.HTTP, Header: httpget.HFAuth()})
+			if err != nil {
+				pc.Problem("source %s shard %d: %v", d.name, span.Index, err)
+				return nil
+			}
+			defer done()
+			hdr, err := d.check(ff)
+			if err == nil {
+				err = d.checkWidths(hdr)
+			}
+			if err != nil {
+				pc.Problem("source %s shard %d: %v", d.name, span.Index, err)
+			}
+			break
+		}
 		return nil
 	}
 	var rep pipeline.SourceReport

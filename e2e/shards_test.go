@@ -242,7 +242,14 @@ func TestPartitionsThenFinalize(t *testing.T) {
 	if n := len(e.srv.OpsOf("snapshot")); n != 0 {
 		t.Fatalf("%d snapshots before finalize", n)
 	}
-	_, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
+	// finalize's plan reads no file and shows no per-shard progress (its
+	// checkpoint has none; each partition's has its own).
+	rep, err := pipeline.PlanRunWith(context.Background(), cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
+	if err != nil || strings.Contains(rep.Text(), "Sources:") || !strings.Contains(rep.Text(), "shards     6 in the set, 89 rows, loaded by the partitions") ||
+		!strings.Contains(rep.Text(), `check that collection "shards" holds all 89 rows of the 6 shards`) {
+		t.Fatalf("finalize plan: %v\n%s", err, rep.Text())
+	}
+	_, err = e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
 	// Partition 1 holds shards 1 and 4.
 	if err == nil || !strings.Contains(err.Error(), "incomplete: shard 1, shard 4 (partitions 1 of 3)") {
 		t.Fatalf("early finalize: %v", err)

@@ -52,7 +52,10 @@ func (r *PlanReport) Pending() bool { return len(r.Actions) > 0 }
 // Text renders the report deterministically.
 func (r *PlanReport) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Pipeline %s\n\nSources:\n", r.Pipeline)
+	fmt.Fprintf(&b, "Pipeline %s\n", r.Pipeline)
+	if len(r.Sources) > 0 {
+		b.WriteString("\nSources:\n") // none for --finalize, which reads no file
+	}
 	for _, s := range r.Sources {
 		fmt.Fprintf(&b, "  %s: %s (%s", s.Name, s.Location, s.Format)
 		if s.Size >= 0 {

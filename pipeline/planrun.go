@@ -71,7 +71,13 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 		return nil, err
 	}
 	if layout.Sharded {
-		rep.Shards = ShardTable(layout, sf.Snapshot().Upsert, rt.Resume)
+		if opts.Mode() == ModeFinalize {
+			// Finalize loads nothing: the partitions' progress is in their
+			// own checkpoints, not in this one.
+			rep.Shards = []string{fmt.Sprintf("  shards     %d in the set, %d rows, loaded by the partitions (status --partition I/N shows each one's progress)", layout.AllShards, layout.Rows)}
+		} else {
+			rep.Shards = ShardTable(layout, sf.Snapshot().Upsert, rt.Resume)
+		}
 		if opts.Mode() != ModeFinalize {
 			// Only shards with batches still to acknowledge are loaded: a
 			// finished set plans nothing (plan --detailed-exitcode: 0).

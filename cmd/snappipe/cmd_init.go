@@ -365,6 +365,9 @@ func varyingRun(names []string) ([][]string, int) {
 // "-00000-of-00042", or digits after a separator ("_0000", "-3").
 var shardSuffixRE = regexp.MustCompile(`[_\-.]\d+-of-\d+$|[_\-.]+\d+$`)
 
+// ofCountRE is the "-of-00042" after a Hugging Face shard number.
+var ofCountRE = regexp.MustCompile(`^-of-\d+`)
+
 // stemOf names a file, or a group of numbered files (sorted), without the
 // extension and the shard number: img_emb_0000.npy → img_emb,
 // train-00000-of-00042.parquet → train, shard0.npy … shard9.npy → shard.
@@ -377,7 +380,7 @@ func stemOf(names ...string) string {
 	if _, vary := varyingRun(names); len(names) > 1 && vary >= 0 && vary < len(locs) {
 		at := locs[vary]
 		head := strings.TrimRight(s[:at[0]], "_-.")
-		tail := regexp.MustCompile(`^-of-\d+`).ReplaceAllString(s[at[1]:], "")
+		tail := ofCountRE.ReplaceAllString(s[at[1]:], "")
 		if head == "" {
 			head, tail = strings.TrimLeft(tail, "_-."), ""
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/pipeline"
-	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Plan probes a local source (a url: source's download plan has probed it
@@ -23,7 +22,7 @@ func (d *Decode) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 		loc := d.src.Path
 		if d.src.URL != "" {
 			// Redacted, with the range's braces as written (not %7B).
-			loc = strings.NewReplacer("%7B", "{", "%7D", "}").Replace(config.RedactURL(d.src.URL))
+			loc = strings.NewReplacer("%7B", "{", "%7D", "}").Replace(httpget.Redact(d.src.URL))
 		}
 		desc := fmt.Sprintf("shard set: %d shards, %d rows", l.AllShards, l.SetRows)
 		if len(l.Shards) != l.AllShards || l.Rows != l.SetRows {

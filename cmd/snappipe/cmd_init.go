@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,14 +32,16 @@ func newInitCommand(g *globalOptions) *cobra.Command {
 		Use:   "init SOURCE... [-o FILE]",
 		Short: "Write a pipeline file from the headers and footers of local files, directories or http(s) URLs",
 		Long: `init inspects the sources — a file, a directory (its files, numbered files
-grouped into shard sets), or an http(s) URL — reading only headers and footers
+grouped into shard sets, as are numbered files given one by one), or an http(s)
+URL — reading only headers and footers
 (bytes fetched are printed), and writes a commented pipeline that validates and
 applies as written: array files (npy, npz, fvecs, bvecs) become vectors sized by
 their shape; Parquet list<float|double|half> columns of one width become vectors,
 an unsigned-integer or UUID column named id, _id or uid the point id, the other
-columns payload. Files pair when their row counts agree. It never overwrites a
+columns payload. Files pair when their file and row counts agree. It never overwrites a
 file without --force; -o - prints to stdout.`,
 		Example: `  snappipe init testdata/sample -o pipeline.yaml
+  snappipe init data/train-*.parquet -o pipeline.yaml
   snappipe init https://example.org/emb/img_emb_0000.npy https://example.org/emb/metadata_0000.parquet -o -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runInit(cmd.Context(), g, args, out, force) },
@@ -114,6 +117,10 @@ func runInit(ctx context.Context, g *globalOptions, args []string, out string, f
 	if len(groups) == 0 {
 		return errors.New("no file of a known format (parquet, npy, npz, fvecs, bvecs) among the sources")
 	}
+	groups, err := mergeFileArgs(groups)
+	if err != nil {
+		return err
+	}
 	var fetched int64
 	var skipped []string
 	var probed []*initGroup
@@ -163,6 +170,75 @@ func runInit(ctx context.Context, g *globalOptions, args []string, out string, f
 	}
 	fmt.Fprintf(g.stdout, "Wrote %s (%d sources). Check it with: snappipe validate %s\n", out, len(groups), out)
 	return nil
+}
+
+// mergeFileArgs makes numbered files given one by one (a shell glob:
+// init data/train-*.parquet) the shard set they are, as a directory's
+// files are grouped: the files of one directory (or URL directory) whose
+// names differ only in a number. A set that no {A..B} range names exactly
+// is refused rather than written as a glob that would load other files.
+func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
+	type key struct {
+		dir, gk string
+		remote  bool
+	}
+	var out, merged []*initGroup
+	sets := map[key]*initGroup{}
+	for _, gr := range groups {
+		f := gr.files[0]
+		if len(gr.files) != 1 || strings.Contains(f, "?") || strings.HasPrefix(gr.loc, "hf://") {
+			out = append(out, gr)
+			continue
+		}
+		dir, name := filepath.Dir(f), filepath.Base(f)
+		if gr.remote {
+			dir, name = f[:strings.LastIndex(f, "/")], path.Base(f)
+		}
+		gk, _ := groupKey(name)
+		k := key{dir, gk, gr.remote}
+		if set, ok := sets[k]; ok {
+			if len(set.files) == 1 {
+				merged = append(merged, set)
+			}
+			set.files = append(set.files, f)
+			continue
+		}
+		c := *gr
+		c.files = []string{f}
+		sets[k] = &c
+		out = append(out, &c)
+	}
+	for _, gr := range merged {
+		sort.Strings(gr.files)
+		gr.files = slices.Compact(gr.files)
+		var names []string
+		for _, f := range gr.files {
+			names = append(names, path.Base(filepath.ToSlash(f)))
+		}
+		if len(names) < 2 {
+			continue
+		}
+		dir := gr.files[0][:len(gr.files[0])-len(names[0])]
+		var pat string
+		if _, hashed := groupKey(names[0]); hashed {
+			pat, gr.stem = "*"+path.Ext(names[0]), hashedStem(gr.format, names[0]) // paired by hash
+		} else {
+			pat, gr.stem = shardPattern(names), stemOf(names...)
+		}
+		gr.loc = dir + pat
+		if !strings.Contains(pat, "*") {
+			continue
+		}
+		// Only a glob names them: it must match these files and no others.
+		var matched []string
+		if !gr.remote {
+			matched, _ = filepath.Glob(gr.loc)
+		}
+		if !slices.Equal(matched, gr.files) {
+			return nil, fmt.Errorf("%s ... (%d files): not numbered contiguously, so no {A..B} range names exactly these files; give their directory, or files whose numbers follow each other", httpget.Redact(gr.files[0]), len(gr.files))
+		}
+	}
+	return out, nil
 }
 
 // initSources lists one argument's sources.
@@ -518,6 +594,17 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 			n = fmt.Sprintf("%s%d", ident(gr.stem), i)
 		}
 		gr.name, used[n] = n, true
+	}
+	// Sources pair shard by shard: every one needs as many files (a split
+	// of another size, say, is another table).
+	for _, gr := range groups[1:] {
+		if len(gr.files) != len(groups[0].files) {
+			var counts []string
+			for _, g := range groups {
+				counts = append(counts, fmt.Sprintf("%s %d", g.name, len(g.files)))
+			}
+			return "", fmt.Errorf("the sources do not pair up: their file counts differ (%s); row i of every source must describe the same item, so give the files of one table (one split: init DIR/train-*.parquet)", strings.Join(counts, ", "))
+		}
 	}
 	rows := groups[0].rows
 	var counts []string

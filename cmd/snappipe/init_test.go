@@ -292,3 +292,43 @@ func TestInitSourceNames(t *testing.T) {
 		t.Fatalf("init: %d\n%s", code, o)
 	}
 }
+
+// Files given one by one (a shell glob) are grouped as a directory's are:
+// a numbered set becomes one shard-set source with its range, hash-named
+// files one glob per kind; files no range names exactly are refused, and
+// sets of different sizes (two splits) do not pair.
+func TestInitFileArguments(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := sample.Generate(sample.Options{Rows: 20, Dim: 4, Seed: 3, Out: src, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(src, "data.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf := filepath.Join(dir, "hf")
+	os.MkdirAll(hf, 0o755)
+	var train []string
+	for k := 0; k < 3; k++ {
+		train = append(train, filepath.Join(hf, fmt.Sprintf("train-%05d-of-00003.parquet", k)))
+		os.WriteFile(train[k], b, 0o644)
+	}
+	code, o := runCLI(append([]string{"init", "-O", "-"}, train[2], train[0], train[1])...)
+	if code != 0 || !strings.Contains(o, `  train: { path: "`+hf+`/train-{00000..00002}-of-00003.parquet" }`) || strings.Contains(o, "train2") {
+		t.Fatalf("init of three shard files: %d\n%s", code, o)
+	}
+	if code, o := runCLI("init", "-O", "-", train[0], train[2]); code == 0 || !strings.Contains(o, "not numbered contiguously, so no {A..B} range names exactly these files") {
+		t.Fatalf("init of shards 0 and 2: %d\n%s", code, o)
+	}
+	os.WriteFile(filepath.Join(hf, "test-00000-of-00001.parquet"), b, 0o644)
+	if code, o := runCLI("init", "-O", "-", hf); code == 0 || !strings.Contains(o, "the sources do not pair up: their file counts differ (test 1, train 3)") {
+		t.Fatalf("init of two splits: %d\n%s", code, o)
+	}
+	dc, _ := filepath.Abs("../../testdata/datacomp_small")
+	files, _ := filepath.Glob(filepath.Join(dc, "*"))
+	code, o = runCLI(append([]string{"init", "-O", "-"}, files...)...)
+	if code != 0 || !strings.Contains(o, `metadata: { path: "`+dc+`/*.parquet" }`) || !strings.Contains(o, `path: "`+dc+`/*.npz", array: l14_img`) {
+		t.Fatalf("init of DataComp's files one by one: %d\n%s", code, o)
+	}
+}

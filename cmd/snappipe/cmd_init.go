@@ -316,9 +316,32 @@ func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths, err := hfhub.List(ctx, pipeline.HTTPClient(), ref, ref.Path)
+	sub := ref.Path
+	if ref.HasGlob() {
+		// One split of several (hf://datasets/O/N/data/train-*.parquet):
+		// its directory is listed and the names matched.
+		if sub = path.Dir(ref.Path); strings.ContainsAny(sub, "*?[") {
+			return nil, fmt.Errorf("%s: only the last part of the path may hold a glob", a)
+		} else if sub == "." {
+			sub = ""
+		}
+	}
+	paths, err := hfhub.List(ctx, pipeline.HTTPClient(), ref, sub)
 	if err != nil {
 		return nil, err
+	}
+	if ref.HasGlob() {
+		var matched []string
+		for _, p := range paths {
+			if ok, err := path.Match(ref.Path, p); err != nil {
+				return nil, fmt.Errorf("%s: %w", a, err)
+			} else if ok {
+				matched = append(matched, p)
+			}
+		}
+		if paths = matched; len(paths) == 0 {
+			return nil, fmt.Errorf("%s matches no file", a)
+		}
 	}
 	byKey := map[string][]string{}
 	var keys []string
@@ -603,7 +626,7 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 			for _, g := range groups {
 				counts = append(counts, fmt.Sprintf("%s %d", g.name, len(g.files)))
 			}
-			return "", fmt.Errorf("the sources do not pair up: their file counts differ (%s); row i of every source must describe the same item, so give the files of one table (one split: init DIR/train-*.parquet)", strings.Join(counts, ", "))
+			return "", fmt.Errorf("the sources do not pair up: their file counts differ (%s); row i of every source must describe the same item, so give the files of one table (one split: a glob such as DIR/train-*.parquet, for hf:// too)", strings.Join(counts, ", "))
 		}
 	}
 	rows := groups[0].rows

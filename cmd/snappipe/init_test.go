@@ -332,3 +332,36 @@ func TestInitFileArguments(t *testing.T) {
 		t.Fatalf("init of DataComp's files one by one: %d\n%s", code, o)
 	}
 }
+
+// A Hub repository with two splits: init on the repository refuses to pair
+// them; init on one split's glob writes that split as one shard set.
+func TestInitHuggingFaceSplit(t *testing.T) {
+	repo := t.TempDir()
+	src := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 20, Dim: 4, Seed: 3, Out: src, Embedded: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(src, "data.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(repo, "data"), 0o755)
+	for _, n := range []string{"train-00000-of-00002.parquet", "train-00001-of-00002.parquet", "test-00000-of-00001.parquet"} {
+		os.WriteFile(filepath.Join(repo, "data", n), b, 0o644)
+	}
+	hub := testkit.ServeHF(t, repo, "owner/splits")
+	t.Setenv("HF_ENDPOINT", hub)
+	if code, o := runCLI("init", "hf://datasets/owner/splits", "-O", "-"); code == 0 || !strings.Contains(o, "their file counts differ (test 1, train 2)") {
+		t.Fatalf("init of the repository: %d\n%s", code, o)
+	}
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	code, o := runCLI("init", "hf://datasets/owner/splits/data/train-*.parquet", "-O", out)
+	b, _ = os.ReadFile(out)
+	if code != 0 || !strings.Contains(string(b), "  train: { url: \""+hub+"/datasets/owner/splits/resolve/main/data/train-{00000..00001}-of-00002.parquet\" }") || strings.Contains(string(b), "test") {
+		t.Fatalf("init of the train split: %d\n%s\n%s", code, o, b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 40 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
+	}
+}

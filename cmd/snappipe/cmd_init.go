@@ -186,13 +186,14 @@ func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
 	sets := map[key]*initGroup{}
 	for _, gr := range groups {
 		f := gr.files[0]
-		if len(gr.files) != 1 || strings.Contains(f, "?") || strings.HasPrefix(gr.loc, "hf://") {
+		if len(gr.files) != 1 || strings.HasPrefix(gr.loc, "hf://") {
 			out = append(out, gr)
 			continue
 		}
 		dir, name := filepath.Dir(f), filepath.Base(f)
 		if gr.remote {
-			dir, name = f[:strings.LastIndex(f, "/")], path.Base(f)
+			u := strings.SplitN(f, "?", 2)[0]
+			dir, name = u[:strings.LastIndex(u, "/")], path.Base(u)
 		}
 		gk, _ := groupKey(name)
 		k := key{dir, gk, gr.remote}
@@ -209,6 +210,11 @@ func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
 		out = append(out, &c)
 	}
 	for _, gr := range merged {
+		for _, f := range gr.files {
+			if strings.Contains(f, "?") {
+				return nil, fmt.Errorf("%s ... (%d files): numbered URLs with query strings (signed URLs) cannot be one source, whose range would drop them; give them to separate pipelines", httpget.Redact(f), len(gr.files))
+			}
+		}
 		sort.Strings(gr.files)
 		gr.files = slices.Compact(gr.files)
 		var names []string

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,6 +326,17 @@ func TestInitFileArguments(t *testing.T) {
 	os.WriteFile(filepath.Join(hf, "test-00000-of-00001.parquet"), b, 0o644)
 	if code, o := runCLI("init", "-O", "-", hf); code == 0 || !strings.Contains(o, "the sources do not pair up: their file counts differ (test 1, train 3)") {
 		t.Fatalf("init of two splits: %d\n%s", code, o)
+	}
+	// The same over HTTP: numbered URLs become one range; signed ones
+	// (a query string each) cannot.
+	srv := httptest.NewServer(http.FileServer(http.Dir(hf)))
+	defer srv.Close()
+	code, o = runCLI("init", "-O", "-", srv.URL+"/train-00001-of-00003.parquet", srv.URL+"/train-00000-of-00003.parquet")
+	if code != 0 || !strings.Contains(o, `  train: { url: "`+srv.URL+`/train-{00000..00001}-of-00003.parquet" }`) {
+		t.Fatalf("init of two shard URLs: %d\n%s", code, o)
+	}
+	if code, o := runCLI("init", "-O", "-", srv.URL+"/train-00000-of-00003.parquet?sig=a", srv.URL+"/train-00001-of-00003.parquet?sig=b"); code == 0 || !strings.Contains(o, "numbered URLs with query strings (signed URLs) cannot be one source") || strings.Contains(o, "sig=") {
+		t.Fatalf("init of two signed shard URLs: %d\n%s", code, o)
 	}
 	dc, _ := filepath.Abs("../../testdata/datacomp_small")
 	files, _ := filepath.Glob(filepath.Join(dc, "*"))

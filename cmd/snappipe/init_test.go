@@ -275,20 +275,8 @@ func TestInitSourceNames(t *testing.T) {
 			t.Errorf("stemOf(%q) = %q, want %q", c.names, got, c.want)
 		}
 	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := sample.Generate(sample.Options{Rows: 20, Dim: 4, Seed: 3, Out: src, Embedded: true}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(src, "data.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hf := filepath.Join(dir, "hf")
-	os.MkdirAll(hf, 0o755)
-	for k := 0; k < 3; k++ {
-		os.WriteFile(filepath.Join(hf, fmt.Sprintf("train-%05d-of-00003.parquet", k)), b, 0o644)
-	}
+	hf := t.TempDir()
+	hfShards(t, hf, "train", 3)
 	code, o := runCLI("init", hf, "-O", "-")
 	if code != 0 || !strings.Contains(o, "\n  train: { path: ") || !strings.Contains(o, "train-{00000..00002}-of-00003.parquet") {
 		t.Fatalf("init: %d\n%s", code, o)
@@ -300,22 +288,8 @@ func TestInitSourceNames(t *testing.T) {
 // files one glob per kind; files no range names exactly are refused, and
 // sets of different sizes (two splits) do not pair.
 func TestInitFileArguments(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := sample.Generate(sample.Options{Rows: 20, Dim: 4, Seed: 3, Out: src, Embedded: true}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(src, "data.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hf := filepath.Join(dir, "hf")
-	os.MkdirAll(hf, 0o755)
-	var train []string
-	for k := 0; k < 3; k++ {
-		train = append(train, filepath.Join(hf, fmt.Sprintf("train-%05d-of-00003.parquet", k)))
-		os.WriteFile(train[k], b, 0o644)
-	}
+	hf := t.TempDir()
+	train := hfShards(t, hf, "train", 3)
 	code, o := runCLI(append([]string{"init", "-O", "-"}, train[2], train[0], train[1])...)
 	if code != 0 || !strings.Contains(o, `  train: { path: "`+hf+`/train-{00000..00002}-of-00003.parquet" }`) || strings.Contains(o, "train2") {
 		t.Fatalf("init of three shard files: %d\n%s", code, o)
@@ -323,7 +297,7 @@ func TestInitFileArguments(t *testing.T) {
 	if code, o := runCLI("init", "-O", "-", train[0], train[2]); code == 0 || !strings.Contains(o, "not numbered contiguously, so no {A..B} range names exactly these files") {
 		t.Fatalf("init of shards 0 and 2: %d\n%s", code, o)
 	}
-	os.WriteFile(filepath.Join(hf, "test-00000-of-00001.parquet"), b, 0o644)
+	hfShards(t, hf, "test", 1)
 	if code, o := runCLI("init", "-O", "-", hf); code == 0 || !strings.Contains(o, "the sources do not pair up: their file counts differ (test 1, train 3)") {
 		t.Fatalf("init of two splits: %d\n%s", code, o)
 	}
@@ -350,6 +324,29 @@ func TestInitFileArguments(t *testing.T) {
 // them; init on one split's glob writes that split as one shard set.
 func TestInitHuggingFaceSplit(t *testing.T) {
 	repo := t.TempDir()
+	hfShards(t, filepath.Join(repo, "data"), "train", 2)
+	hfShards(t, filepath.Join(repo, "data"), "test", 1)
+	hub := testkit.ServeHF(t, repo, "owner/splits")
+	t.Setenv("HF_ENDPOINT", hub)
+	if code, o := runCLI("init", "hf://datasets/owner/splits", "-O", "-"); code == 0 || !strings.Contains(o, "their file counts differ (test 1, train 2)") {
+		t.Fatalf("init of the repository: %d\n%s", code, o)
+	}
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	code, o := runCLI("init", "hf://datasets/owner/splits/data/train-*.parquet", "-O", out)
+	b, _ := os.ReadFile(out)
+	if code != 0 || !strings.Contains(string(b), "  train: { url: \""+hub+"/datasets/owner/splits/resolve/main/data/train-{00000..00001}-of-00002.parquet\" }") || strings.Contains(string(b), "test") {
+		t.Fatalf("init of the train split: %d\n%s\n%s", code, o, b)
+	}
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 40 points written") {
+		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
+	}
+}
+
+// hfShards writes n Hugging Face-named shards of a small embedded-vector
+// table (SPLIT-0000k-of-0000n.parquet, 20 rows each) into dir.
+func hfShards(t *testing.T, dir, split string, n int) []string {
+	t.Helper()
 	src := t.TempDir()
 	if err := sample.Generate(sample.Options{Rows: 20, Dim: 4, Seed: 3, Out: src, Embedded: true}); err != nil {
 		t.Fatal(err)
@@ -358,23 +355,13 @@ func TestInitHuggingFaceSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(repo, "data"), 0o755)
-	for _, n := range []string{"train-00000-of-00002.parquet", "train-00001-of-00002.parquet", "test-00000-of-00001.parquet"} {
-		os.WriteFile(filepath.Join(repo, "data", n), b, 0o644)
+	os.MkdirAll(dir, 0o755)
+	var out []string
+	for k := 0; k < n; k++ {
+		out = append(out, filepath.Join(dir, fmt.Sprintf("%s-%05d-of-%05d.parquet", split, k, n)))
+		if err := os.WriteFile(out[k], b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	hub := testkit.ServeHF(t, repo, "owner/splits")
-	t.Setenv("HF_ENDPOINT", hub)
-	if code, o := runCLI("init", "hf://datasets/owner/splits", "-O", "-"); code == 0 || !strings.Contains(o, "their file counts differ (test 1, train 2)") {
-		t.Fatalf("init of the repository: %d\n%s", code, o)
-	}
-	out := filepath.Join(t.TempDir(), "p.yaml")
-	code, o := runCLI("init", "hf://datasets/owner/splits/data/train-*.parquet", "-O", out)
-	b, _ = os.ReadFile(out)
-	if code != 0 || !strings.Contains(string(b), "  train: { url: \""+hub+"/datasets/owner/splits/resolve/main/data/train-{00000..00001}-of-00002.parquet\" }") || strings.Contains(string(b), "test") {
-		t.Fatalf("init of the train split: %d\n%s\n%s", code, o, b)
-	}
-	testkit.EmulatorEnv(t, qdrantemu.Options{})
-	if code, o := runCLI("apply", out, "--progress", "never"); code != 0 || !strings.Contains(o, "Apply complete: 40 points written") {
-		t.Fatalf("apply: %d\n%s\n%s", code, o, b)
-	}
+	return out
 }

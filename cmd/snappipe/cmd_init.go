@@ -32,8 +32,9 @@ func newInitCommand(g *globalOptions) *cobra.Command {
 		Use:   "init SOURCE... [-o FILE]",
 		Short: "Write a pipeline file from the headers and footers of local files, directories or http(s) URLs",
 		Long: `init inspects the sources — a file, a directory (its files, numbered files
-grouped into shard sets, as are numbered files given one by one), or an http(s)
-URL — reading only headers and footers
+grouped into shard sets, as are numbered files given one by one), an http(s)
+URL, or a shard set as a config writes it (a {A..B} range of paths or URLs, a
+quoted path glob) — reading only headers and footers
 (bytes fetched are printed), and writes a commented pipeline that validates and
 applies as written: array files (npy, npz, fvecs, bvecs) become vectors sized by
 their shape; Parquet list<float|double|half> columns of one width become vectors,
@@ -42,6 +43,7 @@ columns payload. Files pair when their file and row counts agree. It never overw
 file without --force; -o - prints to stdout.`,
 		Example: `  snappipe init testdata/sample -o pipeline.yaml
   snappipe init data/train-*.parquet -o pipeline.yaml
+  snappipe init 'https://example.org/emb/img_emb_{0000..2313}.npy' 'https://example.org/emb/metadata_{0000..2313}.parquet' -o -
   snappipe init https://example.org/emb/img_emb_0000.npy https://example.org/emb/metadata_0000.parquet -o -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runInit(cmd.Context(), g, args, out, force) },
@@ -247,10 +249,52 @@ func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
 	return out, nil
 }
 
+// initShardSet lists an argument written as a config writes a shard set
+// — a {A..B} range (path or URL) or a quoted path glob — as one source;
+// ok is false for any other argument.
+func initShardSet(a string) ([]*initGroup, bool, error) {
+	remote := strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://")
+	src := &config.Source{Path: a}
+	if remote {
+		src = &config.Source{URL: a}
+	} else if _, err := os.Stat(a); err == nil {
+		return nil, false, nil // a file or directory whose name holds such characters
+	}
+	if !src.IsShardSet() {
+		return nil, false, nil
+	}
+	loc := a
+	if !remote {
+		loc, _ = filepath.Abs(a)
+		src.Path = loc
+	}
+	files, err := src.Shards("")
+	if err != nil {
+		return nil, true, err
+	}
+	gr := &initGroup{loc: loc, remote: remote}
+	var names []string
+	for _, f := range files {
+		gr.files = append(gr.files, f.Location())
+		names = append(names, path.Base(filepath.ToSlash(strings.SplitN(f.Location(), "?", 2)[0])))
+	}
+	if gr.format = pipeline.FormatForName(names[0]); gr.format == nil {
+		return nil, true, fmt.Errorf("%s: cannot tell the format from the name", httpget.Redact(a))
+	}
+	gr.stem = stemOf(names...)
+	if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
+		gr.stem = hashedStem(gr.format, names[0])
+	}
+	return []*initGroup{gr}, true, nil
+}
+
 // initSources lists one argument's sources.
 func initSources(ctx context.Context, a string) ([]*initGroup, error) {
 	if strings.HasPrefix(a, "hf://") {
 		return hfSources(ctx, a)
+	}
+	if gs, ok, err := initShardSet(a); ok || err != nil {
+		return gs, err
 	}
 	if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
 		u, err := url.Parse(a)

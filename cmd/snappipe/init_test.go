@@ -309,6 +309,20 @@ func TestInitFileArguments(t *testing.T) {
 	if code != 0 || !strings.Contains(o, `  train: { url: "`+srv.URL+`/train-{00000..00001}-of-00003.parquet" }`) {
 		t.Fatalf("init of two shard URLs: %d\n%s", code, o)
 	}
+	// A range or a glob as a config writes it (quoted, so no shell expands
+	// it) is one source too.
+	for _, arg := range []string{srv.URL + "/train-{00000..00002}-of-00003.parquet", hf + "/train-{00000..00002}-of-00003.parquet", hf + "/train-*.parquet"} {
+		key := "path"
+		if strings.HasPrefix(arg, "http") {
+			key = "url"
+		}
+		if code, o := runCLI("init", "-O", "-", arg); code != 0 || !strings.Contains(o, "  train: { "+key+": \""+arg+"\" }   # parquet, 3 shards") {
+			t.Fatalf("init %s: %d\n%s", arg, code, o)
+		}
+	}
+	if code, o := runCLI("init", "-O", "-", hf+"/nope-*.parquet"); code == 0 || !strings.Contains(o, "matches no file") {
+		t.Fatalf("init of a glob matching nothing: %d\n%s", code, o)
+	}
 	if code, o := runCLI("init", "-O", "-", srv.URL+"/train-00000-of-00003.parquet?sig=a", srv.URL+"/train-00001-of-00003.parquet?sig=b"); code == 0 || !strings.Contains(o, "numbered URLs with query strings (signed URLs) cannot be one source") || strings.Contains(o, "sig=") {
 		t.Fatalf("init of two signed shard URLs: %d\n%s", code, o)
 	}

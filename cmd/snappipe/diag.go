@@ -29,7 +29,7 @@ func (p *diagPrinter) print(w io.Writer, d config.Diagnostic) {
 	lines, ok := p.files[d.File]
 	if !ok {
 		if b, err := os.ReadFile(d.File); err == nil {
-			lines = strings.Split(string(b), "\n")
+			lines = config.SourceLines(b)
 		}
 		p.files[d.File] = lines
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -78,5 +79,30 @@ func TestCaretLines(t *testing.T) {
 	}
 	if got := caretLines("\tkey: x", 3, 7); !strings.HasSuffix(got, "| \t     ^\n") {
 		t.Fatalf("tab: %q", got)
+	}
+}
+
+// The caret shows the line the diagnostic names whatever the file's line
+// ends: CRLF (Windows) and a lone CR count as YAML counts them.
+func TestCaretLineEndings(t *testing.T) {
+	for name, sep := range map[string]string{"lf": "\n", "crlf": "\r\n", "cr": "\r"} {
+		p := filepath.Join(t.TempDir(), name+".yaml")
+		os.WriteFile(p, []byte(strings.Join([]string{"version: 1", "name: x", "collection: { name: c, on_exist: fail }", ""}, sep)), 0o644)
+		_, err := config.LoadFile(p, config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+		ds, ok := err.(config.Diagnostics)
+		if !ok || len(ds) == 0 {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var d config.Diagnostic
+		for _, x := range ds {
+			if strings.Contains(x.Message, "on_exist") {
+				d = x
+			}
+		}
+		var b strings.Builder
+		(&diagPrinter{caret: true, files: map[string][]string{}}).print(&b, d)
+		if d.Line != 3 || !strings.Contains(b.String(), "    3 | collection: { name: c, on_exist: fail }\n") || strings.Contains(b.String(), "\r") {
+			t.Fatalf("%s: %+v\n%q", name, d, b.String())
+		}
 	}
 }

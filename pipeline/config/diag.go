@@ -143,3 +143,11 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// SourceLines splits a config file into lines as YAML counts them (a
+// diagnostic's Line indexes them from 1): "\r\n", "\r" and "\n" each end
+// a line, so a file saved with old Mac line ends is not one long line.
+func SourceLines(data []byte) []string {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	return strings.Split(strings.ReplaceAll(s, "\r", "\n"), "\n")
+}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"testing"
 )
 
@@ -14,7 +13,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("sources: {a: {url: '${X:-http://h/f.npy}'}}\npoints: {id: {column: k}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := Load("f.yaml", data, "/", LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
-		lines := bytes.Count(data, []byte("\n")) + 1
+		lines := len(SourceLines(data))
 		if ds, ok := err.(Diagnostics); ok {
 			for _, d := range ds {
 				if d.Message == "" {

@@ -106,8 +106,16 @@ func TestSnapshotToS3(t *testing.T) {
 	// A bucket that does not exist fails before the load.
 	cfg2 := e.load(t, t.TempDir(), strings.Replace(s3YAML(data, s3.Endpoint, ""), "s3://snaps/", "s3://missing-bucket/", 1))
 	before := len(e.srv.OpsOf("upsert"))
-	if _, err := e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err == nil || !strings.Contains(err.Error(), "snapshot.destination: bucket \"missing-bucket\"") {
+	if _, err := e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err == nil || !strings.Contains(err.Error(), "snapshot.destination: bucket \"missing-bucket\": does not exist at this endpoint (HTTP 404)") {
 		t.Fatalf("missing bucket: %v", err)
+	}
+	// No credentials anywhere: said so, before the load.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err == nil || !strings.Contains(err.Error(), "snapshot.destination: bucket \"snaps\": no AWS credentials found: set AWS_ACCESS_KEY_ID") {
+		t.Fatalf("no credentials: %v", err)
 	}
 	if len(e.srv.OpsOf("upsert")) != before {
 		t.Fatal("points were sent before the bucket was checked")

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -312,10 +313,33 @@ func Head(ctx context.Context, c *s3.Client, bucket, key string) (bool, int64, e
 	return true, aws.ToInt64(out.ContentLength), nil
 }
 
-// CheckBucket says whether the bucket can be reached with the credentials.
+// CheckBucket says whether the bucket can be reached with the credentials,
+// and if not, why in words a user can act on.
 func CheckBucket(ctx context.Context, c *s3.Client, bucket string) error {
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket}); err != nil {
-		return fmt.Errorf("bucket %q: %w", bucket, err)
+		return fmt.Errorf("bucket %q: %w", bucket, explainBucketError(err))
 	}
 	return nil
+}
+
+// explainBucketError turns HeadBucket's failures into what they mean (the
+// SDK's text — "https response error StatusCode: 404, RequestID: , ..." —
+// says little): a missing bucket, denied access, another region, no
+// credentials. Other errors pass through.
+func explainBucketError(err error) error {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusNotFound:
+			return errors.New("does not exist at this endpoint (HTTP 404): create it, or check the name and snapshot.s3.endpoint / AWS_ENDPOINT_URL")
+		case http.StatusForbidden:
+			return errors.New("access denied (HTTP 403): the credentials found (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role) may not use this bucket")
+		case http.StatusMovedPermanently:
+			return errors.New("is in another region (HTTP 301): set snapshot.s3.region or AWS_REGION to the bucket's region")
+		}
+	}
+	if strings.Contains(err.Error(), "get credentials") {
+		return fmt.Errorf("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance or pod role (%w)", err)
+	}
+	return err
 }

@@ -404,6 +404,14 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 				if cerr != nil {
 					return cerr
 				}
+				// The server fetches the object by a presigned URL: a missing
+				// bucket or object, or credentials that cannot read it, are
+				// said here rather than as the server's download error.
+				if ok, _, herr := s3up.Head(ctx, client, bucket, key); herr != nil {
+					return fmt.Errorf("%s: %w", src, s3up.Explain(herr))
+				} else if !ok {
+					return fmt.Errorf("%s: no such object in the bucket", src)
+				}
 				sha := ""
 				if mo, gerr := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key + ".json")}); gerr == nil {
 					var m pipeline.Manifest
@@ -550,7 +558,7 @@ func newSnapVerifyCommand(g *globalOptions) *cobra.Command {
 				}
 				o, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 				if err != nil {
-					return err
+					return fmt.Errorf("%s: %w", src, s3up.Explain(err))
 				}
 				body = o.Body
 				if m, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key + ".json")}); err == nil {

@@ -60,4 +60,14 @@ snapshot:
 	if objs := store.Objects(t, "snaps"); len(objs) != 0 {
 		t.Fatalf("left: %v", objs)
 	}
+	// What is missing is named: the deleted object, a bucket that is not there.
+	if code, out := run(append([]string{"snapshots", "restore", obj, "--url", os.Getenv("QDRANT_URL"), "--collection", "s3cli-copy2"}, s3flags...)...); code == 0 || !strings.Contains(out, obj+": no such object in the bucket") {
+		t.Fatalf("restore of a deleted object: %d\n%s", code, out)
+	}
+	if code, out := run(append([]string{"snapshots", "verify", "s3://nobucket/x.snapshot"}, s3flags...)...); code == 0 || !strings.Contains(out, "s3://nobucket/x.snapshot: the bucket does not exist at this endpoint") {
+		t.Fatalf("verify in a missing bucket: %d\n%s", code, out)
+	}
+	if code, out := run(append([]string{"snapshots", "verify", obj}, s3flags...)...); code == 0 || !strings.Contains(out, obj+": no such object in the bucket") {
+		t.Fatalf("verify of a deleted object: %d\n%s", code, out)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/retry"
@@ -320,6 +321,21 @@ func CheckBucket(ctx context.Context, c *s3.Client, bucket string) error {
 		return fmt.Errorf("bucket %q: %w", bucket, explainBucketError(err))
 	}
 	return nil
+}
+
+// Explain says what an S3 call's failure means (see explainBucketError),
+// also for objects: a missing bucket or key by its error code.
+func Explain(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchBucket":
+			return errors.New("the bucket does not exist at this endpoint: check the name and --s3-endpoint / AWS_ENDPOINT_URL")
+		case "NoSuchKey":
+			return errors.New("no such object in the bucket")
+		}
+	}
+	return explainBucketError(err)
 }
 
 // explainBucketError turns HeadBucket's failures into what they mean (the

@@ -31,7 +31,7 @@ func TestExplainBucketError(t *testing.T) {
 		{status(500), "operation error S3: HeadBucket"},
 		{errors.New("operation error S3: HeadBucket, get identity: get credentials: failed to refresh cached credentials"), "no AWS credentials found"},
 	} {
-		if got := explainBucketError(c.err).Error(); !strings.Contains(got, c.want) {
+		if got := Explain(c.err).Error(); !strings.Contains(got, c.want) {
 			t.Errorf("%v: %q, want %q", c.err, got, c.want)
 		}
 	}

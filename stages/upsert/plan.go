@@ -3,9 +3,12 @@ package upsert
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -21,7 +24,11 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	exists, err := u.rt.Qdrant.CollectionExists(cctx, coll)
 	cancel()
 	if err != nil {
-		pc.Problem("qdrant at %s could not be reached (%s): the collection was not checked", u.rt.RESTBase, grpcMessage(err))
+		where := u.rt.RESTBase
+		if ep, eerr := qdrantconn.EndpointOf(c); eerr == nil {
+			where = fmt.Sprintf("%s (gRPC %s, qdrant.grpc_port)", where, net.JoinHostPort(ep.Host, strconv.Itoa(ep.GRPCPort)))
+		}
+		pc.Problem("qdrant at %s could not be reached (%s): the collection was not checked", where, grpcMessage(err))
 		pc.Action("prepare collection %q (%s) once the server is reachable", coll, vectorsSummary(c))
 	} else {
 		var points uint64

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -184,6 +185,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	defer events.Close()
 	log := g.loggerTo(events.logWriter())
 	events.log = log
+	slog.SetDefault(slog.New(&onceHandler{Handler: log.Handler()})) // above the progress bars too
 	confirm := func(collection string, points uint64) error {
 		if o.autoApprove {
 			return nil

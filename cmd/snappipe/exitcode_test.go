@@ -106,3 +106,35 @@ func TestCaretLineEndings(t *testing.T) {
 		}
 	}
 }
+
+// A key the server refuses is said as such (not as "could not be
+// reached"), with where the key comes from; go-client's warning about a
+// key over plain HTTP is logged once, in snappipe's format, and not at
+// --log-level error.
+func TestWrongAPIKey(t *testing.T) {
+	testkit.EmulatorEnv(t, qdrantemu.Options{APIKey: "right"})
+	t.Setenv("QDRANT_API_KEY", "wrong")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	sample, _ := filepath.Abs("../../testdata/sample")
+	os.WriteFile(cfg, []byte(`version: 1
+name: key
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}", api_key: "${QDRANT_API_KEY}" }
+collection: { name: key, vectors: { image: { size: 768, distance: Cosine } } }
+sources: { image: { path: "`+sample+`/img_emb_0000.npy" } }
+points: { limit: 10, vectors: { image: image } }
+snapshot: { destination: out }
+`), 0o644)
+	code, out := runCLI("plan", cfg)
+	if code == 0 || !strings.Contains(out, "refused the request (Unauthenticated: ") || !strings.Contains(out, "check qdrant.api_key, QDRANT_API_KEY") || strings.Contains(out, "could not be reached") {
+		t.Fatalf("plan: %d\n%s", code, out)
+	}
+	code, out = runCLI("apply", cfg, "--progress", "never")
+	if code == 0 || !strings.Contains(out, "the server refused the API key") || strings.Count(out, "API key is being used without TLS") != 1 ||
+		!strings.Contains(out, `level=WARN msg="API key is being used without TLS`) || strings.Contains(out, "wrong") {
+		t.Fatalf("apply: %d\n%s", code, out)
+	}
+	if code, out = runCLI("apply", cfg, "--progress", "never", "--log-level", "error"); code == 0 || strings.Contains(out, "without TLS") {
+		t.Fatalf("apply --log-level error: %d\n%s", code, out)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,6 +71,12 @@ the server and downloads it, checksum-verified, into the destination.
 An interrupted apply resumes from its checkpoint when run again.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Libraries that log through slog's default logger (go-client
+		// warns when an API key goes over plain HTTP) log as snappipe
+		// does: its format, its --log-level, on stderr.
+		PersistentPreRun: func(*cobra.Command, []string) {
+			slog.SetDefault(slog.New(&onceHandler{Handler: g.loggerTo(g.stderr).Handler()}))
+		},
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "result format on stdout: text or json (NDJSON events)")
@@ -86,6 +93,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	defer slog.SetDefault(slog.Default()) // the process's logger back (tests run many commands)
 	ctx, stop := signalContext()
 	defer stop()
 	ctx = context.WithValue(ctx, inFlightKey{}, inFlightCtx)
@@ -225,3 +233,18 @@ func signalContext() (context.Context, func()) {
 type interrupted struct{ sig os.Signal }
 
 func (i *interrupted) Error() string { return "interrupted by " + i.sig.String() }
+
+// onceHandler passes each distinct message once: a library warning made
+// per connection (go-client's "API key is being used without TLS") is
+// said once per run.
+type onceHandler struct {
+	slog.Handler
+	seen sync.Map
+}
+
+func (h *onceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if _, dup := h.seen.LoadOrStore(r.Level.String()+" "+r.Message, true); dup {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}

@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -28,7 +31,11 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 		if ep, eerr := qdrantconn.EndpointOf(c); eerr == nil {
 			where = fmt.Sprintf("%s (gRPC %s, qdrant.grpc_port)", where, net.JoinHostPort(ep.Host, strconv.Itoa(ep.GRPCPort)))
 		}
-		pc.Problem("qdrant at %s could not be reached (%s): the collection was not checked", where, grpcMessage(err))
+		what := "could not be reached"
+		if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+			what = "refused the request"
+		}
+		pc.Problem("qdrant at %s %s (%s): the collection was not checked", where, what, grpcMessage(err))
 		pc.Action("prepare collection %q (%s) once the server is reachable", coll, vectorsSummary(c))
 	} else {
 		var points uint64

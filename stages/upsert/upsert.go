@@ -228,7 +228,11 @@ func grpcMessage(err error) string {
 	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) {
 		st := se.GRPCStatus()
-		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+		msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+		if st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied {
+			msg += " (the server refused the API key: check qdrant.api_key, QDRANT_API_KEY)"
+		}
+		return msg
 	}
 	return err.Error()
 }

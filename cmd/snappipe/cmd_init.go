@@ -228,7 +228,8 @@ func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
 		}
 		dir := gr.files[0][:len(gr.files[0])-len(names[0])]
 		var pat string
-		if _, hashed := groupKey(names[0]); hashed {
+		_, hashed := groupKey(names[0])
+		if hashed {
 			pat, gr.stem = "*"+path.Ext(names[0]), hashedStem(gr.format, names[0]) // paired by hash
 		} else {
 			pat, gr.stem = shardPattern(names), stemOf(names...)
@@ -241,6 +242,9 @@ func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
 		var matched []string
 		if !gr.remote {
 			matched, _ = filepath.Glob(gr.loc)
+		}
+		if hashed && gr.remote {
+			return nil, fmt.Errorf("%s ... (%d files): named by hash, so only a glob names them, and a URL cannot be one: give their directory, or an hf:// repository", httpget.Redact(gr.files[0]), len(gr.files))
 		}
 		if !slices.Equal(matched, gr.files) {
 			return nil, fmt.Errorf("%s ... (%d files): not numbered contiguously, so no {A..B} range names exactly these files; give their directory, or files whose numbers follow each other", httpget.Redact(gr.files[0]), len(gr.files))

@@ -326,6 +326,9 @@ func TestInitFileArguments(t *testing.T) {
 	if code, o := runCLI("init", "-O", "-", srv.URL+"/train-00000-of-00003.parquet?sig=a", srv.URL+"/train-00001-of-00003.parquet?sig=b"); code == 0 || !strings.Contains(o, "numbered URLs with query strings (signed URLs) cannot be one source") || strings.Contains(o, "sig=") {
 		t.Fatalf("init of two signed shard URLs: %d\n%s", code, o)
 	}
+	if code, o := runCLI("init", "-O", "-", srv.URL+"/3aed1e96abb8a0b9e204a8b6398fefac.parquet", srv.URL+"/6e84e6c9b0bdf3c599371a755d7d6646.parquet"); code == 0 || !strings.Contains(o, "named by hash, so only a glob names them, and a URL cannot be one") {
+		t.Fatalf("init of two hash-named URLs: %d\n%s", code, o)
+	}
 	dc, _ := filepath.Abs("../../testdata/datacomp_small")
 	files, _ := filepath.Glob(filepath.Join(dc, "*"))
 	code, o = runCLI(append([]string{"init", "-O", "-"}, files...)...)

@@ -164,6 +164,29 @@ func TestMissingShardIsNamedBeforeAnyUpsert(t *testing.T) {
 	}
 }
 
+// Shard files a URL range names but the server does not have (404) are
+// all named at once, before anything reaches Qdrant.
+func TestMissingShardFilesOverHTTPAreNamed(t *testing.T) {
+	data := t.TempDir()
+	shardSet(t, data, []int{10, 10, 10, 10, 10})
+	os.Remove(filepath.Join(data, "img_emb_0001.npy"))
+	os.Remove(filepath.Join(data, "metadata_0004.parquet"))
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), shardYAML(url, data, ""))
+	want := "2 shard files are not there: image shard 1, metadata shard 4 ("
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("apply: %v", err)
+	}
+	if n := len(e.srv.OpsOf("upsert")) + len(e.srv.OpsOf("create")); n != 0 {
+		t.Fatalf("%d operations reached the server", n)
+	}
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], want) {
+		t.Fatalf("plan: %v %v", err, rep)
+	}
+}
+
 // A shard set whose vectors are not the configured width, or which lacks
 // a column the config names, is a problem plan reports from the first
 // shard with rows (as for a single file); apply stops before creating the

@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"sort"
@@ -180,6 +182,10 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 		k   int
 	}
 	rows := map[job]int64{}
+	// Files that are not there (404/410, no such local file) are gathered
+	// and named together, as missing shards are, not one at a time.
+	var missing []job
+	var firstMissing error // one of their errors, as an example
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	par := o.Parallel
@@ -193,6 +199,16 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 			src := c.Sources[name]
 			g.Go(func() error {
 				n, err := shardRows(gctx, c, src, name, f, o)
+				var se *httpget.StatusError
+				if err != nil && (errors.Is(err, fs.ErrNotExist) || errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone)) {
+					mu.Lock()
+					missing = append(missing, job{name, k})
+					if firstMissing == nil {
+						firstMissing = err
+					}
+					mu.Unlock()
+					return nil
+				}
 				if err != nil {
 					return fmt.Errorf("source %s shard %d (%s): %w", name, k, redactLoc(f), err)
 				}
@@ -205,6 +221,20 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if len(missing) > 0 {
+		sort.Slice(missing, func(i, j int) bool {
+			return missing[i].k < missing[j].k || missing[i].k == missing[j].k && missing[i].src < missing[j].src
+		})
+		var names []string
+		for i, m := range missing {
+			if i == 20 {
+				names = append(names, fmt.Sprintf("and %d more", len(missing)-20))
+				break
+			}
+			names = append(names, fmt.Sprintf("%s shard %d", m.src, m.k))
+		}
+		return nil, fmt.Errorf("%d shard files are not there: %s (%v)", len(missing), strings.Join(names, ", "), firstMissing)
 	}
 	l := &Layout{Sharded: true, BatchSize: c.Upload.BatchSize, AllShards: len(idx), Partition: o.Partition}
 	var bad []string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -184,6 +185,14 @@ func TestMissingShardFilesOverHTTPAreNamed(t *testing.T) {
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
 	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], want) {
 		t.Fatalf("plan: %v %v", err, rep)
+	}
+	// A range far past the files (a wrong base or bound): probing stops
+	// after 100 absent files instead of trying every one.
+	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0149}.parquet"
+	cfg.Sources["image"].URL = url + "/img_emb_{0000..0149}.npy"
+	cfg.Sources["text"].Path = data + "/text_emb_{0000..0149}.npy"
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil || !regexp.MustCompile(`^at least 1\d\d shard files are not there: (\w+ shard \d+, ){20}and \d+ more \(`).MatchString(err.Error()) {
+		t.Fatalf("apply over a range far past the files: %v", err)
 	}
 }
 

@@ -198,15 +198,21 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 			f := byIndex[name][k]
 			src := c.Sources[name]
 			g.Go(func() error {
+				if gctx.Err() != nil {
+					return nil // stopped (an error, or too many files absent)
+				}
 				n, err := shardRows(gctx, c, src, name, f, o)
 				var se *httpget.StatusError
 				if err != nil && (errors.Is(err, fs.ErrNotExist) || errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone)) {
 					mu.Lock()
+					defer mu.Unlock()
 					missing = append(missing, job{name, k})
 					if firstMissing == nil {
 						firstMissing = err
 					}
-					mu.Unlock()
+					if len(missing) >= maxMissing {
+						return errManyMissing // a wrong base URL: stop probing
+					}
 					return nil
 				}
 				if err != nil {
@@ -219,7 +225,7 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 			})
 		}
 	}
-	if err := g.Wait(); err != nil {
+	if err := g.Wait(); err != nil && !errors.Is(err, errManyMissing) {
 		return nil, err
 	}
 	if len(missing) > 0 {
@@ -234,7 +240,11 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 			}
 			names = append(names, fmt.Sprintf("%s shard %d", m.src, m.k))
 		}
-		return nil, fmt.Errorf("%d shard files are not there: %s (%v)", len(missing), strings.Join(names, ", "), firstMissing)
+		count := fmt.Sprint(len(missing))
+		if len(missing) >= maxMissing {
+			count = fmt.Sprintf("at least %d", len(missing)) // probing stopped there
+		}
+		return nil, fmt.Errorf("%s shard files are not there: %s (%v)", count, strings.Join(names, ", "), firstMissing)
 	}
 	l := &Layout{Sharded: true, BatchSize: c.Upload.BatchSize, AllShards: len(idx), Partition: o.Partition}
 	var bad []string
@@ -287,6 +297,12 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 	}
 	return l, nil
 }
+
+// maxMissing is how many absent shard files stop the probing (a wrong
+// base URL would otherwise be tried for every file of every source).
+const maxMissing = 100
+
+var errManyMissing = errors.New("too many shard files are not there")
 
 func redactLoc(f config.ShardFile) string {
 	if f.URL != "" {

@@ -185,7 +185,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	defer events.Close()
 	log := g.loggerTo(events.logWriter())
 	events.log = log
-	slog.SetDefault(slog.New(&onceHandler{Handler: log.Handler()})) // above the progress bars too
+	slog.SetDefault(slog.New(newOnceHandler(log.Handler()))) // above the progress bars too
 	confirm := func(collection string, points uint64) error {
 		if o.autoApprove {
 			return nil

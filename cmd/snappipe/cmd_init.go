@@ -83,6 +83,16 @@ func groupKey(name string) (string, bool) {
 	return digitRunRE.ReplaceAllString(name, "#"), false
 }
 
+// groupName names a group of files (names sorted): its stem, and the
+// pattern naming them all — one glob per kind for files named by hash
+// (paired by hash), else a {A..B} range or a glob (shardPattern).
+func groupName(f pipeline.Format, names []string) (stem, pattern string, hashed bool) {
+	if _, h := groupKey(names[0]); h && len(names) > 1 {
+		return hashedStem(f, names[0]), "*" + path.Ext(names[0]), true
+	}
+	return stemOf(names...), shardPattern(names), false
+}
+
 // hashedStem names a group of hash-named files: metadata for a table,
 // else the extension (an npz group is named by its arrays anyway).
 func hashedStem(f pipeline.Format, name string) string {
@@ -228,12 +238,8 @@ func mergeFileArgs(groups []*initGroup) ([]*initGroup, error) {
 		}
 		dir := gr.files[0][:len(gr.files[0])-len(names[0])]
 		var pat string
-		_, hashed := groupKey(names[0])
-		if hashed {
-			pat, gr.stem = "*"+path.Ext(names[0]), hashedStem(gr.format, names[0]) // paired by hash
-		} else {
-			pat, gr.stem = shardPattern(names), stemOf(names...)
-		}
+		var hashed bool
+		gr.stem, pat, hashed = groupName(gr.format, names)
 		gr.loc = dir + pat
 		if !strings.Contains(pat, "*") {
 			continue
@@ -285,10 +291,7 @@ func initShardSet(a string) ([]*initGroup, bool, error) {
 	if gr.format = pipeline.FormatForName(names[0]); gr.format == nil {
 		return nil, true, fmt.Errorf("%s: cannot tell the format from the name", httpget.Redact(a))
 	}
-	gr.stem = stemOf(names...)
-	if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
-		gr.stem = hashedStem(gr.format, names[0])
-	}
+	gr.stem, _, _ = groupName(gr.format, names)
 	return []*initGroup{gr}, true, nil
 }
 
@@ -346,16 +349,13 @@ func initSources(ctx context.Context, a string) ([]*initGroup, error) {
 	for _, k := range keys {
 		names := byKey[k]
 		sort.Strings(names)
-		gr := &initGroup{stem: stemOf(names...), format: pipeline.FormatForName(names[0])}
+		gr := &initGroup{format: pipeline.FormatForName(names[0])}
 		for _, n := range names {
 			gr.files = append(gr.files, filepath.Join(abs, n))
 		}
-		if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
-			gr.loc = filepath.Join(abs, "*"+filepath.Ext(names[0])) // paired by hash
-			gr.stem = hashedStem(gr.format, names[0])
-		} else {
-			gr.loc = filepath.Join(abs, shardPattern(names))
-		}
+		var pat string
+		gr.stem, pat, _ = groupName(gr.format, names)
+		gr.loc = filepath.Join(abs, pat)
 		out = append(out, gr)
 	}
 	return out, nil
@@ -422,11 +422,12 @@ func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
 			names = append(names, path.Base(p))
 			gr.files = append(gr.files, resolve(p))
 		}
-		gr.stem = stemOf(names...)
-		if _, hashed := groupKey(names[0]); hashed && len(names) > 1 {
+		stem, pat, hashed := groupName(gr.format, names)
+		gr.stem = stem
+		if hashed {
 			// Named by hash: a glob over the repository, paired by hash.
 			dir := path.Dir(paths[0])
-			glob := "*" + path.Ext(names[0])
+			glob := pat
 			if dir != "." {
 				glob = dir + "/" + glob
 			}
@@ -434,11 +435,9 @@ func hfSources(ctx context.Context, a string) ([]*initGroup, error) {
 			if ref.Rev != "main" {
 				gr.loc += "@" + ref.Rev
 			}
-			gr.stem = hashedStem(gr.format, names[0])
 			out = append(out, gr)
 			continue
 		}
-		pat := shardPattern(names)
 		if strings.Contains(pat, "*") {
 			return nil, fmt.Errorf("%s: the shards %s ... are not numbered contiguously, so a URL range cannot name them: give the shards explicitly", a, path.Join(path.Dir(paths[0]), names[0]))
 		}

@@ -75,7 +75,7 @@ An interrupted apply resumes from its checkpoint when run again.`,
 		// warns when an API key goes over plain HTTP) log as snappipe
 		// does: its format, its --log-level, on stderr.
 		PersistentPreRun: func(*cobra.Command, []string) {
-			slog.SetDefault(slog.New(&onceHandler{Handler: g.loggerTo(g.stderr).Handler()}))
+			slog.SetDefault(slog.New(newOnceHandler(g.loggerTo(g.stderr).Handler())))
 		},
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
@@ -239,12 +239,24 @@ func (i *interrupted) Error() string { return "interrupted by " + i.sig.String()
 // said once per run.
 type onceHandler struct {
 	slog.Handler
-	seen sync.Map
+	seen *sync.Map
 }
+
+func newOnceHandler(h slog.Handler) *onceHandler { return &onceHandler{h, new(sync.Map)} }
 
 func (h *onceHandler) Handle(ctx context.Context, r slog.Record) error {
 	if _, dup := h.seen.LoadOrStore(r.Level.String()+" "+r.Message, true); dup {
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs and WithGroup keep the messages said once across the loggers
+// derived with With.
+func (h *onceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &onceHandler{h.Handler.WithAttrs(as), h.seen}
+}
+
+func (h *onceHandler) WithGroup(name string) slog.Handler {
+	return &onceHandler{h.Handler.WithGroup(name), h.seen}
 }

@@ -18,6 +18,11 @@ type Upsert struct {
 	Collection string
 	Wait       bool
 	Batch      *pipeline.Batch
+	// Hold, when set, lets Codec send the batch's float32 dense vectors
+	// from the batch's own memory instead of copying them into the
+	// request: each request it encodes holds the batch until gRPC has
+	// written the bytes (see Hold). Nil: every byte is copied.
+	Hold *Hold
 }
 
 // AppendBatch appends the UpsertPoints encoding of u to b.
@@ -54,7 +59,12 @@ func (m *measured) total() int {
 	return n
 }
 
-func (m *measured) append(b []byte) []byte {
+func (m *measured) append(b []byte) []byte { return m.appendLending(b, nil) }
+
+// appendLending appends the request, leaving out the vectors of the
+// columns ld lends (their length prefixes are written) and recording
+// where each would have gone.
+func (m *measured) appendLending(b []byte, ld *lender) []byte {
 	if m.u.Collection != "" {
 		b = appendTag(b, upsertCollection, protowire.BytesType)
 		b = protowire.AppendString(b, m.u.Collection)
@@ -64,7 +74,7 @@ func (m *measured) append(b []byte) []byte {
 	for i, sz := range m.sizes {
 		b = appendTag(b, upsertPoints, protowire.BytesType)
 		b = appendVarint(b, uint64(sz))
-		b = appendBatchPoint(b, m.u.Batch, i, &m.lay)
+		b = appendBatchPoint(b, m.u.Batch, i, &m.lay, ld)
 	}
 	return b
 }
@@ -210,7 +220,7 @@ func batchPointSize(bt *pipeline.Batch, i int, l *vecLayout) int {
 	return n
 }
 
-func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte {
+func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout, ld *lender) []byte {
 	id := bt.ID(i)
 	b = appendTag(b, pointID, protowire.BytesType)
 	b = appendVarint(b, uint64(pidSize(id)))
@@ -237,14 +247,14 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 	b = appendVarint(b, uint64(named))
 	if l.order == nil {
 		for k := range bt.Vectors {
-			b = appendDenseEntry(b, &bt.Vectors[k], i)
+			b = appendDenseEntry(b, &bt.Vectors[k], i, k, ld)
 		}
 		return b
 	}
 	for _, r := range l.order {
 		switch r.kind {
 		case 'd':
-			b = appendDenseEntry(b, &bt.Vectors[r.i], i)
+			b = appendDenseEntry(b, &bt.Vectors[r.i], i, r.i, ld)
 		case 'm':
 			b = appendMultiEntry(b, &bt.Multi[r.i], i)
 		case 's':
@@ -254,7 +264,9 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout) []byte 
 	return b
 }
 
-func appendDenseEntry(b []byte, v *pipeline.NamedVector, i int) []byte {
+// appendDenseEntry appends point i's entry of dense column k (v); when
+// ld lends the column, the values are left out and their place recorded.
+func appendDenseEntry(b []byte, v *pipeline.NamedVector, i, k int, ld *lender) []byte {
 	var data []float32
 	var h []byte
 	n := v.Width
@@ -280,6 +292,10 @@ func appendDenseEntry(b []byte, v *pipeline.NamedVector, i int) []byte {
 		b = appendVarint(b, uint64(4*n))
 		if h != nil {
 			return appendHalfs(b, h)
+		}
+		if ld != nil && ld.col[k] {
+			ld.cuts = append(ld.cuts, cut{off: len(b), col: k})
+			return b
 		}
 		b = appendFloats(b, data)
 	}

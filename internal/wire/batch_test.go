@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/qvalue"
@@ -282,4 +285,92 @@ func TestCodecReusesBuffers(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 300 requests reused the previous buffer", reused)
+}
+
+// With a Hold, Codec sends wide float32 vectors from the batch's memory:
+// the bytes are a request equal to Marshal's, the vector segments are the
+// batch's own memory, and the batch is released once, only when its owner
+// and every request encoded from it (a retry encodes again) are done.
+func TestCodecLendsVectors(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	lentRequests := 0
+	for k := 0; k < 100; k++ {
+		bt := randBatch(r)
+		for _, name := range []string{"wide", "wider"}[:1+r.IntN(2)] {
+			w := []int{255, 256, 300, 768}[r.IntN(4)]
+			v := pipeline.NamedVector{Name: name, Width: w, Data: make([]float32, bt.N*w)}
+			for i := range v.Data {
+				v.Data[i] = float32(r.NormFloat64())
+			}
+			bt.Vectors = append(bt.Vectors, v)
+		}
+		slices.SortFunc(bt.Vectors, func(a, b pipeline.NamedVector) int { return strings.Compare(a.Name, b.Name) })
+		released := 0
+		h := NewHold(func() { released++ })
+		u := &Upsert{Collection: "c", Wait: true, Batch: bt, Hold: h}
+		want, err := Marshal(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent []mem.BufferSlice
+		for try := 0; try < 1+r.IntN(3); try++ { // a retry encodes the batch again
+			bs, err := Codec{}.Marshal(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := bs.Materialize()
+			var a, b qdrant.UpsertPoints
+			if proto.Unmarshal(got, &a) != nil || proto.Unmarshal(want, &b) != nil || len(got) != len(want) || !proto.Equal(&a, &b) {
+				t.Fatalf("case %d: the lent request (%d bytes) differs from Marshal's (%d)", k, len(got), len(want))
+			}
+			sent = append(sent, bs)
+		}
+		// Which segments are the batch's memory.
+		lent := 0
+		for _, s := range sent[0] {
+			d := s.ReadOnlyData()
+			for _, v := range bt.Vectors {
+				if len(d) > 0 && len(v.Data) > 0 && v.Half == nil &&
+					uintptr(unsafe.Pointer(&d[0])) >= uintptr(unsafe.Pointer(&v.Data[0])) &&
+					uintptr(unsafe.Pointer(&d[0])) < uintptr(unsafe.Pointer(&v.Data[0]))+uintptr(4*len(v.Data)) {
+					lent++
+				}
+			}
+		}
+		wantLent := 0
+		for _, v := range bt.Vectors {
+			if v.Half == nil && v.Width >= 256 && 4*bt.N*v.Width > 1024 {
+				wantLent += bt.N
+			}
+		}
+		if lent != wantLent {
+			t.Fatalf("case %d: %d vectors sent from the batch's memory, want %d", k, lent, wantLent)
+		}
+		if lent > 0 {
+			lentRequests++
+		}
+		// Release waits for the owner and every request, in any order.
+		ownerFirst := r.IntN(2) == 0
+		if ownerFirst {
+			h.Put()
+		}
+		for _, bs := range sent {
+			if released != 0 && lent > 0 {
+				t.Fatalf("case %d: released while a request was not freed", k)
+			}
+			bs.Free()
+		}
+		if !ownerFirst {
+			if released != 0 {
+				t.Fatalf("case %d: released before its owner was done", k)
+			}
+			h.Put()
+		}
+		if released != 1 {
+			t.Fatalf("case %d: released %d times, want once", k, released)
+		}
+	}
+	if lentRequests < 50 {
+		t.Fatalf("only %d of 100 requests lent vectors", lentRequests)
+	}
 }

@@ -496,7 +496,9 @@ func Marshal(v any) ([]byte, error) {
 // Codec is a gRPC codec (gRPC's buffer API) that encodes as Marshal does;
 // an upsert batch goes into a buffer from a pool that gRPC hands back once
 // the bytes are on the wire, instead of a fresh (and zeroed) allocation per
-// request. Use it per call: grpc.ForceCodecV2(wire.Codec{}).
+// request, and, when the Upsert has a Hold, its float32 vectors are sent
+// from the batch's memory (see lend.go). Use it per call:
+// grpc.ForceCodecV2(wire.Codec{}).
 type Codec struct{}
 
 // Name is "proto": the bytes are standard protobuf.
@@ -506,6 +508,9 @@ func (Codec) Name() string { return "proto" }
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if u, ok := v.(*Upsert); ok {
 		m := measure(u)
+		if ld := lenderFor(u); ld != nil {
+			return m.marshalLending(ld), nil
+		}
 		bp := requestPool.Get(m.total())
 		*bp = m.append((*bp)[:0])
 		return mem.BufferSlice{mem.NewBuffer(bp, requestPool)}, nil

@@ -3,6 +3,7 @@ package upsert_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -137,5 +138,89 @@ func TestUpsertFailsFastOnBadInput(t *testing.T) {
 	_, err := run(t, rt, in)
 	if err == nil || !strings.Contains(err.Error(), "upsert batch 1 (rows 2-3)") || !strings.Contains(err.Error(), "InvalidArgument") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// float32 vectors of 1 KiB and more are sent from the batch's own memory
+// (wire.Hold): a batch goes back to its pool only after it is acknowledged
+// and gRPC has written every request sent from it, retries included.
+// Each batch's release overwrites its vectors, as the next block read into
+// a reused buffer would: a request still being written then would store
+// those values (and the race detector would see the write).
+func TestUpsertSendsVectorsFromTheBatch(t *testing.T) {
+	srv, c := testkit.Emulator(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailRate: 0.3, Seed: 7}})
+	cfg, err := config.Load("p.yaml", []byte(`version: 1
+name: u
+qdrant: { timeout: 5s }
+collection:
+  name: W
+  on_exists: fail
+  vectors: { a: { size: 768, distance: Dot }, b: { size: 300, distance: Dot } }
+sources: { s: { path: s.npy } }
+points: { vectors: { a: s, b: s } }
+upload: { batch_size: 8, parallel: 3, max_attempts: 20 }
+snapshot: { destination: out }
+`), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := stagetest.Runtime(t, cfg, nil)
+	rt.Qdrant = c
+	const rows = 200
+	value := func(row, k, j int) float32 { return float32(row*1000+k*800+j) + 0.5 }
+	in := []pipeline.Message{&pipeline.BatchPlan{Rows: rows}}
+	var released atomic.Int64
+	for s := 0; s < rows; s += 8 {
+		b := &pipeline.Batch{Seq: int64(s / 8), Start: int64(s), N: 8}
+		for k, w := range []int{768, 300} {
+			v := pipeline.NamedVector{Name: []string{"a", "b"}[k], Width: w, Data: make([]float32, 8*w)}
+			for i := range 8 {
+				for j := range w {
+					v.Data[i*w+j] = value(s+i, k, j)
+				}
+			}
+			b.Vectors = append(b.Vectors, v)
+		}
+		b.Release = func() {
+			for _, v := range b.Vectors {
+				for i := range v.Data {
+					v.Data[i] = -1
+				}
+			}
+			released.Add(1)
+		}
+		in = append(in, b)
+	}
+	st, err := upsert.New(&pipeline.Node{ID: "upsert", Kind: pipeline.KindUpsert}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stagetest.Run(context.Background(), "upsert", upsert.Ports, st, map[string][]pipeline.Message{"batch": in}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.OpsOf("upsert")); n <= rows/8 {
+		t.Fatalf("%d upserts: no retry was exercised", n)
+	}
+	pts := testkit.ScrollAll(t, c, "W")
+	if len(pts) != rows {
+		t.Fatalf("%d points, want %d", len(pts), rows)
+	}
+	for _, p := range pts {
+		row := int(p.GetId().GetNum())
+		for k, name := range []string{"a", "b"} {
+			got := testkit.VectorOf(p, name)
+			if len(got) != []int{768, 300}[k] {
+				t.Fatalf("point %d: %s has %d values", row, name, len(got))
+			}
+			for j, f := range got {
+				if f != value(row, k, j) {
+					t.Fatalf("point %d: %s[%d] = %v, want %v", row, name, j, f, value(row, k, j))
+				}
+			}
+		}
+	}
+	// Every batch was released (gRPC freed every request), once.
+	if n := released.Load(); n != rows/8 {
+		t.Fatalf("%d of %d batches released", n, rows/8)
 	}
 }

@@ -131,8 +131,12 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 		g.Go(func() error {
 			for b := range work {
 				u.dups.scan(b)
-				err := u.send(gctx, b)
-				b.Done()
+				// The batch goes back to its pools once it is acknowledged
+				// (or abandoned) and gRPC has written every request that
+				// sends vectors from its memory.
+				h := wire.NewHold(b.Done)
+				err := u.send(gctx, b, h)
+				h.Put()
 				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
@@ -179,11 +183,11 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 }
 
 // send upserts one batch with retries.
-func (u *Upsert) send(ctx context.Context, b *pipeline.Batch) error {
+func (u *Upsert) send(ctx context.Context, b *pipeline.Batch, h *wire.Hold) error {
 	c := u.rt.Config
 	// The one place rows become Qdrant's types: wire encodes the neutral
 	// batch straight into an UpsertPoints request (no PointStruct built).
-	req := &wire.Upsert{Collection: c.Collection.Name, Wait: true, Batch: b}
+	req := &wire.Upsert{Collection: c.Collection.Name, Wait: true, Batch: b, Hold: h}
 	rpcCtx := ctx
 	if u.rt.InFlight != nil {
 		rpcCtx = u.rt.InFlight // an interrupt lets a sent batch finish

@@ -16,9 +16,11 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// 768-d float32 list columns: the upsert sends them from the batches'
+// memory (wire.Hold), so this also checks those bytes end to end.
 func TestVectorsInsideParquet(t *testing.T) {
 	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 500, Dim: 32, Seed: 3, RowGroupRows: 128, Out: data, Embedded: true}); err != nil {
+	if err := sample.Generate(sample.Options{Rows: 500, Dim: 768, Seed: 3, RowGroupRows: 128, Out: data, Embedded: true}); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, qdrantemu.Options{})
@@ -28,8 +30,8 @@ qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
 collection:
   name: emb
   vectors:
-    image: { size: 32, distance: Cosine }
-    text:  { size: 32, distance: Dot }
+    image: { size: 768, distance: Cosine }
+    text:  { size: 768, distance: Dot }
 sources:
   data: { path: "%s/data.parquet" }
 points:
@@ -65,9 +67,9 @@ snapshot: { destination: out }
 
 	// A width mismatch is caught before any upsert.
 	e2 := newEnv(t, qdrantemu.Options{})
-	bad := e2.load(t, t.TempDir(), strings.Replace(strings.Replace(cfgText(t, cfg), "size: 32, distance: Dot", "size: 64, distance: Dot", 1), "${QDRANT_URL}", e2.vars["QDRANT_URL"], 1))
+	bad := e2.load(t, t.TempDir(), strings.Replace(strings.Replace(cfgText(t, cfg), "size: 768, distance: Dot", "size: 64, distance: Dot", 1), "${QDRANT_URL}", e2.vars["QDRANT_URL"], 1))
 	_, err = e2.apply(t, bad, pipeline.ApplyOptions{})
-	if err == nil || !strings.Contains(err.Error(), `vector "text": source data (parquet, 500 rows in 4 row groups, 17 columns) has width 32, collection.vectors.text.size is 64`) {
+	if err == nil || !strings.Contains(err.Error(), `vector "text": source data (parquet, 500 rows in 4 row groups, 17 columns) has width 768, collection.vectors.text.size is 64`) {
 		t.Fatalf("width mismatch: %v", err)
 	}
 	if e2.srv.Stats().UpsertCalls != 0 {

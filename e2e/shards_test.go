@@ -303,4 +303,21 @@ func TestPartitionsThenFinalize(t *testing.T) {
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "x"), Partition: &pipeline.Partition{I: 0, N: 3}}); err == nil || !strings.Contains(err.Error(), "on_exists: reuse") {
 		t.Fatalf("recreate with partitions: %v", err)
 	}
+	// Single files cannot be partitioned or finalized: refused from the
+	// config, before a lock or state file is written.
+	cfg.Collection.OnExists = "reuse"
+	single := map[string]string{"metadata": "metadata_0000.parquet", "image": "img_emb_0000.npy", "text": "text_emb_0000.npy"}
+	for name, src := range cfg.Sources {
+		src.Path, src.URL = filepath.Join(data, single[name]), ""
+	}
+	for _, o := range []pipeline.ApplyOptions{{Partition: &pipeline.Partition{I: 1, N: 2}}, {Finalize: true}} {
+		o.StateDir = filepath.Join(dir, "single")
+		flag := map[bool]string{true: "--partition", false: "--finalize"}[o.Partition != nil]
+		if _, err := e.apply(t, cfg, o); err == nil || !strings.Contains(err.Error(), flag+" needs shard sets (partitions split a source's shard files between them): every source here is one file") {
+			t.Fatalf("%s on single files: %v", flag, err)
+		}
+		if _, err := os.Stat(o.StateDir); !os.IsNotExist(err) {
+			t.Fatalf("%s on single files wrote %s (%v)", flag, o.StateDir, err)
+		}
+	}
 }

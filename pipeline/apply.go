@@ -95,6 +95,19 @@ func checkMode(cfg *config.Config, opts ApplyOptions) error {
 	if opts.Mode() == ModeFull {
 		return nil
 	}
+	// Known from the config alone: refused before a lock or state file
+	// is written for the run.
+	sharded := false
+	for _, s := range cfg.Sources {
+		sharded = sharded || s.IsShardSet()
+	}
+	if !sharded {
+		flag := "--finalize"
+		if opts.Partition != nil {
+			flag = "--partition"
+		}
+		return fmt.Errorf("%s needs shard sets (partitions split a source's shard files between them): every source here is one file; run apply without it", flag)
+	}
 	if cfg.Collection.OnExists != "reuse" {
 		return fmt.Errorf("partitions share one collection: set collection.on_exists: reuse (it creates the collection when absent; %q would %s)", cfg.Collection.OnExists,
 			map[string]string{"recreate": "drop the other partitions' points", "fail": "fail every partition but the first"}[cfg.Collection.OnExists])

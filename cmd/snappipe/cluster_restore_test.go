@@ -51,7 +51,7 @@ snapshot: { destination: out, scope: cluster }
 	}
 	// A second restore (as after an interrupted one) is exact too.
 	if code, out := run("snapshots", "restore", manifests[0], "--url", dst[0].URL(), "--grpc-port", testkit.GRPCPort(dst[0]),
-		"--peer", dst[0].URL(), "--peer", dst[1].URL(), "--collection", "cl"); code != 0 {
+		"--peer", dst[0].URL(), "--peer", dst[1].URL(), "--collection", "cl", "-y"); code != 0 {
 		t.Fatalf("second restore: %d\n%s", code, out)
 	}
 	a, b := testkit.ScrollAll(t, srcClient, "cl"), testkit.ScrollAll(t, dstClient, "cl")

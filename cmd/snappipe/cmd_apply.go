@@ -142,6 +142,20 @@ func isTTY(f any) bool {
 	return false
 }
 
+// askYes asks question on the terminal and accepts only "yes". Without a
+// terminal it returns noTerminal; when not confirmed, "WHAT not confirmed".
+func askYes(g *globalOptions, question, what string, noTerminal error) error {
+	if !isTTY(g.stdin) || !isTTY(g.stderr) {
+		return noTerminal
+	}
+	fmt.Fprintf(g.stderr, "%s Only 'yes' is accepted: ", question)
+	line, _ := bufio.NewReader(g.stdin.(*os.File)).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return errors.New(what + " not confirmed")
+	}
+	return nil
+}
+
 func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path string) error {
 	if o.dryRun {
 		return runPlan(ctx, g, &planOptions{load: o.load, stateDir: o.stateDir, detailedExitcode: o.detailed, part: o.part}, path)
@@ -190,15 +204,8 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 		if o.autoApprove {
 			return nil
 		}
-		if !isTTY(g.stdin) || !isTTY(g.stderr) {
-			return fmt.Errorf("collection %q holds %d points and would be dropped; no terminal to confirm on: re-run with -y (--auto-approve)", collection, points)
-		}
-		fmt.Fprintf(g.stderr, "Collection %q holds %d points. Drop and recreate it? Only 'yes' is accepted: ", collection, points)
-		line, _ := bufio.NewReader(g.stdin.(*os.File)).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return errors.New("recreate not confirmed")
-		}
-		return nil
+		return askYes(g, fmt.Sprintf("Collection %q holds %d points. Drop and recreate it?", collection, points), "recreate",
+			fmt.Errorf("collection %q holds %d points and would be dropped; no terminal to confirm on: re-run with -y (--auto-approve)", collection, points))
 	}
 	aopts := pipeline.ApplyOptions{
 		StateDir: o.stateDir, FullRefresh: o.fullRefresh, LockTimeout: o.lockTimeout,

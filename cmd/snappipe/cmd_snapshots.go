@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -370,6 +369,7 @@ func newSnapRestoreCommand(g *globalOptions) *cobra.Command {
 	var s3o s3up.Options
 	var peers []string
 	var grpcPort int
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "restore FILE|MANIFEST|s3://BUCKET/KEY --url URL --collection NAME",
 		Short: "Restore a snapshot into a Qdrant and check its point count",
@@ -377,7 +377,8 @@ func newSnapRestoreCommand(g *globalOptions) *cobra.Command {
 (streamed, with its checksum: from the manifest beside it, else computed), an
 s3:// object is recovered by the server from a presigned URL (credentials from
 the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
---url's origin.`,
+--url's origin. Restoring replaces the collection: when it already holds
+points, restore asks first (on a terminal) or needs -y.`,
 		Example: `  snappipe snapshots restore out/laion-1-2026-11-27.snapshot --url http://localhost:6333 --collection laion
   snappipe snapshots restore s3://snaps/nightly/laion-1.snapshot --url https://q.example:6333 --collection laion --priority replica`,
 		Args: cobra.ExactArgs(1),
@@ -394,6 +395,16 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 			t.Progress = func(done, total int64) { ev.Progress("upload", done, total, "bytes") }
 			ctx := cmd.Context()
 			src := args[0]
+			// Recovering replaces the collection: one that holds points is
+			// not replaced unasked. (An error here, such as no collection,
+			// leaves the restore to go on or to say what is wrong.)
+			if n, cerr := t.Count(ctx); cerr == nil && n > 0 && !yes {
+				where := fmt.Sprintf("collection %q at %s", t.Collection, httpget.Redact(t.URL))
+				if err := askYes(g, fmt.Sprintf("Restoring replaces %s, which holds %d points. Go on?", where, n), "restore",
+					fmt.Errorf("%s holds %d points, which restoring replaces; no terminal to confirm on: re-run with -y (an interrupted restore of this snapshot is resumed the same way)", where, n)); err != nil {
+					return err
+				}
+			}
 			var err error
 			switch {
 			case strings.HasPrefix(src, "s3://") && strings.HasSuffix(src, ".manifest.json"):
@@ -470,6 +481,7 @@ the AWS SDK's chain). The API key (--api-key, else QDRANT_API_KEY) goes only to
 	s3Flags(cmd, &s3o)
 	cmd.Flags().StringArrayVar(&peers, "peer", nil, "cluster manifests: the REST URL of every node of the target cluster (repeatable; default: --url alone)")
 	cmd.Flags().IntVar(&grpcPort, "grpc-port", 6334, "cluster manifests: gRPC port on --url's host, to create the collection")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "replace the collection without asking when it already holds points")
 	return cmd
 }
 
@@ -491,13 +503,9 @@ func newSnapDeleteCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if !yes {
-				if !isTTY(g.stdin) || !isTTY(g.stderr) {
-					return fmt.Errorf("deleting snapshot %s needs a confirmation: no terminal to confirm on, re-run with -y", name)
-				}
-				fmt.Fprintf(g.stderr, "Delete snapshot %s of %q on the server and at %s? Only 'yes' is accepted: ", name, e.cfg.Collection.Name, e.cfg.Snapshot.Destination)
-				line, _ := bufio.NewReader(g.stdin.(*os.File)).ReadString('\n')
-				if strings.TrimSpace(line) != "yes" {
-					return errors.New("delete not confirmed")
+				if err := askYes(g, fmt.Sprintf("Delete snapshot %s of %q on the server and at %s?", name, e.cfg.Collection.Name, e.cfg.Snapshot.Destination), "delete",
+					fmt.Errorf("deleting snapshot %s needs a confirmation: no terminal to confirm on, re-run with -y", name)); err != nil {
+					return err
 				}
 			}
 			ctx := cmd.Context()

@@ -19,7 +19,7 @@ import (
 func TestSnapshotsCommandsOnS3(t *testing.T) {
 	store := testkit.StartS3(t)
 	store.Bucket(t, "snaps")
-	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	srv := testkit.EmulatorEnv(t, qdrantemu.Options{})
 	sample := sampleDir()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "p.yaml")
@@ -53,6 +53,21 @@ snapshot:
 	}
 	if code, out := run(append([]string{"snapshots", "restore", obj, "--url", os.Getenv("QDRANT_URL"), "--collection", "s3cli-copy"}, s3flags...)...); code != 0 || !strings.Contains(out, `collection "s3cli-copy": 150 points`) {
 		t.Fatalf("restore: %d\n%s", code, out)
+	}
+	// The collection now holds points: restoring again replaces them, so
+	// it is asked for (-y without a terminal), and nothing is touched
+	// until then.
+	recovers := len(srv.OpsOf("recover"))
+	if code, out := run(append([]string{"snapshots", "restore", obj, "--url", os.Getenv("QDRANT_URL"), "--collection", "s3cli-copy"}, s3flags...)...); code == 0 ||
+		!strings.Contains(out, `collection "s3cli-copy" at `+os.Getenv("QDRANT_URL")+` holds 150 points, which restoring replaces; no terminal to confirm on: re-run with -y`) {
+		t.Fatalf("restore over a collection with points: %d\n%s", code, out)
+	}
+	if n := len(srv.OpsOf("recover")); n != recovers {
+		t.Fatalf("the refused restore recovered anyway (%d recovers, %d before)", n, recovers)
+	}
+	if code, out := run(append([]string{"snapshots", "restore", obj, "--url", os.Getenv("QDRANT_URL"), "--collection", "s3cli-copy", "-y"}, s3flags...)...); code != 0 ||
+		!strings.Contains(out, `collection "s3cli-copy": 150 points`) || len(srv.OpsOf("recover")) != recovers+1 {
+		t.Fatalf("restore -y: %d\n%s", code, out)
 	}
 	if code, out := run("snapshots", "delete", cfg, m[1], "-y"); code != 0 || !strings.Contains(out, "Deleted s3://snaps/cli/"+m[1]+" and its manifest") {
 		t.Fatalf("delete: %d\n%s", code, out)

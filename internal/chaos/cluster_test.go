@@ -170,7 +170,7 @@ func TestClusterSnapshotKills(t *testing.T) {
 	_, tport, _ := strings.Cut(tg[0], ":")
 	restore := func() *exec.Cmd {
 		rs := exec.Command(filepath.Join(fx.bin, "snappipe"), "snapshots", "restore", manifests[0], "--url", "http://"+tr[0], "--grpc-port", tport,
-			"--peer", "http://"+tr[0], "--peer", "http://"+tr[1], "--collection", "chaos")
+			"--peer", "http://"+tr[0], "--peer", "http://"+tr[1], "--collection", "chaos", "-y")
 		rs.Env = append(os.Environ(), "CI=true", "QDRANT_API_KEY=")
 		return rs
 	}

@@ -108,8 +108,25 @@ func (ds Diagnostics) Warnings() Diagnostics {
 	return out.Sort()
 }
 
-// suggest returns the candidate closest to s by edit distance, if close.
+// suggest returns the candidate s abbreviates or extends ("cos" for
+// Cosine, "euclidean" for Euclid) when exactly one does, else the one
+// closest to s by edit distance, if close. Case is ignored.
 func suggest(s string, candidates []string) string {
+	if ls := strings.ToLower(s); len(ls) >= 2 {
+		match := ""
+		for _, c := range candidates {
+			if lc := strings.ToLower(c); lc != ls && (strings.HasPrefix(lc, ls) || strings.HasPrefix(ls, lc)) {
+				if match != "" {
+					match = ""
+					break
+				}
+				match = c
+			}
+		}
+		if match != "" {
+			return match
+		}
+	}
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
 		d := levenshtein(strings.ToLower(s), strings.ToLower(c))

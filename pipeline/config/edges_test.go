@@ -75,6 +75,21 @@ func TestSuggestEdges(t *testing.T) {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
 	}
+	// An abbreviation or an extension of exactly one value names it, even
+	// when another value is closer by edit distance ("cos" is two edits
+	// from "Dot", three from "Cosine").
+	dist := []string{"Cosine", "Euclid", "Dot", "Manhattan"}
+	for in, want := range map[string]string{"cos": "Cosine", "COS": "Cosine", "euclidean": "Euclid", "manhattan_l1": "Manhattan", "cosine": "Cosine", "dott": "Dot", "l2": ""} {
+		if got := suggest(in, dist); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := suggest("s", []string{"sources", "snapshot"}); got != "" {
+		t.Errorf("a one-letter value suggests %q", got)
+	}
+	if got := suggest("sh", []string{"shard_number", "sharding_method"}); got != "" {
+		t.Errorf("an abbreviation of two values suggests %q", got)
+	}
 	if levenshtein("kitten", "sitting") != 3 || levenshtein("", "abc") != 3 || levenshtein("abc", "abc") != 0 {
 		t.Fatal("levenshtein")
 	}

@@ -40,7 +40,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 		if errors.Is(err, io.EOF) {
 			return nil, Diagnostics{{File: name, Line: 1, Column: 1, Severity: SeverityError, Message: "empty file: expected a pipeline config"}}
 		}
-		return nil, Diagnostics{yamlErrorDiag(name, err)}
+		return nil, Diagnostics{yamlErrorDiag(name, data, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -82,11 +82,25 @@ func LoadFile(path string, opts LoadOptions) (*Config, error) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlErrorDiag(file string, err error) Diagnostic {
+func yamlErrorDiag(file string, data []byte, err error) Diagnostic {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return Diagnostic{File: file, Line: line, Column: 1, Severity: SeverityError, Message: "YAML syntax error: " + m[2]}
+		col := 1
+		// The parser names the line before the tab (where the mapping it
+		// was reading began): point at the tab itself.
+		if strings.Contains(m[2], "tab character") {
+			for i, l := range SourceLines(data) {
+				if i+1 < line {
+					continue
+				}
+				if ind := len(l) - len(strings.TrimLeft(l, " \t")); strings.Contains(l[:ind], "\t") {
+					line, col = i+1, strings.IndexByte(l, '\t')+1
+					break
+				}
+			}
+		}
+		return Diagnostic{File: file, Line: line, Column: col, Severity: SeverityError, Message: "YAML syntax error: " + m[2]}
 	}
 	return Diagnostic{File: file, Line: 1, Column: 1, Severity: SeverityError, Message: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
 }

@@ -84,6 +84,11 @@ func TestDiagnosticsPositions(t *testing.T) {
 			[]string{`p.yaml:4:8: qdrant.url: variable QURL: set QURL to the server`}},
 		{"yaml syntax", "version: 1\nname: [unclosed\n", nil,
 			[]string{`p.yaml:1:1: YAML syntax error: did not find expected ',' or ']'`}},
+		// The parser names the line before a tab; the diagnostic the tab.
+		{"tab indentation", "version: 1\nname: x\n\tcollection: {}\n", nil,
+			[]string{`p.yaml:3:1: YAML syntax error: found a tab character that violates indentation`}},
+		{"tab after spaces", "version: 1\ncollection:\n  name: c\n  \tvectors: {}\n", nil,
+			[]string{`p.yaml:4:3: YAML syntax error: found a tab character that violates indentation`}},
 		{"every problem at once", strings.NewReplacer("size: 768", "size: 0", "distance: Cosine", "distance: L2", "version: 1", "version: 2", "payload: { source: meta }", "payload: { source: image }").Replace(goodConfig), nil,
 			[]string{
 				`p.yaml:1:10: version: unsupported version 2 (expected 1)`,

@@ -82,7 +82,8 @@ func (p *lentPool) Put(*[]byte) {
 	h.Put()
 }
 
-// lentPools keeps lentPools and their segment arrays (1 KiB per point).
+// lentPools keeps lentPool objects and their segment arrays (two slice
+// headers per lent vector).
 var lentPools = sync.Pool{New: func() any { return new(lentPool) }}
 
 var _ mem.BufferPool = (*lentPool)(nil)
@@ -105,9 +106,7 @@ const minLent = 1 << 10
 
 // lenderFor returns what u's batch can lend, or nil: float32 columns of
 // vectors of at least minLent bytes, on a little-endian host (where the
-// memory is the wire's byte order), and only when gRPC reference-counts
-// the column (a buffer under its pooling threshold is never "returned",
-// so the hold would not be dropped).
+// memory is the wire's byte order).
 func lenderFor(u *Upsert) *lender {
 	if u.Hold == nil || !littleEndian {
 		return nil
@@ -116,8 +115,7 @@ func lenderFor(u *Upsert) *lender {
 	var ld *lender
 	for k := range bt.Vectors {
 		v := &bt.Vectors[k]
-		if v.Half != nil || 4*v.Width < minLent || len(v.Data) < bt.N*v.Width ||
-			mem.IsBelowBufferPoolingThreshold(4*bt.N*v.Width) {
+		if v.Half != nil || 4*v.Width < minLent || len(v.Data) < bt.N*v.Width {
 			continue
 		}
 		if ld == nil {

@@ -18,8 +18,7 @@ import (
 
 func setup(t *testing.T, onExists string, seed func(*pipeline.State)) (*qdrantemu.Server, *qdrant.Client, *pipeline.Runtime, *pipeline.StateFile) {
 	t.Helper()
-	srv, c := testkit.Emulator(t, qdrantemu.Options{})
-	cfg, err := config.Load("p.yaml", []byte(`version: 1
+	return setupWith(t, qdrantemu.Options{}, `version: 1
 name: u
 qdrant: { timeout: 5s }
 collection:
@@ -32,7 +31,14 @@ sources: { s: { path: s.npy } }
 points: { vectors: { a: s } }
 upload: { batch_size: 2, parallel: 2 }
 snapshot: { destination: out }
-`), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+`, seed)
+}
+
+// setupWith starts an emulator with opts and a runtime of the config yml.
+func setupWith(t *testing.T, opts qdrantemu.Options, yml string, seed func(*pipeline.State)) (*qdrantemu.Server, *qdrant.Client, *pipeline.Runtime, *pipeline.StateFile) {
+	t.Helper()
+	srv, c := testkit.Emulator(t, opts)
+	cfg, err := config.Load("p.yaml", []byte(yml), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +154,7 @@ func TestUpsertFailsFastOnBadInput(t *testing.T) {
 // a reused buffer would: a request still being written then would store
 // those values (and the race detector would see the write).
 func TestUpsertSendsVectorsFromTheBatch(t *testing.T) {
-	srv, c := testkit.Emulator(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailRate: 0.3, Seed: 7}})
-	cfg, err := config.Load("p.yaml", []byte(`version: 1
+	srv, c, rt, _ := setupWith(t, qdrantemu.Options{Faults: qdrantemu.Faults{FailRate: 0.3, Seed: 7}}, `version: 1
 name: u
 qdrant: { timeout: 5s }
 collection:
@@ -160,12 +165,7 @@ sources: { s: { path: s.npy } }
 points: { vectors: { a: s, b: s } }
 upload: { batch_size: 8, parallel: 3, max_attempts: 20 }
 snapshot: { destination: out }
-`), t.TempDir(), config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, _ := stagetest.Runtime(t, cfg, nil)
-	rt.Qdrant = c
+`, nil)
 	const rows = 200
 	value := func(row, k, j int) float32 { return float32(row*1000+k*800+j) + 0.5 }
 	in := []pipeline.Message{&pipeline.BatchPlan{Rows: rows}}

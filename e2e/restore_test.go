@@ -89,6 +89,11 @@ snapshot: { destination: out }
 	if n := len(tgt.srv.OpsOf("upload")) + len(tgt.srv.OpsOf("recover")); n != ups {
 		t.Fatalf("re-apply restored again (%d -> %d)", ups, n)
 	}
+	// The plan of a fresh run says the targets' points would be replaced.
+	rep, err = pipeline.PlanRun(context.Background(), cfg, all.Registry(), t.TempDir())
+	if err != nil || !strings.Contains(rep.Text(), `collection "copy" (priority replica) and check its exact point count; it holds 700 points now, which the restore replaces`) {
+		t.Fatalf("plan over restored targets: %v\n%s", err, rep.Text())
+	}
 	// A wrong key fails the restore, naming the target, not the key.
 	cfg2 := src.load(t, t.TempDir(), strings.Replace(y, "api_key: \"${TARGET_KEY}\" }\n  - {", "api_key: wrong-key }\n  - {", 1))
 	_, err = src.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})

@@ -67,7 +67,13 @@ func (r *Restore) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	if r.state.Get().Done {
 		return nil
 	}
-	pc.Action("restore the snapshot into %s (priority %s) and check its exact point count", r.targetName(), r.target.Priority)
+	// Recovering replaces the target collection: say so when it holds
+	// points (a target that cannot be asked now is left to apply).
+	note := ""
+	if n, err := r.tgt().Count(ctx); err == nil && n > 0 {
+		note = fmt.Sprintf("; it holds %d points now, which the restore replaces", n)
+	}
+	pc.Action("restore the snapshot into %s (priority %s) and check its exact point count%s", r.targetName(), r.target.Priority, note)
 	return nil
 }
 

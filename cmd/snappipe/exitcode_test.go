@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
@@ -85,9 +87,24 @@ func TestCaretLines(t *testing.T) {
 // The caret shows the line the diagnostic names whatever the file's line
 // ends: CRLF (Windows) and a lone CR count as YAML counts them.
 func TestCaretLineEndings(t *testing.T) {
-	for name, sep := range map[string]string{"lf": "\n", "crlf": "\r\n", "cr": "\r"} {
+	enc16 := func(bom []byte, order binary.AppendByteOrder, s string) []byte {
+		b := append([]byte{}, bom...)
+		for _, u := range utf16.Encode([]rune(s)) {
+			b = order.AppendUint16(b, u)
+		}
+		return b
+	}
+	text := func(sep string) string {
+		return strings.Join([]string{"version: 1", "name: x", "collection: { name: c, on_exist: fail }", ""}, sep)
+	}
+	// YAML 1.1 also ends lines at NEL, LS and PS, and reads UTF-16 by its
+	// byte order mark: the lines shown are the lines the parser counted.
+	for name, data := range map[string][]byte{"lf": []byte(text("\n")), "crlf": []byte(text("\r\n")), "cr": []byte(text("\r")),
+		"nel": []byte(text("\u0085")), "ls": []byte(text("\u2028")), "ps": []byte(text("\u2029")),
+		"utf8-bom": append([]byte{0xEF, 0xBB, 0xBF}, text("\n")...), "utf16le": enc16([]byte{0xFF, 0xFE}, binary.LittleEndian, text("\r\n")),
+		"utf16be": enc16([]byte{0xFE, 0xFF}, binary.BigEndian, text("\n"))} {
 		p := filepath.Join(t.TempDir(), name+".yaml")
-		os.WriteFile(p, []byte(strings.Join([]string{"version: 1", "name: x", "collection: { name: c, on_exist: fail }", ""}, sep)), 0o644)
+		os.WriteFile(p, data, 0o644)
 		_, err := config.LoadFile(p, config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
 		ds, ok := err.(config.Diagnostics)
 		if !ok || len(ds) == 0 {
@@ -101,7 +118,7 @@ func TestCaretLineEndings(t *testing.T) {
 		}
 		var b strings.Builder
 		(&diagPrinter{caret: true, files: map[string][]string{}}).print(&b, d)
-		if d.Line != 3 || !strings.Contains(b.String(), "    3 | collection: { name: c, on_exist: fail }\n") || strings.Contains(b.String(), "\r") {
+		if d.Line != 3 || !strings.Contains(b.String(), "    3 | collection: { name: c, on_exist: fail }\n") || strings.ContainsAny(b.String(), "\r\u0085\u2028\u2029\x00") {
 			t.Fatalf("%s: %+v\n%q", name, d, b.String())
 		}
 	}

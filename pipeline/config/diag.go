@@ -1,9 +1,13 @@
 package config
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Severities.
@@ -163,8 +167,48 @@ func levenshtein(a, b string) int {
 
 // SourceLines splits a config file into lines as YAML counts them (a
 // diagnostic's Line indexes them from 1): "\r\n", "\r" and "\n" each end
-// a line, so a file saved with old Mac line ends is not one long line.
+// a line, so a file saved with old Mac line ends is not one long line, and
+// so do NEL, LS and PS (U+0085, U+2028, U+2029), which YAML 1.1 counts as
+// line breaks too. A file with a UTF-16 byte order mark is read as UTF-16,
+// as the YAML parser reads it; a UTF-8 one loses its mark.
 func SourceLines(data []byte) []string {
-	s := strings.ReplaceAll(string(data), "\r\n", "\n")
-	return strings.Split(strings.ReplaceAll(s, "\r", "\n"), "\n")
+	s := yamlText(data)
+	var out []string
+	start := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch r {
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				size = 2
+			}
+			fallthrough
+		case '\n', '\u0085', '\u2028', '\u2029':
+			out = append(out, s[start:i])
+			start = i + size
+		}
+		i += size
+	}
+	return append(out, s[start:])
+}
+
+// yamlText is the text the YAML parser reads from data: UTF-16 (big or
+// little endian, by its byte order mark) as UTF-8, a UTF-8 mark dropped.
+func yamlText(data []byte) string {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		return string(data[3:])
+	case bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		order = binary.BigEndian
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}):
+		order = binary.LittleEndian
+	default:
+		return string(data)
+	}
+	u := make([]uint16, 0, len(data)/2)
+	for i := 2; i+1 < len(data); i += 2 {
+		u = append(u, order.Uint16(data[i:]))
+	}
+	return string(utf16.Decode(u))
 }

@@ -12,7 +12,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-type validateOptions struct{ load loadFlags }
+type validateOptions struct {
+	load       loadFlags
+	allowUnset bool
+}
 
 func newValidateCommand(g *globalOptions) *cobra.Command {
 	o := &validateOptions{}
@@ -21,14 +24,19 @@ func newValidateCommand(g *globalOptions) *cobra.Command {
 		Short: "Check pipeline files offline and report every problem at once",
 		Long: `validate reads each file (a directory means every *.yaml and *.yml in it; - is
 standard input), expands ${VAR} references, and reports every problem as
-file:line:col: key.path: message. It exits 1 if any file has a problem.`,
+file:line:col: key.path: message. It exits 1 if any file has a problem.
+With --allow-unset, a variable without a value is a warning instead and the
+key it is in is not checked: a config committed with ${SECRET} references
+can be checked where the secrets are not set.`,
 		Example: `  snappipe validate configs/
   snappipe validate pipeline.yaml --env-file .env
+  snappipe validate configs/ --allow-unset   # in CI, without the secrets
   cat pipeline.yaml | snappipe validate -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runValidate(g, o, args) },
 	}
 	o.load.register(cmd)
+	cmd.Flags().BoolVar(&o.allowUnset, "allow-unset", false, "a ${VAR} without a value is a warning and its key goes unchecked (check a committed config where its secrets are not set, e.g. in CI)")
 	return cmd
 }
 
@@ -66,6 +74,7 @@ func runValidate(g *globalOptions, o *validateOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	lo.AllowUnset = o.allowUnset
 	paths, err := expandPaths(args)
 	if err != nil {
 		return err

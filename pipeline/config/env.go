@@ -67,6 +67,15 @@ func validVarName(s string) bool {
 	return true
 }
 
+// UnsetError is a ${VAR} without a value and without a default (or a
+// ${VAR:?message} whose variable is unset or empty).
+type UnsetError struct {
+	Name string
+	msg  string
+}
+
+func (e *UnsetError) Error() string { return e.msg }
+
 // ExpandVars expands ${VAR}, ${VAR:-default} and ${VAR:?message} in s (a
 // default may hold variables itself: ${A:-${B:-x}});
 // $${ is a literal ${. It works on a scalar's parsed value, so expansion can
@@ -145,11 +154,11 @@ func expandVars(s string, lookup Lookup, depth int) (string, error) {
 				if arg == "" {
 					arg = "is required"
 				}
-				return "", fmt.Errorf("variable %s: %s", name, arg)
+				return "", &UnsetError{Name: name, msg: fmt.Sprintf("variable %s: %s", name, arg)}
 			}
 		default:
 			if !ok {
-				return "", fmt.Errorf("variable %s is not set (use ${%s:-default} for a default)", name, name)
+				return "", &UnsetError{Name: name, msg: fmt.Sprintf("variable %s is not set (use ${%s:-default} for a default)", name, name)}
 			}
 		}
 		b.WriteString(v)

@@ -24,6 +24,11 @@ type LoadOptions struct {
 	Lookup Lookup
 	// Sets are --set key.path=value overrides, applied before decoding.
 	Sets []string
+	// AllowUnset makes a variable without a value (and without a default)
+	// a warning, and leaves the key it is in unchecked: for checking a
+	// committed config where its secrets are not set (validate
+	// --allow-unset). The Config is then not fit to run.
+	AllowUnset bool
 }
 
 // Load reads, expands, decodes and validates a config file. name is shown in
@@ -33,7 +38,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 	if opts.Lookup == nil {
 		opts.Lookup = EnvLookup(nil)
 	}
-	d := &decoder{file: name, lookup: opts.Lookup, pos: map[string]Pos{}, end: map[string]Pos{}, failed: map[string]bool{}, keyPos: map[string]Pos{}}
+	d := &decoder{file: name, lookup: opts.Lookup, allowUnset: opts.AllowUnset, pos: map[string]Pos{}, end: map[string]Pos{}, failed: map[string]bool{}, keyPos: map[string]Pos{}}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -106,11 +111,12 @@ func yamlErrorDiag(file string, data []byte, err error) Diagnostic {
 }
 
 type decoder struct {
-	file   string
-	lookup Lookup
-	diags  Diagnostics
-	pos    map[string]Pos
-	end    map[string]Pos // just past each decoded value, when known
+	file       string
+	lookup     Lookup
+	allowUnset bool
+	diags      Diagnostics
+	pos        map[string]Pos
+	end        map[string]Pos // just past each decoded value, when known
 	// failed marks key paths that already have a decoding problem, so
 	// validation adds no follow-on noise for them.
 	failed map[string]bool
@@ -142,6 +148,12 @@ func (d *decoder) visit(n *yaml.Node, path string) bool {
 const MaxNodes = 100_000
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.nodeDiag(n, path, SeverityError, format, args...)
+}
+
+// nodeDiag reports a problem at node n; the key path is then not checked
+// further.
+func (d *decoder) nodeDiag(n *yaml.Node, path, severity, format string, args ...any) {
 	line, col := 0, 0
 	var end Pos
 	if n != nil {
@@ -149,7 +161,7 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 		end = endOf(n)
 	}
 	d.diags = append(d.diags, Diagnostic{File: d.file, Line: line, Column: col, EndLine: end.Line, EndColumn: end.Column,
-		Severity: SeverityError, Path: path, Message: fmt.Sprintf(format, args...)})
+		Severity: severity, Path: path, Message: fmt.Sprintf(format, args...)})
 	d.failed[path] = true
 }
 
@@ -231,6 +243,11 @@ var durationType = reflect.TypeOf(Duration(0))
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	v, err := ExpandVars(n.Value, d.lookup)
 	if err != nil {
+		var ue *UnsetError
+		if d.allowUnset && errors.As(err, &ue) {
+			d.nodeDiag(n, path, SeverityWarning, "variable %s is not set: not checked (--allow-unset)", ue.Name)
+			return "", false
+		}
 		d.errorf(n, path, "%v", err)
 		return "", false
 	}

@@ -165,3 +165,36 @@ func TestSecretNeverPrinted(t *testing.T) {
 		t.Fatal("secret shown")
 	}
 }
+
+// AllowUnset (validate --allow-unset): a variable without a value, with
+// or without a :? message, is a warning and its key goes unchecked (no
+// "url is required" after it); every other problem is still an error.
+func TestAllowUnset(t *testing.T) {
+	y := strings.NewReplacer("url: http://localhost:6333", `{ url: "${QURL}", api_key: "${QKEY:?set QKEY}" }`, "qdrant:\n", "qdrant: ").Replace(goodConfig) +
+		"restore:\n  - { url: \"${T_URL}\" }\n"
+	lookup := func(string) (string, bool) { return "", false }
+	if _, err := Load("p.yaml", []byte(y), "/base", LoadOptions{Lookup: lookup}); err == nil || !strings.Contains(err.Error(), "variable QURL is not set") {
+		t.Fatalf("without AllowUnset: %v", err)
+	}
+	cfg, err := Load("p.yaml", []byte(y), "/base", LoadOptions{Lookup: lookup, AllowUnset: true})
+	if err != nil {
+		t.Fatalf("AllowUnset: %v", err)
+	}
+	var got []string
+	for _, d := range cfg.Warnings {
+		got = append(got, d.String())
+	}
+	want := []string{
+		`p.yaml:3:18: warning: qdrant.url: variable QURL is not set: not checked (--allow-unset)`,
+		`p.yaml:3:38: warning: qdrant.api_key: variable QKEY is not set: not checked (--allow-unset)`,
+		`p.yaml:17:12: warning: restore[0].url: variable T_URL is not set: not checked (--allow-unset)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	bad := strings.Replace(y, "size: 768", "size: 0", 1)
+	_, err = Load("p.yaml", []byte(bad), "/base", LoadOptions{Lookup: lookup, AllowUnset: true})
+	if err == nil || !strings.Contains(err.Error(), "size 0 out of range") {
+		t.Fatalf("a real problem with AllowUnset: %v", err)
+	}
+}

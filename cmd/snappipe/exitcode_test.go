@@ -155,3 +155,30 @@ snapshot: { destination: out }
 		t.Fatalf("apply --log-level error: %d\n%s", code, out)
 	}
 }
+
+// validate --allow-unset checks a committed config whose secrets are not
+// set: their keys are warnings, and the file is valid.
+func TestValidateAllowUnset(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(p, []byte(`version: 1
+name: unset
+qdrant: { url: "${SNAPPIPE_TEST_UNSET_URL}", api_key: "${SNAPPIPE_TEST_UNSET_KEY:?the API key}" }
+collection: { name: c, vectors: { a: { size: 4, distance: Cosine } } }
+sources: { s: { path: s.npy } }
+points: { vectors: { a: s } }
+snapshot: { destination: out }
+`), 0o644)
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := execute(args, strings.NewReader(""), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := run("validate", p); code != exitError || !strings.Contains(out, "qdrant.api_key: variable SNAPPIPE_TEST_UNSET_KEY: the API key") {
+		t.Fatalf("without --allow-unset: %d\n%s", code, out)
+	}
+	code, out := run("validate", p, "--allow-unset")
+	if code != exitOK || !strings.Contains(out, "warning: qdrant.url: variable SNAPPIPE_TEST_UNSET_URL is not set: not checked (--allow-unset)") ||
+		!strings.Contains(out, "warning: qdrant.api_key: variable SNAPPIPE_TEST_UNSET_KEY is not set") || !strings.Contains(out, "1 file(s) valid") {
+		t.Fatalf("--allow-unset: %d\n%s", code, out)
+	}
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes testdata/vectors/hf_v1.parquet and hf_v2_dict.parquet: a
+"""Writes testdata/vectors/hf_v1.parquet, hf_v2_dict.parquet and
+hf_fixed.parquet: a
 Hugging Face-style table (an id, a caption, a score and a 48-d
 list<float> embedding per row) written by Apache Arrow (pyarrow) with
 small pages, so every column chunk holds many pages, the way the typed
@@ -11,6 +12,11 @@ page reader meets them in real files (internal/pq/vectors_test.go):
   hf_v2_dict.parquet  data page v2, page CRCs written, zstd, every column
                       dictionary-encoded (the embedding's values repeat, so
                       its dictionary never falls back to plain)
+  hf_fixed.parquet    as hf_v1, but the embedding is a fixed_size_list<float>
+                      [48] (what `datasets` writes for a Sequence with a
+                      length), plus emb16, the same values as a
+                      fixed_size_list<halffloat>[48] (rounded to float16;
+                      float32's largest value becomes float16's, 65504)
 
 Row i's embedding component j is ((i*131 + j*17) % 2001 - 1000) / 64,
 exact in float32, except row 3, whose first three components are the
@@ -43,6 +49,13 @@ def table():
     })
 
 
+def fixed(t):
+    emb = np.stack(t.column("emb").to_numpy(zero_copy_only=False))
+    flat = emb.reshape(-1)
+    return t.set_column(3, "emb", pa.FixedSizeListArray.from_arrays(pa.array(flat), W)).append_column(
+        "emb16", pa.FixedSizeListArray.from_arrays(pa.array(np.clip(flat, -65504, 65504).astype(np.float16)), W))
+
+
 def main():
     t = table()
     pq.write_table(t, f"{OUT}/hf_v1.parquet", row_group_size=150, data_page_size=2048,
@@ -50,7 +63,9 @@ def main():
     pq.write_table(t, f"{OUT}/hf_v2_dict.parquet", row_group_size=150, data_page_size=2048,
                    compression="zstd", data_page_version="2.0", write_page_checksum=True,
                    use_dictionary=True)
-    print(f"wrote {OUT}/hf_v1.parquet, hf_v2_dict.parquet: pyarrow {pa.__version__}")
+    pq.write_table(fixed(t), f"{OUT}/hf_fixed.parquet", row_group_size=150, data_page_size=2048,
+                   compression="snappy", use_dictionary=["caption"])
+    print(f"wrote {OUT}/hf_v1.parquet, hf_v2_dict.parquet, hf_fixed.parquet: pyarrow {pa.__version__}")
 
 
 main()

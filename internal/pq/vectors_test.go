@@ -12,6 +12,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/x448/float16"
 )
 
 // testdata/vectors/cases.parquet (written by pyarrow, see
@@ -231,8 +232,15 @@ func hfEmb(i, j int) float32 {
 // are read exactly, bit for bit, from the start, from inside a row group
 // and across row groups, with their payload beside.
 func TestPyarrowPagedVectors(t *testing.T) {
-	for _, name := range []string{"hf_v1.parquet", "hf_v2_dict.parquet"} {
+	for _, name := range []string{"hf_v1.parquet", "hf_v2_dict.parquet", "hf_fixed.parquet"} {
 		pf := openVectors(t, name)
+		// hf_fixed: the embedding as fixed_size_list<float>[48] (datasets'
+		// Sequence with a length), and emb16, the same as halffloat.
+		fixed := name == "hf_fixed.parquet"
+		vecs := []string{"emb"}
+		if fixed {
+			vecs = append(vecs, "emb16")
+		}
 		pages, dict := 0, false
 		pp := pf.f.RowGroups()[0].ColumnChunks()[3].Pages()
 		for {
@@ -248,11 +256,11 @@ func TestPyarrowPagedVectors(t *testing.T) {
 			t.Fatalf("%s: %d pages in the first embedding chunk, dictionary %v: not the layout the test is for", name, pages, dict)
 		}
 		for _, start := range []int64{0, 1, 149, 150, 151, 299, 399} {
-			r, err := pf.NewReader(Selection{Vectors: []string{"emb"}, Payload: []string{"id", "caption"}}, start)
+			r, err := pf.NewReader(Selection{Vectors: vecs, Payload: []string{"id", "caption"}}, start)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(r.typedCols) != 1 {
+			if !r.typedCols[3] {
 				t.Fatalf("%s: the embedding is not read by typed pages", name)
 			}
 			i := int(start)
@@ -275,6 +283,18 @@ func TestPyarrowPagedVectors(t *testing.T) {
 				for j, x := range v {
 					if math.Float32bits(x) != math.Float32bits(hfEmb(i, j)) {
 						t.Fatalf("%s from %d, row %d, component %d: %v, want %v", name, start, i, j, x, hfEmb(i, j))
+					}
+				}
+				if fixed {
+					h := row.Vectors["emb16"]
+					if len(h) != 48 {
+						t.Fatalf("%s from %d, row %d: emb16 has %d values", name, start, i, len(h))
+					}
+					for j, x := range h {
+						want := float16.Fromfloat32(max(-65504, min(65504, hfEmb(i, j)))).Float32()
+						if math.Float32bits(x) != math.Float32bits(want) {
+							t.Fatalf("%s from %d, row %d, emb16[%d]: %v, want %v", name, start, i, j, x, want)
+						}
 					}
 				}
 			}

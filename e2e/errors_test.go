@@ -39,7 +39,7 @@ func TestApplyErrors(t *testing.T) {
 	}{
 		{"limit above rows", func(t *testing.T, dir string) (string, string) {
 			return fmt.Sprintf("  image: { path: %s/img_emb_0000.npy }\n  text: { path: %s/text_emb_0000.npy }\n", data, data), "points:\n  limit: 5000\n  vectors: { image: image, text: text }\n"
-		}, "source image has 2000 rows, fewer than points.limit 5000"},
+		}, "sources hold fewer rows than points.limit 5000: image has 2000, text has 2000"},
 		{"misaligned", func(t *testing.T, dir string) (string, string) {
 			writeNpy(t, filepath.Join(dir, "short.npy"), 1999, 768)
 			return fmt.Sprintf("  image: { path: %s/img_emb_0000.npy }\n  text: { path: short.npy }\n", data), "points:\n  vectors: { image: image, text: text }\n"

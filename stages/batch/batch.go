@@ -51,7 +51,7 @@ func TotalRows(c *config.Config, headers map[string]*pipeline.SourceHeader) (int
 		return 0, fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	limit := c.Points.LimitOr()
-	var counts []string
+	var counts, short []string
 	total := int64(-1)
 	aligned := true
 	for _, s := range pipeline.SortedKeys(headers) {
@@ -59,7 +59,7 @@ func TotalRows(c *config.Config, headers map[string]*pipeline.SourceHeader) (int
 		counts = append(counts, fmt.Sprintf("%s %d", s, h.Rows))
 		if limit >= 0 {
 			if h.Rows < limit {
-				return 0, fmt.Errorf("source %s has %d rows, fewer than points.limit %d", s, h.Rows, limit)
+				short = append(short, fmt.Sprintf("%s has %d", s, h.Rows))
 			}
 			continue
 		}
@@ -67,6 +67,12 @@ func TotalRows(c *config.Config, headers map[string]*pipeline.SourceHeader) (int
 			aligned = false
 		}
 		total = h.Rows
+	}
+	if len(short) == 1 {
+		return 0, fmt.Errorf("source %s rows, fewer than points.limit %d", short[0], limit)
+	}
+	if len(short) > 1 {
+		return 0, fmt.Errorf("sources hold fewer rows than points.limit %d: %s", limit, strings.Join(short, ", "))
 	}
 	if !aligned {
 		return 0, fmt.Errorf("sources are not aligned: row counts differ (%s); row i of every source must describe the same item (set points.limit to use only the first rows)", strings.Join(counts, ", "))

@@ -147,6 +147,11 @@ func TestTotalRowsUnderLimit(t *testing.T) {
 	if _, err := batch.TotalRows(c, h(4)); err == nil || !strings.Contains(err.Error(), "source x has 4 rows, fewer than points.limit 5") {
 		t.Fatalf("below the limit: %v", err)
 	}
+	// Every source short of the limit is named at once.
+	both := map[string]*pipeline.SourceHeader{"x": {Source: "x", Rows: 4}, "m": {Source: "m", Rows: 3}}
+	if _, err := batch.TotalRows(c, both); err == nil || err.Error() != "sources hold fewer rows than points.limit 5: m has 3, x has 4" {
+		t.Fatalf("two below the limit: %v", err)
+	}
 }
 
 // Sources with no rows at all are an error, not "0 points written" and an

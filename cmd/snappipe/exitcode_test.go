@@ -168,15 +168,10 @@ sources: { s: { path: s.npy } }
 points: { vectors: { a: s } }
 snapshot: { destination: out }
 `), 0o644)
-	run := func(args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		code := execute(args, strings.NewReader(""), &out, &errb)
-		return code, out.String() + errb.String()
-	}
-	if code, out := run("validate", p); code != exitError || !strings.Contains(out, "qdrant.api_key: variable SNAPPIPE_TEST_UNSET_KEY: the API key") {
+	if code, out := runCLI("validate", p); code != exitError || !strings.Contains(out, "qdrant.api_key: variable SNAPPIPE_TEST_UNSET_KEY: the API key") {
 		t.Fatalf("without --allow-unset: %d\n%s", code, out)
 	}
-	code, out := run("validate", p, "--allow-unset")
+	code, out := runCLI("validate", p, "--allow-unset")
 	if code != exitOK || !strings.Contains(out, "warning: qdrant.url: variable SNAPPIPE_TEST_UNSET_URL is not set: not checked (--allow-unset)") ||
 		!strings.Contains(out, "warning: qdrant.api_key: variable SNAPPIPE_TEST_UNSET_KEY is not set") || !strings.Contains(out, "1 file(s) valid") {
 		t.Fatalf("--allow-unset: %d\n%s", code, out)

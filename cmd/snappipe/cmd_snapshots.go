@@ -273,6 +273,15 @@ func newSnapDownloadCommand(g *globalOptions) *cobra.Command {
 				hdr["Api-Key"] = []string{k}
 			}
 			dest := filepath.Join(out, snap.Name)
+			// A verified copy already there is not fetched again (a
+			// snapshot may be many GB): its bytes are hashed instead.
+			if st, serr := os.Stat(dest); serr == nil && st.Mode().IsRegular() && st.Size() == snap.Size && snap.Checksum != "" {
+				if sha, _, herr := httpget.HashFile(dest); herr == nil && sha == strings.ToLower(snap.Checksum) {
+					report(g, fmt.Sprintf("%s is already there and matches the server's checksum (%d bytes, sha256 %s): nothing downloaded", dest, st.Size(), sha),
+						map[string]any{"action": "download", "path": dest, "size": st.Size(), "sha256": sha, "downloaded": false})
+					return nil
+				}
+			}
 			ev := newEvents(g, nil)
 			res, err := httpget.Get(ctx, pipeline.HTTPClient(), httpget.Request{URL: u, Header: hdr, Dest: dest, SHA256: strings.ToLower(snap.Checksum), Size: snap.Size,
 				MaxAttempts: e.cfg.Upload.MaxAttempts, IdleTimeout: e.cfg.Download.IdleTimeout.D(),
@@ -282,7 +291,7 @@ func newSnapDownloadCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			report(g, fmt.Sprintf("Downloaded %s (%d bytes, sha256 %s)", dest, res.Size, res.SHA256),
-				map[string]any{"action": "download", "path": dest, "size": res.Size, "sha256": res.SHA256})
+				map[string]any{"action": "download", "path": dest, "size": res.Size, "sha256": res.SHA256, "downloaded": true})
 			return nil
 		},
 	}

@@ -647,9 +647,11 @@ func (gr *initGroup) probe(ctx context.Context) (int64, error) {
 			}
 		}
 	} else {
-		rr, err := ff.Open(pipeline.Selection{}, 0, min(1, ff.Rows()))
+		// Opening every row checks the file holds what its header says
+		// (a truncated download is said now, not by plan); nothing is read.
+		rr, err := ff.Open(pipeline.Selection{}, 0, ff.Rows())
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("%s: %w", httpget.Redact(first), err)
 		}
 		gr.width = rr.Widths()[""]
 		rr.Close()

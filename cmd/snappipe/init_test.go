@@ -382,3 +382,18 @@ func hfShards(t *testing.T, dir, split string, n int) []string {
 	}
 	return out
 }
+
+// A file shorter than its header says (an interrupted download) is said
+// by init, naming the file, rather than written into the config.
+func TestInitTruncatedFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "img_emb_0.npy")
+	hdr := "{'descr': '<f2', 'fortran_order': False, 'shape': (1000, 8), }"
+	hdr += strings.Repeat(" ", 117-len(hdr)) + "\n"
+	data := append([]byte("\x93NUMPY\x01\x00v\x00"+hdr), make([]byte, 2*8*10)...) // 10 of 1000 rows
+	os.WriteFile(p, data, 0o644)
+	code, o := runCLI("init", dir, "-O", "-")
+	if code == 0 || !strings.Contains(o, p+": file is truncated: header npy v1.0 <f2 C-order shape (1000, 8) needs 16128 bytes, file has 288") {
+		t.Fatalf("init: %d\n%s", code, o)
+	}
+}

@@ -62,13 +62,20 @@ snapshot: { destination: out }
 		{[]string{"plan", missing}, exitError},
 		{[]string{"plan", missing, "--detailed-exitcode"}, exitError},
 		{[]string{"plan", cfg, "--detailed-exitcode", "--set", "qdrant.url=http://127.0.0.2:1", "--set", "qdrant.timeout=5s"}, exitError},
+		{[]string{"apply", cfg, "--state-dir", filepath.Join(dir, "down"), "--progress", "never", "--set", "qdrant.url=http://127.0.0.2:1", "--set", "qdrant.grpc_port=2", "--set", "upload.max_attempts=2"}, exitError},
 		{[]string{"apply", cfg, "--progress", "never"}, exitOK},
 		{[]string{"plan", cfg, "--detailed-exitcode"}, exitOK},
 		{[]string{"apply", cfg, "--dry-run", "--detailed-exitcode"}, exitOK},
 		{[]string{"nosuchcommand"}, exitError},
 	} {
-		if code, out := run(tc.args...); code != tc.code {
+		code, out := run(tc.args...)
+		if code != tc.code {
 			t.Fatalf("%v: exit %d, want %d\n%s", tc.args, code, tc.code, out)
+		}
+		// A server that is down is said as plan says it, with the address.
+		if tc.args[0] == "apply" && strings.Contains(strings.Join(tc.args, " "), "127.0.0.2") &&
+			!strings.Contains(out, `check collection "codes": qdrant at http://127.0.0.2:1 (gRPC 127.0.0.2:2, qdrant.grpc_port) could not be reached (Unavailable: `) {
+			t.Fatalf("apply to a server that is down:\n%s", out)
 		}
 	}
 }

@@ -27,15 +27,7 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	exists, err := u.rt.Qdrant.CollectionExists(cctx, coll)
 	cancel()
 	if err != nil {
-		where := u.rt.RESTBase
-		if ep, eerr := qdrantconn.EndpointOf(c); eerr == nil {
-			where = fmt.Sprintf("%s (gRPC %s, qdrant.grpc_port)", where, net.JoinHostPort(ep.Host, strconv.Itoa(ep.GRPCPort)))
-		}
-		what := "could not be reached"
-		if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
-			what = "refused the request"
-		}
-		pc.Problem("qdrant at %s %s (%s): the collection was not checked", where, what, grpcMessage(err))
+		pc.Problem("%s: the collection was not checked", u.serverProblem(err))
 		pc.Action("prepare collection %q (%s) once the server is reachable", coll, vectorsSummary(c))
 	} else {
 		var points uint64
@@ -134,4 +126,20 @@ func (u *Upsert) Describe() []string {
 		out = append(out, fmt.Sprintf("  upsert     partial: %d of %d batches acknowledged (watermark %d, %d above it)", us.AckedCount(), batches, us.Watermark, len(us.Above)))
 	}
 	return out
+}
+
+// serverProblem says a failed call as plan and apply both put it: the
+// server's REST URL and the gRPC address it was dialled at (whose port is
+// qdrant.grpc_port), unreachable or refusing, and gRPC's code and message.
+func (u *Upsert) serverProblem(err error) string {
+	c := u.rt.Config
+	where := u.rt.RESTBase
+	if ep, eerr := qdrantconn.EndpointOf(c); eerr == nil {
+		where = fmt.Sprintf("%s (gRPC %s, qdrant.grpc_port)", where, net.JoinHostPort(ep.Host, strconv.Itoa(ep.GRPCPort)))
+	}
+	what := "could not be reached"
+	if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+		what = "refused the request"
+	}
+	return fmt.Sprintf("qdrant at %s %s (%s)", where, what, grpcMessage(err))
 }

@@ -292,6 +292,12 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 	st := u.coll.Get()
 	var exists bool
 	if err := u.call(ctx, func(ctx context.Context) (err error) { exists, err = u.rt.Qdrant.CollectionExists(ctx, name); return }); err != nil {
+		// The first call of a run: a server that is down or refuses the
+		// key is said as plan says it.
+		switch status.Code(err) {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Unauthenticated, codes.PermissionDenied:
+			return fmt.Errorf("check collection %q: %s", name, u.serverProblem(err))
+		}
 		return fmt.Errorf("check collection %q: %s", name, grpcMessage(err))
 	}
 	if st.Ready {

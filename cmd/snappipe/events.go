@@ -76,6 +76,8 @@ func (e *events) StageStarted(node string) {
 }
 
 func (e *events) StageFinished(node string, err error) {
+	// A stage's last progress comes before its end, not at the next tick.
+	e.flushProgress(node)
 	m := map[string]any{"type": "stage_finished", "stage": node, "ok": err == nil}
 	if err != nil {
 		m["error"] = err.Error()
@@ -93,6 +95,25 @@ func (e *events) Progress(node string, done, total int64, unit string) {
 	e.prog[node] = p
 	e.units[node] = unit
 	e.mu.Unlock()
+}
+
+// flushProgress emits node's progress event now if it changed since the
+// last one (NDJSON output; the stats lines keep their period).
+func (e *events) flushProgress(node string) {
+	if e.out == nil {
+		return
+	}
+	e.mu.Lock()
+	p, ok := e.prog[node]
+	if !ok || p[0] == p[2] {
+		e.mu.Unlock()
+		return
+	}
+	p[2] = p[0]
+	e.prog[node] = p
+	unit := e.units[node]
+	e.mu.Unlock()
+	e.emit(map[string]any{"type": "progress", "stage": node, "done": p[0], "total": p[1], "unit": unit})
 }
 
 func (e *events) ticker() {

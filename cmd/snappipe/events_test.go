@@ -39,6 +39,8 @@ snapshot: { destination: out }
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	var lines []string
+	finished := map[string]bool{}
+	upsertDone := false
 	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if !strings.HasPrefix(l, `{"type":"`) {
 			t.Fatalf("line does not start with the type: %s", l)
@@ -48,8 +50,21 @@ snapshot: { destination: out }
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatal(err)
 		}
+		// A stage's progress comes before its end (its last value is
+		// flushed then, not at the next tick).
+		stage, _ := m["stage"].(string)
+		if m["type"] == "stage_finished" {
+			finished[stage] = true
+			if stage == "upsert" && !upsertDone {
+				t.Fatalf("upsert finished before a progress event said 100 of 100 points:\n%s", out.String())
+			}
+		}
 		if m["type"] == "progress" {
-			continue // timing-dependent
+			if finished[stage] {
+				t.Fatalf("progress of %s after its stage_finished:\n%s", stage, out.String())
+			}
+			upsertDone = upsertDone || stage == "upsert" && m["done"] == float64(100) && m["total"] == float64(100)
+			continue // timing-dependent otherwise
 		}
 		for _, k := range []string{"@timestamp", "seconds", "snapshot_name", "snapshot_path", "snapshot_sha256", "snapshot_size", "bytes_fetched", "snappipe"} {
 			if _, ok := m[k]; ok {

@@ -19,7 +19,8 @@ func newGraphCommand(g *globalOptions) *cobra.Command {
 		Long: `graph compiles the pipeline file and prints its DAG: one node per stage
 (download, decode per source; batch; upsert; snapshot; fetch; restore per
 target), with what each works on (shard counts, limits, batch size,
-destination) as labels. It reads no source and no server.`,
+destination) as labels. It reads no source and no server, and needs no
+variable set (an unset one is a warning, and its value is left out).`,
 		Example: `  snappipe graph configs/sample.yaml | dot -Tsvg > pipeline.svg
   snappipe graph configs/sample.yaml --format mermaid`,
 		Args: cobra.ExactArgs(1),
@@ -28,10 +29,14 @@ destination) as labels. It reads no source and no server.`,
 			if err != nil {
 				return err
 			}
+			// The DAG needs no secrets: an unset variable is a warning
+			// (on stderr), as with validate --allow-unset.
+			lo.AllowUnset = true
 			cfg, err := config.LoadPath(args[0], lo)
 			if err != nil {
 				return err
 			}
+			printWarnings(g, cfg)
 			var opts pipeline.ApplyOptions
 			if err := part.apply(&opts); err != nil {
 				return err

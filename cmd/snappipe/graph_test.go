@@ -40,11 +40,13 @@ sources:
   meta: { url: "https://u:p@h/metadata_{0000..0063}.parquet?token=s" }
   img:  { url: "https://h/img_emb_{0000..0063}.npy" }
 points: { limit: 5000, vectors: { v: img }, payload: { source: meta } }
-restore: [ { url: "http://target:6333", collection: copy } ]
+restore: [ { url: "http://target:6333", collection: copy, api_key: "${SNAPPIPE_TEST_UNSET_KEY}" } ]
 snapshot: { destination: out }
 `), 0o644)
 	var out, errb bytes.Buffer
-	if code := execute([]string{"graph", cfg}, strings.NewReader(""), &out, &errb); code != 0 {
+	// A variable that is not set (a secret) does not stop the drawing.
+	if code := execute([]string{"graph", cfg}, strings.NewReader(""), &out, &errb); code != 0 ||
+		!strings.Contains(errb.String(), "warning: restore[0].api_key: variable SNAPPIPE_TEST_UNSET_KEY is not set: not checked") {
 		t.Fatalf("graph: %d %s", code, errb.String())
 	}
 	for _, want := range []string{`"download.img" -> "decode.img"`, `"decode.meta" -> "batch"`, `"fetch" -> "restore.0"`,

@@ -245,7 +245,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	if err != nil {
 		var ue *UnsetError
 		if d.allowUnset && errors.As(err, &ue) {
-			d.nodeDiag(n, path, SeverityWarning, "variable %s is not set: not checked (--allow-unset)", ue.Name)
+			d.nodeDiag(n, path, SeverityWarning, "variable %s is not set: not checked", ue.Name)
 			return "", false
 		}
 		d.errorf(n, path, "%v", err)

@@ -185,9 +185,9 @@ func TestAllowUnset(t *testing.T) {
 		got = append(got, d.String())
 	}
 	want := []string{
-		`p.yaml:3:18: warning: qdrant.url: variable QURL is not set: not checked (--allow-unset)`,
-		`p.yaml:3:38: warning: qdrant.api_key: variable QKEY is not set: not checked (--allow-unset)`,
-		`p.yaml:17:12: warning: restore[0].url: variable T_URL is not set: not checked (--allow-unset)`,
+		`p.yaml:3:18: warning: qdrant.url: variable QURL is not set: not checked`,
+		`p.yaml:3:38: warning: qdrant.api_key: variable QKEY is not set: not checked`,
+		`p.yaml:17:12: warning: restore[0].url: variable T_URL is not set: not checked`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

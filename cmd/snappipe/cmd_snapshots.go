@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/qdrantconn"
@@ -189,9 +192,20 @@ func newSnapListCommand(g *globalOptions) *cobra.Command {
 			}
 			defer e.conn.Close()
 			ctx := cmd.Context()
-			srv, err := e.list(ctx)
-			if err != nil {
-				return fmt.Errorf("list snapshots of %q: %v", e.cfg.Collection.Name, err)
+			// A server that cannot be asked does not hide the destination:
+			// it is listed, and the command fails after it.
+			srv, srvErr := e.list(ctx)
+			if srvErr != nil {
+				where := e.ep.RESTBase
+				if e.ep.Host != "" {
+					where = fmt.Sprintf("%s (gRPC %s)", where, net.JoinHostPort(e.ep.Host, strconv.Itoa(e.ep.GRPCPort)))
+				}
+				msg := srvErr.Error()
+				var se interface{ GRPCStatus() *status.Status }
+				if errors.As(srvErr, &se) {
+					msg = fmt.Sprintf("%s: %s", se.GRPCStatus().Code(), se.GRPCStatus().Message())
+				}
+				srvErr = fmt.Errorf("the snapshots of %q on the server at %s could not be listed (%s)", e.cfg.Collection.Name, where, msg)
 			}
 			byName := map[string]serverSnap{}
 			for _, s := range srv {
@@ -210,20 +224,27 @@ func newSnapListCommand(g *globalOptions) *cobra.Command {
 					ev.emit(map[string]any{"type": "snapshot", "where": "destination", "name": d.Name, "location": d.Location, "size": d.Size, "manifest": d.Manifest})
 				}
 				ev.Close()
-				return nil
+				return srvErr
 			}
 			w := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "Server (%s, collection %s):\n", e.ep.RESTBase, e.cfg.Collection.Name)
-			fmt.Fprintln(w, "  NAME\tSIZE\tCREATED\tSHA256")
-			for _, s := range srv {
-				fmt.Fprintf(w, "  %s\t%d\t%s\t%s\n", s.Name, s.Size, s.Created.Format(time.RFC3339), s.Checksum)
+			if srvErr != nil {
+				fmt.Fprintln(w, "  could not be listed (see the error below)")
+			} else {
+				fmt.Fprintln(w, "  NAME\tSIZE\tCREATED\tSHA256")
+				for _, s := range srv {
+					fmt.Fprintf(w, "  %s\t%d\t%s\t%s\n", s.Name, s.Size, s.Created.Format(time.RFC3339), s.Checksum)
+				}
 			}
 			fmt.Fprintf(w, "Destination (%s):\n", e.cfg.Snapshot.Destination)
 			fmt.Fprintln(w, "  NAME\tSIZE\tMANIFEST")
 			for _, d := range dest {
 				fmt.Fprintf(w, "  %s\t%d\t%s\n", d.Name, d.Size, d.Manifest)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return srvErr
 		},
 	}
 	load.register(cmd)

@@ -69,6 +69,12 @@ snapshot: { destination: out }
 	if code, out := runCLI("snapshots", "download", cfg, "nosuch.snapshot"); code == 0 || !strings.Contains(out, `no snapshot nosuch.snapshot of collection "loc" on the server`) {
 		t.Fatalf("download of a missing snapshot: %d\n%s", code, out)
 	}
+	// A server that is down does not hide the destination's snapshots.
+	code, out = runCLI("snapshots", "list", cfg, "--set", "qdrant.url=http://127.0.0.2:1", "--set", "qdrant.grpc_port=2")
+	if code == 0 || !regexp.MustCompile(`(?m)^  `+regexp.QuoteMeta(name)+` +\d+ +ok$`).MatchString(out) ||
+		!strings.Contains(out, `the snapshots of "loc" on the server at http://127.0.0.2:1 (gRPC 127.0.0.2:2) could not be listed (Unavailable: `) {
+		t.Fatalf("list with the server down: %d\n%s", code, out)
+	}
 	// Delete: refused without a terminal unless -y, then gone everywhere.
 	if code, out := runCLI("snapshots", "delete", cfg, name); code == 0 || !strings.Contains(out, "no terminal to confirm on, re-run with -y") {
 		t.Fatalf("delete without -y: %d\n%s", code, out)

@@ -350,6 +350,11 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		}
 	}
 	flags := os.O_WRONLY | os.O_CREATE
+	if resp.StatusCode/100 == 2 {
+		if err := WebPage(resp, req.URL); err != nil {
+			return once{meta: meta}, err
+		}
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		// A full body: a Range request was ignored (or there was none).

@@ -113,6 +113,9 @@ func head(ctx context.Context, c *http.Client, url string, header http.Header, i
 	if resp.StatusCode != http.StatusOK {
 		return info, &httpget.StatusError{URL: httpget.Redact(url), Status: resp.Status, Code: resp.StatusCode}
 	}
+	if err := httpget.WebPage(resp, url); err != nil {
+		return info, err
+	}
 	u := *resp.Request.URL
 	u.RawQuery = ""
 	info.FinalURL = u.String()
@@ -237,6 +240,11 @@ func (r *Reader) fetchOnce(start, end int64) ([]byte, error) {
 		return nil, iw.Err(fmt.Errorf("GET %s: %w", httpget.Redact(r.url), unwrapURL(err)), httpget.Redact(r.url), 0)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		if err := httpget.WebPage(resp, r.url); err != nil {
+			return nil, err
+		}
+	}
 	if resp.StatusCode == http.StatusOK {
 		return nil, retry.Permanent(fmt.Errorf("GET %s: %w (got 200 to a Range request)", httpget.Redact(r.url), ErrNoRange))
 	}

@@ -101,7 +101,7 @@ type OptimizersConfig struct {
 
 // Source is one input file.
 type Source struct {
-	URL    string `yaml:"url" doc:"http(s) URL. Downloaded (resumably) into the cache beside the state. Exactly one of url and path."`
+	URL    string `yaml:"url" doc:"http(s) URL of the file itself (on Hugging Face .../resolve/..., not the /blob/ page link: a web page is refused, naming the URL to use). Downloaded (resumably) into the cache beside the state. Exactly one of url and path."`
 	Path   string `yaml:"path" doc:"Local file, relative to the config file's directory."`
 	Format string `yaml:"format" enum:"@formats" doc:"File format (a registered format plugin); inferred from the extension when omitted."`
 	SHA256 string `yaml:"sha256" doc:"Expected SHA-256 (64 hex digits) of the whole file."`

@@ -113,7 +113,12 @@ func (e *events) flushProgress(node string) {
 	e.prog[node] = p
 	unit := e.units[node]
 	e.mu.Unlock()
-	e.emit(map[string]any{"type": "progress", "stage": node, "done": p[0], "total": p[1], "unit": unit})
+	e.emit(progressEvent(node, p, unit))
+}
+
+// progressEvent is a stage's progress as an NDJSON event.
+func progressEvent(node string, p [3]int64, unit string) map[string]any {
+	return map[string]any{"type": "progress", "stage": node, "done": p[0], "total": p[1], "unit": unit}
 }
 
 func (e *events) ticker() {
@@ -156,7 +161,7 @@ func (e *events) report(final bool) {
 			if p[0] < 1 {
 				parts = append(parts, fmt.Sprintf("%s creating on the server (%.0fs)", n, elapsed))
 			}
-			evs = append(evs, map[string]any{"type": "progress", "stage": n, "done": p[0], "total": p[1], "unit": "wait"})
+			evs = append(evs, progressEvent(n, p, "wait"))
 			continue
 		}
 		rate := float64(p[0]) / max(elapsed, 1e-3)
@@ -165,7 +170,7 @@ func (e *events) report(final bool) {
 			total = fmt.Sprint(p[1])
 		}
 		parts = append(parts, fmt.Sprintf("%s %d/%s %s (%.0f/s)", n, p[0], total, e.units[n], rate))
-		evs = append(evs, map[string]any{"type": "progress", "stage": n, "done": p[0], "total": p[1], "unit": e.units[n]})
+		evs = append(evs, progressEvent(n, p, e.units[n]))
 	}
 	e.mu.Unlock()
 	for _, ev := range evs {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,17 +19,8 @@ import (
 // snapshot on the server and the file with its manifest.
 func TestSnapshotsCommandsLocal(t *testing.T) {
 	srv := testkit.EmulatorEnv(t, qdrantemu.Options{})
-	sample := sampleDir()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(`version: 1
-name: loc
-qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
-collection: { name: loc, on_exists: recreate, vectors: { image: { size: 768, distance: Cosine } } }
-sources: { image: { path: "`+sample+`/img_emb_0000.npy" } }
-points: { limit: 120, vectors: { image: image } }
-snapshot: { destination: out }
-`), 0o644)
+	cfg := snapCLIConfig(t, "loc", 120, "snapshot: { destination: out }\n")
+	dir := filepath.Dir(cfg)
 	if code, out := runCLI("apply", cfg, "--progress", "never"); code != 0 {
 		t.Fatalf("apply: %d\n%s", code, out)
 	}
@@ -88,4 +80,23 @@ snapshot: { destination: out }
 	if code, out := runCLI("snapshots", "list", cfg); code != 0 || strings.Contains(out, name) {
 		t.Fatalf("list after delete: %d\n%s", code, out)
 	}
+}
+
+// snapCLIConfig writes a pipeline NAME loading the first limit rows of the
+// sample's image vectors (collection NAME, recreated), with the given
+// snapshot block, into a new directory, and returns its path.
+func snapCLIConfig(t *testing.T, name string, limit int, snapshot string) string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "p.yaml")
+	y := fmt.Sprintf(`version: 1
+name: %[1]s
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection: { name: %[1]s, on_exists: recreate, vectors: { image: { size: 768, distance: Cosine } } }
+sources: { image: { path: "%[2]s/img_emb_0000.npy" } }
+points: { limit: %[3]d, vectors: { image: image } }
+`, name, sampleDir(), limit) + snapshot
+	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

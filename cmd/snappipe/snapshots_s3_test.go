@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,19 +19,10 @@ func TestSnapshotsCommandsOnS3(t *testing.T) {
 	store := testkit.StartS3(t)
 	store.Bucket(t, "snaps")
 	srv := testkit.EmulatorEnv(t, qdrantemu.Options{})
-	sample := sampleDir()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(`version: 1
-name: s3cli
-qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
-collection: { name: s3cli, on_exists: recreate, vectors: { image: { size: 768, distance: Cosine } } }
-sources: { image: { path: "`+sample+`/img_emb_0000.npy" } }
-points: { limit: 150, vectors: { image: image } }
-snapshot:
+	cfg := snapCLIConfig(t, "s3cli", 150, `snapshot:
   destination: s3://snaps/cli/
   s3: { endpoint: "`+store.Endpoint+`", force_path_style: true }
-`), 0o644)
+`)
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := execute(append(args, "--progress", "never"), strings.NewReader(""), &out, &errb)

@@ -418,6 +418,15 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		*validator = ""
 		return once{meta: meta}, fmt.Errorf("GET %s: ETag changed from %s to %s; restarting", Redact(req.URL), old, served)
 	}
+	if meta.Size >= 0 {
+		to := meta.Size
+		if req.Limit > 0 {
+			to = min(to, req.Limit)
+		}
+		if err := checkSpace(part, to-have, req.URL); err != nil {
+			return once{meta: meta}, err
+		}
+	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
 		return once{meta: meta}, retry.Permanent(err)
@@ -462,7 +471,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 			n += k
 			if err != nil {
 				f.Close()
-				return once{n: n, meta: meta}, stalled(fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err)), have+n)
+				return once{n: n, meta: meta}, noSpace(stalled(fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err)), have+n), part, req.URL)
 			}
 		}
 		if head, err := readHead(part); err == nil {
@@ -486,7 +495,7 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		err = cerr
 	}
 	if err != nil {
-		return once{n: n, meta: meta}, stalled(fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err)), have+n)
+		return once{n: n, meta: meta}, noSpace(stalled(fmt.Errorf("GET %s: after %d bytes: %w", Redact(req.URL), have+n, stripURL(err)), have+n), part, req.URL)
 	}
 	if limit >= 0 && have+n > limit {
 		if req.Limit > 0 && limit == req.Limit {

@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/status"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/qdrantconn"
@@ -196,16 +193,8 @@ func newSnapListCommand(g *globalOptions) *cobra.Command {
 			// it is listed, and the command fails after it.
 			srv, srvErr := e.list(ctx)
 			if srvErr != nil {
-				where := e.ep.RESTBase
-				if e.ep.Host != "" {
-					where = fmt.Sprintf("%s (gRPC %s)", where, net.JoinHostPort(e.ep.Host, strconv.Itoa(e.ep.GRPCPort)))
-				}
-				msg := srvErr.Error()
-				var se interface{ GRPCStatus() *status.Status }
-				if errors.As(srvErr, &se) {
-					msg = fmt.Sprintf("%s: %s", se.GRPCStatus().Code(), se.GRPCStatus().Message())
-				}
-				srvErr = fmt.Errorf("the snapshots of %q on the server at %s could not be listed (%s)", e.cfg.Collection.Name, where, msg)
+				srvErr = fmt.Errorf("the snapshots of %q on the server at %s (gRPC %s) could not be listed (%s)",
+					e.cfg.Collection.Name, e.ep.RESTBase, e.ep.GRPCAddr(), qdrantconn.Message(srvErr))
 			}
 			byName := map[string]serverSnap{}
 			for _, s := range srv {

@@ -350,10 +350,8 @@ func getOnce(ctx context.Context, c *http.Client, req Request, part string, vali
 		}
 	}
 	flags := os.O_WRONLY | os.O_CREATE
-	if resp.StatusCode/100 == 2 {
-		if err := WebPage(resp, req.URL); err != nil {
-			return once{meta: meta}, err
-		}
+	if err := WebPage(resp, req.URL); err != nil {
+		return once{meta: meta}, err
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:

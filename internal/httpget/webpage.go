@@ -32,9 +32,13 @@ func (e *WebPageError) Error() string {
 
 func (e *WebPageError) Is(target error) bool { return target == ErrWebPage }
 
-// WebPage returns a permanent WebPageError when resp is an HTML page (by
-// its Content-Type: no data format snappipe reads is served as HTML).
+// WebPage returns a permanent WebPageError when resp is a successful
+// answer holding an HTML page (by its Content-Type: no data format
+// snappipe reads is served as HTML); nil for any other response.
 func WebPage(resp *http.Response, rawURL string) error {
+	if resp.StatusCode/100 != 2 {
+		return nil
+	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt != "text/html" && mt != "application/xhtml+xml" {
 		return nil

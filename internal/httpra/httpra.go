@@ -240,10 +240,8 @@ func (r *Reader) fetchOnce(start, end int64) ([]byte, error) {
 		return nil, iw.Err(fmt.Errorf("GET %s: %w", httpget.Redact(r.url), unwrapURL(err)), httpget.Redact(r.url), 0)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 == 2 {
-		if err := httpget.WebPage(resp, r.url); err != nil {
-			return nil, err
-		}
+	if err := httpget.WebPage(resp, r.url); err != nil {
+		return nil, err
 	}
 	if resp.StatusCode == http.StatusOK {
 		return nil, retry.Permanent(fmt.Errorf("GET %s: %w (got 200 to a Range request)", httpget.Redact(r.url), ErrNoRange))

@@ -4,13 +4,18 @@
 package qdrantconn
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // writeBuffer is each connection's gRPC write buffer. gRPC's default (32
@@ -56,4 +61,27 @@ func Connect(cfg *config.Config) (*qdrant.Client, Endpoint, error) {
 		GrpcOptions: []grpc.DialOption{grpc.WithWriteBufferSize(writeBuffer)},
 	})
 	return c, ep, err
+}
+
+// GRPCAddr is the host:port gRPC dials (its port is qdrant.grpc_port).
+func (e Endpoint) GRPCAddr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.GRPCPort)) }
+
+// Message renders a go-client error as gRPC code + the server's message
+// (go-client wraps statuses in its own text), with Qdrant's retry-after
+// for rate limits and, for a refused key, where the key comes from.
+func Message(err error) string {
+	var re *qdrant.QdrantResourceExhaustedError
+	if errors.As(err, &re) {
+		return fmt.Sprintf("ResourceExhausted: %s (retry after %ds)", re.Reason, re.RetryAfterS)
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		st := se.GRPCStatus()
+		msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+		if st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied {
+			msg += " (the server refused the API key: check qdrant.api_key, QDRANT_API_KEY)"
+		}
+		return msg
+	}
+	return err.Error()
 }

@@ -3,8 +3,6 @@ package upsert
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -135,11 +133,11 @@ func (u *Upsert) serverProblem(err error) string {
 	c := u.rt.Config
 	where := u.rt.RESTBase
 	if ep, eerr := qdrantconn.EndpointOf(c); eerr == nil {
-		where = fmt.Sprintf("%s (gRPC %s, qdrant.grpc_port)", where, net.JoinHostPort(ep.Host, strconv.Itoa(ep.GRPCPort)))
+		where = fmt.Sprintf("%s (gRPC %s, qdrant.grpc_port)", where, ep.GRPCAddr())
 	}
 	what := "could not be reached"
 	if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
 		what = "refused the request"
 	}
-	return fmt.Sprintf("qdrant at %s %s (%s)", where, what, grpcMessage(err))
+	return fmt.Sprintf("qdrant at %s %s (%s)", where, what, qdrantconn.Message(err))
 }

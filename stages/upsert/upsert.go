@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/internal/retry"
 	"github.com/snappipe/snappipe/internal/wire"
 	"github.com/snappipe/snappipe/pipeline"
@@ -195,7 +196,7 @@ func (u *Upsert) send(ctx context.Context, b *pipeline.Batch, h *wire.Hold) erro
 	what := fmt.Sprintf("upsert batch %d (rows %d-%d) into %q", b.Seq, b.Start, b.Start+int64(b.N)-1, c.Collection.Name)
 	pol := retry.Policy{MaxAttempts: c.Upload.MaxAttempts, MaxElapsed: c.Upload.MaxElapsed.D(), Initial: 100 * time.Millisecond,
 		Notify: func(attempt int, err error, wait time.Duration) {
-			u.rt.Log.Warn("upsert failed; retrying", "batch", b.Seq, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", grpcMessage(err))
+			u.rt.Log.Warn("upsert failed; retrying", "batch", b.Seq, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", qdrantconn.Message(err))
 		}}
 	err := retry.Do(ctx, pol, func(int) error {
 		cctx, cancel := context.WithTimeout(rpcCtx, c.Qdrant.Timeout.D())
@@ -218,33 +219,15 @@ func (u *Upsert) send(ctx context.Context, b *pipeline.Batch, h *wire.Hold) erro
 	}
 	var g *retry.GaveUp
 	if errors.As(err, &g) {
-		return fmt.Errorf("%s: giving up after %d attempts in %s: %s", what, g.Attempts, g.Elapsed.Round(time.Millisecond), grpcMessage(g.Err))
+		return fmt.Errorf("%s: giving up after %d attempts in %s: %s", what, g.Attempts, g.Elapsed.Round(time.Millisecond), qdrantconn.Message(g.Err))
 	}
-	return fmt.Errorf("%s: %s", what, grpcMessage(err))
-}
-
-// grpcMessage renders a go-client error as code + server message.
-func grpcMessage(err error) string {
-	var re *qdrant.QdrantResourceExhaustedError
-	if errors.As(err, &re) {
-		return fmt.Sprintf("ResourceExhausted: %s (retry after %ds)", re.Reason, re.RetryAfterS)
-	}
-	var se interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &se) {
-		st := se.GRPCStatus()
-		msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
-		if st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied {
-			msg += " (the server refused the API key: check qdrant.api_key, QDRANT_API_KEY)"
-		}
-		return msg
-	}
-	return err.Error()
+	return fmt.Errorf("%s: %s", what, qdrantconn.Message(err))
 }
 
 // alreadyExists recognises Qdrant's answer to creating a collection that
 // exists ("Wrong input: Collection `X` already exists!").
 func alreadyExists(err error) bool {
-	return status.Code(err) == codes.AlreadyExists || strings.Contains(grpcMessage(err), "already exists")
+	return status.Code(err) == codes.AlreadyExists || strings.Contains(qdrantconn.Message(err), "already exists")
 }
 
 // classify sorts a gRPC error for the shared retry policy: Qdrant's
@@ -272,7 +255,7 @@ func classify(err error) error {
 func (u *Upsert) call(ctx context.Context, f func(ctx context.Context) error) error {
 	pol := retry.Policy{MaxAttempts: u.rt.Config.Upload.MaxAttempts, MaxElapsed: u.rt.Config.Upload.MaxElapsed.D(), Initial: 100 * time.Millisecond,
 		Notify: func(attempt int, err error, wait time.Duration) {
-			u.rt.Log.Warn("qdrant call failed; retrying", "attempt", attempt, "in", wait.Round(time.Millisecond), "err", grpcMessage(err))
+			u.rt.Log.Warn("qdrant call failed; retrying", "attempt", attempt, "in", wait.Round(time.Millisecond), "err", qdrantconn.Message(err))
 		}}
 	err := retry.Do(ctx, pol, func(int) error {
 		cctx, cancel := context.WithTimeout(ctx, u.rt.Config.Qdrant.Timeout.D())
@@ -298,7 +281,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 		case codes.Unavailable, codes.DeadlineExceeded, codes.Unauthenticated, codes.PermissionDenied:
 			return fmt.Errorf("check collection %q: %s", name, u.serverProblem(err))
 		}
-		return fmt.Errorf("check collection %q: %s", name, grpcMessage(err))
+		return fmt.Errorf("check collection %q: %s", name, qdrantconn.Message(err))
 	}
 	if st.Ready {
 		if !exists {
@@ -313,7 +296,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 		case "reuse":
 			var info *qdrant.CollectionInfo
 			if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
-				return fmt.Errorf("get collection %q: %s", name, grpcMessage(err))
+				return fmt.Errorf("get collection %q: %s", name, qdrantconn.Message(err))
 			}
 			if diffs := DiffCollection(c, info); len(diffs) > 0 {
 				return fmt.Errorf("collection %q exists with a different config (on_exists: reuse): %s", name, strings.Join(diffs, "; "))
@@ -324,7 +307,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 				n, err = u.rt.Qdrant.Count(ctx, &qdrant.CountPoints{CollectionName: name, Exact: qdrant.PtrOf(true)})
 				return
 			}); err != nil {
-				return fmt.Errorf("count points in %q: %s", name, grpcMessage(err))
+				return fmt.Errorf("count points in %q: %s", name, qdrantconn.Message(err))
 			}
 			if n > 0 {
 				if u.rt.ConfirmRecreate == nil {
@@ -335,7 +318,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 				}
 			}
 			if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.DeleteCollection(ctx, name) }); err != nil {
-				return fmt.Errorf("delete collection %q: %s", name, grpcMessage(err))
+				return fmt.Errorf("delete collection %q: %s", name, qdrantconn.Message(err))
 			}
 			exists = false
 		}
@@ -347,7 +330,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			// Another partition created it first: reuse it as configured.
 			var info *qdrant.CollectionInfo
 			if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
-				return fmt.Errorf("get collection %q: %s", name, grpcMessage(err))
+				return fmt.Errorf("get collection %q: %s", name, qdrantconn.Message(err))
 			}
 			if diffs := DiffCollection(c, info); len(diffs) > 0 {
 				return fmt.Errorf("collection %q was created by another partition with a different config: %s", name, strings.Join(diffs, "; "))
@@ -355,7 +338,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			exists = true
 			u.rt.Log.Info("collection created by another partition", "collection", name)
 		case err != nil:
-			return fmt.Errorf("create collection %q: %s", name, grpcMessage(err))
+			return fmt.Errorf("create collection %q: %s", name, qdrantconn.Message(err))
 		default:
 			u.rt.Log.Info("collection created", "collection", name)
 		}
@@ -367,7 +350,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			_, err := u.rt.Qdrant.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: name, FieldName: field, FieldType: &ft, Wait: &wait})
 			return err
 		}); err != nil {
-			return fmt.Errorf("create payload index %q on %q: %s", field, name, grpcMessage(err))
+			return fmt.Errorf("create payload index %q on %q: %s", field, name, qdrantconn.Message(err))
 		}
 	}
 	if c.Upload.Bulk {
@@ -379,7 +362,7 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 		if err := u.call(ctx, func(ctx context.Context) error {
 			return u.rt.Qdrant.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: name, HnswConfig: &qdrant.HnswConfigDiff{M: &zero}})
 		}); err != nil {
-			return fmt.Errorf("bulk mode: set hnsw m=0 on %q: %s", name, grpcMessage(err))
+			return fmt.Errorf("bulk mode: set hnsw m=0 on %q: %s", name, qdrantconn.Message(err))
 		}
 		if err := u.coll.Update(func(s *pipeline.CollectionState) { s.BulkHNSWM = &m; s.BulkApplied = true }); err != nil {
 			return err
@@ -403,7 +386,7 @@ func (u *Upsert) checkCount(ctx context.Context, rows int64) error {
 		n, err = u.rt.Qdrant.Count(ctx, &qdrant.CountPoints{CollectionName: c.Collection.Name, Exact: qdrant.PtrOf(true)})
 		return
 	}); err != nil {
-		return fmt.Errorf("count points in %q: %s", c.Collection.Name, grpcMessage(err))
+		return fmt.Errorf("count points in %q: %s", c.Collection.Name, qdrantconn.Message(err))
 	}
 	if int64(n) >= rows {
 		return nil
@@ -466,12 +449,12 @@ func (u *Upsert) finishBulk(ctx context.Context) error {
 	if err := u.call(ctx, func(ctx context.Context) error {
 		return u.rt.Qdrant.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: name, HnswConfig: &qdrant.HnswConfigDiff{M: &m}})
 	}); err != nil {
-		return fmt.Errorf("bulk mode: restore hnsw m=%d on %q: %s", m, name, grpcMessage(err))
+		return fmt.Errorf("bulk mode: restore hnsw m=%d on %q: %s", m, name, qdrantconn.Message(err))
 	}
 	for {
 		var info *qdrant.CollectionInfo
 		if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
-			return fmt.Errorf("bulk mode: wait for %q: %s", name, grpcMessage(err))
+			return fmt.Errorf("bulk mode: wait for %q: %s", name, qdrantconn.Message(err))
 		}
 		if info.GetStatus() == qdrant.CollectionStatus_Green {
 			break

@@ -2,12 +2,15 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/qdrant/go-client/qdrant"
@@ -320,4 +323,95 @@ func TestPartitionsThenFinalize(t *testing.T) {
 			t.Fatalf("%s on single files wrote %s (%v)", flag, o.StateDir, err)
 		}
 	}
+}
+
+// progressLog records apply's progress events and calls onUpsert with
+// each upsert report.
+type progressLog struct {
+	pipeline.NopEvents
+	mu       sync.Mutex
+	reports  [][2]int64 // upsert: done, total
+	onUpsert func(done int64)
+}
+
+func (p *progressLog) Progress(node string, done, total int64, unit string) {
+	if node != "upsert" {
+		return
+	}
+	p.mu.Lock()
+	p.reports = append(p.reports, [2]int64{done, total})
+	f := p.onUpsert
+	p.mu.Unlock()
+	if f != nil {
+		f(done)
+	}
+}
+
+// An interrupted shard-set run: batches never span two shards, so there
+// are more of them than rows / batch_size, and each holds fewer rows.
+// status, plan and the resumed run's progress count them as they are.
+func TestShardSetInterruptedCounts(t *testing.T) {
+	data := t.TempDir()
+	img, txt, meta := shardSet(t, data, []int{40, 25, 0, 33, 7})
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 20 * time.Millisecond}})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, shardYAML(url, data, ""))
+	// Batches of 16 by shard: 40 = 16+16+8, 25 = 16+9, 33 = 16+16+1, 7.
+	rowsOf := []int64{16, 16, 8, 16, 9, 16, 16, 1, 7}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := &progressLog{onUpsert: func(done int64) {
+		if done >= 32 {
+			cancel() // interrupt once two batches are acknowledged
+		}
+	}}
+	_, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe"), Events: first})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	sf, _, err := pipeline.OpenState(filepath.Join(dir, ".snappipe", "shards.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := sf.Snapshot().Upsert
+	var acked, ackedRows int64
+	for seq, n := range rowsOf {
+		if up.Acked(int64(seq)) {
+			acked, ackedRows = acked+1, ackedRows+n
+		}
+	}
+	if acked < 2 || acked >= int64(len(rowsOf)) || acked != up.AckedCount() {
+		t.Fatalf("first run acknowledged %d of %d batches (state: %d); the test needs a partial run", acked, len(rowsOf), up.AckedCount())
+	}
+	lines, err := pipeline.Status(cfg, all.Registry(), sf)
+	want := fmt.Sprintf("upsert     partial: %d of 9 batches acknowledged, %d of 105 points", acked, ackedRows)
+	if err != nil || !strings.Contains(strings.Join(lines, "\n"), want) {
+		t.Fatalf("status: %v, want %q in\n%s", err, want, strings.Join(lines, "\n"))
+	}
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), filepath.Join(dir, ".snappipe"))
+	want = fmt.Sprintf("upsert %d points in %d batches of up to 16 (a batch never spans two shards), 2 in parallel (%d batches already acknowledged)", 105-ackedRows, 9-acked, acked)
+	if err != nil || !strings.Contains(rep.Text(), want) {
+		t.Fatalf("plan: %v, want %q in\n%s", err, want, rep.Text())
+	}
+	e.srv.SetFaults(qdrantemu.Faults{})
+	second := &progressLog{}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{Events: second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.PointsWritten != 105-ackedRows {
+		t.Fatalf("resume wrote %d points, %d were unacknowledged", sum.PointsWritten, 105-ackedRows)
+	}
+	// The resumed progress starts at the acknowledged rows and never
+	// passes the total.
+	if len(second.reports) == 0 || second.reports[0] != [2]int64{ackedRows, 105} || second.reports[len(second.reports)-1] != [2]int64{105, 105} {
+		t.Fatalf("resumed progress %v, want it from %d to 105 of 105", second.reports, ackedRows)
+	}
+	for _, r := range second.reports {
+		if r[0] > r[1] {
+			t.Fatalf("progress %d of %d", r[0], r[1])
+		}
+	}
+	checkPoints(t, e, "shards", 105, img, txt, meta)
 }

@@ -71,17 +71,21 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 		}
 	}
 	bs := int64(c.Upload.BatchSize)
-	acked := int64(0)
+	l := u.rt.LayoutOf()
+	acked, ackedRows := int64(0), int64(0)
 	if us.BatchSize == c.Upload.BatchSize {
-		acked = us.AckedCount()
+		acked, ackedRows = us.AckedCount(), l.RowsOfBatches(us)
 	}
 	if total < 0 {
 		pc.Action("upsert the sources' rows (row count unknown until the problems above are fixed)")
 		return nil
 	}
-	batches := u.rt.LayoutOf().BatchCount(total)
-	pc.Action("upsert %d points in %d batches of %d, %d in parallel (%d batches already acknowledged)",
-		max(0, total-min(total, acked*bs)), batches-acked, bs, c.Upload.Parallel, acked)
+	size := fmt.Sprintf("of %d", bs)
+	if l.Sharded {
+		size = fmt.Sprintf("of up to %d (a batch never spans two shards)", bs)
+	}
+	pc.Action("upsert %d points in %d batches %s, %d in parallel (%d batches already acknowledged)",
+		max(0, total-min(total, ackedRows)), max(0, l.BatchCount(total)-acked), size, c.Upload.Parallel, acked)
 	return nil
 }
 
@@ -121,7 +125,12 @@ func (u *Upsert) Describe() []string {
 		out = append(out, "  upsert     pending")
 	default:
 		batches := (us.Rows + int64(us.BatchSize) - 1) / int64(max(us.BatchSize, 1))
-		out = append(out, fmt.Sprintf("  upsert     partial: %d of %d batches acknowledged (watermark %d, %d above it)", us.AckedCount(), batches, us.Watermark, len(us.Above)))
+		rows := us.AckedRows()
+		if l := u.rt.LayoutOf(); l.Sharded && l.BatchSize == us.BatchSize {
+			// Batches never span two shards: there are more of them.
+			batches, rows = l.Batches, l.RowsOfBatches(us)
+		}
+		out = append(out, fmt.Sprintf("  upsert     partial: %d of %d batches acknowledged, %d of %d points (watermark %d, %d above it)", us.AckedCount(), batches, rows, us.Rows, us.Watermark, len(us.Above)))
 	}
 	return out
 }

@@ -82,7 +82,11 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}); err != nil {
 		return err
 	}
-	u.rt.Events.Progress(Kind, 0, plan.Rows, "points")
+	// The points of the batches acknowledged before (with shard sets a
+	// batch never spans two shards: they are counted span by span).
+	var written atomic.Int64
+	written.Store(min(u.rt.LayoutOf().RowsOfBatches(u.ups.Get()), max(plan.Rows, 0)))
+	u.rt.Events.Progress(Kind, written.Load(), plan.Rows, "points")
 	first, ok, err := pipeline.Receive[*pipeline.Batch](ctx, sio, in)
 	if err != nil {
 		return err
@@ -98,12 +102,6 @@ func (u *Upsert) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err := u.prepareCollection(ctx); err != nil {
 		return err
 	}
-	var written atomic.Int64
-	written.Store(st.AckedCount() * int64(c.Upload.BatchSize))
-	if written.Load() > st.Rows {
-		written.Store(st.Rows)
-	}
-	u.rt.Events.Progress(Kind, written.Load(), st.Rows, "points")
 	work := make(chan *pipeline.Batch)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -386,7 +386,8 @@ func TestShardSetInterruptedCounts(t *testing.T) {
 	}
 	lines, err := pipeline.Status(cfg, all.Registry(), sf)
 	want := fmt.Sprintf("upsert     partial: %d of 9 batches acknowledged, %d of 105 points", acked, ackedRows)
-	if err != nil || !strings.Contains(strings.Join(lines, "\n"), want) {
+	if err != nil || !strings.Contains(strings.Join(lines, "\n"), want) ||
+		!regexp.MustCompile(`\n  download image +shard set of 5 files \(each fetched as its shard loads, removed once read\): \d in the cache, \d partly downloaded\n`).MatchString(strings.Join(lines, "\n")) {
 		t.Fatalf("status: %v, want %q in\n%s", err, want, strings.Join(lines, "\n"))
 	}
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), filepath.Join(dir, ".snappipe"))

@@ -201,9 +201,18 @@ func (u UpsertState) AckedRows() int64 {
 // write is atomic (temp, fsync, rename, fsync dir) and mode 0600.
 type StateFile struct {
 	Path string
-	mu   sync.Mutex // guards s and last
+	mu   sync.Mutex // guards s, last and cost
 	s    State
 	last time.Time
+	// cost is how long the last save took (encoding, write, fsyncs); a
+	// throttled update waits at least saveShare times that between saves,
+	// so a state grown large (thousands of shards) cannot make saving
+	// take more than a small share of the run.
+	cost time.Duration
+	// gen counts changes; saved is the gen the file holds. A save whose
+	// change a concurrent save already wrote returns at once (group
+	// commit): shards downloading side by side share their saves.
+	gen, saved uint64
 	// wmu serialises file writes, which happen outside mu so that an fsync
 	// never stalls the callers that only change the state.
 	wmu sync.Mutex
@@ -249,6 +258,7 @@ func (sf *StateFile) Reset(pipeline, hash string, fields map[string]string) {
 	sf.mu.Lock()
 	defer sf.mu.Unlock()
 	sf.s = State{StateVersion: StateVersion, Pipeline: pipeline, ConfigHash: hash, Fields: fields, Upsert: UpsertState{Rows: -1}}
+	sf.gen++
 }
 
 // Snapshot returns a deep copy of the state.
@@ -261,12 +271,31 @@ func (sf *StateFile) Snapshot() State {
 	return out
 }
 
+// View calls f with the state under the lock, for reads that need a
+// part of it: Snapshot copies the whole state, which with thousands of
+// shards is megabytes. f must not keep what it is given.
+func (sf *StateFile) View(f func(s *State)) {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	f(&sf.s)
+}
+
+// Change changes the state without saving it: the next save carries it.
+func (sf *StateFile) Change(f func(s *State)) {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	f(&sf.s)
+	sf.gen++
+}
+
 // Update changes the state and saves it before returning.
 func (sf *StateFile) Update(f func(s *State)) error {
 	sf.mu.Lock()
 	f(&sf.s)
+	sf.gen++
+	mine := sf.gen
 	sf.mu.Unlock()
-	return sf.save()
+	return sf.saveUpTo(mine)
 }
 
 // UpdateThrottled changes the state and saves it at most every interval;
@@ -275,7 +304,8 @@ func (sf *StateFile) Update(f func(s *State)) error {
 func (sf *StateFile) UpdateThrottled(interval time.Duration, f func(s *State)) error {
 	sf.mu.Lock()
 	f(&sf.s)
-	due := time.Since(sf.last) >= interval
+	sf.gen++
+	due := time.Since(sf.last) >= max(interval, saveShare*sf.cost)
 	if due {
 		sf.last = time.Now()
 	}
@@ -286,17 +316,38 @@ func (sf *StateFile) UpdateThrottled(interval time.Duration, f func(s *State)) e
 	return sf.save()
 }
 
+// saveShare: throttled saves are at least this many times their own
+// duration apart (at most 1/20 of the time is spent saving).
+const saveShare = 20
+
 // Flush saves the current state.
 func (sf *StateFile) Flush() error { return sf.save() }
 
 // save writes the state as it is when the write starts; writes are
 // serialised, so a later save always holds a newer state.
 func (sf *StateFile) save() error {
+	sf.mu.Lock()
+	mine := sf.gen
+	sf.mu.Unlock()
+	return sf.saveUpTo(mine)
+}
+
+// saveUpTo saves unless the file already holds change gen.
+func (sf *StateFile) saveUpTo(gen uint64) error {
 	sf.wmu.Lock()
 	defer sf.wmu.Unlock()
+	start := time.Now()
 	sf.mu.Lock()
-	sf.s.UpdatedAt = time.Now().UTC()
-	b, err := json.MarshalIndent(&sf.s, "", "  ")
+	if sf.saved >= gen && gen > 0 {
+		sf.mu.Unlock()
+		return nil // a save that began after the change wrote it
+	}
+	writing := sf.gen
+	sf.s.UpdatedAt = start.UTC()
+	// Compact: with thousands of shards the state is megabytes, and
+	// indenting it tripled the cost of every save (status --json prints
+	// it indented).
+	b, err := json.Marshal(&sf.s)
 	sf.last = time.Now()
 	sf.mu.Unlock()
 	if err != nil {
@@ -308,6 +359,9 @@ func (sf *StateFile) save() error {
 	if err := atomicfile.WriteFile(sf.Path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
+	sf.mu.Lock()
+	sf.cost, sf.saved = time.Since(start), max(sf.saved, writing)
+	sf.mu.Unlock()
 	return nil
 }
 

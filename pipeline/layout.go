@@ -325,8 +325,14 @@ func shardRows(ctx context.Context, c *config.Config, src *config.Source, name s
 		if o.Cache == nil {
 			return nil
 		}
-		st := o.Cache.Snapshot()
-		return st.ShardRows[key]
+		var cr *ShardRowsState
+		o.Cache.View(func(s *State) {
+			if r := s.ShardRows[key]; r != nil {
+				c := *r
+				cr = &c
+			}
+		})
+		return cr
 	}
 	remember := func(r ShardRowsState) {
 		if o.Cache != nil && o.Cache.Path != "" {

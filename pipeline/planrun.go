@@ -170,7 +170,9 @@ func Status(cfg *config.Config, reg *Registry, sf *StateFile) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: cfg, Log: slog.New(slog.DiscardHandler), Layout: st.Layout.Layout(cfg.Upload.BatchSize)}
+	runName := strings.TrimSuffix(filepath.Base(sf.Path), ".state.json")
+	rt := &Runtime{Config: cfg, Log: slog.New(slog.DiscardHandler), Layout: st.Layout.Layout(cfg.Upload.BatchSize),
+		CacheDir: filepath.Join(filepath.Dir(sf.Path), "cache", runName)}
 	rt.SetCheckpoint(sf)
 	lines, err := WalkStatus(p, reg, rt)
 	if err == nil && rt.Layout != nil && rt.Layout.Sharded {

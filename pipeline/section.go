@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,24 @@ func DownloadShardSection(rt *Runtime, n *Node, key string) (Section[DownloadSta
 		}
 		return ds
 	})
+}
+
+// DownloadShards is a download node's records of its shard files (keys
+// ShardKey(source, index)), as copies.
+func DownloadShards(rt *Runtime, n *Node) (map[string]DownloadState, error) {
+	if _, err := section(rt, n, KindDownload, func(*State) *struct{} { return nil }); err != nil {
+		return nil, err
+	}
+	out := map[string]DownloadState{}
+	prefix := n.Source + "#"
+	rt.state.View(func(s *State) {
+		for k, ds := range s.Downloads {
+			if strings.HasPrefix(k, prefix) && ds != nil {
+				out[k] = *ds
+			}
+		}
+	})
+	return out, nil
 }
 
 // CollectionSection is the upsert node's record of the collection set-up.

@@ -182,7 +182,10 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 			})
 		},
 		OnMeta: func(m httpget.Meta) {
-			fl.state.Update(func(ds *pipeline.DownloadState) {
+			// Not saved at once: a resumed download is validated by the
+			// .part's own ETag file, not by this record (with thousands of
+			// shards, a save per file start was most of a run's CPU).
+			fl.state.UpdateThrottled(time.Second, func(ds *pipeline.DownloadState) {
 				if ds.URL != key {
 					*ds = pipeline.DownloadState{URL: key}
 				}

@@ -80,6 +80,9 @@ func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 
 // Describe says what the checkpoint holds for this download.
 func (d *Download) Describe() []string {
+	if l := d.rt.LayoutOf(); l.Sharded {
+		return d.describeShards(l)
+	}
 	ds := d.state.Get()
 	switch {
 	case ds.URL != d.key():
@@ -91,4 +94,29 @@ func (d *Download) Describe() []string {
 	default:
 		return []string{fmt.Sprintf("  download %-10s partial (%d of %d bytes)", d.name, ds.Bytes, ds.Size)}
 	}
+}
+
+// describeShards sums up a shard set's downloads: each file is fetched as
+// its shard comes to load and removed from the cache once read, so the
+// shard table (loaded rows) is the progress; this says what the cache
+// holds now.
+func (d *Download) describeShards(l *pipeline.Layout) []string {
+	recs, err := pipeline.DownloadShards(d.rt, d.nodeRef)
+	if err != nil {
+		return []string{fmt.Sprintf("  download %-10s %v", d.name, err)}
+	}
+	var cached, partial int
+	for key, ds := range recs {
+		dest := CachePath(d.rt.CacheDir, key, ds.URL)
+		switch _, err := os.Stat(dest); {
+		case ds.Done && err == nil:
+			cached++
+		case !ds.Done && !ds.Prefix:
+			if _, err := os.Stat(dest + ".part"); err == nil {
+				partial++
+			}
+		}
+	}
+	return []string{fmt.Sprintf("  download %-10s shard set of %d files (each fetched as its shard loads, removed once read): %d in the cache, %d partly downloaded",
+		d.name, len(l.Shards), cached, partial)}
 }

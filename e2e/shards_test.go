@@ -416,3 +416,33 @@ func TestShardSetInterruptedCounts(t *testing.T) {
 	}
 	checkPoints(t, e, "shards", 105, img, txt, meta)
 }
+
+// finalize names at most 20 incomplete shards, says how many more there
+// are, and names every partition that has one.
+func TestFinalizeNamesManyIncompleteShards(t *testing.T) {
+	data := t.TempDir()
+	rows := make([]int, 45)
+	for i := range rows {
+		rows[i] = 1
+	}
+	shardSet(t, data, rows)
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, shardYAML(url, data, ""))
+	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0044}.parquet"
+	cfg.Sources["image"].URL = url + "/img_emb_{0000..0044}.npy"
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "p0"), Partition: &pipeline.Partition{I: 0, N: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	// Partition 1 (the odd shards, 22 of them) never ran.
+	_, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 2})
+	var odd []string
+	for k := 1; k < 40; k += 2 {
+		odd = append(odd, fmt.Sprintf("shard %d", k))
+	}
+	want := "22 rows are missing; incomplete: " + strings.Join(odd, ", ") + " and 2 more shards (partitions 1 of 2)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("finalize: %v\nwant %q", err, want)
+	}
+}

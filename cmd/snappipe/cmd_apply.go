@@ -241,7 +241,7 @@ func runApply(ctx context.Context, g *globalOptions, o *applyOptions, path strin
 	}
 	fmt.Fprintf(g.stdout, " in %s\n", elapsed.Round(time.Millisecond))
 	if aopts.Partition != nil {
-		fmt.Fprintf(g.stdout, "Partition %s loaded; run `snappipe apply --finalize %s` once every partition is done\n", aopts.Partition, path)
+		fmt.Fprintf(g.stdout, "Partition %s loaded; run `snappipe apply --finalize --partitions %d %s` once every partition is done\n", aopts.Partition, aopts.Partition.N, path)
 		return nil
 	}
 	fmt.Fprintf(g.stdout, "Snapshot: %s\n  size:   %d bytes (%s)\n  sha256: %s\n", sum.SnapshotPath, sum.SnapshotSize, formatBytes(sum.SnapshotSize), sum.SnapshotSHA256)

@@ -157,7 +157,7 @@ func TestPartitionsAcrossProcesses(t *testing.T) {
 		if r.err != nil {
 			t.Fatalf("partition %d: %v\n%s", r.i, r.err, r.out)
 		}
-		if !strings.Contains(r.out, fmt.Sprintf("Partition %d/3 loaded", r.i)) {
+		if !strings.Contains(r.out, fmt.Sprintf("Partition %d/3 loaded; run `snappipe apply --finalize --partitions 3 ", r.i)) {
 			t.Fatalf("partition %d output:\n%s", r.i, r.out)
 		}
 	}

@@ -81,6 +81,7 @@ func (v *Verify) incomplete(ctx context.Context, l *pipeline.Layout) (string, er
 	c := v.rt.Config
 	bs := int64(l.BatchSize)
 	var out []string
+	more := 0
 	parts := map[int]bool{}
 	for _, s := range l.Shards {
 		var ids []*qdrant.PointId
@@ -104,6 +105,8 @@ func (v *Verify) incomplete(ctx context.Context, l *pipeline.Layout) (string, er
 		if !complete {
 			if len(out) < maxReported {
 				out = append(out, fmt.Sprintf("shard %d", s.Index))
+			} else {
+				more++
 			}
 			if v.rt.Partitions > 0 {
 				parts[s.Index%v.rt.Partitions] = true
@@ -114,6 +117,9 @@ func (v *Verify) incomplete(ctx context.Context, l *pipeline.Layout) (string, er
 		return "no shard lacks a batch's first or last point (points missing inside batches)", nil
 	}
 	s := strings.Join(out, ", ")
+	if more > 0 {
+		s += fmt.Sprintf(" and %d more shards", more)
+	}
 	if len(parts) > 0 {
 		var nums []int
 		for p := range parts {

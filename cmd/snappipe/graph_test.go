@@ -50,7 +50,9 @@ snapshot: { destination: out }
 		t.Fatalf("graph: %d %s", code, errb.String())
 	}
 	for _, want := range []string{`"download.img" -> "decode.img"`, `"decode.meta" -> "batch"`, `"fetch" -> "restore.0"`,
-		`64 shards`, `limit 5000`, `restore\nhttp://target:6333\ncopy`} {
+		`64 shards`, `limit 5000`, `restore\nhttp://target:6333\ncopy`,
+		// A shard range reads as written (it read img_emb_%7B0000..0063%7D).
+		`https://h/img_emb_{0000..0063}.npy`, `https://h/metadata_{0000..0063}.parquet?…`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("DOT lacks %q:\n%s", want, out.String())
 		}

@@ -128,8 +128,11 @@ func Redact(s string) string {
 	if u.RawQuery != "" {
 		u.RawQuery = "…"
 	}
-	return u.String()
+	// A shard set's {A..B} range reads as written, not as %7BA..B%7D.
+	return braces.Replace(u.String())
 }
+
+var braces = strings.NewReplacer("%7B", "{", "%7D", "}")
 
 func sha256Hex(s string) string {
 	s = strings.Trim(strings.TrimPrefix(s, "W/"), `"`)

@@ -22,7 +22,7 @@ func (d *Decode) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 		loc := d.src.Path
 		if d.src.URL != "" {
 			// Redacted, with the range's braces as written (not %7B).
-			loc = strings.NewReplacer("%7B", "{", "%7D", "}").Replace(httpget.Redact(d.src.URL))
+			loc = httpget.Redact(d.src.URL)
 		}
 		desc := fmt.Sprintf("shard set: %d shards, %d rows", l.AllShards, l.SetRows)
 		if len(l.Shards) != l.AllShards || l.Rows != l.SetRows {

@@ -49,7 +49,15 @@ func newEvents(g *globalOptions, log *slog.Logger) *events {
 	e.quiet = g.progress == "never"
 	tty := os.Getenv("CI") == "" && isTTY(g.stderr)
 	if e.out == nil && !e.quiet && (g.progress == "always" || g.progress == "auto" && tty) {
-		e.bars = mpb.New(mpb.WithOutput(g.stderr), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
+		opts := []mpb.ContainerOption{mpb.WithOutput(g.stderr), mpb.WithWidth(40), mpb.WithRefreshRate(200 * time.Millisecond)}
+		if !tty {
+			// always, without a terminal (| tee): mpb would draw nothing
+			// and keep the log lines it holds for the next frame forever.
+			// Its lines are cut at the container width (no terminal to
+			// ask): room for the name, counters, rate and ETA.
+			opts = append(opts, mpb.WithAutoRefresh(), mpb.WithWidth(120))
+		}
+		e.bars = mpb.New(opts...)
 		e.barOf = map[string]*mpb.Bar{}
 		e.quiet = true // the bars replace the stats lines
 	}
@@ -210,7 +218,7 @@ func (e *events) bar(node string, done, total int64, unit string) {
 	if !ok && unit == "wait" {
 		// Work of unknown length (snapshot creation): a spinner with the
 		// time elapsed.
-		b = e.bars.AddSpinner(0, mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-16s", node)), decor.Name("creating on the server ")),
+		b = e.bars.AddSpinner(0, mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-18s", node)), decor.Name("creating on the server ")),
 			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_MMSS)))
 		e.barOf[node] = b
 		ok = true
@@ -229,7 +237,7 @@ func (e *events) bar(node string, done, total int64, unit string) {
 			speed = decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncWidth)
 		}
 		b = e.bars.AddBar(max(total, 0),
-			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-16s", node)), counters),
+			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-18s", node)), counters),
 			mpb.AppendDecorators(decor.Percentage(decor.WCSyncWidth), decor.Name(" "), speed, decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
 		e.barOf[node] = b
 	}

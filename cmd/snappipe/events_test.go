@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -134,5 +135,39 @@ func checkEventKeys(t *testing.T, line string) {
 	walk(true)
 	if dec.More() {
 		t.Fatalf("more than one value on a line: %s", line)
+	}
+}
+
+// --progress always without a terminal (apply ... 2>&1 | tee log) draws
+// the bars and keeps the log lines; it used to print nothing at all, the
+// log lines held back for a frame that was never drawn.
+func TestProgressAlwaysWithoutTerminal(t *testing.T) {
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	t.Setenv("CI", "")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte(`version: 1
+name: bars
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: bars
+  vectors: { image: { size: 768, distance: Cosine } }
+sources:
+  image: { path: "`+sampleDir()+`/img_emb_0000.npy" }
+points: { limit: 100, vectors: { image: image } }
+snapshot: { destination: out }
+`), 0o644)
+	var out, errb bytes.Buffer
+	if code := execute([]string{"apply", cfg, "--progress", "always", "--log-level", "info"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), `level=INFO msg="collection created" collection=bars`) {
+		t.Errorf("the log lines are missing:\n%s", errb.String())
+	}
+	if !regexp.MustCompile(`\nupsert +100 / 100 \[=+\] 100 % `).MatchString(errb.String()) {
+		t.Errorf("no finished upsert bar:\n%s", errb.String())
+	}
+	if !strings.Contains(out.String(), "Apply complete: 100 points written") {
+		t.Errorf("stdout:\n%s", out.String())
 	}
 }

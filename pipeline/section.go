@@ -43,13 +43,21 @@ func (s Section[T]) UpdateThrottled(interval time.Duration, f func(*T)) error {
 func (s Section[T]) Flush() error { return s.sf.Flush() }
 
 func section[T any](rt *Runtime, n *Node, kind string, get func(*State) *T) (Section[T], error) {
-	if n.Kind != kind {
-		return Section[T]{}, fmt.Errorf("internal: node %s (%s) asked for the %s section", n.ID, n.Kind, kind)
-	}
-	if rt.state == nil {
-		return Section[T]{}, fmt.Errorf("internal: no checkpoint in the runtime")
+	if err := mayRead(rt, n, kind); err != nil {
+		return Section[T]{}, err
 	}
 	return Section[T]{sf: rt.state, get: get}, nil
+}
+
+// mayRead checks that node n, of kind, asks for its own kind's records.
+func mayRead(rt *Runtime, n *Node, kind string) error {
+	if n.Kind != kind {
+		return fmt.Errorf("internal: node %s (%s) asked for the %s section", n.ID, n.Kind, kind)
+	}
+	if rt.state == nil {
+		return fmt.Errorf("internal: no checkpoint in the runtime")
+	}
+	return nil
 }
 
 // DownloadSection is a download node's record of its source.
@@ -87,7 +95,7 @@ func DownloadShardSection(rt *Runtime, n *Node, key string) (Section[DownloadSta
 // DownloadShards is a download node's records of its shard files (keys
 // ShardKey(source, index)), as copies.
 func DownloadShards(rt *Runtime, n *Node) (map[string]DownloadState, error) {
-	if _, err := section(rt, n, KindDownload, func(*State) *struct{} { return nil }); err != nil {
+	if err := mayRead(rt, n, KindDownload); err != nil {
 		return nil, err
 	}
 	out := map[string]DownloadState{}

@@ -180,7 +180,7 @@ snapshot: { destination: out }
 		t.Fatalf("corrupt file not kept aside: %q %v", b, err)
 	}
 	b, _ := os.ReadFile(state)
-	edited := regexp.MustCompile(`"config_hash": "[0-9a-f]+"`).ReplaceAll(b, []byte(`"config_hash": "0000"`))
+	edited := regexp.MustCompile(`"config_hash":"[0-9a-f]+"`).ReplaceAll(b, []byte(`"config_hash":"0000"`))
 	os.WriteFile(state, edited, 0o600)
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "does not match its own config_fields") {
 		t.Fatalf("edited hash: %v", err)

@@ -79,7 +79,7 @@ func TestBulkModeRestoresHNSW(t *testing.T) {
 		t.Fatalf("hnsw m after bulk load = %d, want 16 restored", info.GetConfig().GetHnswConfig().GetM())
 	}
 	st, _ := os.ReadFile(filepath.Join(dir, ".snappipe", "e2e.state.json"))
-	if !strings.Contains(string(st), `"bulk_restored": true`) {
+	if !strings.Contains(string(st), `"bulk_restored":true`) {
 		t.Fatalf("state: %s", st)
 	}
 }

@@ -280,14 +280,6 @@ func (sf *StateFile) View(f func(s *State)) {
 	f(&sf.s)
 }
 
-// Change changes the state without saving it: the next save carries it.
-func (sf *StateFile) Change(f func(s *State)) {
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
-	f(&sf.s)
-	sf.gen++
-}
-
 // Update changes the state and saves it before returning.
 func (sf *StateFile) Update(f func(s *State)) error {
 	sf.mu.Lock()

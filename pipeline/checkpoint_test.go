@@ -64,7 +64,7 @@ func TestUpdatesSideBySideAreEachSaved(t *testing.T) {
 
 // A throttled update waits at least saveShare times the last save's
 // duration, whatever interval it asks for: a large state cannot make
-// saving most of the work. A plain Update and Flush always save.
+// saving most of the work. Flush saves what the throttle held back.
 func TestThrottledSavesScaleWithTheirCost(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.state.json")
 	sf, _, err := OpenState(p)
@@ -92,11 +92,17 @@ func TestThrottledSavesScaleWithTheirCost(t *testing.T) {
 	if got := readState(t, p).Pipeline; got != "c" {
 		t.Fatalf("a throttled update a minute after a quick save did not save (%q)", got)
 	}
-	sf.Change(func(s *State) { s.Pipeline = "d" })
+	// Held back by the throttle, then saved by Flush.
+	sf.mu.Lock()
+	sf.cost = time.Hour
+	sf.mu.Unlock()
+	if err := sf.UpdateThrottled(time.Millisecond, func(s *State) { s.Pipeline = "d" }); err != nil {
+		t.Fatal(err)
+	}
 	if err := sf.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if got := readState(t, p).Pipeline; got != "d" {
-		t.Fatalf("Flush did not save a Change (%q)", got)
+		t.Fatalf("Flush did not save a throttled change (%q)", got)
 	}
 }

@@ -21,20 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // first, the summary last, and the set of events between them, with
 // run-specific values (times, names, digests) masked.
 func TestJSONEventStream(t *testing.T) {
-	testkit.EmulatorEnv(t, qdrantemu.Options{})
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(`version: 1
-name: events
-qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
-collection:
-  name: events
-  vectors: { image: { size: 768, distance: Cosine } }
-sources:
-  image: { path: "`+sampleDir()+`/img_emb_0000.npy" }
-points: { limit: 100, vectors: { image: image } }
-snapshot: { destination: out }
-`), 0o644)
+	cfg := hundredPoints(t, "events")
 	var out, errb bytes.Buffer
 	if code := execute([]string{"apply", cfg, "-o", "json"}, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -142,21 +129,8 @@ func checkEventKeys(t *testing.T, line string) {
 // the bars and keeps the log lines; it used to print nothing at all, the
 // log lines held back for a frame that was never drawn.
 func TestProgressAlwaysWithoutTerminal(t *testing.T) {
-	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	cfg := hundredPoints(t, "bars")
 	t.Setenv("CI", "")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "p.yaml")
-	os.WriteFile(cfg, []byte(`version: 1
-name: bars
-qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
-collection:
-  name: bars
-  vectors: { image: { size: 768, distance: Cosine } }
-sources:
-  image: { path: "`+sampleDir()+`/img_emb_0000.npy" }
-points: { limit: 100, vectors: { image: image } }
-snapshot: { destination: out }
-`), 0o644)
 	var out, errb bytes.Buffer
 	if code := execute([]string{"apply", cfg, "--progress", "always", "--log-level", "info"}, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -170,4 +144,24 @@ snapshot: { destination: out }
 	if !strings.Contains(out.String(), "Apply complete: 100 points written") {
 		t.Errorf("stdout:\n%s", out.String())
 	}
+}
+
+// hundredPoints starts an emulator (QDRANT_URL, QDRANT_GRPC_PORT) and
+// writes a pipeline loading 100 sample rows into collection name.
+func hundredPoints(t *testing.T, name string) string {
+	t.Helper()
+	testkit.EmulatorEnv(t, qdrantemu.Options{})
+	cfg := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(cfg, []byte(`version: 1
+name: `+name+`
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: `+name+`
+  vectors: { image: { size: 768, distance: Cosine } }
+sources:
+  image: { path: "`+sampleDir()+`/img_emb_0000.npy" }
+points: { limit: 100, vectors: { image: image } }
+snapshot: { destination: out }
+`), 0o644)
+	return cfg
 }

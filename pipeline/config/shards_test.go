@@ -99,6 +99,12 @@ snapshot: { destination: out }
 	if len(ds) != 1 || !strings.Contains(ds[0].Message, "img are single files while meta are shard sets") {
 		t.Fatalf("mix: %v", ds)
 	}
+	// A bad range in every source: each is named, all at once.
+	_, ds = load(t, strings.NewReplacer("{0000..0004}", "{0..99999999}", "{0000..0003}", "{5..1}").Replace(y), nil)
+	if len(ds) != 2 || !strings.Contains(ds[0].Message, "range {0..99999999} names 100000000 files; at most 100000") || ds[0].Line != 5 ||
+		!strings.Contains(ds[1].Message, "range {5..1}: expected {FIRST..LAST} with FIRST <= LAST") || ds[1].Line != 6 {
+		t.Fatalf("bad ranges: %v", ds)
+	}
 }
 
 // qdrant.peers takes the shard-set range syntax (Qdrant Cloud's node-{i}-

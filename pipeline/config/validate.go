@@ -448,7 +448,7 @@ func validateShards(c *Config, d *decoder) {
 		}
 		return "sources." + name + ".path"
 	}
-	anyGlob := false
+	anyGlob, bad := false, false
 	for _, name := range used {
 		s := c.Sources[name]
 		if s == nil {
@@ -462,10 +462,14 @@ func validateShards(c *Config, d *decoder) {
 		}
 		files, err := s.Shards(c.Dir)
 		if err != nil {
-			d.at(key(s, name), "%v", err)
-			return
+			d.at(key(s, name), "%v", err) // every source's, all at once
+			bad = true
+			continue
 		}
 		sets[name] = files
+	}
+	if bad {
+		return
 	}
 	if anyGlob {
 		// Globs list files at plan/apply time; check only the mix here.

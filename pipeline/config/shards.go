@@ -42,6 +42,20 @@ const MaxShards = 100_000
 // rangeRE matches one numeric range in braces: {0000..2313}, {0..9}.
 var rangeRE = regexp.MustCompile(`\{(\d+)\.\.(\d+)\}`)
 
+// looseRangeRE matches what looks like a range, well formed or not
+// ({0..}, {a..c}, {-1..3}): those are mistakes, not file names.
+var looseRangeRE = regexp.MustCompile(`\{[^{}/]*\.\.[^{}/]*\}`)
+
+// badRange returns an error for a {..} in loc that is not a range.
+func badRange(loc string) error {
+	for _, m := range looseRangeRE.FindAllString(loc, -1) {
+		if !rangeRE.MatchString(m) {
+			return fmt.Errorf("%s is not a shard range: write {FIRST..LAST} with whole numbers, FIRST <= LAST, e.g. {0000..2313}", m)
+		}
+	}
+	return nil
+}
+
 // IsShardSet reports whether a source names many files: a {A..B} range in
 // its url or path, or glob characters in its path.
 func (s *Source) IsShardSet() bool {
@@ -101,6 +115,9 @@ func (s *Source) Shards(dir string) ([]ShardFile, error) {
 	if s.IsRemoteGlob() {
 		return nil, fmt.Errorf("%s: remote globs are listed at plan and apply time", s.URL)
 	}
+	if err := badRange(s.URL + s.Path); err != nil {
+		return nil, err
+	}
 	if s.URL != "" {
 		if !rangeRE.MatchString(s.URL) {
 			return []ShardFile{{Index: 0, URL: s.URL}}, nil
@@ -123,7 +140,7 @@ func (s *Source) Shards(dir string) ([]ShardFile, error) {
 func expandRange(s string, mk func(int, string) ShardFile) ([]ShardFile, error) {
 	ms := rangeRE.FindAllStringSubmatchIndex(s, -1)
 	if len(ms) != 1 {
-		return nil, fmt.Errorf("%q holds %d {A..B} ranges; a shard set has exactly one", redactURL(s), len(ms))
+		return nil, fmt.Errorf("holds %d {A..B} ranges; a shard set has exactly one", len(ms))
 	}
 	m := ms[0]
 	a, b := s[m[2]:m[3]], s[m[4]:m[5]]

@@ -105,6 +105,18 @@ snapshot: { destination: out }
 		!strings.Contains(ds[1].Message, "range {5..1}: expected {FIRST..LAST} with FIRST <= LAST") || ds[1].Line != 6 {
 		t.Fatalf("bad ranges: %v", ds)
 	}
+	// What looks like a range and is not one is a mistake, not a file name.
+	for bad, want := range map[string]string{
+		"{0..}":         "{0..} is not a shard range: write {FIRST..LAST} with whole numbers, FIRST <= LAST, e.g. {0000..2313}",
+		"{a..c}":        "{a..c} is not a shard range",
+		"{-1..3}":       "{-1..3} is not a shard range",
+		"{0..1}_{0..1}": "holds 2 {A..B} ranges; a shard set has exactly one",
+	} {
+		_, ds = load(t, strings.NewReplacer("{0000..0004}", bad, "{0000..0003}", bad).Replace(y), nil)
+		if len(ds) != 2 || !strings.Contains(ds[0].Message, want) || !strings.Contains(ds[1].Message, want) {
+			t.Errorf("%s: %v", bad, ds)
+		}
+	}
 }
 
 // qdrant.peers takes the shard-set range syntax (Qdrant Cloud's node-{i}-

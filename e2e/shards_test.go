@@ -281,7 +281,7 @@ func TestPartitionsThenFinalize(t *testing.T) {
 	// checkpoint has none; each partition's has its own).
 	rep, err := pipeline.PlanRunWith(context.Background(), cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
 	if err != nil || strings.Contains(rep.Text(), "Sources:") || !strings.Contains(rep.Text(), "shards     6 in the set, 89 rows, loaded by the partitions") ||
-		!strings.Contains(rep.Text(), `check that collection "shards" holds all 89 rows of the 6 shards`) {
+		!strings.Contains(rep.Text(), `check that collection "shards" holds all 89 rows of the 6 shards: it holds 63 now, 26 short; finalize would fail now`) {
 		t.Fatalf("finalize plan: %v\n%s", err, rep.Text())
 	}
 	_, err = e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
@@ -291,6 +291,10 @@ func TestPartitionsThenFinalize(t *testing.T) {
 	}
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "state-1"), Partition: &pipeline.Partition{I: 1, N: 3}}); err != nil {
 		t.Fatal(err)
+	}
+	rep, err = pipeline.PlanRunWith(context.Background(), cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
+	if err != nil || !strings.Contains(rep.Text(), `holds all 89 rows of the 6 shards: it holds them all now`) {
+		t.Fatalf("finalize plan once the partitions are done: %v\n%s", err, rep.Text())
 	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
 	if err != nil {

@@ -277,6 +277,11 @@ func TestPartitionsThenFinalize(t *testing.T) {
 	if n := len(e.srv.OpsOf("snapshot")); n != 0 {
 		t.Fatalf("%d snapshots before finalize", n)
 	}
+	done := pipeline.ApplyOptions{StateDir: filepath.Join(dir, "state-0"), Partition: &pipeline.Partition{I: 0, N: 3}}
+	if rep, err := pipeline.PlanRunWith(context.Background(), cfg, all.Registry(), done); err != nil || rep.Pending() ||
+		!strings.Contains(rep.Text(), "No changes: partition 0/3 has loaded its shards (partitions take no snapshot: finalize does).") {
+		t.Fatalf("plan of a loaded partition: %v\n%s", err, rep.Text())
+	}
 	// finalize's plan reads no file and shows no per-shard progress (its
 	// checkpoint has none; each partition's has its own).
 	rep, err := pipeline.PlanRunWith(context.Background(), cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, "final"), Finalize: true, Partitions: 3})
@@ -448,5 +453,40 @@ func TestFinalizeNamesManyIncompleteShards(t *testing.T) {
 	want := "22 rows are missing; incomplete: " + strings.Join(odd, ", ") + " and 2 more shards (partitions 1 of 2)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("finalize: %v\nwant %q", err, want)
+	}
+}
+
+// More partitions than shards (an Indexed Job's completions above the
+// shard count), or a partition of empty shards: it loads nothing and
+// succeeds, and plan says so; before, apply failed ("the sources hold no
+// rows"), and Kubernetes retried the pod until the Job failed.
+func TestPartitionWithoutRows(t *testing.T) {
+	data := t.TempDir()
+	shardSet(t, data, []int{20, 17, 0, 31, 9, 12})
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, shardYAML(url, data, ""))
+	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0005}.parquet"
+	cfg.Sources["image"].URL = url + "/img_emb_{0000..0005}.npy"
+	for _, c := range []struct {
+		p   pipeline.Partition
+		why string
+	}{
+		{pipeline.Partition{I: 7, N: 8}, "partition 7/8 has no rows to load: it owns none of the 6 shards (more partitions than shards); apply loads nothing and succeeds"},
+		{pipeline.Partition{I: 2, N: 6}, "partition 2/6 has no rows to load: its shards are empty; apply loads nothing and succeeds"},
+	} {
+		o := pipeline.ApplyOptions{StateDir: filepath.Join(dir, c.p.String()), Partition: &c.p}
+		rep, err := pipeline.PlanRunWith(context.Background(), cfg, all.Registry(), o)
+		if err != nil || rep.Pending() || !strings.Contains(rep.Text(), c.why) || !strings.Contains(rep.Text(), "No changes: this partition has nothing to load.") {
+			t.Fatalf("plan %s: %v\n%s", c.p, err, rep.Text())
+		}
+		sum, err := e.apply(t, cfg, o)
+		if err != nil || sum.PointsWritten != 0 {
+			t.Fatalf("apply %s: %v", c.p, err)
+		}
+	}
+	if n := len(e.srv.OpsOf("create")); n != 0 {
+		t.Fatalf("a partition without rows created the collection (%d creates)", n)
 	}
 }

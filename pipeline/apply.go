@@ -191,6 +191,11 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	if err != nil {
 		return nil, err
 	}
+	if why := layout.EmptyPartition(); why != "" {
+		// An Indexed Job's surplus pods succeed, loading nothing.
+		opts.Log.Warn(why)
+		return &Summary{}, sf.Update(func(s *State) { s.LastFailure = nil })
+	}
 	fields := NormalizedFields(cfg)
 	layout.Fields(fields)
 	hash := HashFields(fields)

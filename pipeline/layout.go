@@ -408,6 +408,19 @@ func ProbeShard(ctx context.Context, c *config.Config, src *config.Source, f con
 	return ff, done, nil
 }
 
+// EmptyPartition says why a partition has no rows to load (it owns no
+// shard: more partitions than shards; or only empty ones), or "".
+func (l *Layout) EmptyPartition() string {
+	if l.Partition == nil || l.Rows > 0 {
+		return ""
+	}
+	why := "its shards are empty"
+	if len(l.Shards) == 0 {
+		why = fmt.Sprintf("it owns none of the %d shards (more partitions than shards)", l.AllShards)
+	}
+	return fmt.Sprintf("partition %s has no rows to load: %s; apply loads nothing and succeeds", l.Partition, why)
+}
+
 // Fields adds the layout to a run's normalised config fields, so a
 // checkpoint never resumes over other shards (batch numbers follow them).
 func (l *Layout) Fields(f map[string]string) {

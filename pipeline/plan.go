@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -44,6 +45,9 @@ type PlanReport struct {
 	LastFailure string `json:"last_failure,omitempty"`
 	// Shards is the per-shard view of a shard set (ShardTable).
 	Shards []string `json:"shards,omitempty"`
+	// UpToDate is what the text says when nothing is pending ("" : the
+	// snapshot is up to date; a partition takes none).
+	UpToDate string `json:"-"`
 }
 
 // Pending reports whether apply would change anything.
@@ -89,7 +93,7 @@ func (r *PlanReport) Text() string {
 	}
 	if len(r.Actions) == 0 {
 		if len(r.Problems) == 0 {
-			b.WriteString("\nNo changes: the snapshot is up to date.\n")
+			fmt.Fprintf(&b, "\nNo changes: %s.\n", cmp.Or(r.UpToDate, "the snapshot is up to date"))
 		}
 		return b.String()
 	}

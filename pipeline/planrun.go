@@ -45,6 +45,9 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 	if lerr != nil {
 		return &PlanReport{Pipeline: cfg.Name, Sources: []SourceReport{}, Actions: []string{}, Problems: []string{lerr.Error()}}, nil
 	}
+	if why := layout.EmptyPartition(); why != "" {
+		return &PlanReport{Pipeline: cfg.Name, Sources: []SourceReport{}, Actions: []string{}, Shards: []string{"  " + why}, UpToDate: "this partition has nothing to load"}, nil
+	}
 	fields := NormalizedFields(cfg)
 	layout.Fields(fields)
 	fresh := !existed
@@ -102,6 +105,9 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 				finalizeCount(ctx, cfg, client, layout.Rows)
 			rep.Actions = append([]string{check}, rep.Actions...)
 		}
+	}
+	if opts.Partition != nil {
+		rep.UpToDate = fmt.Sprintf("partition %s has loaded its shards (partitions take no snapshot: finalize does)", opts.Partition)
 	}
 	if changed != "" {
 		rep.Problems = append([]string{changed}, rep.Problems...)

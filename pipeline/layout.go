@@ -175,8 +175,8 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 			byIndex[name][f.Index] = f
 		}
 	}
-	// Row counts of every file of every shard (all shards: a partition's
-	// global offsets depend on the shards before it).
+	// Row counts of every file of every shard the run needs (see probed
+	// below).
 	type job struct {
 		src string
 		k   int
@@ -187,46 +187,80 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 	var missing []job
 	var firstMissing error // one of their errors, as an example
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
 	par := o.Parallel
 	if par <= 0 {
 		par = 8
 	}
-	g.SetLimit(par)
-	for _, k := range idx {
-		for _, name := range used {
-			f := byIndex[name][k]
-			src := c.Sources[name]
-			g.Go(func() error {
-				if gctx.Err() != nil {
-					return nil // stopped (an error, or too many files absent)
-				}
-				n, err := shardRows(gctx, c, src, name, f, o)
-				var se *httpget.StatusError
-				if err != nil && (errors.Is(err, fs.ErrNotExist) || errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone)) {
+	// probe reads the row counts of shards ks, par files at a time.
+	probe := func(ks []int) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(par)
+		for _, k := range ks {
+			for _, name := range used {
+				f := byIndex[name][k]
+				src := c.Sources[name]
+				g.Go(func() error {
+					if gctx.Err() != nil {
+						return nil // stopped (an error, or too many files absent)
+					}
+					n, err := shardRows(gctx, c, src, name, f, o)
+					var se *httpget.StatusError
+					if err != nil && (errors.Is(err, fs.ErrNotExist) || errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone)) {
+						mu.Lock()
+						defer mu.Unlock()
+						missing = append(missing, job{name, k})
+						if firstMissing == nil {
+							firstMissing = err
+						}
+						if len(missing) >= maxMissing {
+							return errManyMissing // a wrong base URL: stop probing
+						}
+						return nil
+					}
+					if err != nil {
+						return fmt.Errorf("source %s shard %d (%s): %w", name, k, redactLoc(f), err)
+					}
 					mu.Lock()
-					defer mu.Unlock()
-					missing = append(missing, job{name, k})
-					if firstMissing == nil {
-						firstMissing = err
-					}
-					if len(missing) >= maxMissing {
-						return errManyMissing // a wrong base URL: stop probing
-					}
+					rows[job{name, k}] = n
+					mu.Unlock()
 					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("source %s shard %d (%s): %w", name, k, redactLoc(f), err)
-				}
-				mu.Lock()
-				rows[job{name, k}] = n
-				mu.Unlock()
-				return nil
-			})
+				})
+			}
 		}
+		return g.Wait()
 	}
-	if err := g.Wait(); err != nil && !errors.Is(err, errManyMissing) {
-		return nil, err
+	// A row limit needs the shards its rows lie in, no more (and no more
+	// bytes): the counts are read in index order, par shards at a time,
+	// until they reach it. A partition needs every count (its shards'
+	// global offsets depend on all the shards before them).
+	probed := len(idx)
+	var perr error
+	if limit := c.Points.LimitOr(); limit >= 0 && o.Partition == nil {
+		var reached int64
+		for probed = 0; probed < len(idx) && reached < limit; {
+			// As many shards as the rows still needed fill at the average
+			// shard size so far (one to start; par while all are empty).
+			n := 1
+			if probed > 0 {
+				n = par
+				if avg := reached / int64(probed); avg > 0 {
+					n = int(min(int64(par), (limit-reached+avg-1)/avg))
+				}
+			}
+			chunk := idx[probed:min(probed+n, len(idx))]
+			if perr = probe(chunk); perr != nil || len(missing) > 0 {
+				break
+			}
+			for _, k := range chunk {
+				reached += rows[job{used[0], k}]
+			}
+			probed += len(chunk)
+		}
+	} else {
+		perr = probe(idx)
+	}
+	if perr != nil && !errors.Is(perr, errManyMissing) {
+		return nil, perr
 	}
 	if len(missing) > 0 {
 		sort.Slice(missing, func(i, j int) bool {
@@ -250,7 +284,7 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 	var bad []string
 	limit := c.Points.LimitOr()
 	var start int64
-	for _, k := range idx {
+	for _, k := range idx[:probed] {
 		var n int64 = -1
 		var counts []string
 		agree := true
@@ -286,6 +320,9 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 		l.Shards = append(l.Shards, span)
 	}
 	l.SetRows = start
+	if probed < len(idx) {
+		l.SetRows = -1 // the shards past the limit were not read
+	}
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("sources are not aligned: row counts differ within %s; row i of every source's shard must describe the same item", strings.Join(bad, "; "))
 	}

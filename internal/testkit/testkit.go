@@ -203,6 +203,7 @@ func uploadTo(t testing.TB, u, apiKey, path string) {
 type Files struct {
 	mu       sync.Mutex
 	sent     map[string]int64
+	reqs     map[string]int // requests of any method, by file name
 	auth     []string
 	inFlight int
 	idle     *sync.Cond
@@ -244,6 +245,13 @@ func (c *Files) Auth() []string {
 	return slices.Clone(c.auth)
 }
 
+// Requests is how many requests (HEAD and GET) named one file.
+func (c *Files) Requests(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reqs[name]
+}
+
 // Of is the body bytes sent of one file.
 func (c *Files) Of(name string) int64 {
 	c.mu.Lock()
@@ -267,7 +275,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 
 // ServeFiles starts a Files server for dir; it stops with the test.
 func ServeFiles(t testing.TB, dir string) (*Files, string) {
-	c := &Files{sent: map[string]int64{}}
+	c := &Files{sent: map[string]int64{}, reqs: map[string]int{}}
 	c.idle = sync.NewCond(&c.mu)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
@@ -287,6 +295,9 @@ func ServeFiles(t testing.TB, dir string) (*Files, string) {
 			return
 		}
 		name := filepath.Base(r.URL.Path)
+		c.mu.Lock()
+		c.reqs[name]++
+		c.mu.Unlock()
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			http.NotFound(w, r)

@@ -25,7 +25,10 @@ func (d *Decode) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			loc = httpget.Redact(d.src.URL)
 		}
 		desc := fmt.Sprintf("shard set: %d shards, %d rows", l.AllShards, l.SetRows)
-		if len(l.Shards) != l.AllShards || l.Rows != l.SetRows {
+		switch {
+		case l.SetRows < 0:
+			desc = fmt.Sprintf("shard set: %d shards; this run loads the first %d, %d rows (the limit needs no more: the others are not read)", l.AllShards, len(l.Shards), l.Rows)
+		case len(l.Shards) != l.AllShards || l.Rows != l.SetRows:
 			desc += fmt.Sprintf("; this run loads %d shards, %d rows", len(l.Shards), l.Rows)
 		}
 		pc.Source(pipeline.SourceReport{Name: d.name, Location: loc, Format: d.src.Format, Size: -1, Rows: l.SetRows, Describe: desc})

@@ -19,6 +19,7 @@ import (
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
 )
 
@@ -94,6 +95,29 @@ upload: { batch_size: 16, parallel: 2 }
 download: { parallel_shards: 2 }
 snapshot: { destination: out }
 %[3]s`, url, dir, extra)
+}
+
+// shardRun is a shard set served over HTTP (metadata and image; text as a
+// local glob), an emulator, and shardYAML over every shard.
+type shardRun struct {
+	e         *env
+	cfg       *config.Config
+	dir, data string // the config's directory; the shard files'
+	img, txt  [][]float32
+	meta      []map[string]*qdrant.Value
+}
+
+func newShardRun(t *testing.T, rows []int) *shardRun {
+	data := t.TempDir()
+	r := &shardRun{dir: t.TempDir(), data: data}
+	r.img, r.txt, r.meta = shardSet(t, data, rows)
+	_, url := serveCounting(t, data)
+	r.e = newEnv(t, qdrantemu.Options{})
+	r.cfg = r.e.load(t, r.dir, shardYAML(url, data, ""))
+	last := fmt.Sprintf("%04d", len(rows)-1)
+	r.cfg.Sources["metadata"].URL = url + "/metadata_{0000.." + last + "}.parquet"
+	r.cfg.Sources["image"].URL = url + "/img_emb_{0000.." + last + "}.npy"
+	return r
 }
 
 // Five shards of three sources (ranges over HTTP, a glob locally, shard 2
@@ -265,14 +289,9 @@ func TestShardSetLimit(t *testing.T) {
 // partition k mod 3), none snapshots; finalize before the last partition
 // names what is missing, after it snapshots once; every point exact.
 func TestPartitionsThenFinalize(t *testing.T) {
-	data := t.TempDir()
-	img, txt, meta := shardSet(t, data, []int{20, 17, 0, 31, 9, 12})
-	_, url := serveCounting(t, data)
-	e := newEnv(t, qdrantemu.Options{})
-	dir := t.TempDir()
-	cfg := e.load(t, dir, shardYAML(url, data, ""))
-	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0005}.parquet"
-	cfg.Sources["image"].URL = url + "/img_emb_{0000..0005}.npy"
+	r := newShardRun(t, []int{20, 17, 0, 31, 9, 12})
+	e, cfg, dir, img, txt, meta := r.e, r.cfg, r.dir, r.img, r.txt, r.meta
+	data := r.data
 	for _, i := range []int{0, 2} {
 		sum, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, fmt.Sprintf("state-%d", i)), Partition: &pipeline.Partition{I: i, N: 3}})
 		if err != nil {
@@ -437,18 +456,12 @@ func TestShardSetInterruptedCounts(t *testing.T) {
 // finalize names at most 20 incomplete shards, says how many more there
 // are, and names every partition that has one.
 func TestFinalizeNamesManyIncompleteShards(t *testing.T) {
-	data := t.TempDir()
 	rows := make([]int, 45)
 	for i := range rows {
 		rows[i] = 1
 	}
-	shardSet(t, data, rows)
-	_, url := serveCounting(t, data)
-	e := newEnv(t, qdrantemu.Options{})
-	dir := t.TempDir()
-	cfg := e.load(t, dir, shardYAML(url, data, ""))
-	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0044}.parquet"
-	cfg.Sources["image"].URL = url + "/img_emb_{0000..0044}.npy"
+	r := newShardRun(t, rows)
+	e, cfg, dir := r.e, r.cfg, r.dir
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: filepath.Join(dir, "p0"), Partition: &pipeline.Partition{I: 0, N: 2}}); err != nil {
 		t.Fatal(err)
 	}
@@ -469,14 +482,8 @@ func TestFinalizeNamesManyIncompleteShards(t *testing.T) {
 // succeeds, and plan says so; before, apply failed ("the sources hold no
 // rows"), and Kubernetes retried the pod until the Job failed.
 func TestPartitionWithoutRows(t *testing.T) {
-	data := t.TempDir()
-	shardSet(t, data, []int{20, 17, 0, 31, 9, 12})
-	_, url := serveCounting(t, data)
-	e := newEnv(t, qdrantemu.Options{})
-	dir := t.TempDir()
-	cfg := e.load(t, dir, shardYAML(url, data, ""))
-	cfg.Sources["metadata"].URL = url + "/metadata_{0000..0005}.parquet"
-	cfg.Sources["image"].URL = url + "/img_emb_{0000..0005}.npy"
+	r := newShardRun(t, []int{20, 17, 0, 31, 9, 12})
+	e, cfg, dir := r.e, r.cfg, r.dir
 	for _, c := range []struct {
 		p   pipeline.Partition
 		why string

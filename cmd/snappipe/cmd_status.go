@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -39,9 +40,20 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if err != nil {
 		return err
 	}
+	// status reads no server: the qdrant: keys (an API key kept out of
+	// reach) may stay unset. Any other key decides what the checkpoint
+	// belongs to, so an unset one is the error it is elsewhere.
+	lo.AllowUnset = true
 	cfg, err := config.LoadPath(path, lo)
 	if err != nil {
 		return err
+	}
+	for _, k := range cfg.Unset {
+		if !strings.HasPrefix(k, "qdrant.") {
+			lo.AllowUnset = false
+			_, err := config.LoadPath(path, lo)
+			return err
+		}
 	}
 	var popts pipeline.ApplyOptions
 	if err := o.part.apply(&popts); err != nil {

@@ -165,3 +165,31 @@ snapshot: { destination: out }
 `), 0o644)
 	return cfg
 }
+
+// status reads no server: it works without the qdrant: variables (an API
+// key kept out of reach), and the checkpoint still matches. A variable in
+// any other key decides what the checkpoint belongs to: unset, it is the
+// error it is elsewhere.
+func TestStatusWithoutServerVariables(t *testing.T) {
+	cfg := hundredPoints(t, "st")
+	var out, errb bytes.Buffer
+	if code := execute([]string{"apply", cfg, "--progress", "never"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("apply: %d %s", code, errb.String())
+	}
+	os.Unsetenv("QDRANT_URL") // t.Setenv (hundredPoints) restores them
+	os.Unsetenv("QDRANT_GRPC_PORT")
+	out.Reset()
+	errb.Reset()
+	if code := execute([]string{"status", cfg}, strings.NewReader(""), &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "upsert     done (100 points)") || strings.Contains(out.String(), "config changed") || errb.Len() > 0 {
+		t.Fatalf("status without QDRANT_URL: %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), sampleDir(), "${SNAPPIPE_TEST_UNSET_DATA}", 1)), 0o644)
+	out.Reset()
+	errb.Reset()
+	if code := execute([]string{"status", cfg}, strings.NewReader(""), &out, &errb); code == 0 ||
+		!strings.Contains(out.String()+errb.String(), "sources.image.path: variable SNAPPIPE_TEST_UNSET_DATA is not set") {
+		t.Fatalf("status with a source variable unset: %d\n%s\n%s", code, out.String(), errb.String())
+	}
+}

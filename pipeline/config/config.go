@@ -27,6 +27,9 @@ type Config struct {
 	// Warnings are problems that do not stop the load (e.g. a source no
 	// point uses); the commands print them.
 	Warnings Diagnostics `yaml:"-"`
+	// Unset are the key paths whose ${VAR} had no value (LoadOptions.
+	// AllowUnset): their values are empty and were not checked.
+	Unset []string `yaml:"-"`
 	// positions of every decoded key path, for diagnostics after decoding.
 	pos map[string]Pos
 }

@@ -69,6 +69,7 @@ func Load(name string, data []byte, dir string, opts LoadOptions) (*Config, erro
 		return cfg, err
 	}
 	cfg.Warnings = d.diags.Warnings()
+	cfg.Unset = d.unset
 	return cfg, nil
 }
 
@@ -114,6 +115,7 @@ type decoder struct {
 	file       string
 	lookup     Lookup
 	allowUnset bool
+	unset      []string // key paths left unset (allowUnset)
 	diags      Diagnostics
 	pos        map[string]Pos
 	end        map[string]Pos // just past each decoded value, when known
@@ -246,6 +248,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		var ue *UnsetError
 		if d.allowUnset && errors.As(err, &ue) {
 			d.nodeDiag(n, path, SeverityWarning, "variable %s is not set: not checked", ue.Name)
+			d.unset = append(d.unset, path)
 			return "", false
 		}
 		d.errorf(n, path, "%v", err)

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/qdrant/go-client/qdrant"
-
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/qdrantconn"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -82,8 +80,6 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 			rep.Shards = []string{fmt.Sprintf("  shards     %d in the set, %d rows, loaded by the partitions (status --partition I/N shows each one's progress)", layout.AllShards, layout.Rows)}
 		} else {
 			rep.Shards = ShardTable(layout, sf.Snapshot().Upsert, rt.Resume)
-		}
-		if opts.Mode() != ModeFinalize {
 			// Only shards with batches still to acknowledge are loaded: a
 			// finished set plans nothing (plan --detailed-exitcode: 0).
 			left := 0
@@ -100,10 +96,6 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 				}
 				rep.Actions = append([]string{a}, rep.Actions...)
 			}
-		} else {
-			check := fmt.Sprintf("check that collection %q holds all %d rows of the %d shards", cfg.Collection.Name, layout.Rows, len(layout.Shards)) +
-				finalizeCount(ctx, cfg, client, layout.Rows)
-			rep.Actions = append([]string{check}, rep.Actions...)
 		}
 	}
 	if opts.Partition != nil {
@@ -115,33 +107,6 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 		rep.LastFailure = st.LastFailure.Text(cfg.Collection.Name)
 	}
 	return rep, nil
-}
-
-// finalizeCount says how far the collection is from what finalize
-// checks, so that a finalize Job is not started for nothing ("" when the
-// server does not answer: its stages report that).
-func finalizeCount(ctx context.Context, cfg *config.Config, client *qdrant.Client, rows int64) string {
-	cctx, cancel := context.WithTimeout(ctx, cfg.Qdrant.Timeout.D())
-	defer cancel()
-	name := cfg.Collection.Name
-	ok, err := client.CollectionExists(cctx, name)
-	if err != nil {
-		return ""
-	}
-	if !ok {
-		return ": it does not exist yet (the partitions create it); finalize would fail now"
-	}
-	n, err := client.Count(cctx, &qdrant.CountPoints{CollectionName: name, Exact: qdrant.PtrOf(true)})
-	switch {
-	case err != nil:
-		return ""
-	case int64(n) == rows:
-		return ": it holds them all now"
-	case int64(n) < rows:
-		return fmt.Sprintf(": it holds %d now, %d short; finalize would fail now", n, rows-int64(n))
-	default:
-		return fmt.Sprintf(": it holds %d now, more than planned; finalize would refuse to snapshot", n)
-	}
 }
 
 // readOnly gives BuildLayout the state's cached row counts without

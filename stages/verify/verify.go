@@ -43,18 +43,12 @@ func (v *Verify) Run(ctx context.Context, sio pipeline.StageIO) error {
 		return fmt.Errorf("--finalize needs shard sets (partitions load them); this pipeline's sources are single files")
 	}
 	name := c.Collection.Name
-	cctx, cancel := context.WithTimeout(ctx, c.Qdrant.Timeout.D())
-	defer cancel()
-	exists, err := v.rt.Qdrant.CollectionExists(cctx, name)
+	exists, n, err := v.count(ctx)
 	if err != nil {
-		return fmt.Errorf("check collection %q: %w", name, err)
+		return err
 	}
 	if !exists {
 		return fmt.Errorf("collection %q does not exist: run the partitions (apply --partition I/N) first", name)
-	}
-	n, err := v.rt.Qdrant.Count(cctx, &qdrant.CountPoints{CollectionName: name, Exact: qdrant.PtrOf(true)})
-	if err != nil {
-		return fmt.Errorf("count points in %q: %w", name, err)
 	}
 	want := l.Rows
 	if int64(n) == want {
@@ -74,6 +68,52 @@ func (v *Verify) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	return fmt.Errorf("%s: %d rows are missing; incomplete: %s. Run (or re-run) those partitions, then finalize again", msg, want-int64(n), missing)
 }
+
+// count counts the collection exactly (exists false: it is not there).
+func (v *Verify) count(ctx context.Context) (exists bool, n uint64, err error) {
+	c := v.rt.Config
+	name := c.Collection.Name
+	cctx, cancel := context.WithTimeout(ctx, c.Qdrant.Timeout.D())
+	defer cancel()
+	if exists, err = v.rt.Qdrant.CollectionExists(cctx, name); err != nil || !exists {
+		if err != nil {
+			err = fmt.Errorf("check collection %q: %w", name, err)
+		}
+		return exists, 0, err
+	}
+	if n, err = v.rt.Qdrant.Count(cctx, &qdrant.CountPoints{CollectionName: name, Exact: qdrant.PtrOf(true)}); err != nil {
+		return true, 0, fmt.Errorf("count points in %q: %w", name, err)
+	}
+	return true, n, nil
+}
+
+// Plan says what Run will check and, counting the collection now (read
+// only), whether it would pass, so that a finalize Job is not started for
+// nothing. A server that does not answer adds nothing here: the snapshot
+// stage's plan reports it.
+func (v *Verify) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	l := v.rt.LayoutOf()
+	if !l.Sharded {
+		return nil
+	}
+	check := fmt.Sprintf("check that collection %q holds all %d rows of the %d shards", v.rt.Config.Collection.Name, l.Rows, len(l.Shards))
+	exists, n, err := v.count(ctx)
+	switch {
+	case err != nil:
+	case !exists:
+		check += ": it does not exist yet (the partitions create it); finalize would fail now"
+	case int64(n) == l.Rows:
+		check += ": it holds them all now"
+	case int64(n) < l.Rows:
+		check += fmt.Sprintf(": it holds %d now, %d short; finalize would fail now", n, l.Rows-int64(n))
+	default:
+		check += fmt.Sprintf(": it holds %d now, more than planned; finalize would refuse to snapshot", n)
+	}
+	pc.Action("%s", check)
+	return nil
+}
+
+var _ pipeline.Planner = (*Verify)(nil)
 
 // incomplete names the shards one of whose batches has no point: with
 // id: row a batch's first and last ids are its first and last rows.

@@ -186,3 +186,38 @@ snapshot: { destination: out }
 		t.Fatalf("re-apply fetched %d bytes (image %d, metadata %d), wrote %d points", files.Total()-before, files.Of("img_emb_0000.npy"), files.Of("metadata_0000.parquet"), sum.PointsWritten)
 	}
 }
+
+// --full-refresh keeps verified downloads, a limit's prefixes too: a
+// higher limit extends the prefix from where it ended (the shorter prefix
+// was taken for the whole need, and the decoder failed on it as
+// truncated).
+func TestHigherLimitExtendsThePrefix(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 200, Dim: 768, Seed: 3, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	files, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
+	for _, src := range cfg.Sources {
+		src.URL, src.Path = url+"/"+filepath.Base(src.Path), ""
+	}
+	lim := int64(100)
+	cfg.Points.Limit = &lim
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lim = 180
+	yes := func(string, uint64) error { return nil }
+	if sum, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes}); err != nil || sum.PointsWritten != 180 {
+		t.Fatalf("limit 180, --full-refresh: %v, %d points", err, sum.PointsWritten)
+	}
+	if n := e.count(t, cfg.Collection.Name); n != 180 {
+		t.Fatalf("collection holds %d points, want 180", n)
+	}
+	// The 180 rows and a 4 KiB header probe per run: less than the 100-row
+	// prefix fetched again plus the 180 rows.
+	if got := files.Of("img_emb_0000.npy"); got < 128+180*1536 || got >= (128+100*1536)+(128+180*1536) {
+		t.Fatalf("img_emb_0000.npy: %d bytes fetched", got)
+	}
+}

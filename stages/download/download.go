@@ -372,7 +372,17 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, fl file, dest 
 	key := config.RedactURL(fl.url)
 	if ds.Prefix && ds.URL == key && ds.Bytes > 0 {
 		if fi, err := os.Stat(head); err == nil && fi.Size() == ds.Bytes {
-			return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size, Shard: fl.shard}, nil
+			need := cachedNeed(f, head, ds, d.src, fl.limit)
+			if need >= 0 && need <= ds.Bytes {
+				return &pipeline.FileReady{Source: d.name, Path: head, Size: fi.Size(), FullSize: ds.Size, Shard: fl.shard}, nil
+			}
+			// A raised limit needs more rows: the prefix fetched before
+			// is the start of the longer one (If-Range by its ETag).
+			if etag, err := os.ReadFile(head + ".etag"); err == nil && len(etag) > 0 {
+				if _, err := os.Stat(head + ".part"); os.IsNotExist(err) && os.Rename(head, head+".part") == nil {
+					atomicfile.WriteFile(head+".part.etag", etag, 0o644)
+				}
+			}
 		}
 	}
 	ra, err := httpra.Open(ctx, d.rt.HTTP, fl.url, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
@@ -410,6 +420,21 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, fl file, dest 
 	})
 	d.rt.Log.Info("fetched the rows the limit needs", "source", fl.name, "bytes", need, "of", ra.Size())
 	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size(), Shard: fl.shard}, nil
+}
+
+// cachedNeed is how many leading bytes the first limit rows take, read
+// from the header of a prefix fetched before (-1 when it cannot tell).
+func cachedNeed(f pipeline.Format, head string, ds pipeline.DownloadState, src *config.Source, limit int64) int64 {
+	h, err := os.Open(head)
+	if err != nil {
+		return -1
+	}
+	defer h.Close()
+	ff, err := f.Probe(h, ds.Size, ds.Bytes, src, head)
+	if err != nil {
+		return -1
+	}
+	return ff.PrefixBytes(limit)
 }
 
 // key is the source URL as the checkpoint and the cache know it: redacted

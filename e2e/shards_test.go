@@ -101,6 +101,7 @@ snapshot: { destination: out }
 // local glob), an emulator, and shardYAML over every shard.
 type shardRun struct {
 	e         *env
+	files     *countingFiles
 	cfg       *config.Config
 	dir, data string // the config's directory; the shard files'
 	img, txt  [][]float32
@@ -111,7 +112,8 @@ func newShardRun(t *testing.T, rows []int) *shardRun {
 	data := t.TempDir()
 	r := &shardRun{dir: t.TempDir(), data: data}
 	r.img, r.txt, r.meta = shardSet(t, data, rows)
-	_, url := serveCounting(t, data)
+	files, url := serveCounting(t, data)
+	r.files = files
 	r.e = newEnv(t, qdrantemu.Options{})
 	r.cfg = r.e.load(t, r.dir, shardYAML(url, data, ""))
 	last := fmt.Sprintf("%04d", len(rows)-1)

@@ -201,6 +201,10 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	hash := HashFields(fields)
 	summary := &Summary{}
 	cur := sf.Snapshot()
+	var grown *Growth
+	if existed && !opts.FullRefresh && cur.ConfigHash != hash {
+		grown = Grown(cur, fields, layout)
+	}
 	switch {
 	case !existed || opts.FullRefresh:
 		rows := cur.ShardRows
@@ -218,6 +222,11 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 				}
 			}
 		})
+	case grown != nil:
+		// More rows at the end of the same row space: keep what was loaded.
+		sf.Update(func(s *State) { grown.Apply(s, hash, fields) })
+		summary.Resumed = true
+		opts.Log.Info(grown.Text(sf.Path))
 	case cur.ConfigHash != hash:
 		changed := ChangedKeys(cur.Fields, fields)
 		if len(changed) == 0 || HashFields(cur.Fields) != cur.ConfigHash {

@@ -417,13 +417,19 @@ func NormalizedFields(c *config.Config) map[string]string {
 // to cfg: the layout a shard set had when the state was written is taken
 // from the state (status cannot list the shards offline).
 func ConfigMatches(cfg *config.Config, st State) bool {
+	return st.ConfigHash == HashFields(offlineFields(cfg, st))
+}
+
+// offlineFields are cfg's fields with the layout (and partition) the state
+// recorded: what can be known of them without listing the shards.
+func offlineFields(cfg *config.Config, st State) map[string]string {
 	f := NormalizedFields(cfg)
 	for _, k := range []string{"layout", "partition"} {
 		if v, ok := st.Fields[k]; ok {
 			f[k] = v
 		}
 	}
-	return st.ConfigHash == HashFields(f)
+	return f
 }
 
 // HashFields hashes normalised fields deterministically.

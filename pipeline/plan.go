@@ -41,6 +41,9 @@ type PlanReport struct {
 	Sources  []SourceReport `json:"sources"`
 	Problems []string       `json:"problems,omitempty"`
 	Actions  []string       `json:"actions"`
+	// Checkpoint says how the checkpoint is taken over when the config
+	// grew (more shards, a higher limit) since it was written.
+	Checkpoint string `json:"checkpoint,omitempty"`
 	// LastFailure says how the last run failed and what it left loaded.
 	LastFailure string `json:"last_failure,omitempty"`
 	// Shards is the per-shard view of a shard set (ShardTable).
@@ -81,6 +84,9 @@ func (r *PlanReport) Text() string {
 		for _, l := range r.Shards {
 			fmt.Fprintf(&b, "%s\n", l)
 		}
+	}
+	if r.Checkpoint != "" {
+		fmt.Fprintf(&b, "\nCheckpoint: %s\n", r.Checkpoint)
 	}
 	if r.LastFailure != "" {
 		fmt.Fprintf(&b, "\nNote: %s\n", r.LastFailure)

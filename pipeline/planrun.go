@@ -49,8 +49,17 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 	fields := NormalizedFields(cfg)
 	layout.Fields(fields)
 	fresh := !existed
-	var changed string
+	var changed, grown string
+	var g *Growth
 	if existed && st.ConfigHash != HashFields(fields) {
+		g = Grown(st, fields, layout)
+	}
+	if g != nil {
+		// apply would take the checkpoint over: plan from what it keeps.
+		grown = g.Text(sf.Path)
+		g.Apply(&st, HashFields(fields), fields)
+		sf = &StateFile{s: st}
+	} else if existed && st.ConfigHash != HashFields(fields) {
 		keys := ChangedKeys(st.Fields, fields)
 		what := "changed: " + strings.Join(keys, ", ")
 		if len(keys) == 0 || HashFields(st.Fields) != st.ConfigHash {
@@ -101,6 +110,7 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 	if opts.Partition != nil {
 		rep.UpToDate = fmt.Sprintf("partition %s has loaded its shards (partitions take no snapshot: finalize does)", opts.Partition)
 	}
+	rep.Checkpoint = grown
 	if changed != "" {
 		rep.Problems = append([]string{changed}, rep.Problems...)
 	} else if st.LastFailure != nil {

@@ -68,7 +68,8 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	if o.asJSON || g.output == "json" {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"state_file": sp, "exists": existed, "config_matches": existed && pipeline.ConfigMatches(cfg, st), "state": st})
+		return enc.Encode(map[string]any{"state_file": sp, "exists": existed, "config_matches": existed && pipeline.ConfigMatches(cfg, st),
+			"config_grows": existed && pipeline.MayGrow(cfg, st), "state": st})
 	}
 	w := g.stdout
 	if !existed {
@@ -76,7 +77,10 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 		return nil
 	}
 	fmt.Fprintf(w, "Pipeline %s (state %s, updated %s)\n", cfg.Name, sp, st.UpdatedAt.Format("2006-01-02 15:04:05Z"))
-	if !pipeline.ConfigMatches(cfg, st) {
+	switch {
+	case pipeline.MayGrow(cfg, st):
+		fmt.Fprintln(w, "  ! the config reaches further than this checkpoint (more shards, or a higher limit): apply keeps what it loaded and loads the rest, if the shards it loaded are unchanged (see plan)")
+	case !pipeline.ConfigMatches(cfg, st):
 		fmt.Fprintln(w, "  ! the config changed since this checkpoint; apply will refuse to resume (see plan)")
 	}
 	lines, err := pipeline.Status(cfg, all.Registry(), sf)

@@ -193,3 +193,33 @@ func TestStatusWithoutServerVariables(t *testing.T) {
 		t.Fatalf("status with a source variable unset: %d\n%s\n%s", code, out.String(), errb.String())
 	}
 }
+
+// A raised limit: status says apply keeps the progress (not that it
+// refuses), apply loads the rows after the kept batches, and a lowered
+// limit is still refused.
+func TestStatusAndApplyOfAGrownConfig(t *testing.T) {
+	cfg := hundredPoints(t, "grow")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, "upload: { batch_size: 64 }\n"...), 0o644)
+	b, _ = os.ReadFile(cfg)
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := execute(append(args, cfg, "--progress", "never"), strings.NewReader(""), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := run("apply"); code != 0 {
+		t.Fatalf("apply: %d %s", code, out)
+	}
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "limit: 100", "limit: 300", 1)), 0o644)
+	if code, out := run("status"); code != 0 || !strings.Contains(out, "the config reaches further than this checkpoint") || strings.Contains(out, "refuse") {
+		t.Fatalf("status: %d\n%s", code, out)
+	}
+	// Batches of 64: 0 stays, 1 (36 rows at limit 100) grows.
+	if code, out := run("apply"); code != 0 || !strings.Contains(out, "236 points written (resumed)") {
+		t.Fatalf("apply: %d\n%s", code, out)
+	}
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "limit: 100", "limit: 50", 1)), 0o644)
+	if code, out := run("status"); code != 0 || !strings.Contains(out, "apply will refuse to resume") {
+		t.Fatalf("status, lowered limit: %d\n%s", code, out)
+	}
+}

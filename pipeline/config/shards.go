@@ -425,3 +425,23 @@ func pairedBy[K cmp.Ordered](sets map[string][]ShardFile, multi []string, id fun
 	}
 	return ids, nil
 }
+
+// RangeExtended reports whether cur is old with its {A..B} range's last
+// index raised, nothing else changed (a shard set grown at the end).
+// A URL's braces may be escaped (%7B, %7D: checkpoints keep URLs as
+// url.URL writes them).
+func RangeExtended(old, cur string) bool {
+	unescape := strings.NewReplacer("%7B", "{", "%7b", "{", "%7D", "}", "%7d", "}")
+	old, cur = unescape.Replace(old), unescape.Replace(cur)
+	mo, mc := rangeRE.FindAllStringSubmatchIndex(old, -1), rangeRE.FindAllStringSubmatchIndex(cur, -1)
+	if len(mo) != 1 || len(mc) != 1 {
+		return false
+	}
+	o, c := mo[0], mc[0]
+	if old[:o[0]] != cur[:c[0]] || old[o[1]:] != cur[c[1]:] || old[o[2]:o[3]] != cur[c[2]:c[3]] {
+		return false
+	}
+	ho, err1 := strconv.Atoi(old[o[4]:o[5]])
+	hc, err2 := strconv.Atoi(cur[c[4]:c[5]])
+	return err1 == nil && err2 == nil && hc > ho
+}

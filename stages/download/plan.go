@@ -69,7 +69,11 @@ func (d *Download) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	limit := d.rt.Config.Points.LimitOr()
 	switch {
 	case limit >= 0 && d.src.SHA256 == "" && f.Prefixable() && ff.PrefixBytes(limit) >= 0 && ff.PrefixBytes(limit) < rep.Size:
-		pc.Action("fetch the header and first %d rows of source %s by HTTP Range (%d of %s)", min(limit, rep.Rows), d.name, ff.PrefixBytes(limit), size)
+		cached := ""
+		if ds.Prefix && ds.URL == d.key() && ds.Bytes > 0 && ds.Bytes < ff.PrefixBytes(limit) {
+			cached = fmt.Sprintf("; the first %d bytes are in the cache from a run with a lower limit", ds.Bytes)
+		}
+		pc.Action("fetch the header and first %d rows of source %s by HTTP Range (%d of %s%s)", min(limit, rep.Rows), d.name, ff.PrefixBytes(limit), size, cached)
 	case limit >= 0 && d.src.SHA256 == "" && !f.Prefixable():
 		pc.Action("read the footer and the pages of the first %d rows of source %s in place by HTTP Range (file: %s)", limit, d.name, size)
 	default:

@@ -1,0 +1,203 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
+)
+
+// Shards appended to a loaded set (a range's last index raised, new files
+// a glob now matches) are loaded on their own: the earlier shards' points
+// stay (ids = global row index, unchanged), none of their bytes is fetched
+// again, and a new snapshot holds them all.
+func TestAppendedShardsLoadOnlyTheNewRows(t *testing.T) {
+	r := newShardRun(t, []int{30, 20, 0, 25, 17})
+	// The dump had three shards when it was first loaded.
+	grow := r.truncate(t, 3)
+	r.cfg.Snapshot.Keep, r.cfg.Snapshot.DestinationKeep = 1, 1
+	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkPoints(t, r.e, "shards", 50, r.img[:50], r.txt[:50], r.meta[:50])
+
+	grow()
+	rep, err := pipeline.PlanRun(context.Background(), r.cfg, all.Registry(), "")
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "over fewer rows (3 shards, 50 rows, now 5 shards, 92 rows): its 4 acknowledged batches stay") ||
+		!strings.Contains(rep.Text(), "upsert 42 points in 4 batches") || !strings.Contains(rep.Text(), "2 done, 0 partial, 2 pending, 1 empty; 50 of 92 rows loaded") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	before := map[string]int64{}
+	for k := 0; k < 3; k++ {
+		for _, f := range []string{"img_emb_%04d.npy", "metadata_%04d.parquet"} {
+			before[fmt.Sprintf(f, k)] = r.files.Of(fmt.Sprintf(f, k))
+		}
+	}
+	sum, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.PointsWritten != 42 || !sum.Resumed {
+		t.Fatalf("wrote %d points (resumed %v), want the 42 new rows' only", sum.PointsWritten, sum.Resumed)
+	}
+	for name, n := range before {
+		if got := r.files.Of(name); got != n {
+			t.Errorf("%s was fetched again: %d more bytes", name, got-n)
+		}
+	}
+	checkPoints(t, r.e, "shards", 92, r.img, r.txt, r.meta)
+	checkSnapshot(t, r.e, sum, "shards")
+	if rep, err := pipeline.PlanRun(context.Background(), r.cfg, all.Registry(), ""); err != nil || rep.Pending() || rep.Checkpoint != "" {
+		t.Fatalf("plan after apply: %v\n%s", err, rep.Text())
+	}
+
+	// Any other change still needs --full-refresh (TestGrown has the
+	// cases where the rows grow too).
+	r.cfg.Upload.BatchSize = 8
+	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); !errors.Is(err, pipeline.ErrConfigChanged) || !strings.Contains(err.Error(), "upload.batch_size") {
+		t.Fatalf("batch size changed: %v", err)
+	}
+}
+
+// A raised points.limit keeps the batches the lower one loaded in full
+// (a shard set's, and one file's) and loads the rest; a lowered one is
+// refused (points beyond it would stay in the collection).
+func TestRaisedLimitKeepsLoadedBatches(t *testing.T) {
+	r := newShardRun(t, []int{30, 30, 30})
+	lim := int64(45)
+	r.cfg.Points.Limit = &lim
+	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Batches of 16: shard 0 is batches 0 (16) and 1 (14), shard 1's 15
+	// rows batch 2, which a limit of 70 makes 16 rows: it is sent again;
+	// then shard 2's 10 rows of that limit are its whole first batch.
+	lim = 70
+	sum, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{})
+	if err != nil || sum.PointsWritten != 40 {
+		t.Fatalf("limit 70: %v, %d points written, want 40", err, sum.PointsWritten)
+	}
+	checkPoints(t, r.e, "shards", 70, r.img[:70], r.txt[:70], r.meta[:70])
+	r.cfg.Points.Limit = nil
+	if sum, err = r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); err != nil || sum.PointsWritten != 30 {
+		t.Fatalf("no limit: %v, %d points written, want 30", err, sum.PointsWritten)
+	}
+	checkPoints(t, r.e, "shards", 90, r.img, r.txt, r.meta)
+	lim = 60
+	r.cfg.Points.Limit = &lim
+	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); !errors.Is(err, pipeline.ErrConfigChanged) || !strings.Contains(err.Error(), "points.limit") {
+		t.Fatalf("lowered limit: %v", err)
+	}
+
+	// One file, batches of 64: batch 0 of a limit of 100 stays, batch 1
+	// (36 rows) grows to 64 and is sent again.
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 200, Dim: 768, Seed: 3, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	// Over HTTP: the limit fetched a prefix of each .npy file, which the
+	// raised limit extends.
+	files, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
+	for _, src := range cfg.Sources {
+		src.URL, src.Path = url+"/"+filepath.Base(src.Path), ""
+	}
+	lim = 100
+	cfg.Points.Limit = &lim
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lim = 150
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(rep.Checkpoint, "(points.limit 100, now points.limit 150): its 1 acknowledged batches stay") ||
+		!strings.Contains(rep.Text(), "upsert 86 points in 2 batches") ||
+		!strings.Contains(rep.Text(), "first 150 rows of source image by HTTP Range (230528 of 307328 bytes; the first 153728 bytes are in the cache from a run with a lower limit)") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	if sum, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil || sum.PointsWritten != 86 {
+		t.Fatalf("limit 150: %v, %d points", err, sum.PointsWritten)
+	}
+	if n := e.count(t, cfg.Collection.Name); n != 150 {
+		t.Fatalf("collection holds %d points, want 150", n)
+	}
+	// 150 rows of 768 float16 (the header and 150 × 1536 bytes) plus a
+	// 4 KiB header probe per run, less than the whole file (200 rows):
+	// the 100 rows' prefix was extended, not fetched again.
+	if got := files.Of("img_emb_0000.npy"); got < 128+150*1536 || got >= 128+200*1536 {
+		t.Fatalf("img_emb_0000.npy: %d bytes fetched, want the 150 rows' %d and header probes, less than the file's %d", got, 128+150*1536, 128+200*1536)
+	}
+}
+
+// truncate makes the set look as if it had only its first n shards: the
+// ranges end at n-1, the glob's later files are moved aside. It returns
+// a function that appends the hidden shards again (the dump grew).
+func (r *shardRun) truncate(t *testing.T, n int) (grow func()) {
+	t.Helper()
+	later := t.TempDir()
+	moved, _ := filepath.Glob(filepath.Join(r.data, "text_emb_*.npy"))
+	moved = moved[n:]
+	for _, p := range moved {
+		if err := os.Rename(p, filepath.Join(later, filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	urls := map[string]string{"metadata": r.cfg.Sources["metadata"].URL, "image": r.cfg.Sources["image"].URL}
+	for s, u := range urls {
+		i := strings.Index(u, "..")
+		r.cfg.Sources[s].URL = u[:i+2] + fmt.Sprintf("%04d", n-1) + u[i+6:]
+	}
+	return func() {
+		for _, p := range moved {
+			if err := os.Rename(filepath.Join(later, filepath.Base(p)), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for s, u := range urls {
+			r.cfg.Sources[s].URL = u
+		}
+	}
+}
+
+// Partitions of a grown set load only their new shards; finalize counts
+// the grown set and snapshots again.
+func TestGrownSetByPartitions(t *testing.T) {
+	r := newShardRun(t, []int{20, 20, 20, 20, 20})
+	grow := r.truncate(t, 3)
+	r.cfg.Snapshot.Keep, r.cfg.Snapshot.DestinationKeep = 1, 1
+	part := func(i int) pipeline.ApplyOptions {
+		return pipeline.ApplyOptions{StateDir: filepath.Join(r.dir, fmt.Sprintf("state-%d", i)), Partition: &pipeline.Partition{I: i, N: 2}}
+	}
+	final := pipeline.ApplyOptions{StateDir: filepath.Join(r.dir, "final"), Finalize: true, Partitions: 2}
+	for _, o := range []pipeline.ApplyOptions{part(0), part(1), final} {
+		if _, err := r.e.apply(t, r.cfg, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkPoints(t, r.e, "shards", 60, r.img[:60], r.txt[:60], r.meta[:60])
+	grow()
+	// Shard 3 is partition 1's, shard 4 partition 0's.
+	for i := range 2 {
+		sum, err := r.e.apply(t, r.cfg, part(i))
+		if err != nil || sum.PointsWritten != 20 {
+			t.Fatalf("partition %d of the grown set: %v, %d points written, want its new shard's 20", i, err, sum.PointsWritten)
+		}
+	}
+	sum, err := r.e.apply(t, r.cfg, final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPoints(t, r.e, "shards", 100, r.img, r.txt, r.meta)
+	checkSnapshot(t, r.e, sum, "shards")
+	if n := len(r.e.srv.OpsOf("snapshot")); n != 2 {
+		t.Fatalf("%d snapshots taken, want 2 (one per finalize)", n)
+	}
+}

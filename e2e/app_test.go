@@ -17,6 +17,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/fixtures"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -406,3 +407,33 @@ func parquetRows(t *testing.T, path string) []map[string]*qdrant.Value {
 func vectorOf(p *qdrant.RetrievedPoint, name string) []float32 { return testkit.VectorOf(p, name) }
 
 func equalF32(a, b []float32) bool { return testkit.EqualF32(a, b) }
+
+// A destination changed after a finished run: plan says the snapshot will
+// be written there (it said "up to date" while apply wrote it), apply
+// writes the same snapshot there without taking another, and then plan
+// has nothing to do.
+func TestChangedDestinationIsPlannedAndFetched(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 768, Seed: 4, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, sampleYAML(data, ""))
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Snapshot.Destination = "elsewhere"
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(rep.Text(), "write it to "+filepath.Join(dir, "elsewhere")) {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || filepath.Dir(sum.SnapshotPath) != filepath.Join(dir, "elsewhere") {
+		t.Fatalf("apply: %v %+v", err, sum)
+	}
+	checkSnapshot(t, e, sum, "LAION-5B")
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after apply: %v\n%s", err, rep.Text())
+	}
+}

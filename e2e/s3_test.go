@@ -103,6 +103,22 @@ func TestSnapshotToS3(t *testing.T) {
 	if l2, _ := e.client.ListSnapshots(context.Background(), "s3c"); len(l2) != 1 || len(s3.Objects(t, "snaps")) != 2 {
 		t.Fatal("re-apply created or uploaded again")
 	}
+	// Another prefix: plan and apply put the same snapshot there (plan
+	// said "up to date" while apply uploaded it).
+	cfg.Snapshot.Destination = "s3://snaps/weekly/"
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || !strings.Contains(rep.Text(), "multipart upload to s3://snaps/weekly/") {
+		t.Fatalf("plan, new prefix: %v\n%s", err, rep.Text())
+	}
+	if sum3, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil || sum3.SnapshotPath != "s3://snaps/weekly/"+list[0].GetName() {
+		t.Fatalf("apply, new prefix: %v %+v", err, sum3)
+	}
+	if l3, _ := e.client.ListSnapshots(context.Background(), "s3c"); len(l3) != 1 || len(s3.Objects(t, "snaps")) != 4 {
+		t.Fatalf("new prefix: %d server snapshots, objects %v", len(l3), s3.Objects(t, "snaps"))
+	}
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after the new prefix: %v\n%s", err, rep.Text())
+	}
+	cfg.Snapshot.Destination = "s3://snaps/nightly/"
 	// A bucket that does not exist fails before the load.
 	cfg2 := e.load(t, t.TempDir(), strings.Replace(s3YAML(data, s3.Endpoint, ""), "s3://snaps/", "s3://missing-bucket/", 1))
 	before := len(e.srv.OpsOf("upsert"))

@@ -89,7 +89,7 @@ func (f *Fetch) runLocal(ctx context.Context, snap *pipeline.SnapshotReady) erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	dest := filepath.Join(dir, snap.Name)
+	dest := f.target(snap.Name)
 	st := f.state.Get()
 	if st.Done && st.Path == dest {
 		if sum, _, err := httpget.HashFile(dest); err == nil && sum == st.SHA256 {

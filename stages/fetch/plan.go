@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
@@ -19,10 +19,13 @@ import (
 // recorded file is there with its recorded SHA-256.
 func (f *Fetch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	st := f.state.Get()
-	if st.Done && strings.HasPrefix(st.Path, "s3://") && f.rt.Config.Snapshot.IsS3() {
+	// Done only where the config puts it now: a changed destination gets
+	// the snapshot fetched there (as apply does).
+	here := st.Done && st.Path == f.target(path.Base(st.Path))
+	if here && f.rt.Config.Snapshot.IsS3() {
 		return nil
 	}
-	if st.Done {
+	if here {
 		if sum, _, err := httpget.HashFile(st.Path); err == nil && sum == st.SHA256 {
 			return nil
 		}
@@ -44,7 +47,7 @@ func (f *Fetch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 // Preflight checks, before the load starts, that the snapshot can be
 // written where it must land (creating the directory, as apply would).
 func (f *Fetch) Preflight(ctx context.Context) error {
-	if f.state.Get().Done {
+	if st := f.state.Get(); st.Done && st.Path == f.target(path.Base(st.Path)) {
 		return nil
 	}
 	if f.rt.Config.Snapshot.IsS3() {
@@ -115,4 +118,15 @@ func (f *Fetch) Describe() []string {
 		return []string{fmt.Sprintf("  fetch      done (%s, sha256 %s)", st.Path, st.SHA256)}
 	}
 	return []string{"  fetch      pending"}
+}
+
+// target is where the config puts a snapshot named name: a file in the
+// destination directory, or s3://BUCKET/PREFIXname.
+func (f *Fetch) target(name string) string {
+	c := f.rt.Config
+	if c.Snapshot.IsS3() {
+		bucket, prefix := c.Snapshot.S3Location()
+		return "s3://" + bucket + "/" + prefix + name
+	}
+	return filepath.Join(c.Resolve(c.Snapshot.Destination), name)
 }

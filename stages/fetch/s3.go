@@ -29,7 +29,7 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 	c := f.rt.Config
 	bucket, prefix := c.Snapshot.S3Location()
 	key := prefix + snap.Name
-	target := "s3://" + bucket + "/" + key
+	target := f.target(snap.Name)
 	client, err := f.s3Client(ctx)
 	if err != nil {
 		return err

@@ -89,6 +89,25 @@ snapshot: { destination: out }
 	if n := len(tgt.srv.OpsOf("upload")) + len(tgt.srv.OpsOf("recover")); n != ups {
 		t.Fatalf("re-apply restored again (%d -> %d)", ups, n)
 	}
+	// A target edited after the restore (another collection) is pending:
+	// plan and status say so, apply restores there, once.
+	cfg.Restore[1].Collection = "copy2"
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || len(rep.Actions) != 1 ||
+		!strings.Contains(rep.Actions[0], `restore the snapshot into `+tgt.srv.URL()+` collection "copy2"`) {
+		t.Fatalf("plan, edited target: %v\n%s", err, rep.Text())
+	}
+	sf, _, _ := pipeline.OpenState(filepath.Join(dir, ".snappipe", "rst.state.json"))
+	if lines, err := pipeline.Status(cfg, all.Registry(), sf); err != nil || !strings.Contains(strings.Join(lines, "\n"), `restore.1  pending: `+tgt.srv.URL()+` collection "copy2"`) {
+		t.Fatalf("status, edited target: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	if _, err := src.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameCollections(t, src.client, "rst", tgt.client, "copy2")
+	if n := len(tgt.srv.OpsOf("upload")) + len(tgt.srv.OpsOf("recover")); n != ups+1 {
+		t.Fatalf("edited target: %d restores, want %d", n, ups+1)
+	}
+	cfg.Restore[1].Collection = "copy"
 	// The plan of a fresh run says the targets' points would be replaced.
 	rep, err = pipeline.PlanRun(context.Background(), cfg, all.Registry(), t.TempDir())
 	if err != nil || !strings.Contains(rep.Text(), `collection "copy" (priority replica) and check its exact point count; it holds 700 points now, which the restore replaces`) {

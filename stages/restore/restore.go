@@ -55,8 +55,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 // Describe names the target for plan, status and the checkpoint: the URL
 // redacted, and the collection.
 func (r *Restore) Describe() []string {
-	st := r.state.Get()
-	if st.Done {
+	if st := r.state.Get(); r.restored(st) {
 		return []string{fmt.Sprintf("  %-10s done: %s (%d points)", r.node, r.targetName(), st.Points)}
 	}
 	return []string{fmt.Sprintf("  %-10s pending: %s", r.node, r.targetName())}
@@ -64,7 +63,7 @@ func (r *Restore) Describe() []string {
 
 // Plan says what apply would do.
 func (r *Restore) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
-	if r.state.Get().Done {
+	if r.restored(r.state.Get()) {
 		return nil
 	}
 	// Recovering replaces the target collection: say so when it holds
@@ -75,6 +74,12 @@ func (r *Restore) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	}
 	pc.Action("restore the snapshot into %s (priority %s) and check its exact point count%s", r.targetName(), r.target.Priority, note)
 	return nil
+}
+
+// restored: the checkpoint's restore went to the target the config names
+// now (a target edited since, another collection or server, is pending).
+func (r *Restore) restored(st pipeline.RestoreState) bool {
+	return st.Done && st.Target == r.targetName()
 }
 
 func (r *Restore) targetName() string {

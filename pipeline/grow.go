@@ -71,7 +71,7 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 				return nil // not the same shards at the same rows: ids would move
 			}
 		}
-		if o := old.Spans[last]; bs > 0 {
+		if o := old.Spans[last]; bs > 0 && o[2] >= 0 { // (negative: a state edited by hand)
 			g.KeepBelow = o[3] + (o[2]+bs-1)/bs
 			if layout.Shards[last].Rows > o[2] {
 				g.KeepBelow = o[3] + o[2]/bs

@@ -100,6 +100,14 @@ func TestGrown(t *testing.T) {
 		t.Fatalf("finalize: %+v", g)
 	}
 
+	// A last span's rows edited to a negative count keep nothing (and
+	// never a negative watermark).
+	st, f = growState()
+	st.Layout.Spans[1][2] = -100
+	if g := Grown(st, grown(f), three); g != nil && (g.KeepBelow < 0 || g.Kept != 0) {
+		t.Fatalf("negative rows: %+v", g)
+	}
+
 	refused := map[string]func(st *State, f map[string]string) *Layout{
 		"an earlier shard's rows changed": func(st *State, f map[string]string) *Layout {
 			return spans([4]int64{0, 0, 31, 0}, [4]int64{1, 31, 20, 2}, [4]int64{2, 51, 25, 4})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -663,6 +664,60 @@ func (gr *initGroup) probe(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// missingShards names the shards some groups have and others lack
+// ("metadata lacks shard 4"), the first 20; "" when the files' shards
+// cannot be told (one file, names that do not vary by a number or hash).
+func missingShards(groups []*initGroup) string {
+	have := make([]map[string]bool, len(groups))
+	var all []string
+	seen := map[string]bool{}
+	for i, g := range groups {
+		if len(g.files) < 2 {
+			return ""
+		}
+		keys, err := config.ShardKeys(g.files)
+		if err != nil {
+			return ""
+		}
+		have[i] = map[string]bool{}
+		for _, k := range keys {
+			have[i][k] = true
+			if !seen[k] {
+				seen[k] = true
+				all = append(all, k)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b string) int {
+		x, errx := strconv.Atoi(a)
+		y, erry := strconv.Atoi(b)
+		if errx == nil && erry == nil {
+			return cmp.Compare(x, y)
+		}
+		return strings.Compare(a, b)
+	})
+	var out []string
+	n := 0
+	for i, g := range groups {
+		var lacks []string
+		for _, k := range all {
+			if !have[i][k] {
+				n++
+				if n <= 20 {
+					lacks = append(lacks, k)
+				}
+			}
+		}
+		if len(lacks) > 0 {
+			out = append(out, fmt.Sprintf("%s lacks shard %s", g.name, strings.Join(lacks, ", ")))
+		}
+	}
+	if n > 20 {
+		out = append(out, fmt.Sprintf("and %d more", n-20))
+	}
+	return strings.Join(out, "; ")
+}
+
 // initConfig writes the pipeline.
 func initConfig(groups []*initGroup, base string, abs bool, args []string) (string, error) {
 	used := map[string]bool{}
@@ -675,17 +730,23 @@ func initConfig(groups []*initGroup, base string, abs bool, args []string) (stri
 	}
 	// Sources pair shard by shard: every one needs as many files (a split
 	// of another size, say, is another table).
+	// They pair by shard index (or hash), so equal counts are not enough:
+	// each shard must be in every source.
+	var counts []string
+	for _, g := range groups {
+		counts = append(counts, fmt.Sprintf("%s %d", g.name, len(g.files)))
+	}
+	const oneTable = "row i of every source must describe the same item, so give the files of one table (one split: a glob such as DIR/train-*.parquet, for hf:// too)"
+	if m := missingShards(groups); m != "" {
+		return "", fmt.Errorf("the sources do not pair up shard by shard: %s (files: %s); %s", m, strings.Join(counts, ", "), oneTable)
+	}
 	for _, gr := range groups[1:] {
 		if len(gr.files) != len(groups[0].files) {
-			var counts []string
-			for _, g := range groups {
-				counts = append(counts, fmt.Sprintf("%s %d", g.name, len(g.files)))
-			}
-			return "", fmt.Errorf("the sources do not pair up: their file counts differ (%s); row i of every source must describe the same item, so give the files of one table (one split: a glob such as DIR/train-*.parquet, for hf:// too)", strings.Join(counts, ", "))
+			return "", fmt.Errorf("the sources do not pair up: their file counts differ (%s); %s", strings.Join(counts, ", "), oneTable)
 		}
 	}
 	rows := groups[0].rows
-	var counts []string
+	counts = nil
 	aligned := true
 	for _, gr := range groups {
 		counts = append(counts, fmt.Sprintf("%s %d", gr.name, gr.rows))

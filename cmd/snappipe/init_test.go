@@ -397,3 +397,28 @@ func TestInitTruncatedFile(t *testing.T) {
 		t.Fatalf("init: %d\n%s", code, o)
 	}
 }
+
+// Sources pair shard by shard: a dump where each kind lacks a different
+// shard (the file counts agree) is refused, naming what each lacks — it
+// wrote a config that plan then refused — and one missing file is named.
+func TestInitNamesMissingShards(t *testing.T) {
+	data := t.TempDir()
+	for k := 0; k < 5; k++ {
+		tmp := t.TempDir()
+		if err := sample.Generate(sample.Options{Rows: 10, Dim: 8, Seed: uint64(k + 1), Out: tmp}); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"metadata_0000.parquet", "img_emb_0000.npy", "text_emb_0000.npy"} {
+			os.Rename(filepath.Join(tmp, f), filepath.Join(data, strings.Replace(f, "0000", fmt.Sprintf("%04d", k), 1)))
+		}
+	}
+	os.Remove(filepath.Join(data, "metadata_0004.parquet"))
+	if code, o := runCLI("init", data, "-O", "-"); code == 0 || !strings.Contains(o, "the sources do not pair up shard by shard: metadata lacks shard 4 (files: img_emb 5, metadata 4, text_emb 5)") {
+		t.Fatalf("one missing file: %d\n%s", code, o)
+	}
+	os.Remove(filepath.Join(data, "img_emb_0001.npy"))
+	os.Remove(filepath.Join(data, "text_emb_0003.npy"))
+	if code, o := runCLI("init", data, "-O", "-"); code == 0 || !strings.Contains(o, "img_emb lacks shard 1; metadata lacks shard 4; text_emb lacks shard 3 (files: img_emb 4, metadata 4, text_emb 4)") {
+		t.Fatalf("equal counts, other shards: %d\n%s", code, o)
+	}
+}

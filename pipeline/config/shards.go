@@ -445,3 +445,22 @@ func RangeExtended(old, cur string) bool {
 	hc, err2 := strconv.Atoi(cur[c[4]:c[5]])
 	return err1 == nil && err2 == nil && hc > ho
 }
+
+// ShardKeys names each file's shard as a shard set would: its index (the
+// integer in the part of the names that varies), or for files named by
+// hash the hash. init uses it to say which shard a source lacks.
+func ShardKeys(files []string) ([]string, error) {
+	idx, keys, err := shardIndexes(files)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(files))
+	for i := range files {
+		if keys != nil {
+			out[i] = keys[i]
+		} else {
+			out[i] = strconv.Itoa(idx[i])
+		}
+	}
+	return out, nil
+}

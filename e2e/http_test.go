@@ -1,11 +1,17 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
@@ -219,5 +225,61 @@ func TestHigherLimitExtendsThePrefix(t *testing.T) {
 	// prefix fetched again plus the 180 rows.
 	if got := files.Of("img_emb_0000.npy"); got < 128+180*1536 || got >= (128+100*1536)+(128+180*1536) {
 		t.Fatalf("img_emb_0000.npy: %d bytes fetched", got)
+	}
+}
+
+// A server that ignores Range (python -m http.server: 200 and the whole
+// body, no Accept-Ranges): under a limit the .npy prefix and the Parquet
+// read in place cannot be had, so the whole files are downloaded, with a
+// warning, and the limit's rows load; a later run uses the cached files.
+func TestLimitFromAServerWithoutRanges(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 768, Seed: 8, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	var gets atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(filepath.Join(data, filepath.Base(r.URL.Path)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+			w.Write(b) // whatever Range asked for
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
+	for _, src := range cfg.Sources {
+		src.URL, src.Path = srv.URL+"/"+filepath.Base(src.Path), ""
+	}
+	lim := int64(100)
+	cfg.Points.Limit = &lim
+	var logs bytes.Buffer
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil || sum.PointsWritten != 100 {
+		t.Fatalf("apply: %v, %d points\n%s", err, sum.PointsWritten, logs.String())
+	}
+	if n := strings.Count(logs.String(), "the server ignores HTTP Range requests: downloading the whole file"); n != 3 {
+		t.Fatalf("%d warnings, want one per source\n%s", n, logs.String())
+	}
+	before := gets.Load()
+	lim = 150
+	if sum, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil || sum.PointsWritten != 150-64 {
+		t.Fatalf("limit 150: %v, %d points", err, sum.PointsWritten)
+	}
+	if n := gets.Load() - before; n != 0 {
+		t.Fatalf("the whole files were in the cache, yet %d GETs", n)
+	}
+	// A shard set needs Range (each shard's header gives its row count):
+	// refused, saying what to do.
+	for _, src := range cfg.Sources {
+		src.URL = strings.Replace(src.URL, "_0000.", "_{0000..0000}.", 1)
+	}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{StateDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "a shard set's row counts are read from each file's header by HTTP Range: serve the files from a server that answers Range requests") {
+		t.Fatalf("shard set without Range: %v", err)
 	}
 }

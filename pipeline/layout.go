@@ -217,6 +217,9 @@ func BuildLayout(ctx context.Context, c *config.Config, o LayoutOptions) (*Layou
 						}
 						return nil
 					}
+					if errors.Is(err, httpra.ErrNoRange) {
+						return fmt.Errorf("source %s shard %d (%s): %w; a shard set's row counts are read from each file's header by HTTP Range: serve the files from a server that answers Range requests (nginx, caddy, S3, a CDN; not python -m http.server), or download them and name them by a local path", name, k, redactLoc(f), err)
+					}
 					if err != nil {
 						return fmt.Errorf("source %s shard %d (%s): %w", name, k, redactLoc(f), err)
 					}

@@ -35,6 +35,7 @@ type Reader struct {
 	size      int64
 	etag      string
 	validator string
+	ranges    bool // the server said Accept-Ranges: bytes
 	block     int64
 	idle      time.Duration
 
@@ -68,8 +69,23 @@ func Open(ctx context.Context, c *http.Client, url string, header http.Header, b
 	if info.Size < 0 {
 		return nil, fmt.Errorf("HEAD %s: server gave no size", httpget.Redact(url))
 	}
-	r.size, r.etag, r.validator = info.Size, info.ETag, info.Validator
+	r.size, r.etag, r.validator, r.ranges = info.Size, info.ETag, info.Validator, info.AcceptRange
 	return r, nil
+}
+
+// RangesWork reports whether the server answers Range requests: it said
+// so (Accept-Ranges: bytes), or a one-byte ranged read gets its byte. A
+// server that answers 200 with the whole body (python -m http.server)
+// gives false; any other failure is returned.
+func (r *Reader) RangesWork() (bool, error) {
+	if r.ranges || r.size == 0 {
+		return true, nil
+	}
+	_, err := r.ReadAt(make([]byte, 1), 0)
+	if errors.Is(err, ErrNoRange) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Info is what a HEAD request says about a file.

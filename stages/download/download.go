@@ -109,6 +109,13 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		return nil, err
 	}
 	ds := fl.state.Get()
+	// A whole verified file in the cache serves any limit.
+	if ds.Done && ds.URL == key {
+		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
+			d.rt.Log.Info("download cached", "source", fl.name, "path", dest, "bytes", fi.Size())
+			return &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true, Shard: fl.shard}, nil
+		}
+	}
 	if fl.limit >= 0 && d.src.SHA256 == "" {
 		// Under a row limit only the bytes those rows need are fetched.
 		// (A sha256 pin needs the whole file, so it disables this.)
@@ -116,23 +123,33 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		if f == nil {
 			return nil, fmt.Errorf("source %s: no format plugin %q is registered", d.name, d.src.Format)
 		}
+		var fr *pipeline.FileReady
+		var err error
 		if !f.Prefixable() {
-			// Read in place by the decoder: only the pages the rows need.
-			d.recordPrefix(fl, 0)
-			return &pipeline.FileReady{Source: d.name, URL: fl.url, Shard: fl.shard}, nil
+			// Read in place by the decoder: only the pages the rows need,
+			// when the server answers Range requests.
+			ra, err := httpra.Open(ctx, d.rt.HTTP, fl.url, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", fl.name, err)
+			}
+			ok, err := ra.RangesWork()
+			d.rt.AddFetched(ra.Fetched())
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", fl.name, err)
+			}
+			if ok {
+				d.recordPrefix(fl, 0)
+				return &pipeline.FileReady{Source: d.name, URL: fl.url, Shard: fl.shard}, nil
+			}
+			d.noRanges(fl)
+		} else {
+			fr, err = d.prefix(ctx, f, fl, dest, ds)
 		}
-		fr, err := d.prefix(ctx, f, fl, dest, ds)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", fl.name, err)
 		}
 		if fr != nil {
 			return fr, nil
-		}
-	}
-	if ds.Done && ds.URL == key {
-		if fi, err := os.Stat(dest); err == nil && fi.Size() == ds.Size {
-			d.rt.Log.Info("download cached", "source", fl.name, "path", dest, "bytes", fi.Size())
-			return &pipeline.FileReady{Source: d.name, Path: dest, Size: fi.Size(), FullSize: fi.Size(), Complete: true, Shard: fl.shard}, nil
 		}
 	}
 	// A prefix fetched by an earlier limited run becomes the start of the
@@ -391,6 +408,10 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, fl file, dest 
 	}
 	ff, err := f.Probe(ra, ra.Size(), ra.Size(), d.src, httpget.Redact(fl.url))
 	d.rt.AddFetched(ra.Fetched())
+	if errors.Is(err, httpra.ErrNoRange) {
+		d.noRanges(fl)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -420,6 +441,12 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, fl file, dest 
 	})
 	d.rt.Log.Info("fetched the rows the limit needs", "source", fl.name, "bytes", need, "of", ra.Size())
 	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size(), Shard: fl.shard}, nil
+}
+
+// noRanges says why a limited run downloads a whole file: only a whole
+// file can be had from a server that ignores Range requests.
+func (d *Download) noRanges(fl file) {
+	d.rt.Log.Warn("the server ignores HTTP Range requests: downloading the whole file for the rows the limit needs", "source", fl.name, "url", httpget.Redact(fl.url))
 }
 
 // cachedNeed is how many leading bytes the first limit rows take, read

@@ -125,25 +125,12 @@ func (d *Download) fetch(ctx context.Context, fl file) (*pipeline.FileReady, err
 		}
 		var fr *pipeline.FileReady
 		var err error
-		if !f.Prefixable() {
+		if f.Prefixable() {
+			fr, err = d.prefix(ctx, f, fl, dest, ds)
+		} else {
 			// Read in place by the decoder: only the pages the rows need,
 			// when the server answers Range requests.
-			ra, err := httpra.Open(ctx, d.rt.HTTP, fl.url, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
-			if err != nil {
-				return nil, fmt.Errorf("source %s: %w", fl.name, err)
-			}
-			ok, err := ra.RangesWork()
-			d.rt.AddFetched(ra.Fetched())
-			if err != nil {
-				return nil, fmt.Errorf("source %s: %w", fl.name, err)
-			}
-			if ok {
-				d.recordPrefix(fl, 0)
-				return &pipeline.FileReady{Source: d.name, URL: fl.url, Shard: fl.shard}, nil
-			}
-			d.noRanges(fl)
-		} else {
-			fr, err = d.prefix(ctx, f, fl, dest, ds)
+			fr, err = d.inPlace(ctx, fl)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", fl.name, err)
@@ -441,6 +428,25 @@ func (d *Download) prefix(ctx context.Context, f pipeline.Format, fl file, dest 
 	})
 	d.rt.Log.Info("fetched the rows the limit needs", "source", fl.name, "bytes", need, "of", ra.Size())
 	return &pipeline.FileReady{Source: d.name, Path: head, Size: need, FullSize: ra.Size(), Shard: fl.shard}, nil
+}
+
+// inPlace hands the decoder the URL to read the limit's pages by Range,
+// or returns nil (download the whole file) when the server ignores Range.
+func (d *Download) inPlace(ctx context.Context, fl file) (*pipeline.FileReady, error) {
+	ra, err := httpra.Open(ctx, d.rt.HTTP, fl.url, AuthHeader(), 4<<10, httpra.IdleTimeout(d.rt.Config.Download.IdleTimeout.D()))
+	if err != nil {
+		return nil, err
+	}
+	ok, err := ra.RangesWork()
+	d.rt.AddFetched(ra.Fetched())
+	if err != nil || !ok {
+		if err == nil {
+			d.noRanges(fl)
+		}
+		return nil, err
+	}
+	d.recordPrefix(fl, 0)
+	return &pipeline.FileReady{Source: d.name, URL: fl.url, Shard: fl.shard}, nil
 }
 
 // noRanges says why a limited run downloads a whole file: only a whole

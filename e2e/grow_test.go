@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
@@ -31,7 +32,7 @@ func TestAppendedShardsLoadOnlyTheNewRows(t *testing.T) {
 
 	grow()
 	rep, err := pipeline.PlanRun(context.Background(), r.cfg, all.Registry(), "")
-	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "over fewer rows (3 shards, 50 rows, now 5 shards, 92 rows): its 4 acknowledged batches stay") ||
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "over fewer rows (3 shards, 50 rows, now 5 shards, 92 rows): the 50 rows it loaded stay, the rest is loaded, and a new snapshot is taken") ||
 		!strings.Contains(rep.Text(), "upsert 42 points in 4 batches") || !strings.Contains(rep.Text(), "2 done, 0 partial, 2 pending, 1 empty; 50 of 92 rows loaded") {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
 	}
@@ -59,11 +60,18 @@ func TestAppendedShardsLoadOnlyTheNewRows(t *testing.T) {
 		t.Fatalf("plan after apply: %v\n%s", err, rep.Text())
 	}
 
+	// Another batch size: every loaded row is on a batch of 8 the old
+	// batches acknowledged, so nothing is sent and the snapshot stays.
+	r.cfg.Upload.BatchSize = 8
+	sum2, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{})
+	if err != nil || sum2.PointsWritten != 0 || sum2.SnapshotPath != sum.SnapshotPath {
+		t.Fatalf("batch size 8: %v, %d points, snapshot %s (was %s)", err, sum2.PointsWritten, sum2.SnapshotPath, sum.SnapshotPath)
+	}
 	// Any other change still needs --full-refresh (TestGrown has the
 	// cases where the rows grow too).
-	r.cfg.Upload.BatchSize = 8
-	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); !errors.Is(err, pipeline.ErrConfigChanged) || !strings.Contains(err.Error(), "upload.batch_size") {
-		t.Fatalf("batch size changed: %v", err)
+	r.cfg.Points.Payload.Exclude = []string{"caption"}
+	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); !errors.Is(err, pipeline.ErrConfigChanged) || !strings.Contains(err.Error(), "points.payload") {
+		t.Fatalf("payload changed: %v", err)
 	}
 }
 
@@ -118,7 +126,7 @@ func TestRaisedLimitKeepsLoadedBatches(t *testing.T) {
 	}
 	lim = 150
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
-	if err != nil || !strings.Contains(rep.Checkpoint, "(points.limit 100, now points.limit 150): its 1 acknowledged batches stay") ||
+	if err != nil || !strings.Contains(rep.Checkpoint, "(points.limit 100, now points.limit 150): the 64 rows it loaded stay") ||
 		!strings.Contains(rep.Text(), "upsert 86 points in 2 batches") ||
 		!strings.Contains(rep.Text(), "first 150 rows of source image by HTTP Range (230528 of 307328 bytes; the first 153728 bytes are in the cache from a run with a lower limit)") {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
@@ -200,4 +208,50 @@ func TestGrownSetByPartitions(t *testing.T) {
 	if n := len(r.e.srv.OpsOf("snapshot")); n != 2 {
 		t.Fatalf("%d snapshots taken, want 2 (one per finalize)", n)
 	}
+}
+
+// An interrupted run resumed with a smaller upload.batch_size (requests
+// too large for the server, say): the rows the old batches acknowledged
+// stay, counted on the new batches, and only the others are sent; every
+// point is exact.
+func TestBatchSizeChangedMidRun(t *testing.T) {
+	data := t.TempDir()
+	img, txt, meta := shardSet(t, data, []int{40, 25, 0, 33, 7})
+	_, url := serveCounting(t, data)
+	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 20 * time.Millisecond}})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, shardYAML(url, data, ""))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := &progressLog{onUpsert: func(done int64) {
+		if done >= 32 {
+			cancel()
+		}
+	}}
+	state := filepath.Join(dir, ".snappipe")
+	if _, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: state, Events: stop}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	sf, _, err := pipeline.OpenState(filepath.Join(state, "shards.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sf.Snapshot()
+	loaded := st.Layout.Layout(16).RowsOfBatches(st.Upsert)
+	if loaded < 32 || loaded >= 105 {
+		t.Fatalf("the first run loaded %d rows", loaded)
+	}
+	// Batches of 8 divide those of 16: every acknowledged row stays.
+	cfg.Upload.BatchSize = 8
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, fmt.Sprintf("with another batch size (batches of 16, now batches of 8): the %d rows it loaded stay", loaded)) ||
+		!strings.Contains(rep.Text(), fmt.Sprintf("upsert %d points", 105-loaded)) {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || sum.PointsWritten != 105-loaded {
+		t.Fatalf("resumed with batches of 8: %v, %d points written, want %d", err, sum.PointsWritten, 105-loaded)
+	}
+	checkPoints(t, e, "shards", 105, img, txt, meta)
+	checkSnapshot(t, e, sum, "shards")
 }

@@ -3,94 +3,147 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/snappipe/snappipe/pipeline/config"
 )
 
-// Growth is a checkpoint whose config now reaches further along the same
-// row space: shards appended to a shard set (a range's last index raised,
-// or new files a glob matches after the old ones), or a higher points.limit
-// (or none), with every other key unchanged. The rows loaded before keep
+// Growth is a checkpoint a changed config can take over without losing
+// what was loaded: the config reaches further along the same row space
+// (shards appended to a shard set — a range's last index raised, or new
+// files a glob matches after the old ones — or a higher points.limit, or
+// none), or cuts the same rows into batches of another upload.batch_size,
+// or both, with every other key unchanged. The rows loaded before keep
 // their ids (id: row is the global row index, shards in index order), so a
-// run keeps their acknowledged batches, loads only the rows after them and
-// takes a new snapshot, instead of refusing the checkpoint.
+// run keeps the rows acknowledged before, counted on the new batches, and
+// loads the rest.
 type Growth struct {
-	// KeepBelow: batches below it are the old run's and stay acknowledged
-	// (a batch the growth makes longer, the old last one cut by a limit or
-	// by the end of the data, is loaded again: same ids, overwritten).
-	KeepBelow int64
-	// Kept is how many acknowledged batches stay; From and To say what
-	// grew, for plan and the log.
-	Kept     int64
+	// Upsert is the upsert progress the new config starts from: a batch
+	// of the new size is acknowledged when every one of its rows was (a
+	// batch the growth makes longer, the old last one cut by a limit, is
+	// sent again: same ids, overwritten).
+	Upsert UpsertState
+	// Kept is how many rows that is; Grew says whether rows were added
+	// (the snapshot then no longer holds them all).
+	Kept int64
+	Grew bool
+	// From and To say what changed, for plan and the log.
 	From, To string
 }
 
 // Text is what plan and apply say about it.
 func (g *Growth) Text(path string) string {
-	kept := fmt.Sprintf("its %d acknowledged batches stay, the rows after them are loaded", g.Kept)
-	if g.Kept == 0 {
-		kept = "no batch it acknowledged stays as it was (the last one grows), so every row is loaded again, overwriting the points by id"
+	what := "this pipeline's over fewer rows"
+	if !g.Grew {
+		what = "this pipeline's with another batch size"
 	}
-	return fmt.Sprintf("the checkpoint %s is this pipeline's over fewer rows (%s, now %s): %s, and a new snapshot is taken",
-		path, g.From, g.To, kept)
+	s := fmt.Sprintf("the checkpoint %s is %s (%s, now %s): ", path, what, g.From, g.To)
+	if g.Kept > 0 {
+		s += fmt.Sprintf("the %d rows it loaded stay, the rest is loaded", g.Kept)
+	} else {
+		s += "none of the rows it loaded fills a whole batch as the rows are now cut, so every row is loaded again, overwriting the points by id"
+	}
+	if g.Grew {
+		s += ", and a new snapshot is taken"
+	}
+	return s
 }
 
-// Grown reports whether fields (the config's, with the layout's) extend the
-// state's at the end of its row space, and what stays of its progress. It
-// is nil for any other change: those still need --full-refresh.
+// span is a shard's place in the row space: index, first global row, rows
+// loaded, first batch.
+type span = [4]int64
+
+// Grown reports whether fields (the config's, with the layout's) can take
+// over the state, and what stays of its progress. It is nil for any other
+// change: those still need --full-refresh.
 func Grown(st State, fields map[string]string, layout *Layout) *Growth {
-	if !grownKeys(st, fields) {
+	if !grownKeys(st, fields) || layout == nil {
 		return nil
 	}
 	up := st.Upsert
-	bs := int64(up.BatchSize)
-	g := &Growth{}
+	obs, nbs := int64(up.BatchSize), int64(layout.BatchSize)
+	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs)}
+	var olds, news []span
 	switch {
-	case layout == nil || !layout.Sharded:
+	case !layout.Sharded:
 		if st.Layout != nil {
 			return nil
 		}
-		// One file: the old rows are the first rows; a last batch the old
-		// limit cut short is loaded again.
-		if bs > 0 && up.Rows > 0 {
-			g.KeepBelow = up.Rows / bs
+		// One file: its first rows. The new row count is known only once
+		// the sources are open: unbounded when the limit changed.
+		rows := int64(math.MaxInt64)
+		if st.Fields["points.limit"] == fields["points.limit"] {
+			rows = up.Rows
+		} else {
+			g.Grew = true
+			g.From, g.To = "points.limit "+limitText(st.Fields["points.limit"]), "points.limit "+limitText(fields["points.limit"])
 		}
-		g.From, g.To = "points.limit "+limitText(st.Fields["points.limit"]), "points.limit "+limitText(fields["points.limit"])
+		if up.Rows > 0 {
+			olds, news = []span{{0, 0, up.Rows, 0}}, []span{{0, 0, rows, 0}}
+		}
 	default:
 		old := st.Layout
-		// (A finalize checkpoint has no batches: bs is 0.)
-		if old == nil || len(old.Spans) == 0 || len(layout.Shards) < len(old.Spans) || bs > 0 && bs != int64(layout.BatchSize) {
+		if old == nil || len(old.Spans) == 0 || len(layout.Shards) < len(old.Spans) {
 			return nil
 		}
-		last := len(old.Spans) - 1
-		for i, o := range old.Spans {
-			s := layout.Shards[i]
-			n := [4]int64{int64(s.Index), s.Start, s.Rows, s.FirstSeq}
-			if i < last && n != o || i == last && (n[0] != o[0] || n[1] != o[1] || n[3] != o[3] || n[2] < o[2]) {
+		olds = old.Spans
+		for _, s := range layout.Shards {
+			news = append(news, span{int64(s.Index), s.Start, s.Rows, s.FirstSeq})
+		}
+		last := len(olds) - 1
+		for i, o := range olds {
+			n := news[i]
+			if n[0] != o[0] || n[1] != o[1] || o[2] < 0 || n[2] < o[2] || i < last && n[2] != o[2] {
 				return nil // not the same shards at the same rows: ids would move
 			}
 		}
-		if o := old.Spans[last]; bs > 0 && o[2] >= 0 { // (negative: a state edited by hand)
-			g.KeepBelow = o[3] + (o[2]+bs-1)/bs
-			if layout.Shards[last].Rows > o[2] {
-				g.KeepBelow = o[3] + o[2]/bs
+		if len(news) > len(olds) || news[last][2] > olds[last][2] {
+			g.Grew = true
+			g.From = fmt.Sprintf("%d shards, %d rows", len(olds), old.Rows)
+			g.To = fmt.Sprintf("%d shards, %d rows", len(news), layout.Rows)
+		}
+	}
+	if obs != nbs && obs > 0 && g.Grew {
+		g.From += fmt.Sprintf(", batches of %d", obs)
+		g.To += fmt.Sprintf(", batches of %d", nbs)
+	}
+	g.Upsert = UpsertState{BatchSize: int(nbs), Rows: up.Rows}
+	if obs <= 0 || nbs <= 0 {
+		return g // no batch acknowledged yet (or a finalize checkpoint)
+	}
+	for i, o := range olds {
+		// The rows the old batches of this shard acknowledged, in order.
+		var covered [][2]int64
+		for b := int64(0); b*obs < o[2]; b++ {
+			if !up.Acked(o[3] + b) {
+				continue
+			}
+			lo, hi := b*obs, min((b+1)*obs, o[2])
+			if k := len(covered) - 1; k >= 0 && covered[k][1] == lo {
+				covered[k][1] = hi
+			} else {
+				covered = append(covered, [2]int64{lo, hi})
 			}
 		}
-		g.From = fmt.Sprintf("%d shards, %d rows", len(old.Spans), old.Rows)
-		g.To = fmt.Sprintf("%d shards, %d rows", len(layout.Shards), layout.Rows)
-	}
-	g.Kept = min(up.Watermark, g.KeepBelow)
-	for _, s := range up.Above {
-		if s < g.KeepBelow {
-			g.Kept++
+		// A new batch stays acknowledged when it lies inside those rows.
+		n, c := news[i], 0
+		for b := int64(0); b*nbs < o[2]; b++ {
+			lo, hi := b*nbs, min((b+1)*nbs, n[2])
+			for c < len(covered) && covered[c][1] <= lo {
+				c++
+			}
+			if c < len(covered) && covered[c][0] <= lo && hi <= covered[c][1] {
+				g.Upsert.Ack(n[3] + b)
+				g.Kept += hi - lo
+			}
 		}
 	}
 	return g
 }
 
-// grownKeys: the state is intact and only keys that can grow changed,
-// each by growing (the layout is checked span by span by Grown).
+// grownKeys: the state is intact and only keys that can be taken over
+// changed, each as it may (the layout is checked span by span by Grown).
 func grownKeys(st State, fields map[string]string) bool {
 	if st.Fields == nil || HashFields(st.Fields) != st.ConfigHash {
 		return false
@@ -98,7 +151,7 @@ func grownKeys(st State, fields map[string]string) bool {
 	for _, k := range ChangedKeys(st.Fields, fields) {
 		old, cur := st.Fields[k], fields[k]
 		switch {
-		case k == "layout":
+		case k == "layout", k == "upload.batch_size":
 		case k == "points.limit":
 			if !limitRaised(old, cur) {
 				return false
@@ -115,27 +168,23 @@ func grownKeys(st State, fields map[string]string) bool {
 }
 
 // MayGrow says, without reading any source (status), whether cfg differs
-// from the state's config only by growing: a range's last index or the
-// limit raised. apply then keeps the progress if the shards it loaded are
-// unchanged, which only plan and apply can check.
+// from the state's config only as Grown allows: a range's last index or
+// the limit raised, the batch size. apply then keeps the progress if the
+// shards it loaded are unchanged, which only plan and apply can check.
 func MayGrow(cfg *config.Config, st State) bool {
 	return !ConfigMatches(cfg, st) && grownKeys(st, offlineFields(cfg, st))
 }
 
-// Apply moves the state to the grown config: the kept acknowledgements,
-// the new identity, and no snapshot yet (the old one lacks the new rows).
+// Apply moves the state to the new config: the kept acknowledgements, the
+// new identity, and, when rows were added, no snapshot yet (the old one
+// lacks them).
 func (g *Growth) Apply(s *State, hash string, fields map[string]string) {
-	// Rows stays the old total until the upsert stage sets the new one:
-	// the kept batches' rows are counted against it.
-	up := UpsertState{BatchSize: s.Upsert.BatchSize, Rows: s.Upsert.Rows, Watermark: min(s.Upsert.Watermark, g.KeepBelow)}
-	for _, q := range s.Upsert.Above {
-		if q < g.KeepBelow {
-			up.Above = append(up.Above, q)
-		}
-	}
-	s.Upsert = up
+	s.Upsert = g.Upsert
+	s.Upsert.Above = append([]int64(nil), g.Upsert.Above...)
 	s.ConfigHash, s.Fields = hash, fields
-	s.Snapshot, s.Fetch, s.Cluster, s.Restores = SnapshotState{}, FetchState{}, nil, nil
+	if g.Grew {
+		s.Snapshot, s.Fetch, s.Cluster, s.Restores = SnapshotState{}, FetchState{}, nil, nil
+	}
 }
 
 // limitRaised: the new limit is higher than the old one, or gone.

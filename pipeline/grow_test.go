@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"fmt"
 	"maps"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,15 +49,16 @@ func TestGrown(t *testing.T) {
 		g["layout"] = "3 shards"
 		return g
 	}
+	// Batches 0-2 (shard 0's two, shard 1's first) stay: 46 rows.
 	st, f := growState()
 	g := Grown(st, grown(f), three)
-	if g == nil || g.KeepBelow != 4 || g.Kept != 3 || g.From != "2 shards, 50 rows" || g.To != "3 shards, 75 rows" {
+	if g == nil || g.Upsert.Watermark != 3 || len(g.Upsert.Above) != 0 || g.Kept != 46 || !g.Grew || g.From != "2 shards, 50 rows" || g.To != "3 shards, 75 rows" {
 		t.Fatalf("appended shard: %+v", g)
 	}
 	nf := grown(f)
 	g.Apply(&st, HashFields(nf), nf)
 	if st.ConfigHash != HashFields(nf) || st.Upsert.Watermark != 3 || st.Upsert.Done || st.Snapshot.Name != "" || st.Snapshot.RequestedAt != nil ||
-		st.Fetch.Done || st.Restores != nil || st.Upsert.Rows != 50 {
+		st.Fetch.Done || st.Restores != nil || st.Upsert.Rows != 50 || st.Upsert.BatchSize != 16 {
 		t.Fatalf("applied: %+v", st)
 	}
 
@@ -62,7 +66,7 @@ func TestGrown(t *testing.T) {
 	st, f = growState()
 	glob := maps.Clone(f)
 	glob["layout"] = "3 shards"
-	if g := Grown(st, glob, three); g == nil || g.KeepBelow != 4 {
+	if g := Grown(st, glob, three); g == nil || g.Upsert.Watermark != 3 {
 		t.Fatalf("glob grown: %+v", g)
 	}
 
@@ -72,12 +76,8 @@ func TestGrown(t *testing.T) {
 	st.Layout.Spans[1] = [4]int64{1, 30, 15, 2}
 	st.ConfigHash = HashFields(st.Fields)
 	g = Grown(st, f, spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 2}))
-	if g == nil || g.KeepBelow != 2 || g.Kept != 2 || g.From != "2 shards, 50 rows" {
+	if g == nil || g.Upsert.Watermark != 2 || len(g.Upsert.Above) != 0 || g.Kept != 30 || !g.Grew || g.From != "2 shards, 50 rows" {
 		t.Fatalf("raised limit: %+v", g)
-	}
-	g.Apply(&st, "h", f)
-	if st.Upsert.Watermark != 2 || len(st.Upsert.Above) != 0 {
-		t.Fatalf("raised limit applied: %+v", st.Upsert)
 	}
 
 	// One file: the batches the old limit filled stay.
@@ -88,23 +88,53 @@ func TestGrown(t *testing.T) {
 	st.ConfigHash = HashFields(st.Fields)
 	up := maps.Clone(f)
 	up["points.limit"] = `100`
-	if g := Grown(st, up, nil); g == nil || g.KeepBelow != 2 || g.Kept != 2 || g.From != "points.limit 40" || g.To != "points.limit 100" {
+	if g := Grown(st, up, SingleLayout(16)); g == nil || g.Upsert.Watermark != 2 || len(g.Upsert.Above) != 0 || g.Kept != 32 || g.From != "points.limit 40" || g.To != "points.limit 100" {
 		t.Fatalf("one file: %+v", g)
+	}
+
+	// Another batch size: the acknowledged rows are counted on the new
+	// batches. Shard 0's 30 rows were batches 0 (0-15) and 1 (16-29),
+	// shard 1's 20 rows batch 2 (30-45, acknowledged) and 3 (46-49, not);
+	// in batches of 8, shard 0 is 0-3 (all in), shard 1 is 4-6, of which
+	// 4 (rows 0-7) and 5 (8-15) lie inside batch 2, 6 (16-19) does not.
+	st, f = growState()
+	small := maps.Clone(f)
+	small["upload.batch_size"], small["layout"] = `8`, "2 shards, batches of 8"
+	l8 := spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 4})
+	l8.BatchSize = 8
+	g = Grown(st, small, l8)
+	if g == nil || g.Grew || g.Upsert.BatchSize != 8 || g.Upsert.Watermark != 6 || len(g.Upsert.Above) != 0 || g.Kept != 46 ||
+		g.Text("s") != "the checkpoint s is this pipeline's with another batch size (batches of 16, now batches of 8): the 46 rows it loaded stay, the rest is loaded" {
+		t.Fatalf("smaller batches: %+v %q", g, g.Text("s"))
+	}
+	g.Apply(&st, HashFields(small), small)
+	if st.Snapshot.Name != "old.snapshot" || !st.Fetch.Done {
+		t.Fatalf("no row was added, yet the snapshot was dropped: %+v", st)
+	}
+	// Larger batches: only those made wholly of acknowledged rows stay.
+	st, f = growState()
+	st.Upsert.Watermark, st.Upsert.Above = 1, []int64{2} // rows 0-15 and 30-45
+	big := maps.Clone(f)
+	big["upload.batch_size"], big["layout"] = `32`, "2 shards, batches of 32"
+	l32 := spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 1})
+	l32.BatchSize = 32
+	if g := Grown(st, big, l32); g == nil || g.Upsert.AckedCount() != 0 || g.Kept != 0 ||
+		!strings.Contains(g.Text("s"), "every row is loaded again") {
+		t.Fatalf("larger batches: %+v", g)
 	}
 
 	// A finalize checkpoint (no batches of its own) grows too: it takes a
 	// new snapshot.
 	st, f = growState()
 	st.Upsert = UpsertState{Rows: -1}
-	if g := Grown(st, grown(f), three); g == nil || g.KeepBelow != 0 || g.Kept != 0 {
+	if g := Grown(st, grown(f), three); g == nil || g.Upsert.AckedCount() != 0 || !g.Grew {
 		t.Fatalf("finalize: %+v", g)
 	}
 
-	// A last span's rows edited to a negative count keep nothing (and
-	// never a negative watermark).
+	// A last span's rows edited to a negative count: not taken over.
 	st, f = growState()
 	st.Layout.Spans[1][2] = -100
-	if g := Grown(st, grown(f), three); g != nil && (g.KeepBelow < 0 || g.Kept != 0) {
+	if g := Grown(st, grown(f), three); g != nil {
 		t.Fatalf("negative rows: %+v", g)
 	}
 
@@ -135,10 +165,6 @@ func TestGrown(t *testing.T) {
 			f["points.payload"] = `{"source":"metadata"}`
 			return three
 		},
-		"the batch size": func(st *State, f map[string]string) *Layout {
-			f["upload.batch_size"] = `8`
-			return three
-		},
 		"a partition": func(st *State, f map[string]string) *Layout {
 			f["partition"] = `0/2`
 			return three
@@ -166,6 +192,57 @@ func TestGrown(t *testing.T) {
 		}
 		if g := Grown(st, nf, l); g != nil {
 			t.Errorf("%s: taken as growth: %+v", name, g)
+		}
+	}
+}
+
+// Whatever was acknowledged and whatever the new batch size, a batch Grown
+// keeps holds only rows the old batches acknowledged, and every batch
+// wholly made of such rows is kept.
+func TestGrownKeepsExactlyTheAcknowledgedRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		obs, nbs := int64(1+r.IntN(20)), int64(1+r.IntN(20))
+		var old, cur [][4]int64
+		var start, oseq, nseq int64
+		for k := range 1 + r.IntN(4) {
+			n := int64(r.IntN(50))
+			old = append(old, [4]int64{int64(k), start, n, oseq})
+			cur = append(cur, [4]int64{int64(k), start, n, nseq})
+			start, oseq, nseq = start+n, oseq+(n+obs-1)/obs, nseq+(n+nbs-1)/nbs
+		}
+		var up UpsertState
+		acked := map[[2]int64]bool{} // (shard, row)
+		for i, o := range old {
+			for b := int64(0); b*obs < o[2]; b++ {
+				if r.IntN(3) > 0 {
+					up.Ack(o[3] + b)
+					for row := b * obs; row < min((b+1)*obs, o[2]); row++ {
+						acked[[2]int64{int64(i), row}] = true
+					}
+				}
+			}
+		}
+		f := map[string]string{"upload.batch_size": fmt.Sprint(obs), "layout": "old"}
+		nf := map[string]string{"upload.batch_size": fmt.Sprint(nbs), "layout": "new"}
+		st := State{Fields: f, ConfigHash: HashFields(f), Upsert: UpsertState{BatchSize: int(obs), Rows: start, Watermark: up.Watermark, Above: up.Above},
+			Layout: &LayoutRecord{Rows: start, Spans: old}}
+		l := spans(cur...)
+		l.BatchSize = int(nbs)
+		g := Grown(st, nf, l)
+		if g == nil {
+			t.Fatal("not taken over")
+		}
+		for i, c := range cur {
+			for b := int64(0); b*nbs < c[2]; b++ {
+				whole := true
+				for row := b * nbs; row < min((b+1)*nbs, c[2]); row++ {
+					whole = whole && acked[[2]int64{int64(i), row}]
+				}
+				if g.Upsert.Acked(c[3]+b) != whole {
+					t.Fatalf("obs %d nbs %d shard %d batch %d: kept %v, its rows all acknowledged %v", obs, nbs, i, b, g.Upsert.Acked(c[3]+b), whole)
+				}
+			}
 		}
 	}
 }

@@ -8,10 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/snappipe/snappipe/internal/qdrantemu"
-	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/all"
 )
@@ -107,18 +104,9 @@ func TestRaisedLimitKeepsLoadedBatches(t *testing.T) {
 
 	// One file, batches of 64: batch 0 of a limit of 100 stays, batch 1
 	// (36 rows) grows to 64 and is sent again.
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 200, Dim: 768, Seed: 3, Out: data}); err != nil {
-		t.Fatal(err)
-	}
 	// Over HTTP: the limit fetched a prefix of each .npy file, which the
 	// raised limit extends.
-	files, url := serveCounting(t, data)
-	e := newEnv(t, qdrantemu.Options{})
-	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
-	for _, src := range cfg.Sources {
-		src.URL, src.Path = url+"/"+filepath.Base(src.Path), ""
-	}
+	e, cfg, files := sampleOverHTTP(t, 200)
 	lim = 100
 	cfg.Points.Limit = &lim
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
@@ -215,23 +203,9 @@ func TestGrownSetByPartitions(t *testing.T) {
 // stay, counted on the new batches, and only the others are sent; every
 // point is exact.
 func TestBatchSizeChangedMidRun(t *testing.T) {
-	data := t.TempDir()
-	img, txt, meta := shardSet(t, data, []int{40, 25, 0, 33, 7})
-	_, url := serveCounting(t, data)
-	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 20 * time.Millisecond}})
-	dir := t.TempDir()
-	cfg := e.load(t, dir, shardYAML(url, data, ""))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop := &progressLog{onUpsert: func(done int64) {
-		if done >= 32 {
-			cancel()
-		}
-	}}
-	state := filepath.Join(dir, ".snappipe")
-	if _, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: state, Events: stop}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("first run: %v", err)
-	}
+	r := interruptedShardRun(t)
+	e, cfg := r.e, r.cfg
+	state := filepath.Join(r.dir, ".snappipe")
 	sf, _, err := pipeline.OpenState(filepath.Join(state, "shards.state.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +226,6 @@ func TestBatchSizeChangedMidRun(t *testing.T) {
 	if err != nil || sum.PointsWritten != 105-loaded {
 		t.Fatalf("resumed with batches of 8: %v, %d points written, want %d", err, sum.PointsWritten, 105-loaded)
 	}
-	checkPoints(t, e, "shards", 105, img, txt, meta)
+	checkPoints(t, e, "shards", 105, r.img, r.txt, r.meta)
 	checkSnapshot(t, e, sum, "shards")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/internal/testkit"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
 )
 
@@ -193,13 +194,12 @@ snapshot: { destination: out }
 	}
 }
 
-// --full-refresh keeps verified downloads, a limit's prefixes too: a
-// higher limit extends the prefix from where it ended (the shorter prefix
-// was taken for the whole need, and the decoder failed on it as
-// truncated).
-func TestHigherLimitExtendsThePrefix(t *testing.T) {
+// sampleOverHTTP serves a LAION-like sample of the given rows (768-d) by a counting file
+// server and loads sampleYAML with url: sources over it.
+func sampleOverHTTP(t *testing.T, rows int) (*env, *config.Config, *countingFiles) {
+	t.Helper()
 	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 200, Dim: 768, Seed: 3, Out: data}); err != nil {
+	if err := sample.Generate(sample.Options{Rows: rows, Dim: 768, Seed: 3, Out: data}); err != nil {
 		t.Fatal(err)
 	}
 	files, url := serveCounting(t, data)
@@ -208,6 +208,15 @@ func TestHigherLimitExtendsThePrefix(t *testing.T) {
 	for _, src := range cfg.Sources {
 		src.URL, src.Path = url+"/"+filepath.Base(src.Path), ""
 	}
+	return e, cfg, files
+}
+
+// --full-refresh keeps verified downloads, a limit's prefixes too: a
+// higher limit extends the prefix from where it ended (the shorter prefix
+// was taken for the whole need, and the decoder failed on it as
+// truncated).
+func TestHigherLimitExtendsThePrefix(t *testing.T) {
+	e, cfg, files := sampleOverHTTP(t, 200)
 	lim := int64(100)
 	cfg.Points.Limit = &lim
 	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {

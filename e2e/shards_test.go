@@ -388,15 +388,18 @@ func (p *progressLog) Progress(node string, done, total int64, unit string) {
 // An interrupted shard-set run: batches never span two shards, so there
 // are more of them than rows / batch_size, and each holds fewer rows.
 // status, plan and the resumed run's progress count them as they are.
-func TestShardSetInterruptedCounts(t *testing.T) {
+// interruptedShardRun is newShardRun of shards 40, 25, 0, 33 and 7 rows
+// (batches of 16), upserts slowed down, after a first apply interrupted
+// once 32 points were acknowledged.
+func interruptedShardRun(t *testing.T) *shardRun {
+	t.Helper()
 	data := t.TempDir()
-	img, txt, meta := shardSet(t, data, []int{40, 25, 0, 33, 7})
-	_, url := serveCounting(t, data)
-	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 20 * time.Millisecond}})
-	dir := t.TempDir()
-	cfg := e.load(t, dir, shardYAML(url, data, ""))
-	// Batches of 16 by shard: 40 = 16+16+8, 25 = 16+9, 33 = 16+16+1, 7.
-	rowsOf := []int64{16, 16, 8, 16, 9, 16, 16, 1, 7}
+	r := &shardRun{dir: t.TempDir(), data: data}
+	r.img, r.txt, r.meta = shardSet(t, data, []int{40, 25, 0, 33, 7})
+	var url string
+	r.files, url = serveCounting(t, data)
+	r.e = newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 20 * time.Millisecond}})
+	r.cfg = r.e.load(t, r.dir, shardYAML(url, data, ""))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := &progressLog{onUpsert: func(done int64) {
@@ -404,10 +407,17 @@ func TestShardSetInterruptedCounts(t *testing.T) {
 			cancel() // interrupt once two batches are acknowledged
 		}
 	}}
-	_, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe"), Events: first})
-	if !errors.Is(err, context.Canceled) {
+	if _, err := pipeline.Apply(ctx, r.cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(r.dir, ".snappipe"), Events: first}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run: %v", err)
 	}
+	return r
+}
+
+func TestShardSetInterruptedCounts(t *testing.T) {
+	r := interruptedShardRun(t)
+	e, cfg, dir, img, txt, meta := r.e, r.cfg, r.dir, r.img, r.txt, r.meta
+	// Batches of 16 by shard: 40 = 16+16+8, 25 = 16+9, 33 = 16+16+1, 7.
+	rowsOf := []int64{16, 16, 8, 16, 9, 16, 16, 1, 7}
 	sf, _, err := pipeline.OpenState(filepath.Join(dir, ".snappipe", "shards.state.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -23,21 +23,29 @@ func runCLI(args ...string) (int, string) {
 	return code, out.String() + errb.String()
 }
 
-// init on a directory of clip-retrieval shards (3 x metadata/img/text)
-// writes a pipeline that validates and applies as written: shard sets as
-// ranges, vectors image/text sized 16 (float16 noted), payload from the
-// metadata; then the same from URLs.
-func TestInitFromDirectoryAndURLs(t *testing.T) {
+// clipShards writes n clip-retrieval shards (metadata_NNNN.parquet,
+// img_emb_NNNN.npy, text_emb_NNNN.npy) of rows rows and dim-wide vectors.
+func clipShards(t *testing.T, n, rows, dim int) string {
+	t.Helper()
 	data := t.TempDir()
-	for k := 0; k < 3; k++ {
+	for k := 0; k < n; k++ {
 		tmp := t.TempDir()
-		if err := sample.Generate(sample.Options{Rows: 40, Dim: 16, Seed: uint64(k + 1), Out: tmp}); err != nil {
+		if err := sample.Generate(sample.Options{Rows: rows, Dim: dim, Seed: uint64(k + 1), Out: tmp}); err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range []string{"metadata_0000.parquet", "img_emb_0000.npy", "text_emb_0000.npy"} {
 			os.Rename(filepath.Join(tmp, f), filepath.Join(data, strings.Replace(f, "0000", fmt.Sprintf("%04d", k), 1)))
 		}
 	}
+	return data
+}
+
+// init on a directory of clip-retrieval shards (3 x metadata/img/text)
+// writes a pipeline that validates and applies as written: shard sets as
+// ranges, vectors image/text sized 16 (float16 noted), payload from the
+// metadata; then the same from URLs.
+func TestInitFromDirectoryAndURLs(t *testing.T) {
+	data := clipShards(t, 3, 40, 16)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "pipeline.yaml")
 	if code, o := runCLI("init", data, "-o", out); code != 0 {
@@ -402,16 +410,7 @@ func TestInitTruncatedFile(t *testing.T) {
 // shard (the file counts agree) is refused, naming what each lacks — it
 // wrote a config that plan then refused — and one missing file is named.
 func TestInitNamesMissingShards(t *testing.T) {
-	data := t.TempDir()
-	for k := 0; k < 5; k++ {
-		tmp := t.TempDir()
-		if err := sample.Generate(sample.Options{Rows: 10, Dim: 8, Seed: uint64(k + 1), Out: tmp}); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{"metadata_0000.parquet", "img_emb_0000.npy", "text_emb_0000.npy"} {
-			os.Rename(filepath.Join(tmp, f), filepath.Join(data, strings.Replace(f, "0000", fmt.Sprintf("%04d", k), 1)))
-		}
-	}
+	data := clipShards(t, 5, 10, 8)
 	os.Remove(filepath.Join(data, "metadata_0004.parquet"))
 	if code, o := runCLI("init", data, "-O", "-"); code == 0 || !strings.Contains(o, "the sources do not pair up shard by shard: metadata lacks shard 4 (files: img_emb 5, metadata 4, text_emb 5)") {
 		t.Fatalf("one missing file: %d\n%s", code, o)

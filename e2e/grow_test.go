@@ -60,6 +60,10 @@ func TestAppendedShardsLoadOnlyTheNewRows(t *testing.T) {
 	// Another batch size: every loaded row is on a batch of 8 the old
 	// batches acknowledged, so nothing is sent and the snapshot stays.
 	r.cfg.Upload.BatchSize = 8
+	if rep, err := pipeline.PlanRun(context.Background(), r.cfg, all.Registry(), ""); err != nil || rep.Pending() ||
+		!strings.Contains(rep.Checkpoint, "(batches of 16, now batches of 8): all 92 rows it loaded stay, none is left to load") {
+		t.Fatalf("plan, batches of 8: %v\n%s", err, rep.Text())
+	}
 	sum2, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{})
 	if err != nil || sum2.PointsWritten != 0 || sum2.SnapshotPath != sum.SnapshotPath {
 		t.Fatalf("batch size 8: %v, %d points, snapshot %s (was %s)", err, sum2.PointsWritten, sum2.SnapshotPath, sum.SnapshotPath)

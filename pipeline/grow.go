@@ -24,10 +24,11 @@ type Growth struct {
 	// batch the growth makes longer, the old last one cut by a limit, is
 	// sent again: same ids, overwritten).
 	Upsert UpsertState
-	// Kept is how many rows that is; Grew says whether rows were added
-	// (the snapshot then no longer holds them all).
-	Kept int64
-	Grew bool
+	// Kept is how many rows that is, of Rows (-1: known once the sources
+	// are open); Grew says whether rows were added (the snapshot then no
+	// longer holds them all).
+	Kept, Rows int64
+	Grew       bool
 	// From and To say what changed, for plan and the log.
 	From, To string
 }
@@ -39,9 +40,12 @@ func (g *Growth) Text(path string) string {
 		what = "this pipeline's with another batch size"
 	}
 	s := fmt.Sprintf("the checkpoint %s is %s (%s, now %s): ", path, what, g.From, g.To)
-	if g.Kept > 0 {
+	switch {
+	case g.Kept > 0 && g.Kept == g.Rows:
+		s += fmt.Sprintf("all %d rows it loaded stay, none is left to load", g.Kept)
+	case g.Kept > 0:
 		s += fmt.Sprintf("the %d rows it loaded stay, the rest is loaded", g.Kept)
-	} else {
+	default:
 		s += "none of the rows it loaded fills a whole batch as the rows are now cut, so every row is loaded again, overwriting the points by id"
 	}
 	if g.Grew {
@@ -63,7 +67,7 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	}
 	up := st.Upsert
 	obs, nbs := int64(up.BatchSize), int64(layout.BatchSize)
-	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs)}
+	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs), Rows: -1}
 	var olds, news []span
 	switch {
 	case !layout.Sharded:
@@ -74,7 +78,7 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 		// the sources are open: unbounded when the limit changed.
 		rows := int64(math.MaxInt64)
 		if st.Fields["points.limit"] == fields["points.limit"] {
-			rows = up.Rows
+			rows, g.Rows = up.Rows, up.Rows
 		} else {
 			g.Grew = true
 			g.From, g.To = "points.limit "+limitText(st.Fields["points.limit"]), "points.limit "+limitText(fields["points.limit"])
@@ -87,7 +91,7 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 		if old == nil || len(old.Spans) == 0 || len(layout.Shards) < len(old.Spans) {
 			return nil
 		}
-		olds = old.Spans
+		olds, g.Rows = old.Spans, layout.Rows
 		for _, s := range layout.Shards {
 			news = append(news, span{int64(s.Index), s.Start, s.Rows, s.FirstSeq})
 		}

@@ -84,8 +84,12 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 	if l.Sharded {
 		size = fmt.Sprintf("of up to %d (a batch never spans two shards)", bs)
 	}
+	left, batches := max(0, total-min(total, ackedRows)), max(0, l.BatchCount(total)-acked)
+	if left == 0 && batches == 0 && acked > 0 {
+		return nil // every batch acknowledged (a checkpoint taken over with another batch size)
+	}
 	pc.Action("upsert %d points in %d batches %s, %d in parallel (%d batches already acknowledged)",
-		max(0, total-min(total, ackedRows)), max(0, l.BatchCount(total)-acked), size, c.Upload.Parallel, acked)
+		left, batches, size, c.Upload.Parallel, acked)
 	return nil
 }
 

@@ -107,6 +107,28 @@ func TestClusterScopeSnapshot(t *testing.T) {
 	if after := len(peers[0].OpsOf("shard-snapshot")) + len(peers[1].OpsOf("shard-snapshot")) + len(peers[2].OpsOf("shard-snapshot")); after != before || before != 6 {
 		t.Fatalf("shard snapshots: %d, then %d", before, after)
 	}
+	// Another destination: plan says so, apply takes new shard snapshots
+	// there and writes a manifest beside them; then nothing is left.
+	cfg.Snapshot.Destination = "elsewhere"
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || !strings.Contains(rep.Text(), "write a cluster manifest to elsewhere") {
+		t.Fatalf("plan, new destination: %v\n%s", err, rep.Text())
+	}
+	sum2, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || filepath.Dir(sum2.SnapshotPath) != filepath.Join(dir, "elsewhere") {
+		t.Fatalf("apply, new destination: %v %+v", err, sum2)
+	}
+	var m2 pipeline.ClusterManifest
+	if b, err := os.ReadFile(sum2.SnapshotPath); err != nil || json.Unmarshal(b, &m2) != nil || len(m2.Shards) != 6 || m2.Points != 900 {
+		t.Fatalf("manifest at the new destination: %v %+v", err, m2)
+	}
+	for _, s := range m2.Shards {
+		if fileSHA(t, filepath.Join(dir, "elsewhere", s.File)) != s.SHA256 {
+			t.Fatalf("shard %d file at the new destination does not match its SHA-256", s.ShardID)
+		}
+	}
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after the new destination: %v\n%s", err, rep.Text())
+	}
 	// Peers missing from qdrant.peers: the shards they hold are named.
 	cfg2 := e.load(t, t.TempDir(), clusterYAML(data, peers[:2], "cluster"))
 	cfg2.Qdrant.URL = peers[0].URL()

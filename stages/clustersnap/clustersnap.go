@@ -64,7 +64,7 @@ func New(n *pipeline.Node, rt *pipeline.Runtime) (pipeline.Stage, error) {
 // Preflight checks, before the load, that the destination can take the
 // shard files (a writable directory, or a reachable bucket).
 func (c *ClusterSnap) Preflight(ctx context.Context) error {
-	if c.state.Get().Done {
+	if c.here(c.state.Get()) {
 		return nil
 	}
 	cfg := c.rt.Config
@@ -97,14 +97,18 @@ func (c *ClusterSnap) Describe() []string {
 		}
 	}
 	if st.Done {
-		return []string{fmt.Sprintf("  cluster    done: %d shard snapshots, manifest %s", len(st.Shards), st.Manifest)}
+		moved := ""
+		if !c.here(st) {
+			moved = " (snapshot.destination changed since: apply takes a new one there)"
+		}
+		return []string{fmt.Sprintf("  cluster    done: %d shard snapshots, manifest %s%s", len(st.Shards), st.Manifest, moved)}
 	}
 	return []string{fmt.Sprintf("  cluster    %d of %d shard snapshots downloaded", done, len(st.Shards))}
 }
 
 // Plan says what apply would do.
 func (c *ClusterSnap) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
-	if c.state.Get().Done {
+	if c.here(c.state.Get()) {
 		return nil
 	}
 	owners, _, err := c.shardMap(ctx)
@@ -213,10 +217,17 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	cfg := c.rt.Config
 	dir := cfg.Resolve(cfg.Snapshot.Destination)
-	if st := c.state.Get(); st.Done {
+	if st := c.state.Get(); c.here(st) {
 		if _, err := os.Stat(st.Manifest); err == nil || strings.HasPrefix(st.Manifest, "s3://") {
 			c.summary(st)
 			return sio.Emit(ctx, c.file(st))
+		}
+	} else if st.Done {
+		// The destination changed since: new shard snapshots go there
+		// (the files at the old one are left as they are).
+		c.rt.Log.Info("snapshot.destination changed since the last cluster snapshot: taking a new one", "was", st.Manifest)
+		if err := c.state.Update(func(s *pipeline.ClusterSnapshotState) { *s = pipeline.ClusterSnapshotState{} }); err != nil {
+			return err
 		}
 	}
 	owners, points, err := c.shardMap(ctx)
@@ -497,3 +508,19 @@ func (c *ClusterSnap) summary(st pipeline.ClusterSnapshotState) {
 }
 
 var _ pipeline.Stage = (*ClusterSnap)(nil)
+
+// here reports whether the checkpoint's cluster snapshot is done where the
+// config puts it now (its manifest in the destination directory or under
+// the S3 prefix).
+func (c *ClusterSnap) here(st pipeline.ClusterSnapshotState) bool {
+	if !st.Done {
+		return false
+	}
+	cfg := c.rt.Config
+	if cfg.Snapshot.IsS3() {
+		bucket, prefix := cfg.Snapshot.S3Location()
+		rest, ok := strings.CutPrefix(st.Manifest, "s3://"+bucket+"/"+prefix)
+		return ok && !strings.Contains(rest, "/")
+	}
+	return filepath.Dir(st.Manifest) == cfg.Resolve(cfg.Snapshot.Destination)
+}

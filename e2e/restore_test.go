@@ -185,6 +185,37 @@ snapshot: { destination: out, keep: 2, destination_keep: 2 }
 	if len(files) != 4 || !strings.Contains(strings.Join(files, " "), last.SnapshotName+".json") {
 		t.Fatalf("destination holds %v", files)
 	}
+	// Retention deletes: plan says which (it listed none, and a keep
+	// lowered after a run deleted at the next apply unannounced).
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan, nothing to delete: %v\n%s", err, rep.Text())
+	}
+	older := ""
+	for n := range names {
+		if n != last.SnapshotName {
+			older = n
+		}
+	}
+	cfg.Snapshot.Keep, cfg.Snapshot.DestinationKeep = 1, 1
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || len(rep.Actions) != 2 || rep.Actions[0] != `delete 1 older snapshot(s) of "keep" on the server (snapshot.keep: 1): `+older ||
+		rep.Actions[1] != "delete 1 older snapshot(s) at out (snapshot.destination_keep: 1): "+older {
+		t.Fatalf("plan, keep 1: %v\n%s", err, rep.Text())
+	}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := e.client.ListSnapshots(context.Background(), "keep"); len(l) != 1 || l[0].GetName() != last.SnapshotName {
+		t.Fatalf("server keeps %v", l)
+	}
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after: %v\n%s", err, rep.Text())
+	}
+	// A run that takes a new snapshot counts it as the newest.
+	rep, err = pipeline.PlanRun(context.Background(), cfg, all.Registry(), t.TempDir())
+	if err != nil || !strings.Contains(rep.Text(), `delete 1 older snapshot(s) of "keep" on the server (snapshot.keep: 1): `+last.SnapshotName) {
+		t.Fatalf("plan of a fresh run: %v\n%s", err, rep.Text())
+	}
 }
 
 // A restore target with alias: the alias moves to the restored collection

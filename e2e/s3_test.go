@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +120,29 @@ func TestSnapshotToS3(t *testing.T) {
 		t.Fatalf("plan after the new prefix: %v\n%s", err, rep.Text())
 	}
 	cfg.Snapshot.Destination = "s3://snaps/nightly/"
+	// destination_keep under a prefix: a new snapshot retires the old
+	// object and its manifest (plan names it; the listing is paged).
+	cfg.Snapshot.DestinationKeep = 1
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), t.TempDir()); err != nil ||
+		!strings.Contains(rep.Text(), "delete 1 older snapshot(s) at s3://snaps/nightly/ (snapshot.destination_keep: 1): "+list[0].GetName()) {
+		t.Fatalf("plan, destination_keep: %v\n%s", err, rep.Text())
+	}
+	yes := func(string, uint64) error { return nil }
+	sum4, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nightly []string
+	for o := range s3.Objects(t, "snaps") {
+		if strings.HasPrefix(o, "nightly/") {
+			nightly = append(nightly, o)
+		}
+	}
+	slices.Sort(nightly)
+	if want := []string{"nightly/" + filepath.Base(sum4.SnapshotPath), "nightly/" + filepath.Base(sum4.SnapshotPath) + ".json"}; strings.Join(nightly, " ") != strings.Join(want, " ") {
+		t.Fatalf("under nightly/: %v, want %v", nightly, want)
+	}
+	cfg.Snapshot.DestinationKeep = 0
 	// A bucket that does not exist fails before the load.
 	cfg2 := e.load(t, t.TempDir(), strings.Replace(s3YAML(data, s3.Endpoint, ""), "s3://snaps/", "s3://missing-bucket/", 1))
 	before := len(e.srv.OpsOf("upsert"))

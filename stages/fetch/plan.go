@@ -18,6 +18,18 @@ import (
 // Plan says whether apply would download the snapshot: not when the
 // recorded file is there with its recorded SHA-256.
 func (f *Fetch) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	err := f.planFetch(ctx, pc)
+	// The snapshot retention keeps is the one fetched (a new one when the
+	// fetch is not done: apply takes it first).
+	current := ""
+	if st := f.state.Get(); st.Done && !pc.Fresh {
+		current = path.Base(st.Path)
+	}
+	f.planRetention(ctx, pc, current)
+	return err
+}
+
+func (f *Fetch) planFetch(ctx context.Context, pc *pipeline.PlanContext) error {
 	st := f.state.Get()
 	// Done only where the config puts it now: a changed destination gets
 	// the snapshot fetched there (as apply does).

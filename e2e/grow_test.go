@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/stages/all"
 )
@@ -232,4 +234,53 @@ func TestBatchSizeChangedMidRun(t *testing.T) {
 	}
 	checkPoints(t, e, "shards", 105, r.img, r.txt, r.meta)
 	checkSnapshot(t, e, sum, "shards")
+}
+
+// Payload indexes changed after a load are changed on the collection:
+// one dropped, one of another type made again, one added; no point is
+// sent again, and a new snapshot holds the new indexes.
+func TestPayloadIndexesChangedInPlace(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 150, Dim: 768, Seed: 6, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
+	cfg.Snapshot.Keep, cfg.Snapshot.DestinationKeep = 1, 1
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Collection.PayloadIndexes = map[string]string{"NSFW": "text", "url": "keyword"}
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	want := []string{
+		"delete payload index NSFW (keyword) of the loaded collection, to make it again as text",
+		"delete payload index similarity of the loaded collection (no longer in collection.payload_indexes)",
+		"create payload index NSFW (text) on the loaded collection",
+		"create payload index url (keyword) on the loaded collection",
+	}
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other payload indexes") || len(rep.Actions) < 4 || strings.Join(rep.Actions[:4], "\n") != strings.Join(want, "\n") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || sum.PointsWritten != 0 {
+		t.Fatalf("apply: %v, %d points written", err, sum.PointsWritten)
+	}
+	info, err := e.client.GetCollectionInfo(context.Background(), cfg.Collection.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for f, si := range info.GetPayloadSchema() {
+		got[f] = strings.ToLower(si.GetDataType().String())
+	}
+	if len(got) != 2 || got["NSFW"] != "text" || got["url"] != "keyword" {
+		t.Fatalf("payload schema %v", got)
+	}
+	if n := e.count(t, cfg.Collection.Name); n != 150 {
+		t.Fatalf("collection holds %d points", n)
+	}
+	checkSnapshot(t, e, sum, cfg.Collection.Name)
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after: %v\n%s", err, rep.Text())
+	}
 }

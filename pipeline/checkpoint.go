@@ -117,10 +117,15 @@ type CollectionState struct {
 	Ready bool `json:"ready"` // created/validated and indexes made
 	// Created: this pipeline created the collection (new, or recreated),
 	// so after the load it must hold exactly one point per row.
-	Created      bool    `json:"created,omitempty"`
-	BulkHNSWM    *uint64 `json:"bulk_saved_hnsw_m,omitempty"`
-	BulkApplied  bool    `json:"bulk_applied,omitempty"`
-	BulkRestored bool    `json:"bulk_restored,omitempty"`
+	Created bool `json:"created,omitempty"`
+	// Indexes: the payload indexes changed since the collection was made
+	// ready: apply creates the config's on it and deletes Drop (those the
+	// old config had and this one has not), then clears both.
+	Indexes      bool     `json:"sync_payload_indexes,omitempty"`
+	Drop         []string `json:"drop_payload_indexes,omitempty"`
+	BulkHNSWM    *uint64  `json:"bulk_saved_hnsw_m,omitempty"`
+	BulkApplied  bool     `json:"bulk_applied,omitempty"`
+	BulkRestored bool     `json:"bulk_restored,omitempty"`
 }
 
 // UpsertState tracks acknowledged batches: every batch below Watermark is

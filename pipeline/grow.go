@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -29,6 +30,10 @@ type Growth struct {
 	// longer holds them all).
 	Kept, Rows int64
 	Grew       bool
+	// Indexes: collection.payload_indexes changed; apply creates and
+	// deletes them on the collection (Drop: those no longer in the config).
+	Indexes bool
+	Drop    []string
 	// From and To say what changed, for plan and the log.
 	From, To string
 }
@@ -40,6 +45,10 @@ func (g *Growth) Text(path string) string {
 		what = "this pipeline's with another batch size"
 	}
 	s := fmt.Sprintf("the checkpoint %s is %s (%s, now %s): ", path, what, g.From, g.To)
+	if g.Indexes && !g.Grew && g.From == g.To {
+		s = fmt.Sprintf("the checkpoint %s is this pipeline's with other payload indexes: apply changes them on the collection, keeps every row it loaded and takes a new snapshot", path)
+		return s
+	}
 	switch {
 	case g.Kept > 0 && g.Kept == g.Rows:
 		s += fmt.Sprintf("all %d rows it loaded stay, none is left to load", g.Kept)
@@ -48,7 +57,10 @@ func (g *Growth) Text(path string) string {
 	default:
 		s += "none of the rows it loaded fills a whole batch as the rows are now cut, so every row is loaded again, overwriting the points by id"
 	}
-	if g.Grew {
+	if g.Indexes {
+		s += "; the payload indexes are changed on the collection"
+	}
+	if g.Grew || g.Indexes {
 		s += ", and a new snapshot is taken"
 	}
 	return s
@@ -65,9 +77,21 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	if !grownKeys(st, fields) || layout == nil {
 		return nil
 	}
+	idx := "collection.payload_indexes"
+	indexes, drop := st.Fields[idx] != fields[idx], []string(nil)
+	if indexes {
+		var old, cur map[string]string
+		json.Unmarshal([]byte(st.Fields[idx]), &old)
+		json.Unmarshal([]byte(fields[idx]), &cur)
+		for _, f := range SortedKeys(old) {
+			if _, ok := cur[f]; !ok {
+				drop = append(drop, f)
+			}
+		}
+	}
 	up := st.Upsert
 	obs, nbs := int64(up.BatchSize), int64(layout.BatchSize)
-	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs), Rows: -1}
+	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs), Rows: -1, Indexes: indexes, Drop: drop}
 	var olds, news []span
 	switch {
 	case !layout.Sharded:
@@ -155,7 +179,7 @@ func grownKeys(st State, fields map[string]string) bool {
 	for _, k := range ChangedKeys(st.Fields, fields) {
 		old, cur := st.Fields[k], fields[k]
 		switch {
-		case k == "layout", k == "upload.batch_size":
+		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes":
 		case k == "points.limit":
 			if !limitRaised(old, cur) {
 				return false
@@ -186,7 +210,15 @@ func (g *Growth) Apply(s *State, hash string, fields map[string]string) {
 	s.Upsert = g.Upsert
 	s.Upsert.Above = append([]int64(nil), g.Upsert.Above...)
 	s.ConfigHash, s.Fields = hash, fields
-	if g.Grew {
+	if g.Indexes && s.Collection.Ready {
+		s.Collection.Indexes = true
+		for _, f := range g.Drop {
+			if !slices.Contains(s.Collection.Drop, f) {
+				s.Collection.Drop = append(s.Collection.Drop, f)
+			}
+		}
+	}
+	if g.Grew || g.Indexes {
 		s.Snapshot, s.Fetch, s.Cluster, s.Restores = SnapshotState{}, FetchState{}, nil, nil
 	}
 }

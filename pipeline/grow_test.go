@@ -123,6 +123,24 @@ func TestGrown(t *testing.T) {
 		t.Fatalf("larger batches: %+v", g)
 	}
 
+	// Other payload indexes: every row stays, the ones dropped are named,
+	// the collection is marked for the change and the snapshot dropped.
+	st, f = growState()
+	st.Fields["collection.payload_indexes"] = `{"NSFW":"keyword","similarity":"float"}`
+	st.ConfigHash = HashFields(st.Fields)
+	st.Collection.Ready = true
+	ix := maps.Clone(st.Fields)
+	ix["collection.payload_indexes"] = `{"NSFW":"text"}`
+	g = Grown(st, ix, spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 2}))
+	if g == nil || g.Grew || !g.Indexes || strings.Join(g.Drop, ",") != "similarity" || g.Upsert.Watermark != 3 ||
+		!strings.Contains(g.Text("s"), "with other payload indexes") {
+		t.Fatalf("payload indexes: %+v", g)
+	}
+	g.Apply(&st, HashFields(ix), ix)
+	if !st.Collection.Indexes || strings.Join(st.Collection.Drop, ",") != "similarity" || st.Snapshot.Name != "" || st.Fetch.Done {
+		t.Fatalf("payload indexes applied: %+v", st)
+	}
+
 	// A finalize checkpoint (no batches of its own) grows too: it takes a
 	// new snapshot.
 	st, f = growState()

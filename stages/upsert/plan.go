@@ -3,6 +3,7 @@ package upsert
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -38,6 +39,9 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 				for _, d := range DiffCollection(c, info) {
 					pc.Problem("collection %q: %s", coll, d)
 				}
+			}
+			if ierr == nil && cst.Ready && cst.Indexes {
+				planIndexes(pc, c, info, cst.Drop)
 			}
 		}
 		switch {
@@ -153,4 +157,24 @@ func (u *Upsert) serverProblem(err error) string {
 		what = "refused the request"
 	}
 	return fmt.Sprintf("qdrant at %s %s (%s)", where, what, qdrantconn.Message(err))
+}
+
+// planIndexes says how apply changes a loaded collection's payload indexes
+// to the config's (collection.payload_indexes changed since it was made).
+func planIndexes(pc *pipeline.PlanContext, c *config.Config, info *qdrant.CollectionInfo, drop []string) {
+	have := info.GetPayloadSchema()
+	for _, f := range pipeline.SortedKeys(have) {
+		want, ok := c.Collection.PayloadIndexes[f]
+		switch {
+		case ok && schemaTypes[want] != have[f].GetDataType():
+			pc.Action("delete payload index %s (%s) of the loaded collection, to make it again as %s", f, strings.ToLower(have[f].GetDataType().String()), want)
+		case !ok && slices.Contains(drop, f):
+			pc.Action("delete payload index %s of the loaded collection (no longer in collection.payload_indexes)", f)
+		}
+	}
+	for _, f := range pipeline.SortedKeys(c.Collection.PayloadIndexes) {
+		if si, ok := have[f]; !ok || schemaTypes[c.Collection.PayloadIndexes[f]] != si.GetDataType() {
+			pc.Action("create payload index %s (%s) on the loaded collection", f, c.Collection.PayloadIndexes[f])
+		}
+	}
 }

@@ -267,6 +267,61 @@ func (u *Upsert) call(ctx context.Context, f func(ctx context.Context) error) er
 	return err
 }
 
+// createIndexes creates the config's payload indexes (again is fine:
+// Qdrant keeps an index asked for twice with the same type).
+func (u *Upsert) createIndexes(ctx context.Context) error {
+	c := u.rt.Config
+	name := c.Collection.Name
+	for _, field := range pipeline.SortedKeys(c.Collection.PayloadIndexes) {
+		ft := fieldTypes[c.Collection.PayloadIndexes[field]]
+		wait := true
+		if err := u.call(ctx, func(ctx context.Context) error {
+			_, err := u.rt.Qdrant.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: name, FieldName: field, FieldType: &ft, Wait: &wait})
+			return err
+		}); err != nil {
+			return fmt.Errorf("create payload index %q on %q: %s", field, name, qdrantconn.Message(err))
+		}
+	}
+	return nil
+}
+
+// syncIndexes brings a loaded collection's payload indexes to the config
+// (collection.payload_indexes changed since it was made ready): it deletes
+// drop, those the old config had, and creates the config's. An index
+// whose type changed is deleted first, then made with the new type.
+func (u *Upsert) syncIndexes(ctx context.Context, drop []string) error {
+	c := u.rt.Config
+	name := c.Collection.Name
+	var info *qdrant.CollectionInfo
+	if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
+		return fmt.Errorf("get collection %q: %s", name, qdrantconn.Message(err))
+	}
+	for field, si := range info.GetPayloadSchema() {
+		if want, ok := c.Collection.PayloadIndexes[field]; ok && schemaTypes[want] != si.GetDataType() {
+			drop = append(drop, field)
+		}
+	}
+	slices.Sort(drop)
+	for _, field := range slices.Compact(drop) {
+		if _, ok := info.GetPayloadSchema()[field]; !ok {
+			continue
+		}
+		wait := true
+		if err := u.call(ctx, func(ctx context.Context) error {
+			_, err := u.rt.Qdrant.DeleteFieldIndex(ctx, &qdrant.DeleteFieldIndexCollection{CollectionName: name, FieldName: field, Wait: &wait})
+			return err
+		}); err != nil {
+			return fmt.Errorf("delete payload index %q on %q: %s", field, name, qdrantconn.Message(err))
+		}
+		u.rt.Log.Info("payload index deleted", "collection", name, "field", field)
+	}
+	if err := u.createIndexes(ctx); err != nil {
+		return err
+	}
+	u.rt.Log.Info("payload indexes changed on the collection", "collection", name, "indexes", len(c.Collection.PayloadIndexes))
+	return u.coll.Update(func(s *pipeline.CollectionState) { s.Indexes, s.Drop = false, nil })
+}
+
 func (u *Upsert) prepareCollection(ctx context.Context) error {
 	c := u.rt.Config
 	name := c.Collection.Name
@@ -284,6 +339,9 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 	if st.Ready {
 		if !exists {
 			return fmt.Errorf("collection %q was deleted since the last run recorded it; run again with --full-refresh", name)
+		}
+		if st.Indexes {
+			return u.syncIndexes(ctx, st.Drop)
 		}
 		return nil
 	}
@@ -341,15 +399,8 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 			u.rt.Log.Info("collection created", "collection", name)
 		}
 	}
-	for _, field := range pipeline.SortedKeys(c.Collection.PayloadIndexes) {
-		ft := fieldTypes[c.Collection.PayloadIndexes[field]]
-		wait := true
-		if err := u.call(ctx, func(ctx context.Context) error {
-			_, err := u.rt.Qdrant.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: name, FieldName: field, FieldType: &ft, Wait: &wait})
-			return err
-		}); err != nil {
-			return fmt.Errorf("create payload index %q on %q: %s", field, name, qdrantconn.Message(err))
-		}
+	if err := u.createIndexes(ctx); err != nil {
+		return err
 	}
 	if c.Upload.Bulk {
 		m := uint64(16)
@@ -472,6 +523,13 @@ var fieldTypes = map[string]qdrant.FieldType{
 	"keyword": qdrant.FieldType_FieldTypeKeyword, "integer": qdrant.FieldType_FieldTypeInteger, "float": qdrant.FieldType_FieldTypeFloat,
 	"geo": qdrant.FieldType_FieldTypeGeo, "text": qdrant.FieldType_FieldTypeText, "bool": qdrant.FieldType_FieldTypeBool,
 	"datetime": qdrant.FieldType_FieldTypeDatetime, "uuid": qdrant.FieldType_FieldTypeUuid,
+}
+
+// schemaTypes is how Qdrant reports each index type in payload_schema.
+var schemaTypes = map[string]qdrant.PayloadSchemaType{
+	"keyword": qdrant.PayloadSchemaType_Keyword, "integer": qdrant.PayloadSchemaType_Integer, "float": qdrant.PayloadSchemaType_Float,
+	"geo": qdrant.PayloadSchemaType_Geo, "text": qdrant.PayloadSchemaType_Text, "bool": qdrant.PayloadSchemaType_Bool,
+	"datetime": qdrant.PayloadSchemaType_Datetime, "uuid": qdrant.PayloadSchemaType_Uuid,
 }
 
 // CreateRequest builds the CreateCollection request for a config.

@@ -261,6 +261,14 @@ func TestPayloadIndexesChangedInPlace(t *testing.T) {
 	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other payload indexes") || len(rep.Actions) < 4 || strings.Join(rep.Actions[:4], "\n") != strings.Join(want, "\n") {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
 	}
+	// An apply interrupted before the change leaves it marked: status says so.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(cfg.Dir, ".snappipe")})
+	sf, _, _ := pipeline.OpenState(filepath.Join(cfg.Dir, ".snappipe", "e2e.state.json"))
+	if lines, err := pipeline.Status(cfg, all.Registry(), sf); err != nil || !strings.Contains(strings.Join(lines, "\n"), "collection done; its payload indexes are to be changed to the config's") {
+		t.Fatalf("status: %v\n%s", err, strings.Join(lines, "\n"))
+	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil || sum.PointsWritten != 0 {
 		t.Fatalf("apply: %v, %d points written", err, sum.PointsWritten)

@@ -125,6 +125,9 @@ func (u *Upsert) Describe() []string {
 	if cst.Ready {
 		word = "done"
 	}
+	if cst.Ready && cst.Indexes {
+		word = "done; its payload indexes are to be changed to the config's"
+	}
 	out := []string{"  collection " + word}
 	switch {
 	case us.Done:

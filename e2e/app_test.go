@@ -424,6 +424,10 @@ func TestChangedDestinationIsPlannedAndFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Snapshot.Destination = "elsewhere"
+	sf, _, _ := pipeline.OpenState(filepath.Join(dir, ".snappipe", "e2e.state.json"))
+	if lines, err := pipeline.Status(cfg, all.Registry(), sf); err != nil || !strings.Contains(strings.Join(lines, "\n"), "; snapshot.destination changed since: apply writes it there)") {
+		t.Fatalf("status: %v\n%s", err, strings.Join(lines, "\n"))
+	}
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
 	if err != nil || !strings.Contains(rep.Text(), "write it to "+filepath.Join(dir, "elsewhere")) {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())

@@ -127,7 +127,11 @@ var _ pipeline.Preflighter = (*Fetch)(nil)
 func (f *Fetch) Describe() []string {
 	st := f.state.Get()
 	if st.Done {
-		return []string{fmt.Sprintf("  fetch      done (%s, sha256 %s)", st.Path, st.SHA256)}
+		moved := ""
+		if st.Path != f.target(path.Base(st.Path)) {
+			moved = "; snapshot.destination changed since: apply writes it there"
+		}
+		return []string{fmt.Sprintf("  fetch      done (%s, sha256 %s%s)", st.Path, st.SHA256, moved)}
 	}
 	return []string{"  fetch      pending"}
 }

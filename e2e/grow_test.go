@@ -12,6 +12,7 @@ import (
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
 )
 
@@ -266,7 +267,7 @@ func TestPayloadIndexesChangedInPlace(t *testing.T) {
 	cancel()
 	pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(cfg.Dir, ".snappipe")})
 	sf, _, _ := pipeline.OpenState(filepath.Join(cfg.Dir, ".snappipe", "e2e.state.json"))
-	if lines, err := pipeline.Status(cfg, all.Registry(), sf); err != nil || !strings.Contains(strings.Join(lines, "\n"), "collection done; its payload indexes are to be changed to the config's") {
+	if lines, err := pipeline.Status(cfg, all.Registry(), sf); err != nil || !strings.Contains(strings.Join(lines, "\n"), "collection done; its payload indexes or settings are to be changed to the config's") {
 		t.Fatalf("status: %v\n%s", err, strings.Join(lines, "\n"))
 	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
@@ -289,6 +290,47 @@ func TestPayloadIndexesChangedInPlace(t *testing.T) {
 	}
 	checkSnapshot(t, e, sum, cfg.Collection.Name)
 	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after: %v\n%s", err, rep.Text())
+	}
+}
+
+// HNSW and optimizer settings changed after a load update the collection
+// in place (Qdrant re-indexes it; no point is sent again) and a new
+// snapshot is taken; plan says what differs.
+func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 100, Dim: 768, Seed: 7, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
+	cfg.Snapshot.Keep, cfg.Snapshot.DestinationKeep = 1, 1
+	m := uint64(16)
+	cfg.Collection.HNSW = &config.HNSWConfig{M: &m}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m2, th := uint64(32), uint64(1000)
+	cfg.Collection.HNSW = &config.HNSWConfig{M: &m2}
+	cfg.Collection.Optimizers = &config.OptimizersConfig{IndexingThreshold: &th}
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other HNSW or optimizer settings") ||
+		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; optimizers.indexing_threshold`) {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || sum.PointsWritten != 0 {
+		t.Fatalf("apply: %v, %d points written", err, sum.PointsWritten)
+	}
+	info, err := e.client.GetCollectionInfo(context.Background(), cfg.Collection.Name)
+	if err != nil || info.GetConfig().GetHnswConfig().GetM() != 32 || info.GetConfig().GetOptimizerConfig().GetIndexingThreshold() != 1000 {
+		t.Fatalf("collection config %v %v", info.GetConfig(), err)
+	}
+	if n := e.count(t, cfg.Collection.Name); n != 100 {
+		t.Fatalf("collection holds %d points", n)
+	}
+	checkSnapshot(t, e, sum, cfg.Collection.Name)
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() || len(rep.Problems) > 0 {
 		t.Fatalf("plan after: %v\n%s", err, rep.Text())
 	}
 }

@@ -121,7 +121,10 @@ type CollectionState struct {
 	// Indexes: the payload indexes changed since the collection was made
 	// ready: apply creates the config's on it and deletes Drop (those the
 	// old config had and this one has not), then clears both.
-	Indexes      bool     `json:"sync_payload_indexes,omitempty"`
+	Indexes bool `json:"sync_payload_indexes,omitempty"`
+	// Update: collection.hnsw or collection.optimizers changed since the
+	// collection was made ready: apply updates it in place, then clears it.
+	Update       bool     `json:"update_collection,omitempty"`
 	Drop         []string `json:"drop_payload_indexes,omitempty"`
 	BulkHNSWM    *uint64  `json:"bulk_saved_hnsw_m,omitempty"`
 	BulkApplied  bool     `json:"bulk_applied,omitempty"`

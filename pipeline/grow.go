@@ -34,6 +34,9 @@ type Growth struct {
 	// deletes them on the collection (Drop: those no longer in the config).
 	Indexes bool
 	Drop    []string
+	// Update: collection.hnsw or collection.optimizers changed; apply
+	// updates the collection in place.
+	Update bool
 	// From and To say what changed, for plan and the log.
 	From, To string
 }
@@ -45,9 +48,15 @@ func (g *Growth) Text(path string) string {
 		what = "this pipeline's with another batch size"
 	}
 	s := fmt.Sprintf("the checkpoint %s is %s (%s, now %s): ", path, what, g.From, g.To)
-	if g.Indexes && !g.Grew && g.From == g.To {
-		s = fmt.Sprintf("the checkpoint %s is this pipeline's with other payload indexes: apply changes them on the collection, keeps every row it loaded and takes a new snapshot", path)
-		return s
+	if (g.Indexes || g.Update) && !g.Grew && g.From == g.To {
+		var what []string
+		if g.Indexes {
+			what = append(what, "payload indexes")
+		}
+		if g.Update {
+			what = append(what, "HNSW or optimizer settings")
+		}
+		return fmt.Sprintf("the checkpoint %s is this pipeline's with other %s: apply changes them on the collection, keeps every row it loaded and takes a new snapshot", path, strings.Join(what, " and "))
 	}
 	switch {
 	case g.Kept > 0 && g.Kept == g.Rows:
@@ -60,7 +69,10 @@ func (g *Growth) Text(path string) string {
 	if g.Indexes {
 		s += "; the payload indexes are changed on the collection"
 	}
-	if g.Grew || g.Indexes {
+	if g.Update {
+		s += "; the HNSW or optimizer settings are updated on the collection"
+	}
+	if g.Grew || g.Indexes || g.Update {
 		s += ", and a new snapshot is taken"
 	}
 	return s
@@ -91,7 +103,11 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	}
 	up := st.Upsert
 	obs, nbs := int64(up.BatchSize), int64(layout.BatchSize)
-	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs), Rows: -1, Indexes: indexes, Drop: drop}
+	update := st.Fields["collection.hnsw"] != fields["collection.hnsw"] || st.Fields["collection.optimizers"] != fields["collection.optimizers"]
+	if update && st.Collection.BulkApplied && !st.Collection.BulkRestored {
+		return nil // upload.bulk holds HNSW off until the load ends: not while it does
+	}
+	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs), Rows: -1, Indexes: indexes, Drop: drop, Update: update}
 	var olds, news []span
 	switch {
 	case !layout.Sharded:
@@ -179,7 +195,7 @@ func grownKeys(st State, fields map[string]string) bool {
 	for _, k := range ChangedKeys(st.Fields, fields) {
 		old, cur := st.Fields[k], fields[k]
 		switch {
-		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes":
+		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes", k == "collection.hnsw", k == "collection.optimizers":
 		case k == "points.limit":
 			if !limitRaised(old, cur) {
 				return false
@@ -218,7 +234,10 @@ func (g *Growth) Apply(s *State, hash string, fields map[string]string) {
 			}
 		}
 	}
-	if g.Grew || g.Indexes {
+	if g.Update && s.Collection.Ready {
+		s.Collection.Update = true
+	}
+	if g.Grew || g.Indexes || g.Update {
 		s.Snapshot, s.Fetch, s.Cluster, s.Restores = SnapshotState{}, FetchState{}, nil, nil
 	}
 }

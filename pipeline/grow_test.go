@@ -141,6 +141,28 @@ func TestGrown(t *testing.T) {
 		t.Fatalf("payload indexes applied: %+v", st)
 	}
 
+	// Other HNSW settings: the collection is updated in place; not while
+	// upload.bulk holds HNSW off.
+	st, f = growState()
+	st.Fields["collection.hnsw"] = `{"m":16}`
+	st.ConfigHash = HashFields(st.Fields)
+	st.Collection.Ready = true
+	hn := maps.Clone(st.Fields)
+	hn["collection.hnsw"] = `{"m":32}`
+	two := spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 2})
+	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other HNSW or optimizer settings") {
+		t.Fatalf("hnsw: %+v", g)
+	} else if g.Apply(&st, HashFields(hn), hn); !st.Collection.Update || st.Snapshot.Name != "" {
+		t.Fatalf("hnsw applied: %+v", st.Collection)
+	}
+	st, _ = growState()
+	st.Fields["collection.hnsw"] = `{"m":16}`
+	st.ConfigHash = HashFields(st.Fields)
+	st.Collection = CollectionState{Ready: true, BulkApplied: true}
+	if g := Grown(st, hn, two); g != nil {
+		t.Fatalf("hnsw during a bulk load: %+v", g)
+	}
+
 	// A finalize checkpoint (no batches of its own) grows too: it takes a
 	// new snapshot.
 	st, f = growState()

@@ -79,7 +79,7 @@ func runStatus(g *globalOptions, o *statusOptions, path string) error {
 	fmt.Fprintf(w, "Pipeline %s (state %s, updated %s)\n", cfg.Name, sp, st.UpdatedAt.Format("2006-01-02 15:04:05Z"))
 	switch {
 	case pipeline.MayGrow(cfg, st):
-		fmt.Fprintln(w, "  ! the config changed since this checkpoint only in ways apply takes over (more shards, a higher limit, another batch size, other payload indexes): it keeps the rows loaded and loads the rest, if the shards it loaded are unchanged (see plan)")
+		fmt.Fprintln(w, "  ! the config changed since this checkpoint only in ways apply takes over (more shards, a higher limit, another batch size, other payload indexes or HNSW and optimizer settings): it keeps the rows loaded and loads the rest, if the shards it loaded are unchanged (see plan)")
 	case !pipeline.ConfigMatches(cfg, st):
 		fmt.Fprintln(w, "  ! the config changed since this checkpoint; apply will refuse to resume (see plan)")
 	}

@@ -36,8 +36,16 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			info, ierr := u.rt.Qdrant.GetCollectionInfo(cctx, coll)
 			cancel()
 			if ierr == nil && (c.Collection.OnExists == "reuse" || cst.Ready) {
+				var update []string
 				for _, d := range DiffCollection(c, info) {
+					if cst.Ready && cst.Update && (strings.HasPrefix(d, "hnsw.") || strings.HasPrefix(d, "optimizers.")) {
+						update = append(update, d) // apply updates it in place
+						continue
+					}
 					pc.Problem("collection %q: %s", coll, d)
+				}
+				if len(update) > 0 {
+					pc.Action("update collection %q in place to the file's settings (now: %s)", coll, strings.Join(update, "; "))
 				}
 			}
 			if ierr == nil && cst.Ready && cst.Indexes {
@@ -125,8 +133,8 @@ func (u *Upsert) Describe() []string {
 	if cst.Ready {
 		word = "done"
 	}
-	if cst.Ready && cst.Indexes {
-		word = "done; its payload indexes are to be changed to the config's"
+	if cst.Ready && (cst.Indexes || cst.Update) {
+		word = "done; its payload indexes or settings are to be changed to the config's"
 	}
 	out := []string{"  collection " + word}
 	switch {

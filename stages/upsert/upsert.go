@@ -285,6 +285,22 @@ func (u *Upsert) createIndexes(ctx context.Context) error {
 	return nil
 }
 
+// updateInPlace sets a loaded collection's HNSW and optimizer settings to
+// the config's (they changed since it was made): the values the file sets
+// are sent; one removed from the file keeps the collection's.
+func (u *Upsert) updateInPlace(ctx context.Context) error {
+	c := u.rt.Config
+	name := c.Collection.Name
+	req := &qdrant.UpdateCollection{CollectionName: name, HnswConfig: hnswDiff(c), OptimizersConfig: optimizersDiff(c)}
+	if req.HnswConfig != nil || req.OptimizersConfig != nil {
+		if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.UpdateCollection(ctx, req) }); err != nil {
+			return fmt.Errorf("update collection %q: %s", name, qdrantconn.Message(err))
+		}
+		u.rt.Log.Info("collection updated in place", "collection", name)
+	}
+	return u.coll.Update(func(s *pipeline.CollectionState) { s.Update = false })
+}
+
 // syncIndexes brings a loaded collection's payload indexes to the config
 // (collection.payload_indexes changed since it was made ready): it deletes
 // drop, those the old config had, and creates the config's. An index
@@ -339,6 +355,11 @@ func (u *Upsert) prepareCollection(ctx context.Context) error {
 	if st.Ready {
 		if !exists {
 			return fmt.Errorf("collection %q was deleted since the last run recorded it; run again with --full-refresh", name)
+		}
+		if st.Update {
+			if err := u.updateInPlace(ctx); err != nil {
+				return err
+			}
 		}
 		if st.Indexes {
 			return u.syncIndexes(ctx, st.Drop)
@@ -532,6 +553,24 @@ var schemaTypes = map[string]qdrant.PayloadSchemaType{
 	"datetime": qdrant.PayloadSchemaType_Datetime, "uuid": qdrant.PayloadSchemaType_Uuid,
 }
 
+// hnswDiff and optimizersDiff are the settings the file gives (nil: none),
+// for creating a collection and for updating one in place.
+func hnswDiff(c *config.Config) *qdrant.HnswConfigDiff {
+	h := c.Collection.HNSW
+	if h == nil {
+		return nil
+	}
+	return &qdrant.HnswConfigDiff{M: h.M, EfConstruct: h.EfConstruct, FullScanThreshold: h.FullScanThreshold, OnDisk: h.OnDisk}
+}
+
+func optimizersDiff(c *config.Config) *qdrant.OptimizersConfigDiff {
+	o := c.Collection.Optimizers
+	if o == nil {
+		return nil
+	}
+	return &qdrant.OptimizersConfigDiff{IndexingThreshold: o.IndexingThreshold, DefaultSegmentNumber: o.DefaultSegmentNumber}
+}
+
 // CreateRequest builds the CreateCollection request for a config.
 func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 	cc := c.Collection
@@ -557,12 +596,7 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 		}
 		req.SparseVectorsConfig = qdrant.NewSparseVectorsConfig(sm)
 	}
-	if h := cc.HNSW; h != nil {
-		req.HnswConfig = &qdrant.HnswConfigDiff{M: h.M, EfConstruct: h.EfConstruct, FullScanThreshold: h.FullScanThreshold, OnDisk: h.OnDisk}
-	}
-	if o := cc.Optimizers; o != nil {
-		req.OptimizersConfig = &qdrant.OptimizersConfigDiff{IndexingThreshold: o.IndexingThreshold, DefaultSegmentNumber: o.DefaultSegmentNumber}
-	}
+	req.HnswConfig, req.OptimizersConfig = hnswDiff(c), optimizersDiff(c)
 	req.QuantizationConfig = Quantization(cc.Quantization)
 	req.WriteConsistencyFactor = cc.WriteConsistencyFactor
 	if w := cc.WAL; w != nil {

@@ -312,6 +312,7 @@ func (u *Upsert) syncIndexes(ctx context.Context, drop []string) error {
 	if err := u.call(ctx, func(ctx context.Context) (err error) { info, err = u.rt.Qdrant.GetCollectionInfo(ctx, name); return }); err != nil {
 		return fmt.Errorf("get collection %q: %s", name, qdrantconn.Message(err))
 	}
+	drop = slices.Clone(drop) // the checkpoint's own slice: not sorted in place
 	for field, si := range info.GetPayloadSchema() {
 		if want, ok := c.Collection.PayloadIndexes[field]; ok && schemaTypes[want] != si.GetDataType() {
 			drop = append(drop, field)

@@ -408,21 +408,33 @@ func vectorOf(p *qdrant.RetrievedPoint, name string) []float32 { return testkit.
 
 func equalF32(a, b []float32) bool { return testkit.EqualF32(a, b) }
 
+// loadedSample is sampleYAML over a generated LAION-like sample (768-d),
+// edited by edit (when not nil), applied once: a finished run whose
+// config a test then changes.
+func loadedSample(t *testing.T, rows, seed int, edit func(*config.Config)) (*env, *config.Config) {
+	t.Helper()
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: rows, Dim: 768, Seed: uint64(seed), Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{})
+	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
+	if edit != nil {
+		edit(cfg)
+	}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return e, cfg
+}
+
 // A destination changed after a finished run: plan says the snapshot will
 // be written there (it said "up to date" while apply wrote it), apply
 // writes the same snapshot there without taking another, and then plan
 // has nothing to do.
 func TestChangedDestinationIsPlannedAndFetched(t *testing.T) {
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 300, Dim: 768, Seed: 4, Out: data}); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, qdrantemu.Options{})
-	dir := t.TempDir()
-	cfg := e.load(t, dir, sampleYAML(data, ""))
-	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	e, cfg := loadedSample(t, 300, 4, nil)
+	dir := cfg.Dir
 	cfg.Snapshot.Destination = "elsewhere"
 	sf, _, _ := pipeline.OpenState(filepath.Join(dir, ".snappipe", "e2e.state.json"))
 	if lines, err := pipeline.Status(cfg, all.Registry(), sf); err != nil || !strings.Contains(strings.Join(lines, "\n"), "; snapshot.destination changed since: apply writes it there)") {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snappipe/snappipe/internal/qdrantemu"
-	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
@@ -24,7 +22,7 @@ func TestAppendedShardsLoadOnlyTheNewRows(t *testing.T) {
 	r := newShardRun(t, []int{30, 20, 0, 25, 17})
 	// The dump had three shards when it was first loaded.
 	grow := r.truncate(t, 3)
-	r.cfg.Snapshot.Keep, r.cfg.Snapshot.DestinationKeep = 1, 1
+	keepOne(r.cfg)
 	if _, err := r.e.apply(t, r.cfg, pipeline.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +173,7 @@ func (r *shardRun) truncate(t *testing.T, n int) (grow func()) {
 func TestGrownSetByPartitions(t *testing.T) {
 	r := newShardRun(t, []int{20, 20, 20, 20, 20})
 	grow := r.truncate(t, 3)
-	r.cfg.Snapshot.Keep, r.cfg.Snapshot.DestinationKeep = 1, 1
+	keepOne(r.cfg)
 	part := func(i int) pipeline.ApplyOptions {
 		return pipeline.ApplyOptions{StateDir: filepath.Join(r.dir, fmt.Sprintf("state-%d", i)), Partition: &pipeline.Partition{I: i, N: 2}}
 	}
@@ -241,16 +239,7 @@ func TestBatchSizeChangedMidRun(t *testing.T) {
 // one dropped, one of another type made again, one added; no point is
 // sent again, and a new snapshot holds the new indexes.
 func TestPayloadIndexesChangedInPlace(t *testing.T) {
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 150, Dim: 768, Seed: 6, Out: data}); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, qdrantemu.Options{})
-	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
-	cfg.Snapshot.Keep, cfg.Snapshot.DestinationKeep = 1, 1
-	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	e, cfg := loadedSample(t, 150, 6, keepOne)
 	cfg.Collection.PayloadIndexes = map[string]string{"NSFW": "text", "url": "keyword"}
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
 	want := []string{
@@ -298,18 +287,11 @@ func TestPayloadIndexesChangedInPlace(t *testing.T) {
 // in place (Qdrant re-indexes it; no point is sent again) and a new
 // snapshot is taken; plan says what differs.
 func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 100, Dim: 768, Seed: 7, Out: data}); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, qdrantemu.Options{})
-	cfg := e.load(t, t.TempDir(), sampleYAML(data, ""))
-	cfg.Snapshot.Keep, cfg.Snapshot.DestinationKeep = 1, 1
 	m := uint64(16)
-	cfg.Collection.HNSW = &config.HNSWConfig{M: &m}
-	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	e, cfg := loadedSample(t, 100, 7, func(c *config.Config) {
+		keepOne(c)
+		c.Collection.HNSW = &config.HNSWConfig{M: &m}
+	})
 	m2, th := uint64(32), uint64(1000)
 	cfg.Collection.HNSW = &config.HNSWConfig{M: &m2}
 	cfg.Collection.Optimizers = &config.OptimizersConfig{IndexingThreshold: &th}
@@ -334,3 +316,7 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 		t.Fatalf("plan after: %v\n%s", err, rep.Text())
 	}
 }
+
+// keepOne keeps one snapshot on the server and at the destination, so a
+// test that takes a second one can check it with checkSnapshot.
+func keepOne(c *config.Config) { c.Snapshot.Keep, c.Snapshot.DestinationKeep = 1, 1 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -513,14 +514,5 @@ var _ pipeline.Stage = (*ClusterSnap)(nil)
 // config puts it now (its manifest in the destination directory or under
 // the S3 prefix).
 func (c *ClusterSnap) here(st pipeline.ClusterSnapshotState) bool {
-	if !st.Done {
-		return false
-	}
-	cfg := c.rt.Config
-	if cfg.Snapshot.IsS3() {
-		bucket, prefix := cfg.Snapshot.S3Location()
-		rest, ok := strings.CutPrefix(st.Manifest, "s3://"+bucket+"/"+prefix)
-		return ok && !strings.Contains(rest, "/")
-	}
-	return filepath.Dir(st.Manifest) == cfg.Resolve(cfg.Snapshot.Destination)
+	return st.Done && st.Manifest == fetch.Target(c.rt.Config, path.Base(st.Manifest))
 }

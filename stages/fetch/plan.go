@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/snappipe/snappipe/internal/atomicfile"
+	"github.com/snappipe/snappipe/pipeline/config"
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/pipeline"
@@ -136,10 +137,12 @@ func (f *Fetch) Describe() []string {
 	return []string{"  fetch      pending"}
 }
 
-// target is where the config puts a snapshot named name: a file in the
-// destination directory, or s3://BUCKET/PREFIXname.
-func (f *Fetch) target(name string) string {
-	c := f.rt.Config
+// target is where the config puts a snapshot named name.
+func (f *Fetch) target(name string) string { return Target(f.rt.Config, name) }
+
+// Target is where c puts a file named name at the snapshot destination:
+// in the destination directory, or s3://BUCKET/PREFIXname.
+func Target(c *config.Config, name string) string {
 	if c.Snapshot.IsS3() {
 		bucket, prefix := c.Snapshot.S3Location()
 		return "s3://" + bucket + "/" + prefix + name

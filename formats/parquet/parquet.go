@@ -180,70 +180,114 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		sc.Vectors = map[string][]float32{}
 	}
 	readAhead := payload && rr.r.HasFlatPayload()
-	ahead := 0 // rows whose flat payload columns are set (pq.Reader.ReadAhead)
+	// When every vector column is read by typed pages, the rows up to
+	// the end of a row group are read column by column: the flat payload
+	// (ReadAhead) and the vectors (ReadVectorsAhead), a page's rows at
+	// once; Next then reads what is left of each row, if anything.
+	typed := len(rr.sel.Vectors) > 0 && rr.r.TypedVectors()
+	ahead := 0 // rows read ahead that Next has still to finish
 	for i := 0; i < blk.N; i++ {
-		row := sc
-		before := rr.before[:0]
-		if readAhead && ahead == 0 && !rr.havePending {
-			m, err := rr.r.ReadAhead(blk.N-i, &rr.payload)
+		if rr.havePending {
+			rr.havePending = false
+			row := &rr.pending
+			for _, c := range rr.sel.Vectors {
+				blk.Vectors[c] = append(blk.Vectors[c], row.Vectors[c]...)
+			}
+			if payload {
+				rr.payload.AddRow(rr.pendingPayload, 0)
+			}
+			rr.addRow(blk, row)
+			continue
+		}
+		vecsAhead := false
+		if ahead == 0 && (readAhead || typed) {
+			m := blk.N - i
+			var err error
+			if readAhead {
+				m, err = rr.r.ReadAhead(m, &rr.payload)
+			} else {
+				var left int64
+				left, err = rr.r.RowsInGroup()
+				m = int(min(int64(m), left))
+			}
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
 			}
 			if err != nil {
 				return err
 			}
+			if typed {
+				if err := rr.r.ReadVectorsAhead(m, blk.Vectors, rr.widths); err != nil {
+					return err
+				}
+				if !rr.r.NeedsNext() {
+					rr.r.SkipAhead(m)
+					i += m - 1
+					continue
+				}
+			}
 			ahead = m
 		}
-		if rr.havePending {
-			row, rr.havePending = &rr.pending, false
-			for _, c := range rr.sel.Vectors {
-				blk.Vectors[c] = append(blk.Vectors[c], row.Vectors[c]...)
-			}
-		} else {
-			for _, c := range rr.sel.Vectors {
-				before = append(before, len(blk.Vectors[c]))
-				sc.Vectors[c] = blk.Vectors[c]
-			}
-			rr.before = before
+		if ahead > 0 {
 			ahead--
-			err := rr.r.Next(row)
-			for _, c := range rr.sel.Vectors {
-				blk.Vectors[c] = sc.Vectors[c]
-			}
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
-				}
-				return err
-			}
+			vecsAhead = typed
 		}
-		if payload && row != sc {
-			rr.payload.AddRow(rr.pendingPayload, 0)
-		}
-		if rr.sel.ID != "" {
-			blk.IDs = append(blk.IDs, row.ID)
-		}
-		for k, c := range rr.sel.Vectors {
-			if row != sc {
-				break
-			}
-			if n := len(blk.Vectors[c]) - before[k]; n != rr.widths[c] {
-				return fmt.Errorf("row %d: vector column %q has %d values, earlier rows have %d", blk.Start+int64(i), c, n, rr.widths[c])
-			}
-		}
-		for _, c := range rr.sel.Multi {
-			m := blk.Multi[c]
-			m.Data = append(m.Data, row.Multi[c]...)
-			m.Offsets = append(m.Offsets, len(m.Data)/max(m.Width, 1))
-		}
-		for _, p := range rr.sel.Sparse {
-			sc, sv := blk.Sparse[p], row.Sparse[p]
-			sc.Indices = append(sc.Indices, sv.Indices...)
-			sc.Values = append(sc.Values, sv.Values...)
-			sc.Offsets = append(sc.Offsets, len(sc.Indices))
+		if err := rr.next(blk, i, vecsAhead); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// next reads row i of blk with Next: its vectors straight into the
+// block's buffers (no copy per row) unless vecsAhead says they were read
+// ahead, and the rest of what the selection asks for.
+func (rr *rows) next(blk *pipeline.RowBlock, i int, vecsAhead bool) error {
+	sc := &rr.scratch
+	before := rr.before[:0]
+	for _, c := range rr.sel.Vectors {
+		before = append(before, len(blk.Vectors[c]))
+		sc.Vectors[c] = blk.Vectors[c]
+	}
+	rr.before = before
+	err := rr.r.Next(sc)
+	for _, c := range rr.sel.Vectors {
+		blk.Vectors[c] = sc.Vectors[c]
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
+		}
+		return err
+	}
+	for k, c := range rr.sel.Vectors {
+		if vecsAhead {
+			break
+		}
+		if n := len(blk.Vectors[c]) - before[k]; n != rr.widths[c] {
+			return fmt.Errorf("row %d: vector column %q has %d values, earlier rows have %d", blk.Start+int64(i), c, n, rr.widths[c])
+		}
+	}
+	rr.addRow(blk, sc)
+	return nil
+}
+
+// addRow appends row's id, multivectors and sparse vectors to blk.
+func (rr *rows) addRow(blk *pipeline.RowBlock, row *pq.Row) {
+	if rr.sel.ID != "" {
+		blk.IDs = append(blk.IDs, row.ID)
+	}
+	for _, c := range rr.sel.Multi {
+		m := blk.Multi[c]
+		m.Data = append(m.Data, row.Multi[c]...)
+		m.Offsets = append(m.Offsets, len(m.Data)/max(m.Width, 1))
+	}
+	for _, p := range rr.sel.Sparse {
+		sc, sv := blk.Sparse[p], row.Sparse[p]
+		sc.Indices = append(sc.Indices, sv.Indices...)
+		sc.Values = append(sc.Values, sv.Values...)
+		sc.Offsets = append(sc.Offsets, len(sc.Indices))
+	}
 }
 
 // Inspect describes the columns for `snappipe init`.

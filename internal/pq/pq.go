@@ -618,7 +618,11 @@ type Reader struct {
 	// fieldFlat is this row group's flatCursor per payload field, nil for
 	// a field not read by typed pages.
 	fieldFlat []*flatCursor
-	pre       ahead      // rows whose flat payload ReadAhead has set
+	pre       ahead // rows whose flat payload ReadAhead has set
+	// vecAhead is how many rows' vectors ReadVectorsAhead has read (Next
+	// skips their typed columns); pattern is a row's repetition levels.
+	vecAhead  int
+	pattern   []byte
 	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int
@@ -1222,6 +1226,9 @@ func (r *Reader) Next(row *Row) error {
 			row.Vectors = map[string][]float32{}
 		}
 		for i, l := range r.vecs {
+			if r.vecAhead > 0 && r.typed[l.col] != nil {
+				continue // read ahead (ReadVectorsAhead)
+			}
 			if r.vecOnly[l.col] {
 				var dst []float32
 				var err error
@@ -1234,17 +1241,8 @@ func (r *Reader) Next(row *Row) error {
 				} else {
 					dst, err = r.cursors[l.col].nextFloats(into, l.dRep, l.maxDef)
 				}
-				switch {
-				case errors.Is(err, errNullVector):
-					return fmt.Errorf("row %d: vector column %q is null or empty", r.row, r.vecNames[i])
-				case errors.Is(err, errNullElement):
-					return fmt.Errorf("row %d: vector column %q has a null element", r.row, r.vecNames[i])
-				case errors.Is(err, errNotFloat):
-					return fmt.Errorf("row %d: vector column %q does not hold floats", r.row, r.vecNames[i])
-				case err == io.EOF:
-					return fmt.Errorf("row %d: column chunk %d ended early", r.row, l.col)
-				case err != nil:
-					return fmt.Errorf("row %d: %w", r.row, err)
+				if err != nil {
+					return vectorErr(err, r.row, r.vecNames[i], l.col)
 				}
 				row.Vectors[r.vecNames[i]] = dst
 				continue
@@ -1339,7 +1337,102 @@ func (r *Reader) Next(row *Row) error {
 		row.ID = id
 	}
 	r.row++
+	if r.vecAhead > 0 {
+		r.vecAhead--
+	}
 	return nil
+}
+
+// vectorErr names what is wrong with row's vector column name (leaf
+// column col).
+func vectorErr(err error, row int64, name string, col int) error {
+	var we *widthError
+	switch {
+	case errors.Is(err, errNullVector):
+		return fmt.Errorf("row %d: vector column %q is null or empty", row, name)
+	case errors.Is(err, errNullElement):
+		return fmt.Errorf("row %d: vector column %q has a null element", row, name)
+	case errors.Is(err, errNotFloat):
+		return fmt.Errorf("row %d: vector column %q does not hold floats", row, name)
+	case errors.As(err, &we):
+		return fmt.Errorf("row %d: vector column %q has %w", row, name, we)
+	case err == io.EOF:
+		return fmt.Errorf("row %d: column chunk %d ended early", row, col)
+	}
+	return fmt.Errorf("row %d: %w", row, err)
+}
+
+// TypedVectors reports whether every vector column (none read as JSON
+// text) is read by typed pages, so ReadVectorsAhead reads them all.
+func (r *Reader) TypedVectors() bool {
+	if len(r.vecs) == 0 || len(r.jsonVecs) > 0 {
+		return false
+	}
+	for _, l := range r.vecs {
+		if !r.typedCols[l.col] {
+			return false
+		}
+	}
+	return true
+}
+
+// RowsInGroup returns how many rows are left in the row group holding
+// the next row (io.EOF after the last row): the most ReadAhead and
+// ReadVectorsAhead read at once.
+func (r *Reader) RowsInGroup() (int64, error) { return r.enterRowGroup() }
+
+// ReadVectorsAhead appends the next m rows (at most RowsInGroup) of
+// every vector column to dst[name], column by column, each row widths[name]
+// values: a page's rows in one check and copy instead of one call per
+// row (TypedVectors must hold). The next m calls of Next leave those
+// columns alone, or SkipAhead passes the rows when Next has nothing
+// left to read (NeedsNext).
+func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[string]int) error {
+	if r.vecAhead > 0 {
+		return errors.New("internal: ReadVectorsAhead before Next took the rows read ahead")
+	}
+	left, err := r.enterRowGroup()
+	if err != nil {
+		return err
+	}
+	if int64(m) > left {
+		return errors.New("internal: ReadVectorsAhead past the row group")
+	}
+	for i, l := range r.vecs {
+		name, tc := r.vecNames[i], r.typed[l.col]
+		if tc == nil {
+			return errors.New("internal: ReadVectorsAhead of a column not read by typed pages")
+		}
+		w := widths[name]
+		if len(r.pattern) != w {
+			r.pattern = make([]byte, w)
+			for j := 1; j < w; j++ {
+				r.pattern[j] = 1
+			}
+		}
+		var got int
+		dst[name], got, err = tc.readRows(dst[name], m, w, l.dRep, l.maxDef, r.pattern)
+		if err != nil {
+			return vectorErr(err, r.row+int64(got), name, l.col)
+		}
+	}
+	r.vecAhead = m
+	return nil
+}
+
+// NeedsNext reports whether rows whose flat payload and vectors were
+// read ahead still need Next: for the id, payload columns not read
+// ahead, multivector or sparse columns.
+func (r *Reader) NeedsNext() bool {
+	return len(r.valueCols) > 0 || len(r.multis) > 0 || len(r.sparse) > 0 || !r.TypedVectors()
+}
+
+// SkipAhead passes the next m rows, every column of which was read
+// ahead (NeedsNext is false).
+func (r *Reader) SkipAhead(m int) {
+	r.row += int64(m)
+	r.pre.i = r.pre.n
+	r.vecAhead = 0
 }
 
 // ErrBadID means an id column value is neither an unsigned integer nor a UUID.

@@ -3,6 +3,7 @@ package pq
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 
 	"github.com/parquet-go/parquet-go"
@@ -178,4 +179,59 @@ func (pr *pageReader) close() {
 		pr.page = nil
 	}
 	pr.pages.Close()
+}
+
+// widthError is a row whose vector has another number of values than
+// the rows before it.
+type widthError struct{ n, want int }
+
+func (e *widthError) Error() string {
+	return fmt.Sprintf("%d values, earlier rows have %d", e.n, e.want)
+}
+
+// readRows appends m rows of w values each to dst. The whole rows a page
+// holds are taken as one run: checked (every row's repetition levels are
+// one 0 then w-1 ones, pattern; every definition level is maxDef) and
+// copied at once. A row a run does not take — the last of a page, which
+// may go on in the next, or one that fails the check — is read by
+// nextFloats, which says what is wrong with it. It returns the rows
+// appended, all m unless it fails.
+func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []byte) ([]float32, int, error) {
+	done := 0
+	for done < m {
+		if err := c.fill(); err != nil {
+			return dst, done, err
+		}
+		// Rows that end before the page does: the level after the run is
+		// in this page, and the next row (or run) starts there.
+		k := min(m-done, (len(c.defs)-c.li-1)/w)
+		if w > 0 && k > 0 && c.vi+k*w <= len(c.f32)+len(c.f64) {
+			reps := c.reps[c.li : c.li+k*w]
+			ok := allEqual(c.defs[c.li:c.li+k*w], byte(maxDef))
+			for j := 0; ok && j < k; j++ {
+				ok = bytes.Equal(reps[j*w:(j+1)*w], pattern)
+			}
+			if ok && c.reps[c.li+k*w] == 0 {
+				if c.f32 != nil {
+					dst = append(dst, c.f32[c.vi:c.vi+k*w]...)
+				} else {
+					for _, v := range c.f64[c.vi : c.vi+k*w] {
+						dst = append(dst, float32(v))
+					}
+				}
+				c.li, c.vi, done = c.li+k*w, c.vi+k*w, done+k
+				continue
+			}
+		}
+		n := len(dst)
+		var err error
+		if dst, err = c.nextFloats(dst, dRep, maxDef); err != nil {
+			return dst, done, err
+		}
+		if len(dst)-n != w {
+			return dst, done, &widthError{len(dst) - n, w}
+		}
+		done++
+	}
+	return dst, done, nil
 }

@@ -1,0 +1,165 @@
+package formats_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/pipeline/config"
+)
+
+// hfEmb is component j of row i's embedding in testdata/vectors/hf_*.parquet
+// (scripts/make_pyarrow_pages_fixture.py).
+func hfEmb(i, j int) float32 {
+	if i == 3 && j < 3 {
+		return []float32{math.Float32frombits(1), float32(math.Copysign(0, -1)), math.MaxFloat32}[j]
+	}
+	return float32((i*131+j*17)%2001-1000) / 64
+}
+
+// The format plugin reads a block's list<float> vectors column by column,
+// a page's rows at once: files pyarrow wrote with many small pages (data
+// page v1; v2 with CRCs and a dictionary) give every value bit for bit,
+// from any start row, in blocks of any size (one row, a few, more than a
+// page, the whole file), alone, with payload read ahead beside them, and
+// with an id column that Next reads row by row.
+func TestParquetBlocksOfPagedVectors(t *testing.T) {
+	sels := map[string]pipeline.Selection{
+		"vectors":         {Vectors: []string{"emb"}},
+		"vectors+payload": {Vectors: []string{"emb"}, Payload: []string{"id", "caption"}},
+		"vectors+id":      {Vectors: []string{"emb"}, ID: "id", Payload: []string{"caption"}},
+	}
+	for _, name := range []string{"hf_v1.parquet", "hf_v2_dict.parquet"} {
+		ff, err := probe(t, "parquet", filepath.Join("..", "testdata", "vectors", name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for sn, sel := range sels {
+			for _, start := range []int64{0, 1, 149, 150, 151, 299, 399} {
+				for _, bs := range []int{1, 7, 64, 400} {
+					where := fmt.Sprintf("%s %s from %d in blocks of %d", name, sn, start, bs)
+					rr, err := ff.Open(sel, start, 400)
+					if err != nil {
+						t.Fatalf("%s: %v", where, err)
+					}
+					for s := start; s < 400; s += int64(bs) {
+						blk := &pipeline.RowBlock{Start: s, N: int(min(int64(bs), 400-s))}
+						if err := rr.Read(blk); err != nil {
+							t.Fatalf("%s, block at %d: %v", where, s, err)
+						}
+						v := blk.Vectors["emb"]
+						if len(v) != blk.N*48 {
+							t.Fatalf("%s, block at %d: %d values for %d rows", where, s, len(v), blk.N)
+						}
+						for i := 0; i < blk.N; i++ {
+							row := int(s) + i
+							for j := 0; j < 48; j++ {
+								if math.Float32bits(v[i*48+j]) != math.Float32bits(hfEmb(row, j)) {
+									t.Fatalf("%s, row %d component %d: %v, want %v", where, row, j, v[i*48+j], hfEmb(row, j))
+								}
+							}
+							if sel.ID != "" && blk.IDs[i].Num != uint64(row) {
+								t.Fatalf("%s, row %d: id %v", where, row, blk.IDs[i])
+							}
+							if p := blk.Payload; p != nil {
+								if got := fmt.Sprint(p.Row(i)["caption"]); got != fmt.Sprintf("caption %d", row%37) {
+									t.Fatalf("%s, row %d: payload %v", where, row, p.Row(i))
+								}
+							}
+						}
+						blk.Done()
+					}
+					rr.Close()
+				}
+			}
+		}
+	}
+}
+
+type vecRowNullable struct {
+	Vec []*float32 `parquet:"vec,list"`
+}
+
+// A row whose vector is not like the others is named, whether it sits in
+// the middle of a page's run of rows, at a page's end or across pages:
+// one value more or fewer, a row and the next that hold as many values
+// as two rows, a null element, an empty list. The rows before
+// it are read (they are in the blocks before).
+func TestParquetBadRowInABlock(t *testing.T) {
+	const width = 24
+	for _, c := range []struct {
+		bad      string
+		row, pos int
+		pageSize int
+	}{
+		{"longer", 5, 0, 512}, {"longer", 9, 0, 4096}, {"longer", 39, 0, 4096},
+		{"shorter", 5, 0, 512}, {"shorter", 17, 0, 4096}, {"shorter", 39, 0, 4096},
+		{"split", 9, 0, 4096}, {"split", 30, 0, 4096},
+		{"null", 6, 3, 4096}, {"null", 13, 23, 512}, {"empty", 11, 0, 4096}, {"empty", 39, 0, 512},
+	} {
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[vecRowNullable](&buf, parquet.PageBufferSize(c.pageSize))
+		for i := 0; i < 40; i++ {
+			n := width
+			if i == c.row {
+				n = map[string]int{"longer": width + 1, "shorter": width - 1, "split": width - 1, "empty": 0}[c.bad] + map[bool]int{true: width}[c.bad == "null"]
+			}
+			if i == c.row+1 && c.bad == "split" {
+				n = 1 // with the row before: as many values as two rows
+			}
+			vec := make([]*float32, n)
+			for j := range vec {
+				f := float32(i*100 + j)
+				vec[j] = &f
+			}
+			if i == c.row && c.bad == "null" {
+				vec[c.pos] = nil
+			}
+			if _, err := w.Write([]vecRowNullable{{Vec: vec}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		file := filepath.Join(t.TempDir(), "v.parquet")
+		os.WriteFile(file, buf.Bytes(), 0o644)
+		ff, err := probe(t, "parquet", file, &config.Source{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr, err := ff.Open(pipeline.Selection{Vectors: []string{"vec"}}, 0, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got error
+		read := 0
+		for s := 0; s < 40 && got == nil; s += 8 {
+			blk := &pipeline.RowBlock{Start: int64(s), N: 8}
+			if got = rr.Read(blk); got == nil {
+				for i := 0; i < 8; i++ {
+					if v := blk.Vectors["vec"][i*width]; v != float32((s+i)*100) {
+						t.Fatalf("%+v: row %d starts with %v", c, s+i, v)
+					}
+				}
+				read += 8
+			}
+			blk.Done()
+		}
+		rr.Close()
+		want := map[string]string{
+			"longer":  fmt.Sprintf("row %d: vector column \"vec\" has %d values, earlier rows have %d", c.row, width+1, width),
+			"split":   fmt.Sprintf("row %d: vector column \"vec\" has %d values, earlier rows have %d", c.row, width-1, width),
+			"shorter": fmt.Sprintf("row %d: vector column \"vec\" has %d values, earlier rows have %d", c.row, width-1, width),
+			"null":    fmt.Sprintf("row %d: vector column \"vec\" has a null element", c.row),
+			"empty":   fmt.Sprintf("row %d: vector column \"vec\" is null or empty", c.row),
+		}[c.bad]
+		if got == nil || got.Error() != want || read != c.row/8*8 {
+			t.Fatalf("%+v: %d rows read, err %v; want %q after %d rows", c, read, got, want, c.row/8*8)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func main() {
 	batch := flag.Int("batch", 256, "upload.batch_size")
 	parallel := flag.Int("parallel", 2, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
-	only := flag.String("only", "local,http,limit,raw,embedded,embedded-f32,shards", "scenarios to run")
+	only := flag.String("only", "local,http,limit,raw,embedded,embedded-f32,embedded-f32-crc,shards", "scenarios to run")
 	shards := flag.String("shard-counts", "8,32", "shard counts of the shard-set scenario (same total rows): peak RSS must not grow with the count")
 	flag.Parse()
 	for _, k := range strings.Split(*only, ",") {
@@ -355,7 +355,11 @@ snapshot: { destination: out }
 		extra               []string
 	}{
 		{"embedded", "embedded-%d", "Parquet-embedded vectors %d", nil},
-		{"embedded-f32", "embedded-f32-%d", "Parquet-embedded full-precision float32 vectors %d", []string{"-full-precision"}},
+		// The Hugging Face layout (pyarrow's defaults: data page v1, no
+		// page CRCs), and the same rows as parquet-go writes them (data
+		// page v2, a CRC per page that the reader checks).
+		{"embedded-f32", "embedded-f32-hf-%d", "Parquet-embedded full-precision float32 vectors, Hugging Face layout %d", []string{"-full-precision", "-pyarrow"}},
+		{"embedded-f32-crc", "embedded-f32-%d", "Parquet-embedded full-precision float32 vectors, parquet-go layout with page CRCs %d", []string{"-full-precision"}},
 	} {
 		if embeddedRows <= 0 || !want[v.scenario] {
 			continue
@@ -382,7 +386,12 @@ snapshot: { destination: out }
 			return err
 		}
 		npyCPU := results[len(results)-1].cpu
-		sameBytes = fmt.Sprintf("Parquet list columns / npy, the same float32 values: CPU %.2f (%.2fs / %.2fs)", parquetCPU/npyCPU, parquetCPU, npyCPU)
+		sameBytes = fmt.Sprintf("Parquet list columns (Hugging Face layout) / npy, the same float32 values: CPU %.2f (%.2fs / %.2fs)", parquetCPU/npyCPU, parquetCPU, npyCPU)
+		for _, r := range results {
+			if r.name == fmt.Sprintf("local full shard %d", embeddedRows) {
+				sameBytes += fmt.Sprintf("\nParquet list columns (Hugging Face layout) / npy float16 (LAION), the same rows: CPU %.2f (%.2fs / %.2fs)", parquetCPU/r.cpu, parquetCPU, r.cpu)
+			}
+		}
 	}
 	if sameBytes != "" {
 		fmt.Println()

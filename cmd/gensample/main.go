@@ -26,6 +26,7 @@ func main() {
 	flag.IntVar(&o.RowGroupRows, "row-group-rows", 0, "rows per Parquet row group (0: one row group, as old pyarrow writes LAION)")
 	flag.BoolVar(&o.Embedded, "embedded", false, "also write data.parquet: the metadata plus image and text as list<float> columns")
 	flag.BoolVar(&o.FullPrecision, "full-precision", false, "with -embedded: data.parquet's vectors at float32 precision (as model outputs are), not rounded to float16 like the .npy rows; also writes those rows as img_emb_f32.npy and text_emb_f32.npy")
+	flag.BoolVar(&o.Pyarrow, "pyarrow", false, "with -embedded: write data.parquet in the layout pyarrow writes by default (Hugging Face datasets): data page v1 of about 1 MiB, no page checksums, no page index; otherwise parquet-go's (data page v2, a CRC per page, a page index)")
 	flag.Parse()
 	if err := sample.Generate(o); err != nil {
 		fmt.Fprintln(os.Stderr, "gensample:", err)

@@ -92,6 +92,11 @@ type Options struct {
 	// files' (values then differ from the .npy rows in the low bits), and
 	// the same rows as img_emb_f32.npy and text_emb_f32.npy (<f4).
 	FullPrecision bool
+	// Pyarrow writes data.parquet as pyarrow does by default, the layout
+	// of Hugging Face datasets: data page v1 of about 1 MiB, Snappy, no
+	// page checksums, no page index (see pyarrowLayout). Otherwise it is
+	// parquet-go's: data page v2 with a CRC per page, and a page index.
+	Pyarrow bool
 }
 
 // Generate writes metadata_0000.parquet, img_emb_0000.npy and
@@ -101,7 +106,7 @@ func Generate(o Options) error {
 		return err
 	}
 	if o.Embedded {
-		return writeEmbedded(o.Rows, o.Dim, o.Seed, o.RowGroupRows, o.Out, o.FullPrecision)
+		return writeEmbedded(o.Rows, o.Dim, o.Seed, o.RowGroupRows, o.Out, o.FullPrecision, o.Pyarrow)
 	}
 	return nil
 }
@@ -213,7 +218,7 @@ func (g *vecGen) nextFull(dst []float32) {
 	}
 }
 
-func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full bool) error {
+func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full, pyarrow bool) error {
 	if rowGroup <= 0 {
 		rowGroup = rows
 	}
@@ -233,10 +238,17 @@ func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full bo
 			}
 		}
 	}
-	return atomicfile.Write(filepath.Join(out, "data.parquet"), 0o644, func(w io.Writer) error {
+	final := filepath.Join(out, "data.parquet")
+	name := final
+	opts := []parquet.WriterOption{parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(int64(rowGroup))}
+	if pyarrow {
+		name = filepath.Join(out, "data.parquet-go.tmp")
+		opts = append(opts, parquet.DataPageVersion(1), parquet.PageBufferSize(1<<20))
+	}
+	err := atomicfile.Write(name, 0o644, func(w io.Writer) error {
 		r := rand.New(rand.NewPCG(seed, 1))
 		gi, gt := newVecGen(seed, 0, dim), newVecGen(seed, 1, dim)
-		pw := parquet.NewGenericWriter[Embedded](w, parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(int64(rowGroup)))
+		pw := parquet.NewGenericWriter[Embedded](w, opts...)
 		buf := make([]Embedded, 0, 256)
 		for i := 0; i < rows; i++ {
 			e := Embedded{Meta: metaRow(r, i), Image: make([]float32, dim), Text: make([]float32, dim)}
@@ -257,6 +269,16 @@ func writeEmbedded(rows, dim int, seed uint64, rowGroup int, out string, full bo
 		}
 		return pw.Close()
 	})
+	if err != nil || !pyarrow {
+		return err
+	}
+	defer os.Remove(name)
+	in, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(final, 0o644, func(w io.Writer) error { return pyarrowLayout(in, w) })
 }
 
 // Each calls fn with row i's metadata and vectors, for i in [0, rows), as

@@ -27,6 +27,8 @@ import (
 // File is an open Parquet file.
 type File struct {
 	f    *parquet.File
+	r    io.ReaderAt // the file, size bytes (chunkPages reads pages from it)
+	size int64
 	name string
 	// half marks leaf columns (by index) the footer annotates FLOAT16:
 	// parquet-go's schema nodes drop that annotation.
@@ -51,7 +53,7 @@ func OpenBuffered(r io.ReaderAt, size int64, name string, buf int) (*File, error
 	if err := checkLeaves(f.Schema(), ""); err != nil {
 		return nil, fmt.Errorf("open parquet %s: corrupt schema: %w", name, err)
 	}
-	return &File{f: f, name: name, half: float16Leaves(f)}, nil
+	return &File{f: f, r: r, size: size, name: name, half: float16Leaves(f)}, nil
 }
 
 // openParquet is parquet.OpenFile with a panic turned into an error: a
@@ -985,6 +987,12 @@ func (r *Reader) openRowGroup() error {
 	r.valueCols = r.valueCols[:0]
 	chunks := rg.ColumnChunks()
 	for _, c := range r.needCols {
+		if r.typedCols[c] && r.row == r.rgStart && useOwnPages {
+			if own, ok := r.f.ownChunk(r.rg, c); ok {
+				r.typed[c] = &typedCursor{own: own, maxDef: own.maxDef}
+				continue
+			}
+		}
 		pages := chunks[c].Pages()
 		if skip := r.row - r.rgStart; skip > 0 {
 			if err := pages.SeekToRow(skip); err != nil {

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
+	"slices"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -21,10 +24,30 @@ type typedCursor struct {
 	f32        []float32
 	f64        []float64
 	li, vi     int // next level, next non-null value
+
+	// own, when set, reads the chunk's pages instead of parquet-go
+	// (chunkPages). A page of whole rows of width w leaves them in raw
+	// (rawRows rows of little-endian floats, copied straight to the
+	// block) but its last, which goes through the levels like any other
+	// row: it may go on in the next page.
+	own            *chunkPages
+	w, maxDef      int
+	raw            []byte
+	rawRows        int
+	repBuf, defBuf []byte
+	f32Buf         []float32
+	// dictVals holds a dictionary-indexed page's values looked up (raw
+	// points into it); idx its indexes.
+	dictVals []float32
+	idx      []int32
 }
 
-// fill makes sure a level is available, reading pages as needed.
+// fill makes sure a level (or a raw row) is available, reading pages as
+// needed.
 func (c *typedCursor) fill() error {
+	if c.own != nil {
+		return c.fillOwn()
+	}
 	for c.li >= len(c.defs) {
 		p, err := c.nextPage()
 		if err != nil {
@@ -62,11 +85,106 @@ func (c *typedCursor) fill() error {
 	return nil
 }
 
+// fillOwn is fill for a chunk read by chunkPages.
+func (c *typedCursor) fillOwn() error {
+	for c.rawRows == 0 && c.li >= len(c.defs) {
+		p, err := c.own.next()
+		if err != nil {
+			return err
+		}
+		c.li, c.vi, c.f64 = 0, 0, nil
+		rows := uniformRows(&p, c.w, c.maxDef)
+		if p.indexed {
+			// Dictionary indexes (the first pages of a pyarrow chunk,
+			// before its dictionary grew too large): looked up, then
+			// raw like any page's values.
+			n := p.n
+			if rows == 0 {
+				if c.reps, c.defs, err = expand(&p, c.maxDef, nil, nil); err != nil {
+					return fmt.Errorf("%w: levels: %v", errCorruptPage, err)
+				}
+				n = 0
+				for _, d := range c.defs {
+					if int(d) == c.maxDef {
+						n++
+					}
+				}
+			}
+			if c.f32Buf, c.idx, err = c.own.lookup(c.f32Buf[:0], &p, n, c.idx); err != nil {
+				return err
+			}
+			if rows == 0 || !littleEndian {
+				c.raw, c.rawRows, c.f32 = nil, 0, c.f32Buf
+				if rows > 0 {
+					c.reps, c.defs, err = expand(&p, c.maxDef, nil, nil)
+					if err != nil {
+						return fmt.Errorf("%w: levels: %v", errCorruptPage, err)
+					}
+				}
+				continue
+			}
+			p.vals = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.f32Buf))), 4*len(c.f32Buf))
+			c.dictVals, c.f32Buf = c.f32Buf, c.dictVals[:0] // the last row is copied out of them below
+		}
+		if rows > 0 {
+			if len(p.vals) < 4*p.n {
+				return fmt.Errorf("%w: %d levels, %d bytes of values", errCorruptPage, p.n, len(p.vals))
+			}
+			c.raw, c.rawRows = p.vals[:4*(rows-1)*c.w], rows-1
+			// The last row, as levels: one 0 then ones, all defined.
+			if len(c.repBuf) != c.w || len(c.defBuf) != c.w || c.defBuf[0] != byte(c.maxDef) {
+				c.repBuf, c.defBuf = make([]byte, c.w), make([]byte, c.w)
+				for j := range c.w {
+					c.repBuf[j], c.defBuf[j] = 1, byte(c.maxDef)
+				}
+				c.repBuf[0] = 0
+			}
+			c.reps, c.defs = c.repBuf, c.defBuf
+			c.f32Buf = appendRaw(c.f32Buf[:0], p.vals[4*(rows-1)*c.w:4*rows*c.w])
+			c.f32 = c.f32Buf
+			continue
+		}
+		// Anything else: the levels expanded, the values decoded; the
+		// level checks name what is wrong.
+		c.raw, c.rawRows = nil, 0
+		reps, defs, err := expand(&p, c.maxDef, nil, nil)
+		if err != nil {
+			return fmt.Errorf("%w: levels: %v", errCorruptPage, err)
+		}
+		c.reps, c.defs = reps, defs
+		c.f32Buf = appendRaw(c.f32Buf[:0], p.vals[:len(p.vals)&^3])
+		c.f32 = c.f32Buf
+	}
+	return nil
+}
+
+// appendRaw appends the little-endian float32 values in raw to dst.
+func appendRaw(dst []float32, raw []byte) []float32 {
+	n, l := len(raw)/4, len(dst)
+	dst = slices.Grow(dst, n)[:l+n]
+	if littleEndian {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst[l:]))), 4*n), raw)
+		return dst
+	}
+	for i := range n {
+		dst[l+i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return dst
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 // nextFloats appends the next row's vector to dst. dRep is the definition
 // level of a list with an element, maxDef that of a non-null element.
 func (c *typedCursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, error) {
 	if err := c.fill(); err != nil {
 		return dst, err
+	}
+	if c.rawRows > 0 {
+		c.rawRows--
+		dst = appendRaw(dst, c.raw[:4*c.w])
+		c.raw = c.raw[4*c.w:]
+		return dst, nil
 	}
 	if int(c.defs[c.li]) < dRep {
 		return dst, errNullVector
@@ -178,7 +296,9 @@ func (pr *pageReader) close() {
 		parquet.Release(pr.page)
 		pr.page = nil
 	}
-	pr.pages.Close()
+	if pr.pages != nil {
+		pr.pages.Close()
+	}
 }
 
 // widthError is a row whose vector has another number of values than
@@ -198,9 +318,16 @@ func (e *widthError) Error() string {
 // appended, all m unless it fails.
 func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []byte) ([]float32, int, error) {
 	done := 0
+	c.w, c.maxDef = w, maxDef
 	for done < m {
 		if err := c.fill(); err != nil {
 			return dst, done, err
+		}
+		if c.rawRows > 0 {
+			k := min(m-done, c.rawRows)
+			dst = appendRaw(dst, c.raw[:4*k*w])
+			c.raw, c.rawRows, done = c.raw[4*k*w:], c.rawRows-k, done+k
+			continue
 		}
 		// Rows that end before the page does: the level after the run is
 		// in this page, and the next row (or run) starts there.

@@ -1,0 +1,446 @@
+package pq
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/bits"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// chunkPages reads the data pages of one list<float> column chunk
+// itself, for the typed cursor: the layout every Hugging Face dataset has
+// (pyarrow's defaults: PLAIN values, RLE levels, data page v1, Snappy). A
+// page's body is read straight into a reused buffer, decompressed once,
+// and handed on as its encoded levels and its raw little-endian values:
+// no level is expanded and no value is copied before the block's copy,
+// when the levels say every row of the page has the block's width
+// (uniformRows). Anything else — a dictionary, another encoding, an
+// encrypted file, a start inside the chunk — is read by parquet-go's
+// pages (ownChunk says which).
+type chunkPages struct {
+	r        io.ReaderAt
+	off, end int64 // the chunk's unread bytes
+	codec    format.CompressionCodec
+	maxDef   int
+	hdr      []byte
+	body     []byte // the page as stored
+	out      []byte // the page decompressed
+	proto    thrift.CompactProtocol
+	reader   thrift.BytesReader
+	dict     []float32 // the dictionary page's values, if the chunk has one
+	dictRead bool
+	// maxPage bounds a page's sizes: the chunk's uncompressed size (its
+	// footer's), at most maxPageSize.
+	maxPage int64
+}
+
+// ownPage is one data page: n levels, its repetition and definition
+// levels as stored (RLE/bit-packed hybrid, without v1's length prefix),
+// and its values (PLAIN, 4 or 8 bytes each).
+type ownPage struct {
+	n          int
+	reps, defs []byte
+	vals       []byte
+	// indexed says vals are dictionary indexes (a bit width byte, then
+	// an RLE/bit-packed hybrid stream) into chunkPages.dict.
+	indexed bool
+}
+
+// maxPageHeader bounds a page header read: real ones are tens of bytes
+// (a few hundred with statistics of long strings, which float columns do
+// not have).
+const maxPageHeader = 64 << 10
+
+// maxPageSize bounds a page's stored and decompressed size, checked
+// before either is allocated: a hostile header cannot make a reader ask
+// for more (real pages are about 1 MiB).
+const maxPageSize = 1 << 30
+
+var errCorruptPage = errors.New("corrupt page")
+
+// useOwnPages turns chunkPages on (tests compare it with parquet-go's
+// pages).
+var useOwnPages = true
+
+// ownChunk returns the reader of row group rg's leaf column col when the
+// chunk is one it reads: float values, PLAIN and RLE encodings
+// only (no dictionary), a codec parquet-go has, no encryption, offsets
+// inside the file.
+func (f *File) ownChunk(rg, col int) (*chunkPages, bool) {
+	md := f.f.Metadata()
+	if f.r == nil || md.EncryptionAlgorithm.Value != nil || len(md.FooterSigningKeyMetadata) > 0 || rg >= len(md.RowGroups) || col >= len(md.RowGroups[rg].Columns) {
+		return nil, false
+	}
+	cc := &md.RowGroups[rg].Columns[col]
+	m := &cc.MetaData
+	if cc.FilePath != "" || cc.CryptoMetadata.Value != nil || len(cc.EncryptedColumnMetadata) > 0 {
+		return nil, false
+	}
+	if m.Type != format.Float {
+		return nil, false // double columns are rare: parquet-go's pages
+	}
+	for _, e := range m.Encoding {
+		switch e {
+		case format.Plain, format.RLE, format.PlainDictionary, format.RLEDictionary:
+		default:
+			return nil, false
+		}
+	}
+	switch m.Codec {
+	case format.Uncompressed, format.Snappy, format.Gzip, format.Brotli, format.Zstd, format.Lz4Raw:
+	default:
+		return nil, false
+	}
+	start := m.DataPageOffset
+	if m.DictionaryPageOffset > 0 {
+		start = min(start, m.DictionaryPageOffset)
+	}
+	if start < 4 || m.TotalCompressedSize <= 0 || start > f.size-8 || m.TotalCompressedSize > f.size-8-start {
+		return nil, false
+	}
+	lc, ok := f.f.Schema().Lookup(f.f.Schema().Columns()[col]...)
+	if !ok || lc.MaxRepetitionLevel != 1 || lc.MaxDefinitionLevel < 1 {
+		return nil, false
+	}
+	c := &chunkPages{r: f.r, off: start, end: start + m.TotalCompressedSize, codec: m.Codec, maxDef: lc.MaxDefinitionLevel}
+	c.maxPage = min(maxPageSize, max(m.TotalUncompressedSize, m.TotalCompressedSize))
+	c.reader = c.proto.NewReaderFromBytes(nil)
+	return c, true
+}
+
+// next reads the next data page (io.EOF after the last). The page's
+// slices are valid until the next call.
+func (c *chunkPages) next() (ownPage, error) {
+	for {
+		if c.off >= c.end {
+			return ownPage{}, io.EOF
+		}
+		h, hlen, err := c.header()
+		if err != nil {
+			return ownPage{}, err
+		}
+		size := int64(h.CompressedPageSize)
+		if h.CompressedPageSize < 0 || h.UncompressedPageSize < 0 || size > c.end-c.off-int64(hlen) || size > c.maxPage || int64(h.UncompressedPageSize) > c.maxPage {
+			return ownPage{}, fmt.Errorf("%w: page sizes %d/%d at offset %d, the chunk has %d bytes left (%d uncompressed in all)", errCorruptPage, h.CompressedPageSize, h.UncompressedPageSize, c.off, c.end-c.off-int64(hlen), c.maxPage)
+		}
+		if cap(c.body) < int(size) {
+			c.body = make([]byte, size)
+		}
+		body := c.body[:size]
+		if _, err := c.r.ReadAt(body, c.off+int64(hlen)); err != nil {
+			return ownPage{}, fmt.Errorf("read page at offset %d: %w", c.off, err)
+		}
+		at := c.off
+		c.off += int64(hlen) + size
+		if h.CRC != 0 && int32(crc32.ChecksumIEEE(body)) != h.CRC {
+			return ownPage{}, fmt.Errorf("%w: CRC mismatch in the page at offset %d", errCorruptPage, at)
+		}
+		switch {
+		case h.DataPageHeader.Valid:
+			return c.v1(&h.DataPageHeader.V, body, int(h.UncompressedPageSize), at)
+		case h.DataPageHeaderV2.Valid:
+			return c.v2(&h.DataPageHeaderV2.V, body, int(h.UncompressedPageSize), at)
+		case h.DictionaryPageHeader.Valid:
+			d := &h.DictionaryPageHeader.V
+			if c.dictRead || d.NumValues < 0 || (d.Encoding != format.Plain && d.Encoding != format.PlainDictionary) {
+				return ownPage{}, fmt.Errorf("%w: dictionary page at offset %d: a second one, or encoding %v", errCorruptPage, at, d.Encoding)
+			}
+			data, err := c.decompress(body, int(h.UncompressedPageSize), at)
+			if err != nil {
+				return ownPage{}, err
+			}
+			if int64(len(data)) < 4*int64(d.NumValues) {
+				return ownPage{}, fmt.Errorf("%w: dictionary page at offset %d holds %d bytes for %d values", errCorruptPage, at, len(data), d.NumValues)
+			}
+			c.dict, c.dictRead = appendRaw(c.dict[:0], data[:4*int(d.NumValues)]), true
+			continue
+		case h.Type == format.IndexPage:
+			continue
+		default:
+			return ownPage{}, fmt.Errorf("%w: a page of type %v at offset %d in a chunk without a dictionary", errCorruptPage, h.Type, at)
+		}
+	}
+}
+
+// header decodes the page header at c.off and returns its length.
+func (c *chunkPages) header() (format.PageHeader, int, error) {
+	for n := int64(256); ; n = maxPageHeader {
+		n = min(n, c.end-c.off)
+		if cap(c.hdr) < int(n) {
+			c.hdr = make([]byte, n)
+		}
+		b := c.hdr[:n]
+		if _, err := c.r.ReadAt(b, c.off); err != nil && err != io.EOF {
+			return format.PageHeader{}, 0, fmt.Errorf("read page header at offset %d: %w", c.off, err)
+		}
+		var h format.PageHeader
+		c.reader.ResetBytes(b)
+		err := thrift.NewDecoder(c.reader).Decode(&h)
+		if err == nil {
+			h.DataPageHeader.V.Statistics, h.DataPageHeaderV2.V.Statistics = format.Statistics{}, format.Statistics{} // they alias c.hdr
+			return h, c.reader.BytesRead(), nil
+		}
+		if n >= maxPageHeader || n >= c.end-c.off {
+			return format.PageHeader{}, 0, fmt.Errorf("%w: page header at offset %d: %v", errCorruptPage, c.off, err)
+		}
+	}
+}
+
+// decompress returns src decompressed into c.out: exactly size bytes.
+func (c *chunkPages) decompress(src []byte, size int, at int64) ([]byte, error) {
+	if c.codec == format.Uncompressed {
+		if len(src) != size {
+			return nil, fmt.Errorf("%w: the page at offset %d has %d bytes, its header says %d", errCorruptPage, at, len(src), size)
+		}
+		return src, nil
+	}
+	if cap(c.out) < size {
+		c.out = make([]byte, size)
+	}
+	out, err := parquet.LookupCompressionCodec(c.codec).Decode(c.out[:0], src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decompress the page at offset %d: %v", errCorruptPage, at, err)
+	}
+	if len(out) != size {
+		return nil, fmt.Errorf("%w: the page at offset %d decompresses to %d bytes, its header says %d", errCorruptPage, at, len(out), size)
+	}
+	if cap(out) > cap(c.out) {
+		c.out = out[:0]
+	}
+	return out, nil
+}
+
+// values says whether a data page's values are PLAIN (false) or
+// dictionary indexes (true), or that the encoding is not one the chunk
+// can have.
+func (c *chunkPages) values(e format.Encoding, at int64) (indexed bool, err error) {
+	switch {
+	case e == format.Plain:
+		return false, nil
+	case (e == format.RLEDictionary || e == format.PlainDictionary) && c.dictRead:
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: the page at offset %d has values encoded %v (dictionary page read: %v)", errCorruptPage, at, e, c.dictRead)
+}
+
+func (c *chunkPages) v1(h *format.DataPageHeader, body []byte, size int, at int64) (ownPage, error) {
+	indexed, err := c.values(h.Encoding, at)
+	if err != nil {
+		return ownPage{}, err
+	}
+	if h.RepetitionLevelEncoding != format.RLE || h.DefinitionLevelEncoding != format.RLE || h.NumValues < 0 {
+		return ownPage{}, fmt.Errorf("%w: the page at offset %d has encodings %v/%v/%v, the chunk's footer says PLAIN and RLE", errCorruptPage, at, h.Encoding, h.RepetitionLevelEncoding, h.DefinitionLevelEncoding)
+	}
+	data, err := c.decompress(body, size, at)
+	if err != nil {
+		return ownPage{}, err
+	}
+	p := ownPage{n: int(h.NumValues), indexed: indexed}
+	for _, lv := range []*[]byte{&p.reps, &p.defs} {
+		if len(data) < 4 {
+			return ownPage{}, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
+		}
+		n := binary.LittleEndian.Uint32(data)
+		if uint64(n) > uint64(len(data)-4) {
+			return ownPage{}, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
+		}
+		*lv, data = data[4:4+n], data[4+n:]
+	}
+	p.vals = data
+	return p, nil
+}
+
+func (c *chunkPages) v2(h *format.DataPageHeaderV2, body []byte, size int, at int64) (ownPage, error) {
+	indexed, err := c.values(h.Encoding, at)
+	if err != nil {
+		return ownPage{}, err
+	}
+	rl, dl := int(h.RepetitionLevelsByteLength), int(h.DefinitionLevelsByteLength)
+	if h.NumValues < 0 || rl < 0 || dl < 0 || rl+dl > len(body) || rl+dl > size {
+		return ownPage{}, fmt.Errorf("%w: the page at offset %d (v2) has encoding %v and level lengths %d/%d of %d bytes", errCorruptPage, at, h.Encoding, rl, dl, len(body))
+	}
+	p := ownPage{n: int(h.NumValues), reps: body[:rl], defs: body[rl : rl+dl], indexed: indexed}
+	vals := body[rl+dl:]
+	if !h.IsCompressed.Valid || h.IsCompressed.V {
+		if vals, err = c.decompress(vals, size-rl-dl, at); err != nil {
+			return ownPage{}, err
+		}
+	}
+	p.vals = vals
+	return p, nil
+}
+
+// uniformRows reports how many rows the page holds when its levels say it
+// is whole rows of w values each, none null: every repetition level is 0
+// at a multiple of w and 1 elsewhere, every definition level is maxDef,
+// and the n levels are a multiple of w. It walks the encoded runs, not
+// the levels: a run of ones inside a row is checked at once, bit-packed
+// ones a byte at a time. 0 when the page is anything else (the caller
+// expands the levels then).
+func uniformRows(p *ownPage, w, maxDef int) int {
+	if w <= 0 || p.n == 0 || p.n%w != 0 || maxDef > 255 {
+		return 0
+	}
+	if !uniformDefs(p.defs, bits.Len(uint(maxDef)), p.n, byte(maxDef)) || !uniformReps(p.reps, p.n, w) {
+		return 0
+	}
+	return p.n / w
+}
+
+// run reads the header of the next run of an RLE/bit-packed hybrid
+// stream: an RLE run of count levels of one value (in the byte that
+// follows), or count groups of 8 bit-packed levels. ok is false when b
+// ends or the run is empty.
+func run(b []byte) (rest []byte, rle bool, count uint64, ok bool) {
+	h, k := binary.Uvarint(b)
+	if k <= 0 || h>>1 == 0 {
+		return nil, false, 0, false
+	}
+	return b[k:], h&1 == 0, h >> 1, true
+}
+
+// uniformDefs reports whether the first n levels of the stream b (bit
+// width bw ≤ 8) are all v.
+func uniformDefs(b []byte, bw, n int, v byte) bool {
+	if bw < 1 || bw > 8 {
+		return false
+	}
+	var group [8]byte // 8 levels of v, bit-packed
+	for i := 0; i < 8; i++ {
+		for k := 0; k < bw; k++ {
+			if v>>k&1 != 0 {
+				bit := i*bw + k
+				group[bit/8] |= 1 << (bit % 8)
+			}
+		}
+	}
+	for pos := 0; pos < n; {
+		var rle, ok bool
+		var cnt uint64
+		if b, rle, cnt, ok = run(b); !ok {
+			return false
+		}
+		if rle {
+			if len(b) < 1 || b[0] != v {
+				return false
+			}
+			b = b[1:]
+			pos += int(min(cnt, uint64(n-pos)))
+			continue
+		}
+		if cnt > uint64(len(b)/bw) {
+			return false
+		}
+		packed := b[:int(cnt)*bw]
+		b = b[len(packed):]
+		for ; len(packed) > 0 && pos < n; packed, pos = packed[bw:], pos+8 {
+			if pos+8 <= n {
+				if string(packed[:bw]) != string(group[:bw]) {
+					return false
+				}
+				continue
+			}
+			for i := 0; pos+i < n; i++ { // the last levels; the rest is padding
+				bit := i * bw
+				x := uint16(packed[bit/8])
+				if bit/8+1 < bw {
+					x |= uint16(packed[bit/8+1]) << 8
+				}
+				if byte(x>>(bit%8))&(1<<bw-1) != v {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// uniformReps reports whether the first n repetition levels (bit width 1)
+// of the stream b are 0 at every multiple of w and 1 elsewhere.
+func uniformReps(b []byte, n, w int) bool {
+	for pos := 0; pos < n; {
+		var rle, ok bool
+		var cnt uint64
+		if b, rle, cnt, ok = run(b); !ok {
+			return false
+		}
+		if rle {
+			if len(b) < 1 {
+				return false
+			}
+			k := int(min(cnt, uint64(n-pos)))
+			switch v := b[0]; {
+			case v == 1 && pos%w != 0 && pos%w+k <= w:
+			case v == 0 && pos%w == 0 && (k == 1 || w == 1):
+			default:
+				return false
+			}
+			b = b[1:]
+			pos += k
+			continue
+		}
+		if cnt > uint64(len(b)) {
+			return false
+		}
+		packed := b[:cnt]
+		b = b[cnt:]
+		for _, x := range packed {
+			if pos >= n {
+				break
+			}
+			if pos%w != 0 && pos%w+8 <= w && pos+8 <= n {
+				if x != 0xFF {
+					return false
+				}
+				pos += 8
+				continue
+			}
+			for i := 0; i < 8 && pos < n; i, pos = i+1, pos+1 {
+				if want := byte(min(pos%w, 1)); x>>i&1 != want {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// expand decodes the page's levels into bytes (reps, defs reused).
+func expand(p *ownPage, maxDef int, reps, defs []byte) ([]byte, []byte, error) {
+	var err error
+	if reps, err = (&rle.Encoding{BitWidth: 1}).DecodeLevels(reps[:0], p.reps); err != nil {
+		return nil, nil, err
+	}
+	if defs, err = (&rle.Encoding{BitWidth: bits.Len(uint(maxDef))}).DecodeLevels(defs[:0], p.defs); err != nil {
+		return nil, nil, err
+	}
+	if len(reps) < p.n || len(defs) < p.n {
+		return nil, nil, errCorruptPage
+	}
+	return reps[:p.n], defs[:p.n], nil
+}
+
+// lookup appends the page's first n dictionary-indexed values to dst.
+func (c *chunkPages) lookup(dst []float32, p *ownPage, n int, idx []int32) ([]float32, []int32, error) {
+	if len(p.vals) == 0 || p.vals[0] > 32 {
+		return dst, idx, fmt.Errorf("%w: dictionary indexes of bit width %v", errCorruptPage, p.vals[:min(1, len(p.vals))])
+	}
+	idx, err := (&rle.DictionaryEncoding{}).DecodeInt32(idx[:0], p.vals)
+	if err != nil || len(idx) < n {
+		return dst, idx, fmt.Errorf("%w: %d dictionary indexes for %d values (%v)", errCorruptPage, len(idx), n, err)
+	}
+	for _, k := range idx[:n] {
+		if k < 0 || int(k) >= len(c.dict) {
+			return dst, idx, fmt.Errorf("%w: dictionary index %d of %d values", errCorruptPage, k, len(c.dict))
+		}
+		dst = append(dst, c.dict[k])
+	}
+	return dst, idx, nil
+}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/snappipe/snappipe/internal/finite"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -161,5 +163,69 @@ func TestParquetBadRowInABlock(t *testing.T) {
 		if got == nil || got.Error() != want || read != c.row/8*8 {
 			t.Fatalf("%+v: %d rows read, err %v; want %q after %d rows", c, read, got, want, c.row/8*8)
 		}
+	}
+}
+
+type vecRow struct {
+	Vec []float32 `parquet:"vec,list"`
+}
+
+// The Parquet reader looks for NaN and ±Inf as it copies a block's
+// vectors (RowBlock.NonFinite): what it reports is what a scan of the
+// block finds — the first such value, or none — wherever they sit (the
+// file's first row, a page's whole rows, a page's last row, a row across
+// pages), in data page v1 and v2, in blocks of several sizes.
+func TestParquetNonFiniteFoundWhileReading(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for iter := 0; iter < 40; iter++ {
+		const rows = 120
+		w := []int{3, 48, 300}[iter%3]
+		var buf bytes.Buffer
+		opts := []parquet.WriterOption{parquet.PageBufferSize([]int{512, 8192, 1 << 20}[rnd.IntN(3)])}
+		if iter%2 == 0 {
+			opts = append(opts, parquet.DataPageVersion(1))
+		}
+		pw := parquet.NewGenericWriter[vecRow](&buf, opts...)
+		bad := map[int]float32{}
+		for k := 0; k < rnd.IntN(4); k++ {
+			bad[rnd.IntN(rows*w)] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[rnd.IntN(3)]
+		}
+		if iter%5 == 0 {
+			bad[rnd.IntN(w)] = float32(math.NaN()) // in the first row
+		}
+		for i := 0; i < rows; i++ {
+			v := make([]float32, w)
+			for j := range v {
+				v[j] = float32(i*w + j)
+				if x, ok := bad[i*w+j]; ok {
+					v[j] = x
+				}
+			}
+			pw.Write([]vecRow{{Vec: v}})
+		}
+		pw.Close()
+		file := filepath.Join(t.TempDir(), "v.parquet")
+		os.WriteFile(file, buf.Bytes(), 0o644)
+		ff, err := probe(t, "parquet", file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := []int{1, 7, 64}[rnd.IntN(3)]
+		rr, err := ff.Open(pipeline.Selection{Vectors: []string{"vec"}}, 0, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := 0; s < rows; s += bs {
+			blk := &pipeline.RowBlock{Start: int64(s), N: min(bs, rows-s)}
+			if err := rr.Read(blk); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := blk.NonFinite["vec"]
+			if want := finite.First(blk.Vectors["vec"]); !ok || got != want {
+				t.Fatalf("iteration %d (w %d, bad %v), block at %d of %d: NonFinite %d (%v), a scan finds %d", iter, w, bad, s, bs, got, ok, want)
+			}
+			blk.Done()
+		}
+		rr.Close()
 	}
 }

@@ -156,6 +156,12 @@ type RowBlock struct {
 	Multi map[string]*MultiColumn
 	// Sparse holds sparse vectors by their indices/values column pair.
 	Sparse map[SparsePair]*SparseColumn
+	// NonFinite, for the Vectors columns a reader looked through for NaN
+	// and ±Inf as it read them, is the index in Vectors[col] of the first
+	// such value, -1 when there is none: the decode stage does not look
+	// through those columns again. A column not in it is looked through
+	// there.
+	NonFinite map[string]int
 	// Release, if set, returns the block's buffers for reuse. It is called
 	// once, when nothing references the block any more.
 	Release func()

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/snappipe/snappipe/internal/bufpool"
+	"github.com/snappipe/snappipe/internal/finite"
 	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
@@ -185,6 +186,14 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	// (ReadAhead) and the vectors (ReadVectorsAhead), a page's rows at
 	// once; Next then reads what is left of each row, if anything.
 	typed := len(rr.sel.Vectors) > 0 && rr.r.TypedVectors()
+	if typed {
+		// ReadVectorsAhead looks for NaN/±Inf as it copies (while the
+		// values are in the cache): the decode stage need not.
+		blk.NonFinite = make(map[string]int, len(rr.sel.Vectors))
+		for _, c := range rr.sel.Vectors {
+			blk.NonFinite[c] = -1
+		}
+	}
 	ahead := 0 // rows read ahead that Next has still to finish
 	for i := 0; i < blk.N; i++ {
 		if rr.havePending {
@@ -192,6 +201,9 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 			row := &rr.pending
 			for _, c := range rr.sel.Vectors {
 				blk.Vectors[c] = append(blk.Vectors[c], row.Vectors[c]...)
+				if typed && blk.NonFinite[c] < 0 {
+					blk.NonFinite[c] = finite.First(blk.Vectors[c])
+				}
 			}
 			if payload {
 				rr.payload.AddRow(rr.pendingPayload, 0)
@@ -217,7 +229,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 				return err
 			}
 			if typed {
-				if err := rr.r.ReadVectorsAhead(m, blk.Vectors, rr.widths); err != nil {
+				if err := rr.r.ReadVectorsAhead(m, blk.Vectors, rr.widths, blk.NonFinite); err != nil {
 					return err
 				}
 				if !rr.r.NeedsNext() {

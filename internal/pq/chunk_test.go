@@ -49,7 +49,7 @@ func readBlocks(t *testing.T, pf *File, vec string, start int64, bs int) ([]floa
 		}
 		m := int(min(int64(bs), left))
 		dst[vec] = dst[vec][:0]
-		err = r.ReadVectorsAhead(m, dst, widths)
+		err = r.ReadVectorsAhead(m, dst, widths, nil)
 		out = append(out, dst[vec]...)
 		if err != nil {
 			return out, err.Error(), own

@@ -1394,8 +1394,10 @@ func (r *Reader) RowsInGroup() (int64, error) { return r.enterRowGroup() }
 // values: a page's rows in one check and copy instead of one call per
 // row (TypedVectors must hold). The next m calls of Next leave those
 // columns alone, or SkipAhead passes the rows when Next has nothing
-// left to read (NeedsNext).
-func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[string]int) error {
+// left to read (NeedsNext). When nonFinite is not nil, it looks for NaN
+// and ±Inf as it copies: nonFinite[name], if -1, becomes the index in
+// dst[name] of the first it appended.
+func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[string]int, nonFinite map[string]int) error {
 	if r.vecAhead > 0 {
 		return errors.New("internal: ReadVectorsAhead before Next took the rows read ahead")
 	}
@@ -1418,10 +1420,13 @@ func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[st
 				r.pattern[j] = 1
 			}
 		}
-		var got int
-		dst[name], got, err = tc.readRows(dst[name], m, w, l.dRep, l.maxDef, r.pattern)
+		var got, bad int
+		dst[name], got, bad, err = tc.readRows(dst[name], m, w, l.dRep, l.maxDef, r.pattern)
 		if err != nil {
 			return vectorErr(err, r.row+int64(got), name, l.col)
+		}
+		if nonFinite != nil && bad >= 0 && nonFinite[name] < 0 {
+			nonFinite[name] = bad
 		}
 	}
 	r.vecAhead = m

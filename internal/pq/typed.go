@@ -11,6 +11,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/snappipe/snappipe/internal/finite"
 )
 
 // typedCursor reads a list<float|double> column (maximum repetition level
@@ -315,17 +317,31 @@ func (e *widthError) Error() string {
 // copied at once. A row a run does not take — the last of a page, which
 // may go on in the next, or one that fails the check — is read by
 // nextFloats, which says what is wrong with it. It returns the rows
-// appended, all m unless it fails.
-func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []byte) ([]float32, int, error) {
-	done := 0
+// appended, all m unless it fails, and the index in dst of the first NaN
+// or ±Inf it appended (-1 if none): each piece is looked at as it is
+// copied, while it is in the cache, instead of in a pass of its own over
+// the block.
+func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []byte) ([]float32, int, int, error) {
+	done, bad := 0, -1
+	check := func(from int) {
+		if bad < 0 {
+			if i := finite.First(dst[from:]); i >= 0 {
+				bad = from + i
+			}
+		}
+	}
 	c.w, c.maxDef = w, maxDef
 	for done < m {
 		if err := c.fill(); err != nil {
-			return dst, done, err
+			return dst, done, bad, err
 		}
 		if c.rawRows > 0 {
-			k := min(m-done, c.rawRows)
+			// In pieces of at most checkRows rows, each checked while
+			// it is in the cache.
+			k := min(m-done, c.rawRows, max(checkRows/max(w, 1), 1))
+			from := len(dst)
 			dst = appendRaw(dst, c.raw[:4*k*w])
+			check(from)
 			c.raw, c.rawRows, done = c.raw[4*k*w:], c.rawRows-k, done+k
 			continue
 		}
@@ -339,6 +355,7 @@ func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []
 				ok = bytes.Equal(reps[j*w:(j+1)*w], pattern)
 			}
 			if ok && c.reps[c.li+k*w] == 0 {
+				from := len(dst)
 				if c.f32 != nil {
 					dst = append(dst, c.f32[c.vi:c.vi+k*w]...)
 				} else {
@@ -346,6 +363,7 @@ func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []
 						dst = append(dst, float32(v))
 					}
 				}
+				check(from)
 				c.li, c.vi, done = c.li+k*w, c.vi+k*w, done+k
 				continue
 			}
@@ -353,12 +371,17 @@ func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []
 		n := len(dst)
 		var err error
 		if dst, err = c.nextFloats(dst, dRep, maxDef); err != nil {
-			return dst, done, err
+			return dst, done, bad, err
 		}
 		if len(dst)-n != w {
-			return dst, done, &widthError{len(dst) - n, w}
+			return dst, done, bad, &widthError{len(dst) - n, w}
 		}
+		check(n)
 		done++
 	}
-	return dst, done, nil
+	return dst, done, bad, nil
 }
+
+// checkRows is about how many values readRows copies before it looks
+// for NaN/±Inf in them: 128 KiB, well inside a core's L2.
+const checkRows = 32 << 10

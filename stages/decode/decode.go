@@ -349,7 +349,11 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 		return fmt.Errorf("%s %d: vector component %d is %s", where, blk.Start+int64(i/w), i%w, nonFinite(v))
 	}
 	for col, data := range blk.Vectors {
-		if i := finitecheck.First(data); i >= 0 {
+		i, seen := blk.NonFinite[col]
+		if !seen {
+			i = finitecheck.First(data)
+		}
+		if i >= 0 {
 			return bad(col, i, data[i])
 		}
 	}

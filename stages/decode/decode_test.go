@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	_ "github.com/snappipe/snappipe/formats/all"
 	"github.com/snappipe/snappipe/internal/npy"
 	"github.com/snappipe/snappipe/internal/sample"
@@ -331,6 +332,54 @@ func TestNonFiniteVectorsRefused(t *testing.T) {
 		rt, _ = stagetest.Runtime(t, c, nil)
 		if msgs, err := run(t, rt, nil); err != nil || len(msgs) != 4 {
 			t.Fatalf("opted in: %d messages, %v", len(msgs), err)
+		}
+	}
+}
+
+// A Parquet list column's NaN/±Inf, which the reader finds as it copies
+// (RowBlock.NonFinite), fails the run the same way, naming the column,
+// row and component; points.allow_non_finite lets it through.
+func TestNonFiniteParquetVectorsRefused(t *testing.T) {
+	type row struct {
+		Vec []float32 `parquet:"vec,list"`
+	}
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		dir := t.TempDir()
+		f, err := os.Create(filepath.Join(dir, "data.parquet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := parquet.NewGenericWriter[row](f)
+		for i := 0; i < 10; i++ {
+			v := []float32{float32(i), 1, 2}
+			if i == 6 {
+				v[1] = bad
+			}
+			w.Write([]row{{Vec: v}})
+		}
+		w.Close()
+		f.Close()
+		yaml := `version: 1
+name: d
+collection: { name: C, vectors: { v: { size: 3, distance: Dot } } }
+sources: { s: { path: data.parquet } }
+points:
+  vectors: { v: { source: s, column: vec } }
+upload: { batch_size: 4 }
+snapshot: { destination: out }
+`
+		for _, allow := range []bool{false, true} {
+			cfg, err := config.Load("p.yaml", []byte(yaml), dir, config.LoadOptions{Lookup: func(string) (string, bool) { return "", false }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Points.AllowNonFinite = allow
+			rt, _ := stagetest.Runtime(t, cfg, nil)
+			msgs, err := run(t, rt, nil)
+			want := fmt.Sprintf(`column "vec", row 6: vector component 1 is %s (points.allow_non_finite`, map[bool]string{true: "NaN", false: "-Inf"}[bad != bad])
+			if allow && (err != nil || len(msgs) != 4) || !allow && (err == nil || !strings.Contains(err.Error(), want)) {
+				t.Fatalf("%v, allow %v: %d messages, err %v; want %q", bad, allow, len(msgs), err, want)
+			}
 		}
 	}
 }

@@ -73,7 +73,10 @@ var useOwnPages = true
 // chunk is one it reads: float values, PLAIN and RLE encodings
 // only (no dictionary), a codec parquet-go has, no encryption, offsets
 // inside the file.
-func (f *File) ownChunk(rg, col int) (*chunkPages, bool) {
+//
+// prev, if not nil, is the same column's reader of an earlier row group:
+// its buffers are reused.
+func (f *File) ownChunk(rg, col int, prev *chunkPages) (*chunkPages, bool) {
 	md := f.f.Metadata()
 	if f.r == nil || md.EncryptionAlgorithm.Value != nil || len(md.FooterSigningKeyMetadata) > 0 || rg >= len(md.RowGroups) || col >= len(md.RowGroups[rg].Columns) {
 		return nil, false
@@ -110,6 +113,9 @@ func (f *File) ownChunk(rg, col int) (*chunkPages, bool) {
 		return nil, false
 	}
 	c := &chunkPages{r: f.r, off: start, end: start + m.TotalCompressedSize, codec: m.Codec, maxDef: lc.MaxDefinitionLevel}
+	if prev != nil {
+		c.hdr, c.body, c.out, c.dict = prev.hdr, prev.body, prev.out, prev.dict[:0]
+	}
 	c.maxPage = min(maxPageSize, max(m.TotalUncompressedSize, m.TotalCompressedSize))
 	c.reader = c.proto.NewReaderFromBytes(nil)
 	return c, true

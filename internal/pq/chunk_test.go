@@ -3,7 +3,9 @@ package pq
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -38,10 +40,10 @@ func readBlocks(t *testing.T, pf *File, vec string, start int64, bs int) ([]floa
 	dst := map[string][]float32{}
 	for {
 		left, err := r.RowsInGroup()
+		if errors.Is(err, io.EOF) {
+			return out, "", own
+		}
 		if err != nil {
-			if err.Error() == "EOF" {
-				return out, "", own
-			}
 			return out, err.Error(), own
 		}
 		for _, tc := range r.typed {
@@ -250,7 +252,7 @@ func TestOwnPagesCheckCRC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, ok := pf.ownChunk(0, 0)
+	c, ok := pf.ownChunk(0, 0, nil)
 	if !ok {
 		t.Fatal("chunkPages does not read the file")
 	}

@@ -623,8 +623,11 @@ type Reader struct {
 	pre       ahead // rows whose flat payload ReadAhead has set
 	// vecAhead is how many rows' vectors ReadVectorsAhead has read (Next
 	// skips their typed columns); pattern is a row's repetition levels.
-	vecAhead  int
-	pattern   []byte
+	vecAhead int
+	pattern  []byte
+	// ownPrev is each column's chunkPages of the last row group that had
+	// one: the next reuses its buffers.
+	ownPrev   map[int]*chunkPages
 	valueCols []valueCol // this row group's value-read columns, in needCols order
 
 	rg      int
@@ -640,7 +643,7 @@ func (r *Reader) PayloadKeys() []string { return r.names }
 
 // NewReader prepares to read sel from row start.
 func (f *File) NewReader(sel Selection, start int64) (*Reader, error) {
-	r := &Reader{f: f, row: start}
+	r := &Reader{f: f, row: start, ownPrev: map[int]*chunkPages{}}
 	top := f.f.Schema().Fields()
 	byName := map[string]int{}
 	var allNames []string
@@ -988,8 +991,9 @@ func (r *Reader) openRowGroup() error {
 	chunks := rg.ColumnChunks()
 	for _, c := range r.needCols {
 		if r.typedCols[c] && r.row == r.rgStart && useOwnPages {
-			if own, ok := r.f.ownChunk(r.rg, c); ok {
+			if own, ok := r.f.ownChunk(r.rg, c, r.ownPrev[c]); ok {
 				r.typed[c] = &typedCursor{own: own, maxDef: own.maxDef}
+				r.ownPrev[c] = own
 				continue
 			}
 		}

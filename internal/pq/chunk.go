@@ -15,15 +15,16 @@ import (
 )
 
 // chunkPages reads the data pages of one list<float> column chunk
-// itself, for the typed cursor: the layout every Hugging Face dataset has
-// (pyarrow's defaults: PLAIN values, RLE levels, data page v1, Snappy). A
-// page's body is read straight into a reused buffer, decompressed once,
-// and handed on as its encoded levels and its raw little-endian values:
-// no level is expanded and no value is copied before the block's copy,
-// when the levels say every row of the page has the block's width
-// (uniformRows). Anything else — a dictionary, another encoding, an
-// encrypted file, a start inside the chunk — is read by parquet-go's
-// pages (ownChunk says which).
+// itself, for the typed cursor: the layout Hugging Face datasets have
+// (pyarrow's defaults: a dictionary page it gave up on after 1 MiB, then
+// PLAIN values; RLE levels, data page v1, Snappy). A page's body is read
+// straight into a reused buffer, decompressed once, and handed on as its
+// encoded levels and its raw little-endian values (or dictionary
+// indexes): no level is expanded and no value is copied before the
+// block's copy, when the levels say every row of the page has the
+// block's width (uniformRows). Anything else — another encoding, a
+// codec parquet-go lacks, an encrypted file, a start inside the chunk —
+// is read by parquet-go's pages (ownChunk says which).
 type chunkPages struct {
 	r        io.ReaderAt
 	off, end int64 // the chunk's unread bytes

@@ -2,17 +2,20 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
+	"github.com/snappipe/snappipe/stages/all"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -161,4 +164,57 @@ snapshot: { destination: out }
 	if v := vectorOf(pts[1], "v"); len(v) != 3 || v[0] != 4 || v[2] != 6 {
 		t.Errorf("vector %v", v)
 	}
+}
+
+// Vectors in Parquet list columns as pyarrow writes Hugging Face datasets
+// (data page v1, no CRCs, several row groups): a run interrupted after
+// two batches and run again resumes inside a row group (parquet-go's
+// pages for that group's rest, snappipe's own page reader for the next
+// ones) and every point is exact.
+func TestHuggingFaceLayoutInterruptedAndResumed(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 400, Dim: 96, Seed: 9, RowGroupRows: 128, Out: data, Embedded: true, FullPrecision: true, Pyarrow: true}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 20 * time.Millisecond}})
+	dir := t.TempDir()
+	cfg := e.load(t, dir, fmt.Sprintf(`version: 1
+name: hf
+qdrant: { url: "${QDRANT_URL}", grpc_port: "${QDRANT_GRPC_PORT}" }
+collection:
+  name: hf
+  vectors:
+    image: { size: 96, distance: Cosine }
+    text:  { size: 96, distance: Cosine }
+sources:
+  data: { path: "%s/data.parquet" }
+points:
+  vectors:
+    image: { source: data, column: image }
+    text:  { source: data, column: text }
+  payload: { source: data, exclude: [image, text] }
+upload: { batch_size: 50, parallel: 1 }
+snapshot: { destination: out }
+`, data))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := &progressLog{onUpsert: func(done int64) {
+		if done >= 100 {
+			cancel()
+		}
+	}}
+	if _, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe"), Events: first}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.PointsWritten < 50 || sum.PointsWritten > 300 {
+		t.Fatalf("the second run wrote %d points: not a resume inside the file", sum.PointsWritten)
+	}
+	img := npyRows(t, filepath.Join(data, "img_emb_f32.npy"))
+	txt := npyRows(t, filepath.Join(data, "text_emb_f32.npy"))
+	checkPoints(t, e, "hf", 400, img, txt, parquetRows(t, filepath.Join(data, "metadata_0000.parquet")))
+	checkSnapshot(t, e, sum, "hf")
 }

@@ -66,6 +66,10 @@ const maxPageSize = 1 << 30
 
 var errCorruptPage = errors.New("corrupt page")
 
+// snappyMaxRatio bounds how much Snappy can expand its input: its largest
+// copy element writes 64 bytes from 3 (21.3×).
+const snappyMaxRatio = 22
+
 // useOwnPages turns chunkPages on (tests compare it with parquet-go's
 // pages).
 var useOwnPages = true
@@ -136,6 +140,12 @@ func (c *chunkPages) next() (ownPage, error) {
 		size := int64(h.CompressedPageSize)
 		if h.CompressedPageSize < 0 || h.UncompressedPageSize < 0 || size > c.end-c.off-int64(hlen) || size > c.maxPage || int64(h.UncompressedPageSize) > c.maxPage {
 			return ownPage{}, fmt.Errorf("%w: page sizes %d/%d at offset %d, the chunk has %d bytes left (%d uncompressed in all)", errCorruptPage, h.CompressedPageSize, h.UncompressedPageSize, c.off, c.end-c.off-int64(hlen), c.maxPage)
+		}
+		if c.codec == format.Snappy && int64(h.UncompressedPageSize) > snappyMaxRatio*size+64 {
+			// Snappy cannot expand more than that (a 3-byte copy of 64
+			// bytes at most): a header claiming more is corrupt, and is
+			// refused before its size is allocated.
+			return ownPage{}, fmt.Errorf("%w: the page at offset %d claims %d bytes from %d Snappy-compressed ones", errCorruptPage, c.off, h.UncompressedPageSize, size)
 		}
 		if cap(c.body) < int(size) {
 			c.body = make([]byte, size)

@@ -11,12 +11,15 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // readBlocks reads every row of pf's column vec from start as
@@ -274,4 +277,29 @@ func TestOwnPagesCheckCRC(t *testing.T) {
 		}
 	}
 	useOwnPages = true
+}
+
+// A page header that claims far more bytes than its Snappy body can
+// decompress to is refused before that size is allocated.
+func TestOwnPagesRefuseAnImpossibleSnappySize(t *testing.T) {
+	h := format.PageHeader{Type: format.DataPage, CompressedPageSize: 16, UncompressedPageSize: 900 << 20}
+	h.DataPageHeader.Valid = true
+	h.DataPageHeader.V = format.DataPageHeader{NumValues: 4, Encoding: format.Plain, DefinitionLevelEncoding: format.RLE, RepetitionLevelEncoding: format.RLE}
+	hb, err := thrift.Marshal(&thrift.CompactProtocol{}, &h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append(append([]byte("PAR1"), hb...), make([]byte, 16+64)...)
+	c := &chunkPages{r: bytes.NewReader(b), off: 4, end: int64(len(b)), codec: format.Snappy, maxDef: 1, maxPage: maxPageSize}
+	c.reader = c.proto.NewReaderFromBytes(nil)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = c.next()
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "Snappy-compressed") {
+		t.Fatalf("err = %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("allocated %d bytes before refusing the page", alloc)
+	}
 }

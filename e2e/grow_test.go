@@ -295,9 +295,11 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 	m2, th := uint64(32), uint64(1000)
 	cfg.Collection.HNSW = &config.HNSWConfig{M: &m2}
 	cfg.Collection.Optimizers = &config.OptimizersConfig{IndexingThreshold: &th}
+	q := 0.95
+	cfg.Collection.Quantization = &config.QuantizationConfig{Scalar: &config.ScalarQuantization{Type: "int8", Quantile: &q}}
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
-	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other HNSW or optimizer settings") ||
-		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; optimizers.indexing_threshold`) {
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other HNSW, optimizer or quantization settings") ||
+		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; optimizers.indexing_threshold 10000 != 1000; quantization none != scalar int8 quantile 0.95)`) {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
 	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
@@ -305,7 +307,8 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 		t.Fatalf("apply: %v, %d points written", err, sum.PointsWritten)
 	}
 	info, err := e.client.GetCollectionInfo(context.Background(), cfg.Collection.Name)
-	if err != nil || info.GetConfig().GetHnswConfig().GetM() != 32 || info.GetConfig().GetOptimizerConfig().GetIndexingThreshold() != 1000 {
+	if err != nil || info.GetConfig().GetHnswConfig().GetM() != 32 || info.GetConfig().GetOptimizerConfig().GetIndexingThreshold() != 1000 ||
+		info.GetConfig().GetQuantizationConfig().GetScalar().GetQuantile() != 0.95 {
 		t.Fatalf("collection config %v %v", info.GetConfig(), err)
 	}
 	if n := e.count(t, cfg.Collection.Name); n != 100 {

@@ -54,7 +54,7 @@ func (g *Growth) Text(path string) string {
 			what = append(what, "payload indexes")
 		}
 		if g.Update {
-			what = append(what, "HNSW or optimizer settings")
+			what = append(what, "HNSW, optimizer or quantization settings")
 		}
 		return fmt.Sprintf("the checkpoint %s is this pipeline's with other %s: apply changes them on the collection, keeps every row it loaded and takes a new snapshot", path, strings.Join(what, " and "))
 	}
@@ -70,7 +70,7 @@ func (g *Growth) Text(path string) string {
 		s += "; the payload indexes are changed on the collection"
 	}
 	if g.Update {
-		s += "; the HNSW or optimizer settings are updated on the collection"
+		s += "; the HNSW, optimizer or quantization settings are updated on the collection"
 	}
 	if g.Grew || g.Indexes || g.Update {
 		s += ", and a new snapshot is taken"
@@ -103,7 +103,10 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	}
 	up := st.Upsert
 	obs, nbs := int64(up.BatchSize), int64(layout.BatchSize)
-	update := st.Fields["collection.hnsw"] != fields["collection.hnsw"] || st.Fields["collection.optimizers"] != fields["collection.optimizers"]
+	update := false
+	for _, k := range updatable {
+		update = update || st.Fields[k] != fields[k]
+	}
 	if update && st.Collection.BulkApplied && !st.Collection.BulkRestored {
 		return nil // upload.bulk holds HNSW off until the load ends: not while it does
 	}
@@ -186,6 +189,10 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	return g
 }
 
+// updatable are the collection settings a loaded collection is updated
+// to in place (UpdateCollection), no point sent again.
+var updatable = []string{"collection.hnsw", "collection.optimizers", "collection.quantization"}
+
 // grownKeys: the state is intact and only keys that can be taken over
 // changed, each as it may (the layout is checked span by span by Grown).
 func grownKeys(st State, fields map[string]string) bool {
@@ -195,7 +202,7 @@ func grownKeys(st State, fields map[string]string) bool {
 	for _, k := range ChangedKeys(st.Fields, fields) {
 		old, cur := st.Fields[k], fields[k]
 		switch {
-		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes", k == "collection.hnsw", k == "collection.optimizers":
+		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes", slices.Contains(updatable, k):
 		case k == "points.limit":
 			if !limitRaised(old, cur) {
 				return false

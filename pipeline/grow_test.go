@@ -150,10 +150,18 @@ func TestGrown(t *testing.T) {
 	hn := maps.Clone(st.Fields)
 	hn["collection.hnsw"] = `{"m":32}`
 	two := spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 2})
-	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other HNSW or optimizer settings") {
+	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other HNSW, optimizer or quantization settings") {
 		t.Fatalf("hnsw: %+v", g)
 	} else if g.Apply(&st, HashFields(hn), hn); !st.Collection.Update || st.Snapshot.Name != "" {
 		t.Fatalf("hnsw applied: %+v", st.Collection)
+	}
+	// Quantization added to a loaded collection: the same.
+	st, _ = growState()
+	st.Collection.Ready = true
+	qu := maps.Clone(st.Fields)
+	qu["collection.quantization"] = `{"scalar":{"type":"int8"}}`
+	if g := Grown(st, qu, two); g == nil || !g.Update || g.Grew || g.Indexes {
+		t.Fatalf("quantization: %+v", g)
 	}
 	st, _ = growState()
 	st.Fields["collection.hnsw"] = `{"m":16}`

@@ -102,6 +102,22 @@ func TestCollectionLifecycle(t *testing.T) {
 	if info.GetConfig().GetHnswConfig().GetM() != 0 || info.GetConfig().GetOptimizerConfig().GetIndexingThreshold() != 0 || info.GetConfig().GetHnswConfig().GetEfConstruct() != 100 {
 		t.Fatalf("update not echoed: %v", info.GetConfig())
 	}
+	// Quantization is replaced by an update, as Qdrant does
+	// (update_quantization_config_from_diff), and removed by disabled.
+	for _, q := range []*qdrant.QuantizationConfigDiff{
+		qdrant.NewQuantizationDiffBinary(&qdrant.BinaryQuantization{}),
+		qdrant.NewQuantizationDiffScalar(&qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8}),
+		qdrant.NewQuantizationDiffDisabled(),
+	} {
+		if err := c.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: "LAION-5B", QuantizationConfig: q}); err != nil {
+			t.Fatal(err)
+		}
+		info, _ = c.GetCollectionInfo(ctx, "LAION-5B")
+		got := info.GetConfig().GetQuantizationConfig()
+		if (q.GetBinary() != nil) != (got.GetBinary() != nil) || (q.GetScalar() != nil) != (got.GetScalar() != nil) || q.GetDisabled() != nil && got != nil {
+			t.Fatalf("after %v: quantization %v", q, got)
+		}
+	}
 	names, err := c.ListCollections(ctx)
 	if err != nil || len(names) != 1 || names[0] != "LAION-5B" {
 		t.Fatalf("list = %v %v", names, err)

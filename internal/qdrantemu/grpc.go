@@ -249,6 +249,22 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 	if o := r.GetOptimizersConfig(); o != nil {
 		proto.Merge(col.cfg.OptimizerConfig, o)
 	}
+	if q := r.GetQuantizationConfig(); q != nil {
+		// As Qdrant: the new quantization replaces the old; disabled
+		// removes it.
+		switch {
+		case q.GetScalar() != nil:
+			col.cfg.QuantizationConfig = qdrant.NewQuantizationScalar(q.GetScalar())
+		case q.GetProduct() != nil:
+			col.cfg.QuantizationConfig = qdrant.NewQuantizationProduct(q.GetProduct())
+		case q.GetBinary() != nil:
+			col.cfg.QuantizationConfig = qdrant.NewQuantizationBinary(q.GetBinary())
+		case q.GetDisabled() != nil:
+			col.cfg.QuantizationConfig = nil
+		default:
+			return nil, validationError("quantization_config", "one of scalar, product, binary or disabled is required")
+		}
+	}
 	if p := r.GetParams(); p != nil {
 		if p.ReplicationFactor != nil {
 			v := p.GetReplicationFactor()

@@ -38,7 +38,7 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			if ierr == nil && (c.Collection.OnExists == "reuse" || cst.Ready) {
 				var update []string
 				for _, d := range DiffCollection(c, info) {
-					if cst.Ready && cst.Update && (strings.HasPrefix(d, "hnsw.") || strings.HasPrefix(d, "optimizers.")) {
+					if cst.Ready && cst.Update && (strings.HasPrefix(d, "hnsw.") || strings.HasPrefix(d, "optimizers.") || strings.HasPrefix(d, "quantization ")) {
 						update = append(update, d) // apply updates it in place
 						continue
 					}

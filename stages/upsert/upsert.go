@@ -291,8 +291,8 @@ func (u *Upsert) createIndexes(ctx context.Context) error {
 func (u *Upsert) updateInPlace(ctx context.Context) error {
 	c := u.rt.Config
 	name := c.Collection.Name
-	req := &qdrant.UpdateCollection{CollectionName: name, HnswConfig: hnswDiff(c), OptimizersConfig: optimizersDiff(c)}
-	if req.HnswConfig != nil || req.OptimizersConfig != nil {
+	req := &qdrant.UpdateCollection{CollectionName: name, HnswConfig: hnswDiff(c), OptimizersConfig: optimizersDiff(c), QuantizationConfig: quantizationDiff(c.Collection.Quantization)}
+	if req.HnswConfig != nil || req.OptimizersConfig != nil || req.QuantizationConfig != nil {
 		if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.UpdateCollection(ctx, req) }); err != nil {
 			return fmt.Errorf("update collection %q: %s", name, qdrantconn.Message(err))
 		}
@@ -664,6 +664,21 @@ func Quantization(q *config.QuantizationConfig) *qdrant.QuantizationConfig {
 		return qdrant.NewQuantizationProduct(&qdrant.ProductQuantization{Compression: compressions[q.Product.Compression], AlwaysRam: q.Product.AlwaysRAM})
 	case q.Binary != nil:
 		return qdrant.NewQuantizationBinary(&qdrant.BinaryQuantization{AlwaysRam: q.Binary.AlwaysRAM})
+	}
+	return nil
+}
+
+// quantizationDiff is a quantization as an update sets it (nil: none set;
+// the collection keeps its own).
+func quantizationDiff(q *config.QuantizationConfig) *qdrant.QuantizationConfigDiff {
+	qc := Quantization(q)
+	switch {
+	case qc.GetScalar() != nil:
+		return qdrant.NewQuantizationDiffScalar(qc.GetScalar())
+	case qc.GetProduct() != nil:
+		return qdrant.NewQuantizationDiffProduct(qc.GetProduct())
+	case qc.GetBinary() != nil:
+		return qdrant.NewQuantizationDiffBinary(qc.GetBinary())
 	}
 	return nil
 }

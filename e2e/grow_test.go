@@ -297,9 +297,12 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 	cfg.Collection.Optimizers = &config.OptimizersConfig{IndexingThreshold: &th}
 	q := 0.95
 	cfg.Collection.Quantization = &config.QuantizationConfig{Scalar: &config.ScalarQuantization{Type: "int8", Quantile: &q}}
+	onDisk := true
+	cfg.Collection.Vectors["image"].Quantization = &config.QuantizationConfig{Binary: &config.BinaryQuantization{}}
+	cfg.Collection.Vectors["text"].OnDisk = &onDisk
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
-	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other HNSW, optimizer or quantization settings") ||
-		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; optimizers.indexing_threshold 10000 != 1000; quantization none != scalar int8 quantile 0.95)`) {
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other collection settings (HNSW, optimizers, quantization, on_disk)") ||
+		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; optimizers.indexing_threshold 10000 != 1000; quantization none != scalar int8 quantile 0.95; vector "image" quantization none != binary; vector "text" on_disk false != true)`) {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
 	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
@@ -309,6 +312,9 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 	info, err := e.client.GetCollectionInfo(context.Background(), cfg.Collection.Name)
 	if err != nil || info.GetConfig().GetHnswConfig().GetM() != 32 || info.GetConfig().GetOptimizerConfig().GetIndexingThreshold() != 1000 ||
 		info.GetConfig().GetQuantizationConfig().GetScalar().GetQuantile() != 0.95 {
+		t.Fatalf("collection config %v %v", info.GetConfig(), err)
+	}
+	if vp := info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap(); vp["image"].GetQuantizationConfig().GetBinary() == nil || !vp["text"].GetOnDisk() || vp["image"].GetSize() != 768 {
 		t.Fatalf("collection config %v %v", info.GetConfig(), err)
 	}
 	if n := e.count(t, cfg.Collection.Name); n != 100 {

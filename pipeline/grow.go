@@ -54,7 +54,7 @@ func (g *Growth) Text(path string) string {
 			what = append(what, "payload indexes")
 		}
 		if g.Update {
-			what = append(what, "HNSW, optimizer or quantization settings")
+			what = append(what, "collection settings (HNSW, optimizers, quantization, on_disk)")
 		}
 		return fmt.Sprintf("the checkpoint %s is this pipeline's with other %s: apply changes them on the collection, keeps every row it loaded and takes a new snapshot", path, strings.Join(what, " and "))
 	}
@@ -70,7 +70,7 @@ func (g *Growth) Text(path string) string {
 		s += "; the payload indexes are changed on the collection"
 	}
 	if g.Update {
-		s += "; the HNSW, optimizer or quantization settings are updated on the collection"
+		s += "; the collection settings (HNSW, optimizers, quantization, on_disk) are updated in place"
 	}
 	if g.Grew || g.Indexes || g.Update {
 		s += ", and a new snapshot is taken"
@@ -104,8 +104,8 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	up := st.Upsert
 	obs, nbs := int64(up.BatchSize), int64(layout.BatchSize)
 	update := false
-	for _, k := range updatable {
-		update = update || st.Fields[k] != fields[k]
+	for _, k := range ChangedKeys(st.Fields, fields) {
+		update = update || slices.Contains(updatable, k) || vectorSettingsOnly(k, st.Fields[k], fields[k])
 	}
 	if update && st.Collection.BulkApplied && !st.Collection.BulkRestored {
 		return nil // upload.bulk holds HNSW off until the load ends: not while it does
@@ -193,6 +193,24 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 // to in place (UpdateCollection), no point sent again.
 var updatable = []string{"collection.hnsw", "collection.optimizers", "collection.quantization"}
 
+// vectorSettingsOnly reports whether key is a dense vector's
+// (collection.vectors.NAME) whose old and new settings differ only in
+// on_disk and quantization, which Qdrant updates in place (its size,
+// distance, datatype and multivector cannot be).
+func vectorSettingsOnly(key, old, cur string) bool {
+	if !strings.HasPrefix(key, "collection.vectors.") || old == "" || cur == "" {
+		return false
+	}
+	var a, b config.VectorConfig
+	if json.Unmarshal([]byte(old), &a) != nil || json.Unmarshal([]byte(cur), &b) != nil {
+		return false
+	}
+	a.OnDisk, a.Quantization, b.OnDisk, b.Quantization = nil, nil, nil, nil
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
 // grownKeys: the state is intact and only keys that can be taken over
 // changed, each as it may (the layout is checked span by span by Grown).
 func grownKeys(st State, fields map[string]string) bool {
@@ -202,7 +220,7 @@ func grownKeys(st State, fields map[string]string) bool {
 	for _, k := range ChangedKeys(st.Fields, fields) {
 		old, cur := st.Fields[k], fields[k]
 		switch {
-		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes", slices.Contains(updatable, k):
+		case k == "layout", k == "upload.batch_size", k == "collection.payload_indexes", slices.Contains(updatable, k), vectorSettingsOnly(k, old, cur):
 		case k == "points.limit":
 			if !limitRaised(old, cur) {
 				return false

@@ -150,7 +150,7 @@ func TestGrown(t *testing.T) {
 	hn := maps.Clone(st.Fields)
 	hn["collection.hnsw"] = `{"m":32}`
 	two := spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 2})
-	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other HNSW, optimizer or quantization settings") {
+	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other collection settings (HNSW, optimizers, quantization, on_disk)") {
 		t.Fatalf("hnsw: %+v", g)
 	} else if g.Apply(&st, HashFields(hn), hn); !st.Collection.Update || st.Snapshot.Name != "" {
 		t.Fatalf("hnsw applied: %+v", st.Collection)
@@ -162,6 +162,26 @@ func TestGrown(t *testing.T) {
 	qu["collection.quantization"] = `{"scalar":{"type":"int8"}}`
 	if g := Grown(st, qu, two); g == nil || !g.Update || g.Grew || g.Indexes {
 		t.Fatalf("quantization: %+v", g)
+	}
+	// A vector's on_disk or quantization: the same; its size, distance or
+	// datatype cannot change in place.
+	for cur, ok := range map[string]bool{
+		`{"Size":8,"Distance":"Cosine","Datatype":"","OnDisk":true}`:                                        true,
+		`{"Size":8,"Distance":"Cosine","Datatype":"","OnDisk":null,"Quantization":{"binary":{}}}`:           true,
+		`{"Size":16,"Distance":"Cosine","Datatype":"","OnDisk":null}`:                                       false,
+		`{"Size":8,"Distance":"Dot","Datatype":"","OnDisk":true}`:                                           false,
+		`{"Size":8,"Distance":"Cosine","Datatype":"float16","OnDisk":null}`:                                 false,
+		`{"Size":8,"Distance":"Cosine","Datatype":"","OnDisk":null,"Multivector":{"Comparator":"max_sim"}}`: false,
+	} {
+		st, _ = growState()
+		st.Fields["collection.vectors.image"] = `{"Size":8,"Distance":"Cosine","Datatype":"","OnDisk":null}`
+		st.ConfigHash = HashFields(st.Fields)
+		st.Collection.Ready = true
+		vf := maps.Clone(st.Fields)
+		vf["collection.vectors.image"] = cur
+		if g := Grown(st, vf, two); (g != nil && g.Update) != ok {
+			t.Fatalf("vector settings %s: %+v, want taken over %v", cur, g, ok)
+		}
 	}
 	st, _ = growState()
 	st.Fields["collection.hnsw"] = `{"m":16}`

@@ -250,20 +250,11 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 		proto.Merge(col.cfg.OptimizerConfig, o)
 	}
 	if q := r.GetQuantizationConfig(); q != nil {
-		// As Qdrant: the new quantization replaces the old; disabled
-		// removes it.
-		switch {
-		case q.GetScalar() != nil:
-			col.cfg.QuantizationConfig = qdrant.NewQuantizationScalar(q.GetScalar())
-		case q.GetProduct() != nil:
-			col.cfg.QuantizationConfig = qdrant.NewQuantizationProduct(q.GetProduct())
-		case q.GetBinary() != nil:
-			col.cfg.QuantizationConfig = qdrant.NewQuantizationBinary(q.GetBinary())
-		case q.GetDisabled() != nil:
-			col.cfg.QuantizationConfig = nil
-		default:
-			return nil, validationError("quantization_config", "one of scalar, product, binary or disabled is required")
+		qc, err := quantizationFromDiff(q)
+		if err != nil {
+			return nil, err
 		}
+		col.cfg.QuantizationConfig = qc
 	}
 	if p := r.GetParams(); p != nil {
 		if p.ReplicationFactor != nil {
@@ -303,6 +294,13 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 				v := d.GetOnDisk()
 				vp.OnDisk = &v
 			}
+			if q := d.GetQuantizationConfig(); q != nil {
+				qc, err := quantizationFromDiff(q)
+				if err != nil {
+					return err
+				}
+				vp.QuantizationConfig = qc
+			}
 			return nil
 		}
 		if p := vd.GetParams(); p != nil {
@@ -325,6 +323,23 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 		}
 	}
 	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+}
+
+// quantizationFromDiff is the quantization an update sets, as Qdrant's
+// update_quantization_config_from_diff: the new one replaces the old;
+// disabled removes it (nil).
+func quantizationFromDiff(q *qdrant.QuantizationConfigDiff) (*qdrant.QuantizationConfig, error) {
+	switch {
+	case q.GetScalar() != nil:
+		return qdrant.NewQuantizationScalar(q.GetScalar()), nil
+	case q.GetProduct() != nil:
+		return qdrant.NewQuantizationProduct(q.GetProduct()), nil
+	case q.GetBinary() != nil:
+		return qdrant.NewQuantizationBinary(q.GetBinary()), nil
+	case q.GetDisabled() != nil:
+		return nil, nil
+	}
+	return nil, validationError("quantization_config", "one of scalar, product, binary or disabled is required")
 }
 
 type pointsService struct {

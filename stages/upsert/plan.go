@@ -38,7 +38,7 @@ func (u *Upsert) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
 			if ierr == nil && (c.Collection.OnExists == "reuse" || cst.Ready) {
 				var update []string
 				for _, d := range DiffCollection(c, info) {
-					if cst.Ready && cst.Update && (strings.HasPrefix(d, "hnsw.") || strings.HasPrefix(d, "optimizers.") || strings.HasPrefix(d, "quantization ")) {
+					if cst.Ready && cst.Update && inPlace(d) {
 						update = append(update, d) // apply updates it in place
 						continue
 					}
@@ -188,4 +188,16 @@ func planIndexes(pc *pipeline.PlanContext, c *config.Config, info *qdrant.Collec
 			pc.Action("create payload index %s (%s) on the loaded collection", f, c.Collection.PayloadIndexes[f])
 		}
 	}
+}
+
+// inPlace reports whether a difference DiffCollection found is one apply
+// updates the loaded collection to (UpdateCollection), when the checkpoint
+// says the settings changed.
+func inPlace(d string) bool {
+	for _, p := range []string{"hnsw.", "optimizers.", "quantization "} {
+		if strings.HasPrefix(d, p) {
+			return true
+		}
+	}
+	return strings.HasPrefix(d, "vector ") && (strings.Contains(d, " on_disk ") || strings.Contains(d, " quantization "))
 }

@@ -292,7 +292,16 @@ func (u *Upsert) updateInPlace(ctx context.Context) error {
 	c := u.rt.Config
 	name := c.Collection.Name
 	req := &qdrant.UpdateCollection{CollectionName: name, HnswConfig: hnswDiff(c), OptimizersConfig: optimizersDiff(c), QuantizationConfig: quantizationDiff(c.Collection.Quantization)}
-	if req.HnswConfig != nil || req.OptimizersConfig != nil || req.QuantizationConfig != nil {
+	vd := map[string]*qdrant.VectorParamsDiff{}
+	for n, v := range c.Collection.Vectors {
+		if v.OnDisk != nil || v.Quantization != nil {
+			vd[n] = &qdrant.VectorParamsDiff{OnDisk: v.OnDisk, QuantizationConfig: quantizationDiff(v.Quantization)}
+		}
+	}
+	if len(vd) > 0 {
+		req.VectorsConfig = qdrant.NewVectorsConfigDiffMap(vd)
+	}
+	if req.HnswConfig != nil || req.OptimizersConfig != nil || req.QuantizationConfig != nil || req.VectorsConfig != nil {
 		if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.UpdateCollection(ctx, req) }); err != nil {
 			return fmt.Errorf("update collection %q: %s", name, qdrantconn.Message(err))
 		}

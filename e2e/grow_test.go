@@ -300,9 +300,15 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 	onDisk := true
 	cfg.Collection.Vectors["image"].Quantization = &config.QuantizationConfig{Binary: &config.BinaryQuantization{}}
 	cfg.Collection.Vectors["text"].OnDisk = &onDisk
+	wcf, limit := uint32(1), uint32(50)
+	cfg.Collection.WriteConsistencyFactor = &wcf
+	inRAM := false
+	cfg.Collection.OnDiskPayload = &inRAM
+	cfg.Collection.StrictMode = &config.StrictModeConfig{Enabled: &onDisk, MaxQueryLimit: &limit}
+	cfg.Collection.Metadata = map[string]string{"owner": "search team"}
 	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
-	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other collection settings (HNSW, optimizers, quantization, on_disk)") ||
-		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; optimizers.indexing_threshold 10000 != 1000; quantization none != scalar int8 quantile 0.95; vector "image" quantization none != binary; vector "text" on_disk false != true)`) {
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other collection settings (HNSW, optimizers, quantization, on_disk, strict mode, metadata)") ||
+		!strings.Contains(rep.Text(), `update collection "LAION-5B" in place to the file's settings (now: hnsw.m 16 != 32; metadata "owner" is missing; on_disk_payload true != false; optimizers.indexing_threshold 10000 != 1000; quantization none != scalar int8 quantile 0.95; strict_mode.enabled is not set on the server; the config says true; strict_mode.max_query_limit is not set on the server; the config says 50; vector "image" quantization none != binary; vector "text" on_disk false != true)`) {
 		t.Fatalf("plan: %v\n%s", err, rep.Text())
 	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
@@ -313,6 +319,10 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 	if err != nil || info.GetConfig().GetHnswConfig().GetM() != 32 || info.GetConfig().GetOptimizerConfig().GetIndexingThreshold() != 1000 ||
 		info.GetConfig().GetQuantizationConfig().GetScalar().GetQuantile() != 0.95 {
 		t.Fatalf("collection config %v %v", info.GetConfig(), err)
+	}
+	if cf := info.GetConfig(); cf.GetParams().GetOnDiskPayload() || !cf.GetStrictModeConfig().GetEnabled() || cf.GetStrictModeConfig().GetMaxQueryLimit() != 50 ||
+		cf.GetMetadata()["owner"].GetStringValue() != "search team" {
+		t.Fatalf("collection config %v", cf)
 	}
 	if vp := info.GetConfig().GetParams().GetVectorsConfig().GetParamsMap().GetMap(); vp["image"].GetQuantizationConfig().GetBinary() == nil || !vp["text"].GetOnDisk() || vp["image"].GetSize() != 768 {
 		t.Fatalf("collection config %v %v", info.GetConfig(), err)

@@ -54,7 +54,7 @@ func (g *Growth) Text(path string) string {
 			what = append(what, "payload indexes")
 		}
 		if g.Update {
-			what = append(what, "collection settings (HNSW, optimizers, quantization, on_disk)")
+			what = append(what, "collection settings (HNSW, optimizers, quantization, on_disk, strict mode, metadata)")
 		}
 		return fmt.Sprintf("the checkpoint %s is this pipeline's with other %s: apply changes them on the collection, keeps every row it loaded and takes a new snapshot", path, strings.Join(what, " and "))
 	}
@@ -70,7 +70,7 @@ func (g *Growth) Text(path string) string {
 		s += "; the payload indexes are changed on the collection"
 	}
 	if g.Update {
-		s += "; the collection settings (HNSW, optimizers, quantization, on_disk) are updated in place"
+		s += "; the collection settings (HNSW, optimizers, quantization, on_disk, strict mode, metadata) are updated in place"
 	}
 	if g.Grew || g.Indexes || g.Update {
 		s += ", and a new snapshot is taken"
@@ -191,7 +191,8 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 
 // updatable are the collection settings a loaded collection is updated
 // to in place (UpdateCollection), no point sent again.
-var updatable = []string{"collection.hnsw", "collection.optimizers", "collection.quantization"}
+var updatable = []string{"collection.hnsw", "collection.optimizers", "collection.quantization",
+	"collection.write_consistency_factor", "collection.on_disk_payload", "collection.strict_mode", "collection.metadata"}
 
 // vectorSettingsOnly reports whether key is a dense vector's
 // (collection.vectors.NAME) whose old and new settings differ only in

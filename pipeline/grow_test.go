@@ -150,7 +150,7 @@ func TestGrown(t *testing.T) {
 	hn := maps.Clone(st.Fields)
 	hn["collection.hnsw"] = `{"m":32}`
 	two := spans([4]int64{0, 0, 30, 0}, [4]int64{1, 30, 20, 2})
-	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other collection settings (HNSW, optimizers, quantization, on_disk)") {
+	if g := Grown(st, hn, two); g == nil || !g.Update || g.Grew || !strings.Contains(g.Text("s"), "with other collection settings (HNSW, optimizers, quantization, on_disk, strict mode, metadata)") {
 		t.Fatalf("hnsw: %+v", g)
 	} else if g.Apply(&st, HashFields(hn), hn); !st.Collection.Update || st.Snapshot.Name != "" {
 		t.Fatalf("hnsw applied: %+v", st.Collection)

@@ -314,6 +314,14 @@ func (c *collectionsService) Update(ctx context.Context, r *qdrant.UpdateCollect
 			}
 		}
 	}
+	if sm := r.GetStrictModeConfig(); sm != nil {
+		// As Qdrant's update_strict_mode_config: the fields set are
+		// merged into the collection's.
+		if col.cfg.StrictModeConfig == nil {
+			col.cfg.StrictModeConfig = &qdrant.StrictModeConfig{}
+		}
+		proto.Merge(col.cfg.StrictModeConfig, sm)
+	}
 	if len(r.GetMetadata()) > 0 {
 		if col.cfg.Metadata == nil {
 			col.cfg.Metadata = map[string]*qdrant.Value{}

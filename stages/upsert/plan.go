@@ -194,7 +194,7 @@ func planIndexes(pc *pipeline.PlanContext, c *config.Config, info *qdrant.Collec
 // updates the loaded collection to (UpdateCollection), when the checkpoint
 // says the settings changed.
 func inPlace(d string) bool {
-	for _, p := range []string{"hnsw.", "optimizers.", "quantization "} {
+	for _, p := range []string{"hnsw.", "optimizers.", "quantization ", "write_consistency_factor ", "on_disk_payload ", "strict_mode.", "metadata "} {
 		if strings.HasPrefix(d, p) {
 			return true
 		}

@@ -301,7 +301,15 @@ func (u *Upsert) updateInPlace(ctx context.Context) error {
 	if len(vd) > 0 {
 		req.VectorsConfig = qdrant.NewVectorsConfigDiffMap(vd)
 	}
-	if req.HnswConfig != nil || req.OptimizersConfig != nil || req.QuantizationConfig != nil || req.VectorsConfig != nil {
+	if cc := c.Collection; cc.WriteConsistencyFactor != nil || cc.OnDiskPayload != nil {
+		req.Params = &qdrant.CollectionParamsDiff{WriteConsistencyFactor: cc.WriteConsistencyFactor, OnDiskPayload: cc.OnDiskPayload}
+	}
+	if sm := c.Collection.StrictMode; sm != nil {
+		req.StrictModeConfig = StrictMode(sm)
+	}
+	req.Metadata = metadata(c)
+	if req.HnswConfig != nil || req.OptimizersConfig != nil || req.QuantizationConfig != nil || req.VectorsConfig != nil ||
+		req.Params != nil || req.StrictModeConfig != nil || req.Metadata != nil {
 		if err := u.call(ctx, func(ctx context.Context) error { return u.rt.Qdrant.UpdateCollection(ctx, req) }); err != nil {
 			return fmt.Errorf("update collection %q: %s", name, qdrantconn.Message(err))
 		}
@@ -615,14 +623,20 @@ func CreateRequest(c *config.Config) *qdrant.CreateCollection {
 	if sm := cc.StrictMode; sm != nil {
 		req.StrictModeConfig = StrictMode(sm)
 	}
-	if len(cc.Metadata) > 0 {
-		md := map[string]any{}
-		for k, v := range cc.Metadata {
-			md[k] = v
-		}
-		req.Metadata = qdrant.NewValueMap(md)
-	}
+	req.Metadata = metadata(c)
 	return req
+}
+
+// metadata is collection.metadata as Qdrant's (nil: none set).
+func metadata(c *config.Config) map[string]*qdrant.Value {
+	if len(c.Collection.Metadata) == 0 {
+		return nil
+	}
+	md := map[string]any{}
+	for k, v := range c.Collection.Metadata {
+		md[k] = v
+	}
+	return qdrant.NewValueMap(md)
 }
 
 // StrictMode is the config's strict mode as Qdrant's.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -196,5 +197,61 @@ func TestS3UploadResumesAndRefusesBadBytes(t *testing.T) {
 	}
 	if objs := s3.Objects(t, "bad"); len(objs) != 0 || s3.Uploads(t, "bad") != 0 {
 		t.Fatalf("after a checksum mismatch: objects %v, %d uploads", objs, s3.Uploads(t, "bad"))
+	}
+}
+
+// A multipart upload cut short is not left behind when the checkpoint
+// gives its snapshot up: a grown config (a raised limit) and a
+// --full-refresh each take a new snapshot, and the apply that uploads it
+// aborts the old upload first (plan says so). No unfinished upload stays.
+func TestAbandonedS3UploadIsAborted(t *testing.T) {
+	s3 := testkit.StartS3(t)
+	s3.Bucket(t, "snaps")
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 12000, Dim: 256, Seed: 9, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{TruncateDownloadAfter: 7 << 20}})
+	dir := t.TempDir()
+	yaml := func(limit int) string {
+		return strings.Replace(s3YAML(data, s3.Endpoint, "upload: { max_attempts: 1 }\n"), "points: { vectors:", fmt.Sprintf("points: { limit: %d, vectors:", limit), 1)
+	}
+	cfg := e.load(t, dir, yaml(10000))
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil {
+		t.Fatal("the first upload was not cut")
+	}
+	if n := s3.Uploads(t, "snaps"); n != 1 {
+		t.Fatalf("%d unfinished uploads after the cut, want 1", n)
+	}
+	e.srv.SetFaults(qdrantemu.Faults{})
+	cfg = e.load(t, dir, yaml(12000))
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(rep.Text(), "abort 1 multipart upload(s) of snapshots the checkpoint gave up (s3://snaps/nightly/") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || e.count(t, "s3c") != 12000 {
+		t.Fatalf("grown: %v, %d points written", err, sum.PointsWritten)
+	}
+	if n := s3.Uploads(t, "snaps"); n != 0 {
+		t.Fatalf("%d unfinished uploads after the grown run", n)
+	}
+	if objs := s3.Objects(t, "snaps"); len(objs) != 2 {
+		t.Fatalf("objects %v: want the new snapshot and its manifest", objs)
+	}
+
+	// --full-refresh: the same.
+	e.srv.SetFaults(qdrantemu.Faults{TruncateDownloadAfter: 7 << 20})
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err == nil {
+		t.Fatal("the refreshed upload was not cut")
+	} else if n := s3.Uploads(t, "snaps"); n != 1 {
+		t.Fatalf("%d unfinished uploads after the second cut (%v), want 1", n, err)
+	}
+	e.srv.SetFaults(qdrantemu.Faults{})
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s3.Uploads(t, "snaps"); n != 0 {
+		t.Fatalf("%d unfinished uploads after --full-refresh", n)
 	}
 }

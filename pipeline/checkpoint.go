@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,6 +161,27 @@ type FetchState struct {
 	// Upload is an S3 multipart upload in progress (resumed by the next
 	// run at its next part).
 	Upload *s3up.Progress `json:"s3_upload,omitempty"`
+	// Abandoned are multipart uploads of snapshots this checkpoint gave
+	// up (a grown config or --full-refresh takes a new snapshot): the
+	// next S3 fetch aborts them, so their parts are not kept (and billed)
+	// until a bucket lifecycle rule removes them.
+	Abandoned []AbandonedUpload `json:"s3_abandoned_uploads,omitempty"`
+}
+
+// AbandonedUpload is an S3 multipart upload no run will complete.
+type AbandonedUpload struct {
+	Path     string `json:"path"` // s3://BUCKET/KEY
+	UploadID string `json:"upload_id"`
+}
+
+// Abandon returns the uploads a reset of this fetch state gives up: those
+// recorded before and the one in progress.
+func (f FetchState) Abandon() []AbandonedUpload {
+	out := slices.Clone(f.Abandoned)
+	if f.Upload != nil && f.Upload.UploadID != "" && !f.Done && strings.HasPrefix(f.Path, "s3://") {
+		out = append(out, AbandonedUpload{Path: f.Path, UploadID: f.Upload.UploadID})
+	}
+	return out
 }
 
 // Acked reports whether batch seq is acknowledged.

@@ -282,6 +282,16 @@ func isNoSuchUpload(err error) bool {
 	return errors.As(err, &nsu) || strings.Contains(err.Error(), "NoSuchUpload")
 }
 
+// Abort aborts one multipart upload; one that no longer exists is not an
+// error.
+func Abort(ctx context.Context, c *s3.Client, bucket, key, uploadID string) error {
+	_, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: &uploadID})
+	if err != nil && isNoSuchUpload(err) {
+		return nil
+	}
+	return err
+}
+
 // abortStale aborts the key's multipart uploads other than keep.
 func abortStale(ctx context.Context, req Request, keep string) {
 	out, err := req.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &req.Bucket, Prefix: &req.Key})

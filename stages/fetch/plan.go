@@ -47,6 +47,9 @@ func (f *Fetch) planFetch(ctx context.Context, pc *pipeline.PlanContext) error {
 		if err := f.checkBucket(ctx); err != nil {
 			pc.Problem("snapshot.destination: %v", err)
 		}
+		if n := len(st.Abandoned); n > 0 {
+			pc.Action("abort %d multipart upload(s) of snapshots the checkpoint gave up (%s, …)", n, st.Abandoned[0].Path)
+		}
 		pc.Action("stream the snapshot from the server into a multipart upload to %s, verify its SHA-256, then complete it and write the manifest", f.rt.Config.Snapshot.Destination)
 		return nil
 	}

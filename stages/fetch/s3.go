@@ -35,6 +35,10 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 		return err
 	}
 	st := f.state.Get()
+	if err := f.abortAbandoned(ctx, client, st, target); err != nil {
+		return err
+	}
+	st = f.state.Get()
 	if st.Done && st.Path == target {
 		if ok, size, err := s3up.Head(ctx, client, bucket, key); err == nil && ok {
 			if mok, _, _ := s3up.Head(ctx, client, bucket, key+".json"); !mok {
@@ -89,6 +93,39 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 	f.rt.Log.Info("snapshot uploaded", "object", target, "bytes", stored, "sha256", sum)
 	f.doneAt(target, snap, stored, sum)
 	return nil
+}
+
+// abortAbandoned aborts the multipart uploads the checkpoint gave up
+// (FetchState.Abandoned), and one in progress for another object than
+// target (the snapshot changed), then forgets them. One that cannot be
+// aborted (gone already, another bucket these credentials cannot reach)
+// is logged with its id, for a lifecycle rule or a manual abort.
+func (f *Fetch) abortAbandoned(ctx context.Context, client *s3.Client, st pipeline.FetchState, target string) error {
+	gone := st.Abandoned
+	if st.Path != target {
+		gone = st.Abandon()
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	for _, a := range gone {
+		bucket, key, ok := strings.Cut(strings.TrimPrefix(a.Path, "s3://"), "/")
+		if !ok {
+			continue
+		}
+		if err := s3up.Abort(ctx, client, bucket, key, a.UploadID); err != nil {
+			f.rt.Log.Warn("could not abort an abandoned multipart upload; a bucket lifecycle rule or `aws s3api abort-multipart-upload` removes it",
+				"object", a.Path, "upload_id", a.UploadID, "error", err)
+			continue
+		}
+		f.rt.Log.Info("aborted the multipart upload of a snapshot this checkpoint gave up", "object", a.Path)
+	}
+	return f.state.Update(func(s *pipeline.FetchState) {
+		s.Abandoned = nil
+		if s.Path != target {
+			s.Upload = nil
+		}
+	})
 }
 
 func (f *Fetch) putManifest(ctx context.Context, client *s3.Client, bucket, key, name string, size int64, sum string) error {

@@ -453,3 +453,29 @@ func TestChangedDestinationIsPlannedAndFetched(t *testing.T) {
 		t.Fatalf("plan after apply: %v\n%s", err, rep.Text())
 	}
 }
+
+// A --full-refresh that is not confirmed changes nothing: the collection
+// keeps its points and the checkpoint stays as it was (plan has nothing
+// to do, a plain apply writes nothing). Confirmed, it is asked once and
+// reloads every point.
+func TestRefusedFullRefreshKeepsTheCheckpoint(t *testing.T) {
+	e, cfg := loadedSample(t, 120, 8, nil)
+	refuse := func(c string, n uint64) error {
+		return fmt.Errorf("no terminal to confirm dropping %s (%d points)", c, n)
+	}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: refuse}); err == nil || !strings.Contains(err.Error(), "(120 points)") {
+		t.Fatalf("refused --full-refresh: %v", err)
+	}
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
+		t.Fatalf("plan after a refused --full-refresh: %v\n%s", err, rep.Text())
+	}
+	upserts := len(e.srv.OpsOf("upsert"))
+	if sum, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil || sum.PointsWritten != 0 || len(e.srv.OpsOf("upsert")) != upserts {
+		t.Fatalf("apply after a refused --full-refresh: %v, %d points written", err, sum.PointsWritten)
+	}
+	asked := 0
+	yes := func(string, uint64) error { asked++; return nil }
+	if sum, err := e.apply(t, cfg, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: yes}); err != nil || sum.PointsWritten != 120 || asked != 1 {
+		t.Fatalf("confirmed --full-refresh: %v, %d points written, asked %d times", err, sum.PointsWritten, asked)
+	}
+}

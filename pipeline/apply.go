@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/atomicfile"
 	"github.com/snappipe/snappipe/internal/hfhub"
 	"github.com/snappipe/snappipe/internal/httpget"
@@ -205,6 +206,38 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	if existed && !opts.FullRefresh && cur.ConfigHash != hash {
 		grown = Grown(cur, fields, layout)
 	}
+	client, ep, err := qdrantconn.Connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	confirm := opts.ConfirmRecreate
+	if opts.FullRefresh && confirm == nil {
+		confirm = func(c string, n uint64) error {
+			return fmt.Errorf("--full-refresh would drop collection %q with %d points; confirm with -y", c, n)
+		}
+	}
+	if opts.FullRefresh && opts.Mode() == ModeFull {
+		// Asked before the checkpoint is dropped: a --full-refresh that is
+		// refused leaves the checkpoint (and what plan and status say) as
+		// it was. The upsert stage does not ask again.
+		n, err := pointsIn(ctx, client, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--full-refresh: %w", err)
+		}
+		if n > 0 {
+			if err := confirm(cfg.Collection.Name, n); err != nil {
+				return nil, err
+			}
+			asked, ask := cfg.Collection.Name, confirm
+			confirm = func(c string, n uint64) error {
+				if c == asked {
+					return nil
+				}
+				return ask(c, n)
+			}
+		}
+	}
 	switch {
 	case !existed || opts.FullRefresh:
 		rows := cur.ShardRows
@@ -242,17 +275,6 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	sf.Update(func(s *State) { s.Layout = layout.Record() })
 	if err := sf.Flush(); err != nil {
 		return nil, err
-	}
-	client, ep, err := qdrantconn.Connect(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	confirm := opts.ConfirmRecreate
-	if opts.FullRefresh && confirm == nil {
-		confirm = func(c string, n uint64) error {
-			return fmt.Errorf("--full-refresh would drop collection %q with %d points; confirm with -y", c, n)
-		}
 	}
 	rt := &Runtime{
 		Config: cfg, Log: opts.Log, Events: opts.Events, HTTP: HTTPClient(), Qdrant: client,
@@ -329,4 +351,23 @@ func init() {
 		}
 		return hfhub.Glob(ctx, HTTPClient(), r)
 	}
+}
+
+// pointsIn counts the points of the config's collection (0 when it does
+// not exist).
+func pointsIn(ctx context.Context, client *qdrant.Client, cfg *config.Config) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Qdrant.Timeout.D())
+	defer cancel()
+	exists, err := client.CollectionExists(ctx, cfg.Collection.Name)
+	if err != nil {
+		return 0, fmt.Errorf("check collection %q: %s", cfg.Collection.Name, qdrantconn.Message(err))
+	}
+	if !exists {
+		return 0, nil
+	}
+	n, err := client.Count(ctx, &qdrant.CountPoints{CollectionName: cfg.Collection.Name, Exact: qdrant.PtrOf(true)})
+	if err != nil {
+		return 0, fmt.Errorf("count collection %q: %s", cfg.Collection.Name, qdrantconn.Message(err))
+	}
+	return n, nil
 }

@@ -163,17 +163,25 @@ func TestSnapshotToS3(t *testing.T) {
 	}
 }
 
-// A snapshot download cut every 7 MiB resumes into the same multipart
-// upload (Range from the next part), and a checksum that does not match
-// aborts the upload: nothing appears under the key.
-func TestS3UploadResumesAndRefusesBadBytes(t *testing.T) {
+// cutSnapshotEnv is an S3 server with bucket "snaps", 12 000 rows of 256-d
+// sample data (a snapshot of more than 7 MiB), and an emulator that cuts
+// every snapshot download after 7 MiB.
+func cutSnapshotEnv(t *testing.T) (*testkit.S3, string, *env) {
+	t.Helper()
 	s3 := testkit.StartS3(t)
 	s3.Bucket(t, "snaps")
 	data := t.TempDir()
 	if err := sample.Generate(sample.Options{Rows: 12000, Dim: 256, Seed: 9, Out: data}); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{TruncateDownloadAfter: 7 << 20}})
+	return s3, data, newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{TruncateDownloadAfter: 7 << 20}})
+}
+
+// A snapshot download cut every 7 MiB resumes into the same multipart
+// upload (Range from the next part), and a checksum that does not match
+// aborts the upload: nothing appears under the key.
+func TestS3UploadResumesAndRefusesBadBytes(t *testing.T) {
+	s3, data, e := cutSnapshotEnv(t)
 	cfg := e.load(t, t.TempDir(), s3YAML(data, s3.Endpoint, ""))
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil {
@@ -205,13 +213,7 @@ func TestS3UploadResumesAndRefusesBadBytes(t *testing.T) {
 // --full-refresh each take a new snapshot, and the apply that uploads it
 // aborts the old upload first (plan says so). No unfinished upload stays.
 func TestAbandonedS3UploadIsAborted(t *testing.T) {
-	s3 := testkit.StartS3(t)
-	s3.Bucket(t, "snaps")
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 12000, Dim: 256, Seed: 9, Out: data}); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{TruncateDownloadAfter: 7 << 20}})
+	s3, data, e := cutSnapshotEnv(t)
 	dir := t.TempDir()
 	yaml := func(limit int) string {
 		return strings.Replace(s3YAML(data, s3.Endpoint, "upload: { max_attempts: 1 }\n"), "points: { vectors:", fmt.Sprintf("points: { limit: %d, vectors:", limit), 1)

@@ -32,12 +32,13 @@ type typedCursor struct {
 	// (rawRows rows of little-endian floats, copied straight to the
 	// block) but its last, which goes through the levels like any other
 	// row: it may go on in the next page.
-	own            *chunkPages
-	w, maxDef      int
-	raw            []byte
-	rawRows        int
-	repBuf, defBuf []byte
-	f32Buf         []float32
+	own       *chunkPages
+	w, maxDef int
+	raw       []byte
+	rawRows   int
+	pattern   []byte // a row's repetition levels (readRows's)
+	defBuf    []byte // a row's definition levels, all maxDef
+	f32Buf    []float32
 	// dictVals holds a dictionary-indexed page's values looked up (raw
 	// points into it); idx its indexes.
 	dictVals []float32
@@ -134,14 +135,10 @@ func (c *typedCursor) fillOwn() error {
 			}
 			c.raw, c.rawRows = p.vals[:4*(rows-1)*c.w], rows-1
 			// The last row, as levels: one 0 then ones, all defined.
-			if len(c.repBuf) != c.w || len(c.defBuf) != c.w || c.defBuf[0] != byte(c.maxDef) {
-				c.repBuf, c.defBuf = make([]byte, c.w), make([]byte, c.w)
-				for j := range c.w {
-					c.repBuf[j], c.defBuf[j] = 1, byte(c.maxDef)
-				}
-				c.repBuf[0] = 0
+			if len(c.defBuf) != c.w || c.defBuf[0] != byte(c.maxDef) {
+				c.defBuf = bytes.Repeat([]byte{byte(c.maxDef)}, c.w)
 			}
-			c.reps, c.defs = c.repBuf, c.defBuf
+			c.reps, c.defs = c.pattern, c.defBuf
 			c.f32Buf = appendRaw(c.f32Buf[:0], p.vals[4*(rows-1)*c.w:4*rows*c.w])
 			c.f32 = c.f32Buf
 			continue
@@ -330,7 +327,7 @@ func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []
 			}
 		}
 	}
-	c.w, c.maxDef = w, maxDef
+	c.w, c.maxDef, c.pattern = w, maxDef, pattern
 	for done < m {
 		if err := c.fill(); err != nil {
 			return dst, done, bad, err

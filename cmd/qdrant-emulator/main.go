@@ -36,6 +36,7 @@ func run(args []string) int {
 	apiKey := fs.String("api-key", "", "require this API key (gRPC metadata api-key; REST api-key or Authorization: Bearer)")
 	snapDir := fs.String("snapshots-dir", "", "directory for snapshot files (default: a temporary directory removed on exit)")
 	discard := fs.Bool("discard", false, "validate and count upserted points but keep none (for benchmarks)")
+	sink := fs.Bool("sink", false, "no-op sink for measuring a client's CPU: count upserted points without decoding or validating them, keep none (implies --discard)")
 	strictWait := fs.Bool("strict-wait", false, "report apply errors of wait=false upserts instead of dropping them as Qdrant does")
 	logLevel := fs.String("log-level", "info", "stderr log level: debug, info, warn, error")
 	npeers := fs.Int("peers", 0, "cluster mode: run N peers in one process on free ports (shard k on peer k mod N); the ready line lists them in order")
@@ -78,7 +79,7 @@ func run(args []string) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	opts := qdrantemu.Options{APIKey: *apiKey, SnapshotsDir: *snapDir, Discard: *discard, StrictWait: *strictWait, Faults: f, Logger: logger}
+	opts := qdrantemu.Options{APIKey: *apiKey, SnapshotsDir: *snapDir, Discard: *discard, Sink: *sink, StrictWait: *strictWait, Faults: f, Logger: logger}
 	var peers []*qdrantemu.Server
 	if *npeers > 0 {
 		// Cluster mode: N peers on free ports of 127.0.0.1 (the address

@@ -25,8 +25,11 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"github.com/snappipe/snappipe/internal/qdrantemu"
 	"github.com/snappipe/snappipe/internal/testkit"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -707,4 +710,61 @@ func TestRecoverFromFileLocation(t *testing.T) {
 	if code != 400 || !strings.Contains(string(b), "Snapshot checksum mismatch") {
 		t.Fatalf("bad checksum: %d %s", code, b)
 	}
+}
+
+// A sink counts the points of an upsert without decoding them: a point
+// the emulator would refuse (a wrong vector size) is counted too, the
+// other fields of the request still apply (an unknown collection is
+// refused), and the rest of the API works as usual.
+func TestSinkCountsWithoutDecoding(t *testing.T) {
+	_, c := start(t, qdrantemu.Options{Sink: true})
+	named768(t, c, "c")
+	ctx := context.Background()
+	var pts []*qdrant.PointStruct
+	for i := 0; i < 300; i++ {
+		size := 768
+		if i == 7 {
+			size = 3 // refused without Sink
+		}
+		pts = append(pts, &qdrant.PointStruct{Id: qdrant.NewIDNum(uint64(i)), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"image": qdrant.NewVectorDense(vec(size, 0)), "text": qdrant.NewVectorDense(vec(768, 0))})})
+	}
+	for _, batch := range [][]*qdrant.PointStruct{pts[:256], pts[256:]} {
+		if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "c", Wait: qdrant.PtrOf(true), Points: batch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := c.Count(ctx, &qdrant.CountPoints{CollectionName: "c", Exact: qdrant.PtrOf(true)})
+	if err != nil || n != 300 {
+		t.Fatalf("count = %d, %v; want 300", n, err)
+	}
+	if _, err := c.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "missing", Wait: qdrant.PtrOf(true), Points: pts[:2]}); status.Code(err) != codes.NotFound {
+		t.Fatalf("upsert into a missing collection: %v", err)
+	}
+	// The points are not decoded at all: one that is not even a
+	// protobuf message is counted.
+	req, _ := proto.Marshal(&qdrant.UpsertPoints{CollectionName: "c", Wait: qdrant.PtrOf(true)})
+	req = protowire.AppendTag(req, 3, protowire.BytesType)
+	req = protowire.AppendBytes(req, []byte{0xff, 0xff})
+	var resp qdrant.PointsOperationResponse
+	if err := c.GetGrpcClient().Conn().Invoke(ctx, "/qdrant.Points/Upsert", req, &resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Count(ctx, &qdrant.CountPoints{CollectionName: "c", Exact: qdrant.PtrOf(true)}); err != nil || n != 301 {
+		t.Fatalf("count = %d, %v; want 301", n, err)
+	}
+	if _, err := c.CreateSnapshot(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawCodec sends a []byte request as it is and decodes the response as
+// protobuf.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
 }

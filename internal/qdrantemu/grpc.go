@@ -373,6 +373,15 @@ func (p *pointsService) Upsert(ctx context.Context, r *qdrant.UpsertPoints) (res
 	if r.GetUpdateFilter() != nil || r.GetShardKeySelector() != nil {
 		return nil, status.Error(codes.Unimplemented, "qdrant emulator: update_filter and shard_key_selector are not supported")
 	}
+	if p.s.opts.Sink {
+		// Points counted by sinkCodec, not decoded: nothing to validate.
+		col.mu.Lock()
+		col.discarded += uint64(len(r.GetPoints()))
+		col.opSeq++
+		opID := col.opSeq
+		col.mu.Unlock()
+		return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{OperationId: &opID, Status: qdrant.UpdateStatus_Completed}, Time: since(start)}, nil
+	}
 	if err := validateVectors(r.GetPoints()); err != nil {
 		return nil, err
 	}

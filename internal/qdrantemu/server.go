@@ -81,6 +81,11 @@ type Options struct {
 	// Discard validates and counts upserted points but keeps none, so that
 	// large benchmark runs measure the client and do not fill memory.
 	Discard bool
+	// Sink is a no-op sink for measuring a client's CPU: upserts are
+	// counted without decoding their points, so nothing in them is
+	// validated, and none is kept (it implies Discard). Every other call
+	// behaves as usual.
+	Sink bool
 	// StrictWait makes wait=false upserts report apply errors instead of
 	// dropping them as Qdrant does.
 	StrictWait bool
@@ -136,6 +141,9 @@ func Start(grpcAddr, httpAddr string, opts Options) (*Server, error) {
 }
 
 func start(grpcAddr, httpAddr string, opts Options, cl *cluster, index int) (*Server, error) {
+	if opts.Sink {
+		opts.Discard = true
+	}
 	s := &Server{opts: opts, mu: &sync.RWMutex{}, collections: map[string]*collection{}, aliases: map[string]string{}, reserved: map[string]bool{}}
 	if cl != nil {
 		s.mu, s.collections, s.aliases, s.cluster, s.index = cl.mu, cl.collections, cl.aliases, cl, index
@@ -169,14 +177,18 @@ func start(grpcAddr, httpAddr string, opts Options, cl *cluster, index int) (*Se
 		s.cleanup()
 		return nil, fmt.Errorf("http listen %s: %w", httpAddr, err)
 	}
-	s.grpcSrv = grpc.NewServer(
+	sopts := []grpc.ServerOption{
 		// Qdrant sets no gRPC message limit; grpc-go's default is 4 MiB.
 		grpc.MaxRecvMsgSize(math.MaxInt32),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		// go-client pings every 10 s with PermitWithoutStream.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.authInterceptor),
-	)
+	}
+	if s.opts.Sink {
+		sopts = append(sopts, grpc.ForceServerCodecV2(newSinkCodec()))
+	}
+	s.grpcSrv = grpc.NewServer(sopts...)
 	qdrant.RegisterQdrantServer(s.grpcSrv, &qdrantService{s: s})
 	qdrant.RegisterCollectionsServer(s.grpcSrv, &collectionsService{s: s})
 	qdrant.RegisterPointsServer(s.grpcSrv, &pointsService{s: s})

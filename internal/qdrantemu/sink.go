@@ -1,7 +1,9 @@
 package qdrantemu
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
 
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/encoding"
@@ -31,26 +33,58 @@ func (c sinkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	b := buf.ReadOnlyData()
+	// The request is walked where gRPC received it (no copy into one
+	// buffer): a sink should cost next to nothing beside the client it
+	// measures.
+	rd := data.Reader()
+	defer rd.Close()
 	var rest []byte
 	n := 0
-	for len(b) > 0 {
-		num, typ, tl := protowire.ConsumeTag(b)
-		if tl < 0 {
-			return fmt.Errorf("upsert request: %w", protowire.ParseError(tl))
+	for rd.Remaining() > 0 {
+		tag, err := binary.ReadUvarint(rd)
+		if err != nil {
+			return fmt.Errorf("upsert request: %w", err)
 		}
-		vl := protowire.ConsumeFieldValue(num, typ, b[tl:])
-		if vl < 0 {
-			return fmt.Errorf("upsert request: %w", protowire.ParseError(vl))
-		}
+		num, typ := protowire.DecodeTag(tag)
 		if num == upsertPointsField && typ == protowire.BytesType {
+			l, err := binary.ReadUvarint(rd)
+			if err != nil || l > uint64(rd.Remaining()) {
+				return fmt.Errorf("upsert request: a point's length is cut short")
+			}
+			rd.Discard(int(l))
 			n++
-		} else {
-			rest = append(rest, b[:tl+vl]...)
+			continue
 		}
-		b = b[tl+vl:]
+		rest = protowire.AppendVarint(rest, tag)
+		var size uint64
+		switch typ {
+		case protowire.VarintType:
+			x, err := binary.ReadUvarint(rd)
+			if err != nil {
+				return fmt.Errorf("upsert request: %w", err)
+			}
+			rest = protowire.AppendVarint(rest, x)
+			continue
+		case protowire.Fixed32Type:
+			size = 4
+		case protowire.Fixed64Type:
+			size = 8
+		case protowire.BytesType:
+			if size, err = binary.ReadUvarint(rd); err != nil {
+				return fmt.Errorf("upsert request: %w", err)
+			}
+			rest = protowire.AppendVarint(rest, size)
+		default:
+			return fmt.Errorf("upsert request: field %d has wire type %d", num, typ)
+		}
+		if size > uint64(rd.Remaining()) {
+			return fmt.Errorf("upsert request: field %d is cut short", num)
+		}
+		at := len(rest)
+		rest = append(rest, make([]byte, size)...)
+		if _, err := io.ReadFull(rd, rest[at:]); err != nil {
+			return fmt.Errorf("upsert request: %w", err)
+		}
 	}
 	if err := proto.Unmarshal(rest, r); err != nil {
 		return err

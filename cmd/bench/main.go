@@ -38,7 +38,7 @@ func main() {
 	batch := flag.Int("batch", 256, "upload.batch_size")
 	parallel := flag.Int("parallel", 2, "upload.parallel")
 	embeddedRows := flag.Int("embedded-rows", 100000, "rows of the Parquet-embedded-vectors scenario (0: skip)")
-	only := flag.String("only", "local,http,limit,raw,embedded,embedded-f32,embedded-f32-crc,shards", "scenarios to run")
+	only := flag.String("only", "local,sink,http,limit,raw,embedded,embedded-f32,embedded-f32-crc,shards", "scenarios to run")
 	shards := flag.String("shard-counts", "8,32", "shard counts of the shard-set scenario (same total rows): peak RSS must not grow with the count")
 	flag.Parse()
 	for _, k := range strings.Split(*only, ",") {
@@ -172,8 +172,8 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func startEmulator(bin string) (grpcPort, httpAddr string, stop func(), err error) {
-	cmd := exec.Command(filepath.Join(bin, "qdrant-emulator"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--discard", "--log-level", "warn")
+func startEmulator(bin, mode string) (grpcPort, httpAddr string, stop func(), err error) {
+	cmd := exec.Command(filepath.Join(bin, "qdrant-emulator"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", mode, "--log-level", "warn")
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -216,11 +216,29 @@ func run(sizesFlag, cache, bin string, batch, parallel, embeddedRows int, shardC
 	var c counter
 	srv := c.server(cache)
 	defer srv.Close()
-	grpcPort, httpAddr, stop, err := startEmulator(bin)
+	grpcPort, httpAddr, stop, err := startEmulator(bin, "--discard")
 	if err != nil {
 		return err
 	}
 	defer stop()
+	// The "sink" scenario's server: an emulator that counts the points of
+	// an upsert without decoding them (--sink), so that snappipe does not
+	// share the two cores with the ~5 CPU-s per 100k points the
+	// emulator's decoding costs. The issue's npy figure is into such a
+	// no-op sink.
+	toSink := func(cfg string) string { return cfg }
+	if want["sink"] {
+		sinkGRPC, sinkHTTP, stopSink, err := startEmulator(bin, "--sink")
+		if err != nil {
+			return err
+		}
+		defer stopSink()
+		toSink = func(cfg string) string {
+			return strings.Replace(cfg, fmt.Sprintf(`qdrant: { url: "http://%s", grpc_port: %s }`, httpAddr, grpcPort),
+				fmt.Sprintf(`qdrant: { url: "http://%s", grpc_port: %s }`, sinkHTTP, sinkGRPC), 1)
+		}
+	}
+	var sinkLines []string
 	work, _ := os.MkdirTemp("", "snappipe-bench-")
 	defer os.RemoveAll(work)
 	var results []result
@@ -295,6 +313,16 @@ snapshot: { destination: out }
 				return err
 			}
 			pipe = results[len(results)-1].pointsPerS
+		}
+		if want["sink"] {
+			if err := apply(fmt.Sprintf("local full shard %d into a no-op sink", n), int64(n), toSink(header("sink", "", local)), dir); err != nil {
+				return err
+			}
+			l := fmt.Sprintf("npy path (LAION float16, local) at %d rows: %.2f CPU-s per 100k points into a no-op sink (emulator --sink)", n, results[len(results)-1].cpu*1e5/float64(n))
+			if want["local"] {
+				l += fmt.Sprintf(", %.2f into the emulator (--discard)", results[len(results)-2].cpu*1e5/float64(n))
+			}
+			sinkLines = append(sinkLines, l)
 		}
 		if want["http"] {
 			if err := apply(fmt.Sprintf("HTTP full shard %d", n), int64(n), header("http", "", remote), dir); err != nil {
@@ -398,6 +426,9 @@ snapshot: { destination: out }
 		fmt.Println(sameBytes)
 	}
 	fmt.Println()
+	for _, l := range sinkLines {
+		fmt.Println(l)
+	}
 	for _, l := range shardRatios {
 		fmt.Println("shard sets", l)
 	}

@@ -1,11 +1,13 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -255,5 +257,72 @@ func TestAbandonedS3UploadIsAborted(t *testing.T) {
 	}
 	if n := s3.Uploads(t, "snaps"); n != 0 {
 		t.Fatalf("%d unfinished uploads after --full-refresh", n)
+	}
+}
+
+// An upload cut short is aborted where it was started when the config
+// then sends the snapshot to a local directory: the checkpoint records
+// the store beside the upload (no credentials), plan says it will abort
+// it, and apply does before it writes the file. An upload whose store is
+// unknown (a checkpoint written before stores were recorded) is named
+// with the command that aborts it.
+func TestS3UploadLeftForALocalDestinationIsAborted(t *testing.T) {
+	s3, data, e := cutSnapshotEnv(t)
+	dir := t.TempDir()
+	cfg := e.load(t, dir, s3YAML(data, s3.Endpoint, "upload: { max_attempts: 1 }\n"))
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil {
+		t.Fatal("the upload was not cut")
+	}
+	if n := s3.Uploads(t, "snaps"); n != 1 {
+		t.Fatalf("%d unfinished uploads after the cut, want 1", n)
+	}
+	statePath := filepath.Join(dir, ".snappipe", "s3.state.json")
+	state, _ := os.ReadFile(statePath)
+	if !strings.Contains(string(state), `"s3_store"`) || !strings.Contains(string(state), s3.Endpoint) {
+		t.Fatalf("the store is not recorded beside the upload:\n%s", state)
+	}
+	if strings.Contains(string(state), os.Getenv("AWS_SECRET_ACCESS_KEY")) {
+		t.Fatal("the state file holds the secret key")
+	}
+	e.srv.SetFaults(qdrantemu.Faults{})
+	local := strings.Replace(s3YAML(data, s3.Endpoint, ""), "  destination: s3://snaps/nightly/\n  s3: { endpoint: \""+s3.Endpoint+"\", force_path_style: true, part_size: 5 }\n", "  destination: snaps\n", 1)
+	cfg = e.load(t, dir, local)
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || !strings.Contains(rep.Text(), "abort 1 multipart upload(s) to S3 that the checkpoint started and no longer needs (s3://snaps/nightly/") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
+	var logs bytes.Buffer
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s3.Uploads(t, "snaps"); n != 0 {
+		t.Fatalf("%d unfinished uploads after the local run:\n%s", n, logs.String())
+	}
+	if !strings.HasPrefix(sum.SnapshotPath, filepath.Join(dir, "snaps")) || len(s3.Objects(t, "snaps")) != 0 {
+		t.Fatalf("snapshot at %q, objects %v", sum.SnapshotPath, s3.Objects(t, "snaps"))
+	}
+	if state, _ := os.ReadFile(statePath); strings.Contains(string(state), "s3_upload") || strings.Contains(string(state), "s3_abandoned") {
+		t.Fatalf("the state still holds the upload:\n%s", state)
+	}
+
+	// A store the checkpoint does not know: the upload is named with the
+	// command that removes it, and forgotten.
+	sf, _, err := pipeline.OpenState(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf.Update(func(s *pipeline.State) {
+		s.Fetch = pipeline.FetchState{Abandoned: []pipeline.AbandonedUpload{{Path: "s3://snaps/nightly/old.snapshot", UploadID: "u-1"}}}
+	})
+	logs.Reset()
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "aws s3api abort-multipart-upload --bucket snaps --key nightly/old.snapshot --upload-id u-1") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+	if state, _ := os.ReadFile(statePath); strings.Contains(string(state), "u-1") {
+		t.Fatalf("the state still holds the unknown upload:\n%s", state)
 	}
 }

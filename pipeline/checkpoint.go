@@ -161,6 +161,9 @@ type FetchState struct {
 	// Upload is an S3 multipart upload in progress (resumed by the next
 	// run at its next part).
 	Upload *s3up.Progress `json:"s3_upload,omitempty"`
+	// Store is the S3 store Upload goes to (no credentials): an upload
+	// left when the destination changes is aborted where it is.
+	Store *s3up.Options `json:"s3_store,omitempty"`
 	// Abandoned are multipart uploads of snapshots this checkpoint gave
 	// up (a grown config or --full-refresh takes a new snapshot): the
 	// next S3 fetch aborts them, so their parts are not kept (and billed)
@@ -172,6 +175,9 @@ type FetchState struct {
 type AbandonedUpload struct {
 	Path     string `json:"path"` // s3://BUCKET/KEY
 	UploadID string `json:"upload_id"`
+	// Store is where it is (nil in checkpoints written before it was
+	// recorded: the configured store is assumed).
+	Store *s3up.Options `json:"s3_store,omitempty"`
 }
 
 // Abandon returns the uploads a reset of this fetch state gives up: those
@@ -179,7 +185,7 @@ type AbandonedUpload struct {
 func (f FetchState) Abandon() []AbandonedUpload {
 	out := slices.Clone(f.Abandoned)
 	if f.Upload != nil && f.Upload.UploadID != "" && !f.Done && strings.HasPrefix(f.Path, "s3://") {
-		out = append(out, AbandonedUpload{Path: f.Path, UploadID: f.Upload.UploadID})
+		out = append(out, AbandonedUpload{Path: f.Path, UploadID: f.Upload.UploadID, Store: f.Store})
 	}
 	return out
 }

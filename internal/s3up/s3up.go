@@ -34,9 +34,9 @@ import (
 
 // Options reach the store.
 type Options struct {
-	Endpoint       string
-	Region         string
-	ForcePathStyle bool
+	Endpoint       string `json:"endpoint,omitempty"`
+	Region         string `json:"region,omitempty"`
+	ForcePathStyle bool   `json:"force_path_style,omitempty"`
 }
 
 // Client builds an S3 client from the SDK's default chain (environment,

@@ -91,6 +91,12 @@ func (f *Fetch) runLocal(ctx context.Context, snap *pipeline.SnapshotReady) erro
 	}
 	dest := f.target(snap.Name)
 	st := f.state.Get()
+	// Uploads to S3 that the checkpoint started (the destination was S3)
+	// or gave up are aborted where they are.
+	if err := f.abortLeft(ctx, nil, st.Abandon()); err != nil {
+		return err
+	}
+	st = f.state.Get()
 	if st.Done && st.Path == dest {
 		if sum, _, err := httpget.HashFile(dest); err == nil && sum == st.SHA256 {
 			if _, err := os.Stat(ManifestPath(dest)); err != nil {

@@ -47,14 +47,21 @@ func (f *Fetch) planFetch(ctx context.Context, pc *pipeline.PlanContext) error {
 		if err := f.checkBucket(ctx); err != nil {
 			pc.Problem("snapshot.destination: %v", err)
 		}
-		if n := len(st.Abandoned); n > 0 {
-			pc.Action("abort %d multipart upload(s) of snapshots the checkpoint gave up (%s, …)", n, st.Abandoned[0].Path)
+		gone := st.Abandoned
+		if st.Path != f.target(path.Base(st.Path)) {
+			gone = st.Abandon()
+		}
+		if n := len(gone); n > 0 {
+			pc.Action("abort %d multipart upload(s) of snapshots the checkpoint gave up (%s, …)", n, gone[0].Path)
 		}
 		pc.Action("stream the snapshot from the server into a multipart upload to %s, verify its SHA-256, then complete it and write the manifest", f.rt.Config.Snapshot.Destination)
 		return nil
 	}
 	if err := CheckDestination(f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination), false); err != nil {
 		pc.Problem("snapshot.destination: %v", err)
+	}
+	if gone := st.Abandon(); len(gone) > 0 {
+		pc.Action("abort %d multipart upload(s) to S3 that the checkpoint started and no longer needs (%s, …)", len(gone), gone[0].Path)
 	}
 	pc.Action("download the snapshot over REST, verify its SHA-256, write it to %s", f.rt.Config.Resolve(f.rt.Config.Snapshot.Destination))
 	return nil

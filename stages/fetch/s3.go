@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -16,8 +17,24 @@ import (
 
 // s3Client builds the client for the configured store.
 func (f *Fetch) s3Client(ctx context.Context) (*s3.Client, error) {
+	return s3up.Client(ctx, f.store())
+}
+
+// store is the configured S3 store.
+func (f *Fetch) store() s3up.Options {
 	o := f.rt.Config.Snapshot.S3
-	return s3up.Client(ctx, s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle})
+	return s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}
+}
+
+// recordedStore is the configured store as the checkpoint records it
+// beside an upload, or nil when its endpoint carries credentials (never
+// written to the state).
+func (f *Fetch) recordedStore() *s3up.Options {
+	o := f.store()
+	if u, err := url.Parse(o.Endpoint); err != nil || u.User != nil {
+		return nil
+	}
+	return &o
 }
 
 // runS3 streams the snapshot from Qdrant into a multipart upload, checks
@@ -35,7 +52,11 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 		return err
 	}
 	st := f.state.Get()
-	if err := f.abortAbandoned(ctx, client, st, target); err != nil {
+	gone := st.Abandoned
+	if st.Path != target {
+		gone = st.Abandon() // and the one in progress for another object
+	}
+	if err := f.abortLeft(ctx, client, gone); err != nil {
 		return err
 	}
 	st = f.state.Get()
@@ -69,7 +90,7 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 		MaxAttempts: c.Upload.MaxAttempts, Progress: progress,
 		Save: func(p s3up.Progress) error {
 			return f.state.Update(func(s *pipeline.FetchState) {
-				*s = pipeline.FetchState{Path: target, Upload: &p}
+				*s = pipeline.FetchState{Path: target, Upload: &p, Store: f.recordedStore()}
 			})
 		},
 		OnBytes: func(done, total int64) { f.rt.Events.Progress(f.node, done, total, "bytes") },
@@ -95,35 +116,60 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 	return nil
 }
 
-// abortAbandoned aborts the multipart uploads the checkpoint gave up
-// (FetchState.Abandoned), and one in progress for another object than
-// target (the snapshot changed), then forgets them. One that cannot be
-// aborted (gone already, another bucket these credentials cannot reach)
-// is logged with its id, for a lifecycle rule or a manual abort.
-func (f *Fetch) abortAbandoned(ctx context.Context, client *s3.Client, st pipeline.FetchState, target string) error {
-	gone := st.Abandoned
-	if st.Path != target {
-		gone = st.Abandon()
-	}
+// abortLeft aborts multipart uploads the checkpoint no longer needs:
+// those it gave up (FetchState.Abandoned) and one in progress for
+// another object than the one this run uploads (the snapshot or the
+// destination changed). Each is aborted in the store it was started in:
+// current, the configured store's client (nil when the destination is
+// not S3 any more), or one built from the store the checkpoint recorded.
+// Then they are forgotten. One that cannot be aborted (gone already,
+// no credentials for that store, its store unknown) is logged with the
+// command that aborts it, for a lifecycle rule or a manual abort.
+func (f *Fetch) abortLeft(ctx context.Context, current *s3.Client, gone []pipeline.AbandonedUpload) error {
 	if len(gone) == 0 {
 		return nil
+	}
+	clients := map[s3up.Options]*s3.Client{}
+	if current != nil {
+		clients[f.store()] = current
 	}
 	for _, a := range gone {
 		bucket, key, ok := strings.Cut(strings.TrimPrefix(a.Path, "s3://"), "/")
 		if !ok {
 			continue
 		}
-		if err := s3up.Abort(ctx, client, bucket, key, a.UploadID); err != nil {
-			f.rt.Log.Warn("could not abort an abandoned multipart upload; a bucket lifecycle rule or `aws s3api abort-multipart-upload` removes it",
-				"object", a.Path, "upload_id", a.UploadID, "error", err)
+		var err error
+		store := a.Store
+		if store == nil && current != nil {
+			o := f.store() // recorded before stores were: the configured one
+			store = &o
+		}
+		var client *s3.Client
+		if store == nil {
+			err = fmt.Errorf("the checkpoint does not record which S3 store it is in, and the destination is no longer S3")
+		} else if client = clients[*store]; client == nil {
+			if client, err = s3up.Client(ctx, *store); err == nil {
+				clients[*store] = client
+			}
+		}
+		if err == nil {
+			err = s3up.Abort(ctx, client, bucket, key, a.UploadID)
+		}
+		if err != nil {
+			cmd := fmt.Sprintf("aws s3api abort-multipart-upload --bucket %s --key %s --upload-id %s", bucket, key, a.UploadID)
+			if store != nil && store.Endpoint != "" {
+				cmd += " --endpoint-url " + store.Endpoint
+			}
+			f.rt.Log.Warn("could not abort a multipart upload this checkpoint no longer needs; a bucket lifecycle rule or this command removes it",
+				"object", a.Path, "upload_id", a.UploadID, "command", cmd, "error", err)
 			continue
 		}
-		f.rt.Log.Info("aborted the multipart upload of a snapshot this checkpoint gave up", "object", a.Path)
+		f.rt.Log.Info("aborted a multipart upload this checkpoint no longer needs", "object", a.Path)
 	}
 	return f.state.Update(func(s *pipeline.FetchState) {
 		s.Abandoned = nil
-		if s.Path != target {
-			s.Upload = nil
+		if s.Upload != nil && slices.ContainsFunc(gone, func(a pipeline.AbandonedUpload) bool { return a.UploadID == s.Upload.UploadID }) {
+			s.Upload, s.Store = nil, nil
 		}
 	})
 }

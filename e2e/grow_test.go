@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/snappipe/snappipe/internal/qdrantemu"
+	"github.com/snappipe/snappipe/internal/sample"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 	"github.com/snappipe/snappipe/stages/all"
@@ -339,3 +342,68 @@ func TestCollectionSettingsUpdatedInPlace(t *testing.T) {
 // keepOne keeps one snapshot on the server and at the destination, so a
 // test that takes a second one can check it with checkSnapshot.
 func keepOne(c *config.Config) { c.Snapshot.Keep, c.Snapshot.DestinationKeep = 1, 1 }
+
+// A bulk load (hnsw m held at 0) interrupted, then the config changes
+// hnsw.m and adds quantization: the next apply takes the checkpoint over
+// (no --full-refresh, no point sent twice), applies the quantization at
+// once, keeps m at 0 for the rest of the load and restores the new m at
+// its end.
+func TestSettingsChangedDuringABulkLoad(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 640, Dim: 768, Seed: 3, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, qdrantemu.Options{Faults: qdrantemu.Faults{UpsertDelay: 10 * time.Millisecond}})
+	dir := t.TempDir()
+	y := strings.Replace(sampleYAML(data, ""), "upload: { batch_size: 64, parallel: 3 }", "upload: { batch_size: 64, parallel: 1, bulk: true }", 1)
+	cfg := e.load(t, dir, strings.Replace(y, "  shard_number: 2\n", "  shard_number: 2\n  hnsw: { m: 24 }\n", 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cut := &progressLog{onUpsert: func(done int64) {
+		if done >= 192 {
+			cancel()
+		}
+	}}
+	if _, err := pipeline.Apply(ctx, cfg, all.Registry(), pipeline.ApplyOptions{StateDir: filepath.Join(dir, ".snappipe"), Events: cut}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	loaded := e.count(t, "LAION-5B")
+	if loaded == 0 || loaded >= 640 {
+		t.Fatalf("%d points after the cut", loaded)
+	}
+	changed := strings.Replace(y, "  shard_number: 2\n", "  shard_number: 2\n  hnsw: { m: 32 }\n  quantization: { scalar: { type: int8 } }\n", 1)
+	cfg = e.load(t, dir, changed)
+	rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), "")
+	if err != nil || len(rep.Problems) > 0 || !strings.Contains(rep.Checkpoint, "with other collection settings") {
+		t.Fatalf("plan: %v\n%s\n%s", err, rep.Checkpoint, rep.Text())
+	}
+	opsBefore := len(e.srv.Ops())
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.PointsWritten+int64(loaded) > 640+64 || e.count(t, "LAION-5B") != 640 {
+		t.Fatalf("the second run wrote %d points after %d were loaded", sum.PointsWritten, loaded)
+	}
+	var seq []string
+	for _, op := range e.srv.Ops()[opsBefore:] {
+		switch op.Kind {
+		case "update":
+			seq = append(seq, fmt.Sprintf("update m=%d", op.HNSWM))
+		case "upsert":
+			if op.HNSWM != 0 {
+				t.Fatalf("an upsert with hnsw m=%d after the in-place update, during the bulk load", op.HNSWM)
+			}
+			if len(seq) == 0 || seq[len(seq)-1] != "upsert" {
+				seq = append(seq, "upsert")
+			}
+		}
+	}
+	if strings.Join(seq, ", ") != "update m=0, upsert, update m=32" {
+		t.Fatalf("operations of the second run: %s", strings.Join(seq, ", "))
+	}
+	info, err := e.client.GetCollectionInfo(context.Background(), "LAION-5B")
+	if err != nil || info.GetConfig().GetHnswConfig().GetM() != 32 || info.GetConfig().GetQuantizationConfig().GetScalar() == nil {
+		t.Fatalf("collection config %v %v", info.GetConfig(), err)
+	}
+}

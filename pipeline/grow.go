@@ -107,9 +107,6 @@ func Grown(st State, fields map[string]string, layout *Layout) *Growth {
 	for _, k := range ChangedKeys(st.Fields, fields) {
 		update = update || slices.Contains(updatable, k) || vectorSettingsOnly(k, st.Fields[k], fields[k])
 	}
-	if update && st.Collection.BulkApplied && !st.Collection.BulkRestored {
-		return nil // upload.bulk holds HNSW off until the load ends: not while it does
-	}
 	g := &Growth{From: "batches of " + fmt.Sprint(obs), To: "batches of " + fmt.Sprint(nbs), Rows: -1, Indexes: indexes, Drop: drop, Update: update}
 	var olds, news []span
 	switch {

@@ -141,8 +141,9 @@ func TestGrown(t *testing.T) {
 		t.Fatalf("payload indexes applied: %+v", st)
 	}
 
-	// Other HNSW settings: the collection is updated in place; not while
-	// upload.bulk holds HNSW off.
+	// Other HNSW settings: the collection is updated in place (also while
+	// upload.bulk holds m at 0: the upsert stage records the new m as the
+	// one to restore).
 	st, f = growState()
 	st.Fields["collection.hnsw"] = `{"m":16}`
 	st.ConfigHash = HashFields(st.Fields)
@@ -187,7 +188,7 @@ func TestGrown(t *testing.T) {
 	st.Fields["collection.hnsw"] = `{"m":16}`
 	st.ConfigHash = HashFields(st.Fields)
 	st.Collection = CollectionState{Ready: true, BulkApplied: true}
-	if g := Grown(st, hn, two); g != nil {
+	if g := Grown(st, hn, two); g == nil || !g.Update || g.Kept == 0 {
 		t.Fatalf("hnsw during a bulk load: %+v", g)
 	}
 

@@ -291,7 +291,18 @@ func (u *Upsert) createIndexes(ctx context.Context) error {
 func (u *Upsert) updateInPlace(ctx context.Context) error {
 	c := u.rt.Config
 	name := c.Collection.Name
-	req := &qdrant.UpdateCollection{CollectionName: name, HnswConfig: hnswDiff(c), OptimizersConfig: optimizersDiff(c), QuantizationConfig: quantizationDiff(c.Collection.Quantization)}
+	hd := hnswDiff(c)
+	// upload.bulk holds m at 0 until the load ends: a new m is what it
+	// restores then, not what the collection gets now.
+	var bulkM *uint64
+	if st := u.coll.Get(); st.BulkApplied && !st.BulkRestored && hd != nil && hd.M != nil {
+		m := *hd.M
+		bulkM, hd.M = &m, nil
+		if hd.EfConstruct == nil && hd.FullScanThreshold == nil && hd.OnDisk == nil {
+			hd = nil
+		}
+	}
+	req := &qdrant.UpdateCollection{CollectionName: name, HnswConfig: hd, OptimizersConfig: optimizersDiff(c), QuantizationConfig: quantizationDiff(c.Collection.Quantization)}
 	vd := map[string]*qdrant.VectorParamsDiff{}
 	for n, v := range c.Collection.Vectors {
 		if v.OnDisk != nil || v.Quantization != nil {
@@ -315,7 +326,12 @@ func (u *Upsert) updateInPlace(ctx context.Context) error {
 		}
 		u.rt.Log.Info("collection updated in place", "collection", name)
 	}
-	return u.coll.Update(func(s *pipeline.CollectionState) { s.Update = false })
+	return u.coll.Update(func(s *pipeline.CollectionState) {
+		s.Update = false
+		if bulkM != nil {
+			s.BulkHNSWM = bulkM
+		}
+	})
 }
 
 // syncIndexes brings a loaded collection's payload indexes to the config

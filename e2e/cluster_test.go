@@ -189,3 +189,62 @@ func TestClusterRestoreTarget(t *testing.T) {
 		t.Fatalf("shard uploads %d then %d", ups, n)
 	}
 }
+
+// Shard snapshot uploads to S3 cut short are not left behind: a
+// --full-refresh takes new shard snapshots and aborts the old uploads,
+// and after another cut, a destination changed to a directory aborts
+// them where they were started (the checkpoint records the store beside
+// each upload).
+func TestClusterShardUploadsLeftAreAborted(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 16, Seed: 8, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	cut := qdrantemu.Faults{TruncateDownloadAfter: 100}
+	peers, _ := testkit.Cluster(t, 3, qdrantemu.Options{Faults: cut})
+	setFaults := func(f qdrantemu.Faults) {
+		for _, p := range peers {
+			p.SetFaults(f)
+		}
+	}
+	s3 := testkit.StartS3(t)
+	s3.Bucket(t, "snaps")
+	e := newEnv(t, qdrantemu.Options{})
+	delete(e.vars, "QDRANT_URL")
+	dir := t.TempDir()
+	toS3 := strings.Replace(clusterYAML(data, peers, "cluster"), "snapshot: { destination: out, scope: cluster }",
+		"snapshot: { destination: \"s3://snaps/c/\", scope: cluster, s3: { endpoint: \""+s3.Endpoint+"\", force_path_style: true, part_size: 5 } }\nupload: { max_attempts: 1 }", 1)
+	cfg := e.load(t, dir, toS3)
+	refresh := pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }}
+	if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err == nil {
+		t.Fatal("the shard uploads were not cut")
+	}
+	if n := s3.Uploads(t, "snaps"); n == 0 {
+		t.Fatal("no upload was left by the cut: the test proves nothing")
+	}
+	setFaults(qdrantemu.Faults{})
+	if _, err := e.apply(t, cfg, refresh); err != nil {
+		t.Fatal(err)
+	}
+	if n := s3.Uploads(t, "snaps"); n != 0 {
+		t.Fatalf("%d unfinished uploads after --full-refresh", n)
+	}
+	objects := len(s3.Objects(t, "snaps"))
+
+	setFaults(cut)
+	if _, err := e.apply(t, cfg, refresh); err == nil {
+		t.Fatal("the second shard uploads were not cut")
+	}
+	if n := s3.Uploads(t, "snaps"); n == 0 {
+		t.Fatal("no upload was left by the second cut")
+	}
+	setFaults(qdrantemu.Faults{})
+	cfg = e.load(t, dir, clusterYAML(data, peers, "cluster"))
+	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || filepath.Dir(sum.SnapshotPath) != filepath.Join(dir, "out") {
+		t.Fatalf("apply to a directory: %v %+v", err, sum)
+	}
+	if n := s3.Uploads(t, "snaps"); n != 0 || len(s3.Objects(t, "snaps")) != objects {
+		t.Fatalf("after the local run: %d unfinished uploads, objects %v", n, s3.Objects(t, "snaps"))
+	}
+}

@@ -54,6 +54,31 @@ type ClusterSnapshotState struct {
 	Shards   map[string]*ShardSnapshotState `json:"shards,omitempty"` // by shard id
 	Manifest string                         `json:"manifest,omitempty"`
 	Done     bool                           `json:"done"`
+	// Abandoned are shard uploads this checkpoint gave up (a new
+	// snapshot, a shard snapshot taken again): the next run aborts them.
+	Abandoned []AbandonedUpload `json:"s3_abandoned_uploads,omitempty"`
+}
+
+// Abandon returns the uploads a reset of this state gives up: those
+// recorded before and every shard's upload in progress.
+func (c *ClusterSnapshotState) Abandon() []AbandonedUpload {
+	if c == nil {
+		return nil
+	}
+	out := slices.Clone(c.Abandoned)
+	for _, k := range SortedKeys(c.Shards) {
+		out = append(out, c.Shards[k].Abandon()...)
+	}
+	return out
+}
+
+// reset is the state a new cluster snapshot starts from: nothing but
+// the uploads this one gives up (nil when there are none).
+func (c *ClusterSnapshotState) reset() *ClusterSnapshotState {
+	if gone := c.Abandon(); len(gone) > 0 {
+		return &ClusterSnapshotState{Abandoned: gone}
+	}
+	return nil
 }
 
 // ShardSnapshotState is one shard's snapshot: requested on its peer (the
@@ -70,8 +95,20 @@ type ShardSnapshotState struct {
 	Path        string     `json:"path,omitempty"` // a file, or s3://BUCKET/KEY
 	SHA256      string     `json:"sha256,omitempty"`
 	Done        bool       `json:"done"`
-	// Upload is the S3 multipart upload of an s3:// destination.
-	Upload *s3up.Progress `json:"s3_upload,omitempty"`
+	// Upload is the S3 multipart upload of an s3:// destination, to
+	// UploadPath in Store (no credentials).
+	Upload     *s3up.Progress `json:"s3_upload,omitempty"`
+	UploadPath string         `json:"s3_upload_path,omitempty"`
+	Store      *s3up.Options  `json:"s3_store,omitempty"`
+}
+
+// Abandon returns the shard's upload in progress, if any, as one to
+// abort (one recorded before its path was: unknown, none).
+func (s *ShardSnapshotState) Abandon() []AbandonedUpload {
+	if s == nil || s.Done || s.Upload == nil || s.Upload.UploadID == "" || s.UploadPath == "" {
+		return nil
+	}
+	return []AbandonedUpload{{Path: s.UploadPath, UploadID: s.Upload.UploadID, Store: s.Store}}
 }
 
 // RestoreState tracks one restore target.

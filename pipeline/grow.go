@@ -261,7 +261,7 @@ func (g *Growth) Apply(s *State, hash string, fields map[string]string) {
 		s.Collection.Update = true
 	}
 	if g.Grew || g.Indexes || g.Update {
-		s.Snapshot, s.Fetch, s.Cluster, s.Restores = SnapshotState{}, FetchState{Abandoned: s.Fetch.Abandon()}, nil, nil
+		s.Snapshot, s.Fetch, s.Cluster, s.Restores = SnapshotState{}, FetchState{Abandoned: s.Fetch.Abandon()}, s.Cluster.reset(), nil
 	}
 }
 

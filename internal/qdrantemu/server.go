@@ -54,8 +54,8 @@ type Faults struct {
 	// SnapshotDelay makes snapshot creation take this long. Creation goes on
 	// in the background even when the caller gives up, as in Qdrant.
 	SnapshotDelay time.Duration
-	// TruncateDownloadAfter drops the connection of a snapshot download after
-	// this many body bytes (0: never).
+	// TruncateDownloadAfter drops the connection of a snapshot download
+	// (collection or shard) after this many body bytes (0: never).
 	TruncateDownloadAfter int64
 	// DownloadRate slows snapshot downloads to this many bytes a second
 	// (0: no limit), so a harness can interrupt a transfer mid-way.

@@ -125,11 +125,14 @@ func (s *Server) restShardSnapshotDownload(w http.ResponseWriter, r *http.Reques
 	fi, _ := f.Stat()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	s.faultMu.Lock()
-	rate := s.faults.DownloadRate
+	rate, limit := s.faults.DownloadRate, s.faults.TruncateDownloadAfter
 	s.faultMu.Unlock()
 	var rw http.ResponseWriter = w
 	if rate > 0 {
 		rw = &throttledWriter{ResponseWriter: w, rate: rate}
+	}
+	if limit > 0 {
+		rw = &truncatingWriter{ResponseWriter: w, left: limit}
 	}
 	s.record(Op{At: start, Kind: "shard-download", Collection: r.PathValue("c")})
 	http.ServeContent(rw, r, fi.Name(), fi.ModTime(), f)

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -132,6 +133,10 @@ func Upload(ctx context.Context, req Request) (string, error) {
 	return sum, nil
 }
 
+// createTimeout bounds the creation of a multipart upload, which a
+// cancelled run lets finish (see once).
+const createTimeout = 30 * time.Second
+
 func once(ctx context.Context, req *Request) (string, error) {
 	p := &req.Progress
 	h := sha256.New()
@@ -142,7 +147,15 @@ func once(ctx context.Context, req *Request) (string, error) {
 	}
 	if p.UploadID == "" {
 		abortStale(ctx, *req, "")
-		out, err := req.S3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &req.Bucket, Key: &req.Key, ContentType: aws.String("application/octet-stream")})
+		// Not cancelled half-way: an upload the store created must reach
+		// Save, or no checkpoint would know to abort it (a run stopped,
+		// or a sibling upload failing, while the request is in flight).
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+		out, err := req.S3.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{Bucket: &req.Bucket, Key: &req.Key, ContentType: aws.String("application/octet-stream")})
+		cancel()
 		if err != nil {
 			return "", retry.Permanent(fmt.Errorf("start the upload to s3://%s/%s: %w", req.Bucket, req.Key, err))
 		}

@@ -218,6 +218,9 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	}
 	cfg := c.rt.Config
 	dir := cfg.Resolve(cfg.Snapshot.Destination)
+	if err := c.abortLeft(ctx); err != nil {
+		return err
+	}
 	if st := c.state.Get(); c.here(st) {
 		if _, err := os.Stat(st.Manifest); err == nil || strings.HasPrefix(st.Manifest, "s3://") {
 			c.summary(st)
@@ -261,6 +264,9 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := c.abortLeft(ctx); err != nil { // shards taken again above
+		return err
+	}
 	if err := c.writeManifest(dir, ids); err != nil {
 		return err
 	}
@@ -287,6 +293,11 @@ func (c *ClusterSnap) shardState(id uint32) pipeline.ShardSnapshotState {
 }
 
 func (c *ClusterSnap) setShard(id uint32, f func(*pipeline.ShardSnapshotState)) error {
+	return c.setShardAll(id, func(_ *pipeline.ClusterSnapshotState, s *pipeline.ShardSnapshotState) { f(s) })
+}
+
+// setShardAll is setShard with the whole state at hand too.
+func (c *ClusterSnap) setShardAll(id uint32, f func(*pipeline.ClusterSnapshotState, *pipeline.ShardSnapshotState)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state.Update(func(st *pipeline.ClusterSnapshotState) {
@@ -297,7 +308,7 @@ func (c *ClusterSnap) setShard(id uint32, f func(*pipeline.ShardSnapshotState)) 
 		if st.Shards[k] == nil {
 			st.Shards[k] = &pipeline.ShardSnapshotState{}
 		}
-		f(st.Shards[k])
+		f(st, st.Shards[k])
 	})
 }
 
@@ -317,7 +328,8 @@ func (c *ClusterSnap) shard(ctx context.Context, dir string, id uint32, peer str
 		if err != nil {
 			return fmt.Errorf("shard %d on %s: %w", id, httpget.Redact(peer), err)
 		}
-		if err := c.setShard(id, func(s *pipeline.ShardSnapshotState) {
+		if err := c.setShardAll(id, func(st *pipeline.ClusterSnapshotState, s *pipeline.ShardSnapshotState) {
+			st.Abandoned = append(st.Abandoned, s.Abandon()...) // aborted once the shards are done
 			*s = pipeline.ShardSnapshotState{Peer: peer, Name: d.Name, Size: d.Size, Checksum: d.Checksum, Points: points}
 		}); err != nil {
 			return err
@@ -370,18 +382,72 @@ func (c *ClusterSnap) toS3(ctx context.Context, id uint32, src string, hdr http.
 		S3: client, Bucket: bucket, Key: key, URL: src, Header: hdr, HTTP: c.rt.HTTP, Size: size, SHA256: strings.ToLower(sh.Checksum),
 		PartSize: int64(cfg.Snapshot.S3.PartSize) << 20, MaxAttempts: cfg.Upload.MaxAttempts, Progress: progress,
 		Save: func(p s3up.Progress) error {
-			return c.setShard(id, func(s *pipeline.ShardSnapshotState) { s.Upload = &p })
+			return c.setShard(id, func(s *pipeline.ShardSnapshotState) {
+				s.Upload, s.UploadPath, s.Store = &p, target, fetch.RecordedStore(c.store())
+			})
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("shard %d: %w", id, err)
 	}
-	return c.setShard(id, func(s *pipeline.ShardSnapshotState) { s.Path, s.SHA256, s.Done, s.Upload = target, sum, true, nil })
+	return c.setShard(id, func(s *pipeline.ShardSnapshotState) {
+		s.Path, s.SHA256, s.Done, s.Upload, s.UploadPath, s.Store = target, sum, true, nil, "", nil
+	})
 }
 
-func (c *ClusterSnap) s3() (*s3.Client, error) {
+func (c *ClusterSnap) s3() (*s3.Client, error) { return s3up.Client(context.Background(), c.store()) }
+
+// store is the configured S3 store.
+func (c *ClusterSnap) store() s3up.Options {
 	o := c.rt.Config.Snapshot.S3
-	return s3up.Client(context.Background(), s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle})
+	return s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}
+}
+
+// s3Target is where shard snapshot name goes in the configured bucket
+// ("" when the destination is not S3).
+func (c *ClusterSnap) s3Target(name string) string {
+	if !c.rt.Config.Snapshot.IsS3() {
+		return ""
+	}
+	bucket, prefix := c.rt.Config.Snapshot.S3Location()
+	return "s3://" + bucket + "/" + prefix + name
+}
+
+// abortLeft aborts the shard uploads the checkpoint gave up and those in
+// progress to another object than the destination now names (it changed,
+// or is a directory now), each in the store it was started in, and
+// forgets them.
+func (c *ClusterSnap) abortLeft(ctx context.Context) error {
+	st := c.state.Get()
+	gone := slices.Clone(st.Abandoned)
+	var shards []string
+	for _, k := range pipeline.SortedKeys(st.Shards) {
+		sh := st.Shards[k]
+		if a := sh.Abandon(); len(a) > 0 && sh.UploadPath != c.s3Target(sh.Name) {
+			gone, shards = append(gone, a...), append(shards, k)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	var current *s3.Client
+	if c.rt.Config.Snapshot.IsS3() {
+		var err error
+		if current, err = c.s3(); err != nil {
+			return err
+		}
+	}
+	fetch.AbortUploads(ctx, c.rt.Log, current, c.store(), gone)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Update(func(s *pipeline.ClusterSnapshotState) {
+		s.Abandoned = nil
+		for _, k := range shards {
+			if sh := s.Shards[k]; sh != nil {
+				sh.Upload, sh.UploadPath, sh.Store = nil, "", nil
+			}
+		}
+	})
 }
 
 // create asks the shard's peer for a snapshot, recording the request

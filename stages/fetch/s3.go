@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,17 +25,6 @@ func (f *Fetch) s3Client(ctx context.Context) (*s3.Client, error) {
 func (f *Fetch) store() s3up.Options {
 	o := f.rt.Config.Snapshot.S3
 	return s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}
-}
-
-// recordedStore is the configured store as the checkpoint records it
-// beside an upload, or nil when its endpoint carries credentials (never
-// written to the state).
-func (f *Fetch) recordedStore() *s3up.Options {
-	o := f.store()
-	if u, err := url.Parse(o.Endpoint); err != nil || u.User != nil {
-		return nil
-	}
-	return &o
 }
 
 // runS3 streams the snapshot from Qdrant into a multipart upload, checks
@@ -90,7 +80,7 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 		MaxAttempts: c.Upload.MaxAttempts, Progress: progress,
 		Save: func(p s3up.Progress) error {
 			return f.state.Update(func(s *pipeline.FetchState) {
-				*s = pipeline.FetchState{Path: target, Upload: &p, Store: f.recordedStore()}
+				*s = pipeline.FetchState{Path: target, Upload: &p, Store: RecordedStore(f.store())}
 			})
 		},
 		OnBytes: func(done, total int64) { f.rt.Events.Progress(f.node, done, total, "bytes") },
@@ -119,19 +109,32 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 // abortLeft aborts multipart uploads the checkpoint no longer needs:
 // those it gave up (FetchState.Abandoned) and one in progress for
 // another object than the one this run uploads (the snapshot or the
-// destination changed). Each is aborted in the store it was started in:
-// current, the configured store's client (nil when the destination is
-// not S3 any more), or one built from the store the checkpoint recorded.
-// Then they are forgotten. One that cannot be aborted (gone already,
-// no credentials for that store, its store unknown) is logged with the
-// command that aborts it, for a lifecycle rule or a manual abort.
+// destination changed), then forgets them (see AbortUploads). current is
+// the configured store's client, nil when the destination is not S3.
 func (f *Fetch) abortLeft(ctx context.Context, current *s3.Client, gone []pipeline.AbandonedUpload) error {
 	if len(gone) == 0 {
 		return nil
 	}
+	AbortUploads(ctx, f.rt.Log, current, f.store(), gone)
+	return f.state.Update(func(s *pipeline.FetchState) {
+		s.Abandoned = nil
+		if s.Upload != nil && slices.ContainsFunc(gone, func(a pipeline.AbandonedUpload) bool { return a.UploadID == s.Upload.UploadID }) {
+			s.Upload, s.Store = nil, nil
+		}
+	})
+}
+
+// AbortUploads aborts multipart uploads a checkpoint no longer needs,
+// each in the store it was started in: current (the client of the
+// configured store, whose options are store; nil when the destination is
+// not S3), or one built from the store the checkpoint recorded beside
+// the upload. One that cannot be aborted (gone already, no credentials
+// for that store, its store unknown) is logged with the command that
+// aborts it, for a lifecycle rule or a manual abort.
+func AbortUploads(ctx context.Context, log *slog.Logger, current *s3.Client, store s3up.Options, gone []pipeline.AbandonedUpload) {
 	clients := map[s3up.Options]*s3.Client{}
 	if current != nil {
-		clients[f.store()] = current
+		clients[store] = current
 	}
 	for _, a := range gone {
 		bucket, key, ok := strings.Cut(strings.TrimPrefix(a.Path, "s3://"), "/")
@@ -139,17 +142,16 @@ func (f *Fetch) abortLeft(ctx context.Context, current *s3.Client, gone []pipeli
 			continue
 		}
 		var err error
-		store := a.Store
-		if store == nil && current != nil {
-			o := f.store() // recorded before stores were: the configured one
-			store = &o
+		where := a.Store
+		if where == nil && current != nil {
+			where = &store // recorded before stores were: the configured one
 		}
 		var client *s3.Client
-		if store == nil {
+		if where == nil {
 			err = fmt.Errorf("the checkpoint does not record which S3 store it is in, and the destination is no longer S3")
-		} else if client = clients[*store]; client == nil {
-			if client, err = s3up.Client(ctx, *store); err == nil {
-				clients[*store] = client
+		} else if client = clients[*where]; client == nil {
+			if client, err = s3up.Client(ctx, *where); err == nil {
+				clients[*where] = client
 			}
 		}
 		if err == nil {
@@ -157,21 +159,24 @@ func (f *Fetch) abortLeft(ctx context.Context, current *s3.Client, gone []pipeli
 		}
 		if err != nil {
 			cmd := fmt.Sprintf("aws s3api abort-multipart-upload --bucket %s --key %s --upload-id %s", bucket, key, a.UploadID)
-			if store != nil && store.Endpoint != "" {
-				cmd += " --endpoint-url " + store.Endpoint
+			if where != nil && where.Endpoint != "" {
+				cmd += " --endpoint-url " + where.Endpoint
 			}
-			f.rt.Log.Warn("could not abort a multipart upload this checkpoint no longer needs; a bucket lifecycle rule or this command removes it",
+			log.Warn("could not abort a multipart upload this checkpoint no longer needs; a bucket lifecycle rule or this command removes it",
 				"object", a.Path, "upload_id", a.UploadID, "command", cmd, "error", err)
 			continue
 		}
-		f.rt.Log.Info("aborted a multipart upload this checkpoint no longer needs", "object", a.Path)
+		log.Info("aborted a multipart upload this checkpoint no longer needs", "object", a.Path)
 	}
-	return f.state.Update(func(s *pipeline.FetchState) {
-		s.Abandoned = nil
-		if s.Upload != nil && slices.ContainsFunc(gone, func(a pipeline.AbandonedUpload) bool { return a.UploadID == s.Upload.UploadID }) {
-			s.Upload, s.Store = nil, nil
-		}
-	})
+}
+
+// RecordedStore is store as a checkpoint records it beside an upload, or
+// nil when its endpoint carries credentials (never written to a state).
+func RecordedStore(store s3up.Options) *s3up.Options {
+	if u, err := url.Parse(store.Endpoint); err != nil || u.User != nil {
+		return nil
+	}
+	return &store
 }
 
 func (f *Fetch) putManifest(ctx context.Context, client *s3.Client, bucket, key, name string, size int64, sum string) error {

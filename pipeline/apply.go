@@ -242,7 +242,9 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 	case !existed || opts.FullRefresh:
 		rows := cur.ShardRows
 		sf.Reset(cfg.Name, hash, fields)
-		sf.Update(func(s *State) { s.ShardRows, s.Fetch.Abandoned, s.Cluster = rows, cur.Fetch.Abandon(), cur.Cluster.reset() })
+		sf.Update(func(s *State) {
+			s.ShardRows, s.Fetch.Abandoned, s.Cluster = rows, cur.Fetch.Abandon(), cur.Cluster.reset()
+		})
 		// Verified downloads stay valid across a refresh: keep their records
 		// (for sources whose URL is unchanged) so no byte is fetched twice.
 		sf.Update(func(s *State) {

@@ -240,6 +240,9 @@ func TestClusterShardUploadsLeftAreAborted(t *testing.T) {
 	}
 	setFaults(qdrantemu.Faults{})
 	cfg = e.load(t, dir, clusterYAML(data, peers, "cluster"))
+	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || !strings.Contains(rep.Text(), "multipart upload(s) of shard snapshots the checkpoint no longer needs (s3://snaps/c/clus-shard-") {
+		t.Fatalf("plan: %v\n%s", err, rep.Text())
+	}
 	sum, err := e.apply(t, cfg, pipeline.ApplyOptions{})
 	if err != nil || filepath.Dir(sum.SnapshotPath) != filepath.Join(dir, "out") {
 		t.Fatalf("apply to a directory: %v %+v", err, sum)

@@ -109,6 +109,9 @@ func (c *ClusterSnap) Describe() []string {
 
 // Plan says what apply would do.
 func (c *ClusterSnap) Plan(ctx context.Context, pc *pipeline.PlanContext) error {
+	if gone, _ := c.left(c.state.Get()); len(gone) > 0 {
+		pc.Action("abort %d multipart upload(s) of shard snapshots the checkpoint no longer needs (%s, …)", len(gone), gone[0].Path)
+	}
 	if c.here(c.state.Get()) {
 		return nil
 	}
@@ -413,20 +416,25 @@ func (c *ClusterSnap) s3Target(name string) string {
 	return "s3://" + bucket + "/" + prefix + name
 }
 
-// abortLeft aborts the shard uploads the checkpoint gave up and those in
-// progress to another object than the destination now names (it changed,
-// or is a directory now), each in the store it was started in, and
-// forgets them.
-func (c *ClusterSnap) abortLeft(ctx context.Context) error {
-	st := c.state.Get()
-	gone := slices.Clone(st.Abandoned)
-	var shards []string
+// left returns the uploads abortLeft aborts, and the shards whose
+// uploads are among them.
+func (c *ClusterSnap) left(st pipeline.ClusterSnapshotState) (gone []pipeline.AbandonedUpload, shards []string) {
+	gone = slices.Clone(st.Abandoned)
 	for _, k := range pipeline.SortedKeys(st.Shards) {
 		sh := st.Shards[k]
 		if a := sh.Abandon(); len(a) > 0 && sh.UploadPath != c.s3Target(sh.Name) {
 			gone, shards = append(gone, a...), append(shards, k)
 		}
 	}
+	return gone, shards
+}
+
+// abortLeft aborts the shard uploads the checkpoint gave up and those in
+// progress to another object than the destination now names (it changed,
+// or is a directory now), each in the store it was started in, and
+// forgets them.
+func (c *ClusterSnap) abortLeft(ctx context.Context) error {
+	gone, shards := c.left(c.state.Get())
 	if len(gone) == 0 {
 		return nil
 	}

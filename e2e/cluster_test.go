@@ -129,6 +129,28 @@ func TestClusterScopeSnapshot(t *testing.T) {
 	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
 		t.Fatalf("plan after the new destination: %v\n%s", err, rep.Text())
 	}
+	// Stopped after its shards were written and before the manifest, then
+	// another destination: the shards are taken again there, so the
+	// manifest lists only files beside it.
+	sf, _, err := pipeline.OpenState(filepath.Join(dir, ".snappipe", "clus.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf.Update(func(s *pipeline.State) { s.Cluster.Done, s.Cluster.Manifest = false, "" })
+	cfg.Snapshot.Destination = "third"
+	sum3, err := e.apply(t, cfg, pipeline.ApplyOptions{})
+	if err != nil || filepath.Dir(sum3.SnapshotPath) != filepath.Join(dir, "third") {
+		t.Fatalf("apply after a stop before the manifest: %v %+v", err, sum3)
+	}
+	var m3 pipeline.ClusterManifest
+	if b, err := os.ReadFile(sum3.SnapshotPath); err != nil || json.Unmarshal(b, &m3) != nil || len(m3.Shards) != 6 || m3.Points != 900 {
+		t.Fatalf("manifest after a stop before the manifest: %v %+v", err, m3)
+	}
+	for _, s := range m3.Shards {
+		if _, err := os.Stat(filepath.Join(dir, "third", s.File)); err != nil || fileSHA(t, filepath.Join(dir, "third", s.File)) != s.SHA256 {
+			t.Fatalf("shard %d is not beside the manifest: %v", s.ShardID, err)
+		}
+	}
 	// Peers missing from qdrant.peers: the shards they hold are named.
 	cfg2 := e.load(t, t.TempDir(), clusterYAML(data, peers[:2], "cluster"))
 	cfg2.Qdrant.URL = peers[0].URL()

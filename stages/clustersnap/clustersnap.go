@@ -229,11 +229,17 @@ func (c *ClusterSnap) Run(ctx context.Context, sio pipeline.StageIO) error {
 			c.summary(st)
 			return sio.Emit(ctx, c.file(st))
 		}
-	} else if st.Done {
-		// The destination changed since: new shard snapshots go there
-		// (the files at the old one are left as they are).
-		c.rt.Log.Info("snapshot.destination changed since the last cluster snapshot: taking a new one", "was", st.Manifest)
-		if err := c.state.Update(func(s *pipeline.ClusterSnapshotState) { *s = pipeline.ClusterSnapshotState{} }); err != nil {
+	} else if was := c.moved(st, dir); st.Done || was != "" {
+		// The destination changed since (after the manifest, or after a
+		// shard was written and before the manifest): new shard snapshots
+		// go there, so the manifest lists only files beside it (the files
+		// at the old one are left as they are; uploads in progress are
+		// aborted once the shards are done).
+		if st.Done {
+			was = st.Manifest
+		}
+		c.rt.Log.Info("snapshot.destination changed since the last cluster snapshot: taking a new one", "was", was)
+		if err := c.state.Update(func(s *pipeline.ClusterSnapshotState) { *s = pipeline.ClusterSnapshotState{Abandoned: s.Abandon()} }); err != nil {
 			return err
 		}
 	}
@@ -414,6 +420,23 @@ func (c *ClusterSnap) s3Target(name string) string {
 	}
 	bucket, prefix := c.rt.Config.Snapshot.S3Location()
 	return "s3://" + bucket + "/" + prefix + name
+}
+
+// moved returns where a shard of st was written when that is not where
+// the destination (dir, or the configured bucket) puts it now; "" when
+// every written shard is in place.
+func (c *ClusterSnap) moved(st pipeline.ClusterSnapshotState, dir string) string {
+	for _, k := range pipeline.SortedKeys(st.Shards) {
+		sh := st.Shards[k]
+		want := filepath.Join(dir, sh.Name)
+		if c.rt.Config.Snapshot.IsS3() {
+			want = c.s3Target(sh.Name)
+		}
+		if sh.Done && sh.Path != want {
+			return sh.Path
+		}
+	}
+	return ""
 }
 
 // left returns the uploads abortLeft aborts, and the shards whose

@@ -117,15 +117,7 @@ func TestClusterScopeSnapshot(t *testing.T) {
 	if err != nil || filepath.Dir(sum2.SnapshotPath) != filepath.Join(dir, "elsewhere") {
 		t.Fatalf("apply, new destination: %v %+v", err, sum2)
 	}
-	var m2 pipeline.ClusterManifest
-	if b, err := os.ReadFile(sum2.SnapshotPath); err != nil || json.Unmarshal(b, &m2) != nil || len(m2.Shards) != 6 || m2.Points != 900 {
-		t.Fatalf("manifest at the new destination: %v %+v", err, m2)
-	}
-	for _, s := range m2.Shards {
-		if fileSHA(t, filepath.Join(dir, "elsewhere", s.File)) != s.SHA256 {
-			t.Fatalf("shard %d file at the new destination does not match its SHA-256", s.ShardID)
-		}
-	}
+	checkManifestBeside(t, "the new destination", sum2.SnapshotPath)
 	if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || rep.Pending() {
 		t.Fatalf("plan after the new destination: %v\n%s", err, rep.Text())
 	}
@@ -142,21 +134,29 @@ func TestClusterScopeSnapshot(t *testing.T) {
 	if err != nil || filepath.Dir(sum3.SnapshotPath) != filepath.Join(dir, "third") {
 		t.Fatalf("apply after a stop before the manifest: %v %+v", err, sum3)
 	}
-	var m3 pipeline.ClusterManifest
-	if b, err := os.ReadFile(sum3.SnapshotPath); err != nil || json.Unmarshal(b, &m3) != nil || len(m3.Shards) != 6 || m3.Points != 900 {
-		t.Fatalf("manifest after a stop before the manifest: %v %+v", err, m3)
-	}
-	for _, s := range m3.Shards {
-		if _, err := os.Stat(filepath.Join(dir, "third", s.File)); err != nil || fileSHA(t, filepath.Join(dir, "third", s.File)) != s.SHA256 {
-			t.Fatalf("shard %d is not beside the manifest: %v", s.ShardID, err)
-		}
-	}
+	checkManifestBeside(t, "after a stop before the manifest", sum3.SnapshotPath)
 	// Peers missing from qdrant.peers: the shards they hold are named.
 	cfg2 := e.load(t, t.TempDir(), clusterYAML(data, peers[:2], "cluster"))
 	cfg2.Qdrant.URL = peers[0].URL()
 	_, err = e.apply(t, cfg2, pipeline.ApplyOptions{FullRefresh: true, ConfirmRecreate: func(string, uint64) error { return nil }})
 	if err == nil || !strings.Contains(err.Error(), "shards 2, 5 of 6 are on no peer listed in qdrant.peers") {
 		t.Fatalf("missing peer: %v", err)
+	}
+}
+
+// checkManifestBeside checks that the cluster manifest at path lists the
+// 6 shards and 900 points, each shard file beside it with its SHA-256.
+func checkManifestBeside(t *testing.T, what, path string) {
+	t.Helper()
+	var m pipeline.ClusterManifest
+	if b, err := os.ReadFile(path); err != nil || json.Unmarshal(b, &m) != nil || len(m.Shards) != 6 || m.Points != 900 {
+		t.Fatalf("manifest, %s: %v %+v", what, err, m)
+	}
+	for _, s := range m.Shards {
+		f := filepath.Join(filepath.Dir(path), s.File)
+		if _, err := os.Stat(f); err != nil || fileSHA(t, f) != s.SHA256 {
+			t.Fatalf("%s: shard %d is not beside the manifest with its SHA-256: %v", what, s.ShardID, err)
+		}
 	}
 }
 

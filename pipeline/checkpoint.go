@@ -227,6 +227,16 @@ func (f FetchState) Abandon() []AbandonedUpload {
 	return out
 }
 
+// LeftFor returns the uploads a fetch to target aborts before it
+// uploads: those given up, and the one in progress when it is for
+// another object (the snapshot or the destination changed).
+func (f FetchState) LeftFor(target string) []AbandonedUpload {
+	if f.Path != target {
+		return f.Abandon()
+	}
+	return f.Abandoned
+}
+
 // Acked reports whether batch seq is acknowledged.
 func (u UpsertState) Acked(seq int64) bool {
 	if seq < u.Watermark {

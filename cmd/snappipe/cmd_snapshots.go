@@ -104,7 +104,7 @@ type destSnap struct {
 
 func s3Of(cfg *config.Config) (*s3.Client, error) {
 	o := cfg.Snapshot.S3
-	return s3up.Client(context.Background(), s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle})
+	return s3up.Client(context.Background(), s3up.OptionsOf(o))
 }
 
 // destination lists the collection's snapshots at the destination and

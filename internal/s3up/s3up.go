@@ -31,6 +31,7 @@ import (
 
 	"github.com/snappipe/snappipe/internal/httpget"
 	"github.com/snappipe/snappipe/internal/retry"
+	"github.com/snappipe/snappipe/pipeline/config"
 )
 
 // Options reach the store.
@@ -38,6 +39,11 @@ type Options struct {
 	Endpoint       string `json:"endpoint,omitempty"`
 	Region         string `json:"region,omitempty"`
 	ForcePathStyle bool   `json:"force_path_style,omitempty"`
+}
+
+// OptionsOf is the store a config's snapshot.s3 names.
+func OptionsOf(o config.S3Config) Options {
+	return Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}
 }
 
 // Client builds an S3 client from the SDK's default chain (environment,

@@ -409,7 +409,7 @@ func (c *ClusterSnap) s3() (*s3.Client, error) { return s3up.Client(context.Back
 // store is the configured S3 store.
 func (c *ClusterSnap) store() s3up.Options {
 	o := c.rt.Config.Snapshot.S3
-	return s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}
+	return s3up.OptionsOf(o)
 }
 
 // s3Target is where shard snapshot name goes in the configured bucket

@@ -47,12 +47,8 @@ func (f *Fetch) planFetch(ctx context.Context, pc *pipeline.PlanContext) error {
 		if err := f.checkBucket(ctx); err != nil {
 			pc.Problem("snapshot.destination: %v", err)
 		}
-		gone := st.Abandoned
-		if st.Path != f.target(path.Base(st.Path)) {
-			gone = st.Abandon()
-		}
-		if n := len(gone); n > 0 {
-			pc.Action("abort %d multipart upload(s) of snapshots the checkpoint gave up (%s, …)", n, gone[0].Path)
+		if gone := st.LeftFor(f.target(path.Base(st.Path))); len(gone) > 0 {
+			pc.Action("abort %d multipart upload(s) of snapshots the checkpoint gave up (%s, …)", len(gone), gone[0].Path)
 		}
 		pc.Action("stream the snapshot from the server into a multipart upload to %s, verify its SHA-256, then complete it and write the manifest", f.rt.Config.Snapshot.Destination)
 		return nil

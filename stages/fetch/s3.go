@@ -24,7 +24,7 @@ func (f *Fetch) s3Client(ctx context.Context) (*s3.Client, error) {
 // store is the configured S3 store.
 func (f *Fetch) store() s3up.Options {
 	o := f.rt.Config.Snapshot.S3
-	return s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}
+	return s3up.OptionsOf(o)
 }
 
 // runS3 streams the snapshot from Qdrant into a multipart upload, checks
@@ -42,11 +42,7 @@ func (f *Fetch) runS3(ctx context.Context, snap *pipeline.SnapshotReady) error {
 		return err
 	}
 	st := f.state.Get()
-	gone := st.Abandoned
-	if st.Path != target {
-		gone = st.Abandon() // and the one in progress for another object
-	}
-	if err := f.abortLeft(ctx, client, gone); err != nil {
+	if err := f.abortLeft(ctx, client, st.LeftFor(target)); err != nil {
 		return err
 	}
 	st = f.state.Get()

@@ -178,7 +178,7 @@ func (r *Restore) runCluster(ctx context.Context, snap *pipeline.SnapshotFile, t
 		b, err = os.ReadFile(snap.Path)
 	} else {
 		o := r.rt.Config.Snapshot.S3
-		if files.S3, err = s3up.Client(ctx, s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle}); err != nil {
+		if files.S3, err = s3up.Client(ctx, s3up.OptionsOf(o)); err != nil {
 			return err
 		}
 		files.Bucket = snap.Bucket
@@ -225,7 +225,7 @@ func (r *Restore) tgt() qrestore.Target {
 // presign gives the target a one-hour URL of the S3 object.
 func (r *Restore) presign(ctx context.Context, snap *pipeline.SnapshotFile) (string, error) {
 	o := r.rt.Config.Snapshot.S3
-	client, err := s3up.Client(ctx, s3up.Options{Endpoint: o.Endpoint, Region: o.Region, ForcePathStyle: o.ForcePathStyle})
+	client, err := s3up.Client(ctx, s3up.OptionsOf(o))
 	if err != nil {
 		return "", err
 	}

@@ -273,3 +273,56 @@ func TestClusterShardUploadsLeftAreAborted(t *testing.T) {
 		t.Fatalf("after the local run: %d unfinished uploads, objects %v", n, s3.Objects(t, "snaps"))
 	}
 }
+
+// snapshot.scope changed while S3 uploads of the other scope's snapshot
+// stage were left (a cut download): the stage of the new scope aborts
+// them (apply hands them over) and plan lists them, both ways.
+func TestS3UploadsLeftWhenTheScopeChangesAreAborted(t *testing.T) {
+	data := t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 16, Seed: 9, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	cut := qdrantemu.Faults{TruncateDownloadAfter: 100}
+	peers, _ := testkit.Cluster(t, 3, qdrantemu.Options{})
+	setFaults := func(f qdrantemu.Faults) {
+		for _, p := range peers {
+			p.SetFaults(f)
+		}
+	}
+	s3 := testkit.StartS3(t)
+	s3.Bucket(t, "snaps")
+	e := newEnv(t, qdrantemu.Options{})
+	delete(e.vars, "QDRANT_URL")
+	dir := t.TempDir()
+	toS3 := func(scope string) string {
+		return strings.Replace(clusterYAML(data, peers, scope), "snapshot: { destination: out, scope: "+scope+" }",
+			"snapshot: { destination: \"s3://snaps/c/\", scope: "+scope+", s3: { endpoint: \""+s3.Endpoint+"\", force_path_style: true, part_size: 5 } }\nupload: { max_attempts: 1 }", 1)
+	}
+	for _, c := range []struct{ from, to, plan string }{
+		{"cluster", "collection", "multipart upload(s) to S3 that the checkpoint started and no longer needs (s3://snaps/c/clus-shard-"},
+		{"collection", "cluster", "multipart upload(s) of shard snapshots the checkpoint no longer needs (s3://snaps/c/clus-"},
+	} {
+		setFaults(cut)
+		if _, err := e.apply(t, e.load(t, dir, toS3(c.from)), pipeline.ApplyOptions{}); err == nil {
+			t.Fatalf("%s: the upload was not cut", c.from)
+		}
+		if n := s3.Uploads(t, "snaps"); n == 0 {
+			t.Fatalf("%s: no upload was left by the cut: the test proves nothing", c.from)
+		}
+		setFaults(qdrantemu.Faults{})
+		cfg := e.load(t, dir, clusterYAML(data, peers, c.to))
+		if rep, err := pipeline.PlanRun(context.Background(), cfg, all.Registry(), ""); err != nil || !strings.Contains(rep.Text(), c.plan) {
+			t.Fatalf("%s → %s: plan: %v\n%s", c.from, c.to, err, rep.Text())
+		}
+		if _, err := e.apply(t, cfg, pipeline.ApplyOptions{}); err != nil {
+			t.Fatalf("%s → %s: %v", c.from, c.to, err)
+		}
+		if n := s3.Uploads(t, "snaps"); n != 0 {
+			t.Fatalf("%s → %s: %d unfinished uploads after the run", c.from, c.to, n)
+		}
+		state, _ := os.ReadFile(filepath.Join(dir, ".snappipe", "clus.state.json"))
+		if strings.Contains(string(state), "s3_upload") || strings.Contains(string(state), "s3_abandoned") {
+			t.Fatalf("%s → %s: the state still holds uploads:\n%s", c.from, c.to, state)
+		}
+	}
+}

@@ -275,6 +275,13 @@ func Apply(ctx context.Context, cfg *config.Config, reg *Registry, opts ApplyOpt
 		opts.Log.Info("resuming from checkpoint", "state", sf.Path, "batches_acked", cur.Upsert.AckedCount())
 	}
 	sf.Update(func(s *State) { s.Layout = layout.Record() })
+	if fetch, cluster := plan.Has(KindFetch), plan.Has(KindClusterSnapshot); fetch || cluster {
+		sf.Update(func(s *State) {
+			if s.HandOverUploads(fetch, cluster) {
+				opts.Log.Info("snapshot.scope changed: the S3 uploads the other scope's snapshot left are aborted by this one's")
+			}
+		})
+	}
 	if err := sf.Flush(); err != nil {
 		return nil, err
 	}

@@ -81,6 +81,45 @@ func (c *ClusterSnapshotState) reset() *ClusterSnapshotState {
 	return nil
 }
 
+// HandOverUploads gives the S3 multipart uploads left by the snapshot
+// stage of one snapshot.scope to the stage of the other, when only that
+// one is in the plan (the scope changed): the fetch stage's (collection
+// scope) to the cluster snapshot's record, or the other way round. The
+// stage that runs aborts them with its own (its Abandoned list); each
+// records the store it was started in. It reports whether it moved any.
+func (s *State) HandOverUploads(fetch, cluster bool) bool {
+	switch {
+	case cluster && !fetch:
+		gone := s.Fetch.Abandon()
+		if len(gone) == 0 {
+			return false
+		}
+		if s.Cluster == nil {
+			s.Cluster = &ClusterSnapshotState{}
+		}
+		s.Cluster.Abandoned = append(s.Cluster.Abandoned, gone...)
+		s.Fetch.Abandoned = nil
+		if !s.Fetch.Done {
+			s.Fetch.Upload, s.Fetch.Store = nil, nil
+		}
+		return true
+	case fetch && !cluster && s.Cluster != nil:
+		gone := s.Cluster.Abandon()
+		if len(gone) == 0 {
+			return false
+		}
+		s.Fetch.Abandoned = append(s.Fetch.Abandoned, gone...)
+		s.Cluster.Abandoned = nil
+		for _, sh := range s.Cluster.Shards {
+			if len(sh.Abandon()) > 0 {
+				sh.Upload, sh.UploadPath, sh.Store = nil, "", nil
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // ShardSnapshotState is one shard's snapshot: requested on its peer (the
 // names listed before, so a resumed run finds its own instead of creating
 // another), then downloaded and verified.

@@ -137,6 +137,16 @@ func (p *Plan) wire() (*Plan, error) {
 }
 
 // String renders the DAG, one node per line in topological order.
+// Has reports whether the plan has a node of kind.
+func (p *Plan) Has(kind string) bool {
+	for _, n := range p.Nodes {
+		if n.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Plan) String() string {
 	var b strings.Builder
 	for _, id := range p.Order {

@@ -70,6 +70,13 @@ func PlanRunWith(ctx context.Context, cfg *config.Config, reg *Registry, opts Ap
 		fresh = true
 		sf = EmptyState()
 	}
+	if changed == "" {
+		// As apply would: the uploads the other snapshot.scope left go
+		// to this one's snapshot stage, whose plan lists them.
+		if s := sf.Snapshot(); s.HandOverUploads(p.Has(KindFetch), p.Has(KindClusterSnapshot)) {
+			sf = &StateFile{s: s}
+		}
+	}
 	client, ep, err := qdrantconn.Connect(cfg)
 	if err != nil {
 		return nil, err

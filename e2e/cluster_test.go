@@ -217,22 +217,31 @@ func TestClusterRestoreTarget(t *testing.T) {
 // and after another cut, a destination changed to a directory aborts
 // them where they were started (the checkpoint records the store beside
 // each upload).
-func TestClusterShardUploadsLeftAreAborted(t *testing.T) {
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 300, Dim: 16, Seed: 8, Out: data}); err != nil {
+// clusterS3Env is the set-up of the tests of cluster snapshots to S3:
+// 300 sample rows, three peers (with faults set by setFaults), an S3
+// server with bucket "snaps", and the environment (no QDRANT_URL).
+func clusterS3Env(t *testing.T, seed uint64) (data string, peers []*qdrantemu.Server, setFaults func(qdrantemu.Faults), s3 *testkit.S3, e *env) {
+	data = t.TempDir()
+	if err := sample.Generate(sample.Options{Rows: 300, Dim: 16, Seed: seed, Out: data}); err != nil {
 		t.Fatal(err)
 	}
-	cut := qdrantemu.Faults{TruncateDownloadAfter: 100}
-	peers, _ := testkit.Cluster(t, 3, qdrantemu.Options{Faults: cut})
-	setFaults := func(f qdrantemu.Faults) {
+	peers, _ = testkit.Cluster(t, 3, qdrantemu.Options{})
+	setFaults = func(f qdrantemu.Faults) {
 		for _, p := range peers {
 			p.SetFaults(f)
 		}
 	}
-	s3 := testkit.StartS3(t)
+	s3 = testkit.StartS3(t)
 	s3.Bucket(t, "snaps")
-	e := newEnv(t, qdrantemu.Options{})
+	e = newEnv(t, qdrantemu.Options{})
 	delete(e.vars, "QDRANT_URL")
+	return data, peers, setFaults, s3, e
+}
+
+func TestClusterShardUploadsLeftAreAborted(t *testing.T) {
+	data, peers, setFaults, s3, e := clusterS3Env(t, 8)
+	cut := qdrantemu.Faults{TruncateDownloadAfter: 100}
+	setFaults(cut)
 	dir := t.TempDir()
 	toS3 := strings.Replace(clusterYAML(data, peers, "cluster"), "snapshot: { destination: out, scope: cluster }",
 		"snapshot: { destination: \"s3://snaps/c/\", scope: cluster, s3: { endpoint: \""+s3.Endpoint+"\", force_path_style: true, part_size: 5 } }\nupload: { max_attempts: 1 }", 1)
@@ -278,21 +287,8 @@ func TestClusterShardUploadsLeftAreAborted(t *testing.T) {
 // stage were left (a cut download): the stage of the new scope aborts
 // them (apply hands them over) and plan lists them, both ways.
 func TestS3UploadsLeftWhenTheScopeChangesAreAborted(t *testing.T) {
-	data := t.TempDir()
-	if err := sample.Generate(sample.Options{Rows: 300, Dim: 16, Seed: 9, Out: data}); err != nil {
-		t.Fatal(err)
-	}
+	data, peers, setFaults, s3, e := clusterS3Env(t, 9)
 	cut := qdrantemu.Faults{TruncateDownloadAfter: 100}
-	peers, _ := testkit.Cluster(t, 3, qdrantemu.Options{})
-	setFaults := func(f qdrantemu.Faults) {
-		for _, p := range peers {
-			p.SetFaults(f)
-		}
-	}
-	s3 := testkit.StartS3(t)
-	s3.Bucket(t, "snaps")
-	e := newEnv(t, qdrantemu.Options{})
-	delete(e.vars, "QDRANT_URL")
 	dir := t.TempDir()
 	toS3 := func(scope string) string {
 		return strings.Replace(clusterYAML(data, peers, scope), "snapshot: { destination: out, scope: "+scope+" }",

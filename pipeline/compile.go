@@ -136,7 +136,6 @@ func (p *Plan) wire() (*Plan, error) {
 	return p, nil
 }
 
-// String renders the DAG, one node per line in topological order.
 // Has reports whether the plan has a node of kind.
 func (p *Plan) Has(kind string) bool {
 	for _, n := range p.Nodes {
@@ -147,6 +146,7 @@ func (p *Plan) Has(kind string) bool {
 	return false
 }
 
+// String renders the DAG, one node per line in topological order.
 func (p *Plan) String() string {
 	var b strings.Builder
 	for _, id := range p.Order {

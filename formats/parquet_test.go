@@ -2,16 +2,21 @@ package formats_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/klauspost/compress/snappy"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/snappipe/snappipe/internal/finite"
+	"github.com/snappipe/snappipe/internal/pq"
 	"github.com/snappipe/snappipe/pipeline"
 	"github.com/snappipe/snappipe/pipeline/config"
 )
@@ -55,7 +60,7 @@ func TestParquetBlocksOfPagedVectors(t *testing.T) {
 						if err := rr.Read(blk); err != nil {
 							t.Fatalf("%s, block at %d: %v", where, s, err)
 						}
-						v := blk.Vectors["emb"]
+						v := blk.Floats("emb")
 						if len(v) != blk.N*48 {
 							t.Fatalf("%s, block at %d: %d values for %d rows", where, s, len(v), blk.N)
 						}
@@ -144,7 +149,7 @@ func TestParquetBadRowInABlock(t *testing.T) {
 			blk := &pipeline.RowBlock{Start: int64(s), N: 8}
 			if got = rr.Read(blk); got == nil {
 				for i := 0; i < 8; i++ {
-					if v := blk.Vectors["vec"][i*width]; v != float32((s+i)*100) {
+					if v := blk.Floats("vec")[i*width]; v != float32((s+i)*100) {
 						t.Fatalf("%+v: row %d starts with %v", c, s+i, v)
 					}
 				}
@@ -221,11 +226,118 @@ func TestParquetNonFiniteFoundWhileReading(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, ok := blk.NonFinite["vec"]
-			if want := finite.First(blk.Vectors["vec"]); !ok || got != want {
+			if want := finite.First(blk.Floats("vec")); !ok || got != want {
 				t.Fatalf("iteration %d (w %d, bad %v), block at %d of %d: NonFinite %d (%v), a scan finds %d", iter, w, bad, s, bs, got, ok, want)
 			}
 			blk.Done()
 		}
 		rr.Close()
+	}
+}
+
+// fragSnappy writes Snappy as pyarrow's C++ library does: each 64 KiB of
+// input compressed on its own (one literal when it does not compress,
+// copies where it repeats), all in one block.
+type fragSnappy struct{}
+
+func (fragSnappy) String() string                            { return "SNAPPY (64 KiB fragments)" }
+func (fragSnappy) CompressionCodec() format.CompressionCodec { return format.Snappy }
+func (fragSnappy) Decode(dst, src []byte) ([]byte, error)    { return snappy.Decode(dst[:cap(dst)], src) }
+func (fragSnappy) Encode(dst, src []byte) ([]byte, error) {
+	dst = binary.AppendUvarint(dst[:0], uint64(len(src)))
+	for len(src) > 0 {
+		frag := src[:min(len(src), 64<<10)]
+		b := snappy.Encode(nil, frag)
+		_, k := binary.Uvarint(b)
+		dst, src = append(dst, b[k:]...), src[len(frag):]
+	}
+	return dst, nil
+}
+
+// Pages whose Snappy block is many literals (pyarrow's 64 KiB fragments)
+// and a few copies (rows that repeat) are read without decompressing
+// their literals: rows are borrowed from the bytes read, a row split
+// between two literals is gathered. Every value comes back bit for bit,
+// while blocks hold their rows (none is given back before the end), with
+// payload read ahead (blocks borrow the pages) and with an id read by
+// Next (rows copied); once the blocks are released, no page buffer is
+// left in use.
+func TestParquetVectorsFromSnappyFragments(t *testing.T) {
+	const rows, width = 1500, 768
+	type row struct {
+		ID  int64     `parquet:"id"`
+		Emb []float32 `parquet:"emb,list"`
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	want := make([][]float32, rows)
+	for i := range want {
+		if i%7 == 3 {
+			want[i] = want[i-1] // a repeat: copy elements in the block
+			continue
+		}
+		want[i] = make([]float32, width)
+		for j := range want[i] {
+			want[i][j] = math.Float32frombits(r.Uint32()&^(0xFF<<23) | uint32(100+r.IntN(50))<<23)
+		}
+	}
+	for _, v1 := range []bool{true, false} {
+		var buf bytes.Buffer
+		opts := []parquet.WriterOption{parquet.Compression(fragSnappy{}), parquet.PageBufferSize(1 << 20)}
+		if v1 {
+			opts = append(opts, parquet.DataPageVersion(1))
+		}
+		w := parquet.NewGenericWriter[row](&buf, opts...)
+		for i := range want {
+			if _, err := w.Write([]row{{ID: int64(i), Emb: want[i]}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "frag.parquet")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ff, err := probe(t, "parquet", path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for sn, sel := range map[string]pipeline.Selection{
+			"borrowed": {Vectors: []string{"emb"}, Payload: []string{"id"}},
+			"copied":   {Vectors: []string{"emb"}, ID: "id"},
+		} {
+			for _, bs := range []int{1, 37, 256, rows} {
+				where := fmt.Sprintf("v1 %v, %s, blocks of %d", v1, sn, bs)
+				rr, err := ff.Open(sel, 0, rows)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var blocks []*pipeline.RowBlock
+				for s := 0; s < rows; s += bs {
+					blk := &pipeline.RowBlock{Start: int64(s), N: min(bs, rows-s)}
+					if err := rr.Read(blk); err != nil {
+						t.Fatalf("%s, block at %d: %v", where, s, err)
+					}
+					blocks = append(blocks, blk)
+				}
+				rr.Close()
+				for _, blk := range blocks {
+					got := blk.Floats("emb")
+					for i := range blk.N {
+						if !slices.Equal(got[i*width:(i+1)*width], want[int(blk.Start)+i]) {
+							t.Fatalf("%s: row %d differs", where, int(blk.Start)+i)
+						}
+					}
+					if sn == "borrowed" && bs > 1 && blk.Runs["emb"] == nil {
+						t.Fatalf("%s: the block copied its rows", where)
+					}
+					blk.Done()
+				}
+				if n := pq.LivePages(); n != 0 {
+					t.Fatalf("%s: %d page buffers still in use after every block was released", where, n)
+				}
+			}
+		}
 	}
 }

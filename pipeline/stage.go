@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -105,6 +107,9 @@ func (b *RowBlock) Floats(col string) []float32 {
 		half.LittleEndian(out, h)
 		return out
 	}
+	if r, ok := b.Runs[col]; ok {
+		return r.Floats()
+	}
 	return b.Vectors[col]
 }
 
@@ -148,6 +153,10 @@ type RowBlock struct {
 	// instead of Vectors: a column is in one map or the other. The sink
 	// converts them as it encodes (see Floats).
 	Half map[string][]byte
+	// Runs holds columns whose rows the block borrows in runs, as
+	// little-endian float32 bytes (a reader's decoded pages), instead of
+	// Vectors: a column is in one of the three maps.
+	Runs map[string]*Runs
 	// Payload has N rows when the source supplies payload.
 	Payload *PayloadBlock
 	// IDs has N entries when the source supplies the id column.
@@ -205,23 +214,45 @@ func (s *SparseColumn) Row(i int) ([]uint32, []float32) {
 
 // NamedVector is one vector name's values for every point of a batch:
 // N*Width float32, point i at [i*Width, (i+1)*Width), or, when Half is set
-// instead, N*Width little-endian float16 (2 bytes each). It shares the row
+// instead, N*Width little-endian float16 (2 bytes each), or, when Runs is
+// set instead, N rows of little-endian float32 in runs. It shares the row
 // blocks' memory (no copy).
 type NamedVector struct {
 	Name  string
 	Width int
 	Data  []float32
 	Half  []byte
+	Runs  *Runs
 }
 
-// Point returns point i's values as float32 (converting Half).
+// Point returns point i's values as float32 (converting Half and Runs).
 func (v *NamedVector) Point(i int) []float32 {
-	if v.Half != nil {
+	switch {
+	case v.Half != nil:
 		out := make([]float32, v.Width)
 		half.LittleEndian(out, v.Half[2*i*v.Width:2*(i+1)*v.Width])
 		return out
+	case v.Runs != nil:
+		out := make([]float32, v.Width)
+		for j, b := 0, v.Runs.Row(i); j < v.Width; j++ {
+			out[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+		}
+		return out
 	}
 	return v.Data[i*v.Width : (i+1)*v.Width]
+}
+
+// Rows returns how many points' values v holds.
+func (v *NamedVector) Rows() int {
+	switch {
+	case v.Width <= 0:
+		return 0
+	case v.Half != nil:
+		return len(v.Half) / (2 * v.Width)
+	case v.Runs != nil:
+		return v.Runs.Rows()
+	}
+	return len(v.Data) / v.Width
 }
 
 // NamedMulti is one multi-dense vector name's values for the points of a

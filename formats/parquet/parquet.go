@@ -6,11 +6,13 @@
 package parquet
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"unsafe"
 
 	"github.com/snappipe/snappipe/internal/bufpool"
 	"github.com/snappipe/snappipe/internal/finite"
@@ -140,6 +142,9 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	if rr.sel.ID != "" {
 		blk.IDs = make([]pipeline.PointID, 0, blk.N)
 	}
+	if len(rr.sel.Vectors) > 0 && rr.r.TypedVectors() && !rr.r.NeedsNext() && littleEndian {
+		return rr.readLent(blk, payload)
+	}
 	if len(rr.sel.Vectors) > 0 {
 		bufs := make([]*[]float32, len(rr.sel.Vectors))
 		blk.Vectors = make(map[string][]float32, len(rr.sel.Vectors))
@@ -250,6 +255,81 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	}
 	return nil
 }
+
+// readLent reads a block whose every vector column is read by typed
+// pages and nothing needs Next (the flat payload is read ahead): the
+// vectors are borrowed from the pages they were decompressed into
+// (blk.Runs), with no copy; the pages go back when the block is
+// released. Rows the pages cannot lend (the first row, read by Open; a
+// page's last row, which may go on in the next) are copied into a buffer
+// of the block's.
+func (rr *rows) readLent(blk *pipeline.RowBlock, payload bool) (err error) {
+	lent := &pq.Lent{}
+	own := make(map[string]*[]byte, len(rr.sel.Vectors))
+	blk.Runs = make(map[string]*pipeline.Runs, len(rr.sel.Vectors))
+	blk.NonFinite = make(map[string]int, len(rr.sel.Vectors))
+	for _, c := range rr.sel.Vectors {
+		w := rr.widths[c]
+		bp := bufpool.Bytes.Get(4 * blk.N * w)
+		*bp = (*bp)[:0]
+		own[c] = bp
+		blk.Runs[c] = &pipeline.Runs{Width: w}
+		blk.NonFinite[c] = -1
+	}
+	blk.Release = func() {
+		lent.Release()
+		for _, bp := range own {
+			bufpool.Bytes.Put(bp)
+		}
+	}
+	i := 0
+	if rr.havePending {
+		rr.havePending = false
+		row := &rr.pending
+		for _, c := range rr.sel.Vectors {
+			v, bp, r := row.Vectors[c], own[c], blk.Runs[c]
+			if len(v) != r.Width {
+				return fmt.Errorf("row %d: vector column %q has %d values, earlier rows have %d", blk.Start, c, len(v), r.Width)
+			}
+			from := len(*bp)
+			*bp = append(*bp, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))...)
+			r.Add((*bp)[from:])
+			if j := finite.First(v); j >= 0 {
+				blk.NonFinite[c] = j
+			}
+		}
+		if payload {
+			rr.payload.AddRow(rr.pendingPayload, 0)
+		}
+		rr.addRow(blk, row)
+		i = 1
+	}
+	readAhead := payload && rr.r.HasFlatPayload()
+	for i < blk.N {
+		m := blk.N - i
+		if readAhead {
+			m, err = rr.r.ReadAhead(m, &rr.payload)
+		} else {
+			var left int64
+			left, err = rr.r.RowsInGroup()
+			m = int(min(int64(m), left))
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
+		}
+		if err != nil {
+			return err
+		}
+		if err := rr.r.ReadVectorsLent(m, blk.Runs, own, rr.widths, blk.NonFinite, lent); err != nil {
+			return err
+		}
+		rr.r.SkipAhead(m)
+		i += m
+	}
+	return nil
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // next reads row i of blk with Next: its vectors straight into the
 // block's buffers (no copy per row) unless vecsAhead says they were read

@@ -45,8 +45,10 @@ func (l List[T]) Put(bp *[]T) {
 }
 
 // Floats and Bytes hold the block buffers of the format plugins (float32
-// rows, and float16 rows kept as bytes).
+// rows, and float16 rows kept as bytes); Pages the Parquet pages read,
+// whose rows blocks borrow (about 1 MiB each in the files pyarrow writes).
 var (
 	Floats = NewList[float32](64)
 	Bytes  = NewList[byte](64)
+	Pages  = NewList[byte](64)
 )

@@ -3,7 +3,10 @@
 // is upserted.
 package finite
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // First returns the index of the first NaN or ±Inf in data, or -1. With
 // AVX2 the bulk is scanned 16 values a step (exponent bits all set) and
@@ -26,6 +29,23 @@ func First(data []float32) int {
 	}
 	return -1
 }
+
+// FirstLE returns the index of the first NaN or ±Inf among the
+// little-endian float32 values in b (which need not be aligned), or -1.
+func FirstLE(b []byte) int {
+	n := len(b) / 4
+	if littleEndian && n > 0 {
+		return First(unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n))
+	}
+	for i := range n {
+		if (binary.LittleEndian.Uint32(b[4*i:])>>23)&0xFF == 0xFF {
+			return i
+		}
+	}
+	return -1
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // allFinite reports whether no value is NaN or ±Inf: v-v is 0 for every
 // finite v and NaN otherwise, and NaN survives a sum, so four independent

@@ -7,32 +7,39 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/snappipe/snappipe/internal/bufpool"
 )
 
 // chunkPages reads the data pages of one list<float> column chunk
 // itself, for the typed cursor: the layout Hugging Face datasets have
 // (pyarrow's defaults: a dictionary page it gave up on after 1 MiB, then
 // PLAIN values; RLE levels, data page v1, Snappy). A page's body is read
-// straight into a reused buffer, decompressed once, and handed on as its
-// encoded levels and its raw little-endian values (or dictionary
-// indexes): no level is expanded and no value is copied before the
-// block's copy, when the levels say every row of the page has the
-// block's width (uniformRows). Anything else — another encoding, a
-// codec parquet-go lacks, an encrypted file, a start inside the chunk —
-// is read by parquet-go's pages (ownChunk says which).
+// straight into a pooled, reference-counted buffer (pageMem) and handed
+// on as its encoded levels and its raw little-endian values (or
+// dictionary indexes): no level is expanded and no value is copied, when
+// the levels say every row of the page has the block's width
+// (uniformRows). A Snappy page that is mostly literals (incompressible
+// floats) is not decompressed into a buffer of its own: its values are
+// the literals where they were read (snappySegs), and blocks borrow the
+// rows from there (Reader.ReadVectorsLent) until they are released.
+// Anything else — another encoding, a codec parquet-go lacks, an
+// encrypted file, a start inside the chunk — is read by parquet-go's
+// pages (ownChunk says which).
 type chunkPages struct {
 	r        io.ReaderAt
 	off, end int64 // the chunk's unread bytes
 	codec    format.CompressionCodec
 	maxDef   int
 	hdr      []byte
-	body     []byte // the page as stored
-	out      []byte // the page decompressed
+	lvl      []byte // a segmented page's levels, gathered
+	flat     []byte // a segmented page's values, when flattened
 	proto    thrift.CompactProtocol
 	reader   thrift.BytesReader
 	dict     []float32 // the dictionary page's values, if the chunk has one
@@ -48,10 +55,68 @@ type chunkPages struct {
 type ownPage struct {
 	n          int
 	reps, defs []byte
-	vals       []byte
+	// vals are the values, or, when segs is set instead, the values in
+	// segments (a Snappy page decoded without copying its literals).
+	vals []byte
+	segs [][]byte
 	// indexed says vals are dictionary indexes (a bit width byte, then
 	// an RLE/bit-packed hybrid stream) into chunkPages.dict.
 	indexed bool
+	// body holds the page as stored, out (when not nil) the page
+	// decompressed, or, for a page decoded as segments, the bytes of its
+	// Snappy copy elements: the page's reader holds a reference to each
+	// until it is done with the page (release); a block that borrows rows
+	// takes one of each that holds its rows (inBody: body does).
+	body, out *pageMem
+	inBody    bool
+}
+
+// release drops the reader's references to the page's buffers.
+func (p *ownPage) release() {
+	if p.body != nil {
+		p.body.unref()
+	}
+	if p.out != nil {
+		p.out.unref()
+	}
+	p.body, p.out = nil, nil
+}
+
+// pageMem is a page's buffer, shared by reference count: the reader of
+// the page holds one reference, every block that borrows rows from it
+// (pipeline.Runs) one more, and the last release gives it back to
+// bufpool.Pages. A block's rows so stay where the page was decompressed:
+// they are not copied into the block.
+type pageMem struct {
+	bp   *[]byte
+	refs atomic.Int32
+}
+
+func newPageMem(n int) *pageMem {
+	m := &pageMem{bp: bufpool.Pages.Get(n)}
+	m.refs.Store(1)
+	livePages.Add(1)
+	return m
+}
+
+var livePages atomic.Int64
+
+// LivePages returns how many page buffers are in use (read, or held by
+// a block that borrows rows from them): 0 once every reader is closed
+// and every block released.
+func LivePages() int64 { return livePages.Load() }
+
+func (m *pageMem) ref() { m.refs.Add(1) }
+
+func (m *pageMem) unref() {
+	switch n := m.refs.Add(-1); {
+	case n == 0:
+		bufpool.Pages.Put(m.bp)
+		m.bp = nil
+		livePages.Add(-1)
+	case n < 0:
+		panic("pq: page buffer released twice")
+	}
 }
 
 // maxPageHeader bounds a page header read: real ones are tens of bytes
@@ -119,7 +184,7 @@ func (f *File) ownChunk(rg, col int, prev *chunkPages) (*chunkPages, bool) {
 	}
 	c := &chunkPages{r: f.r, off: start, end: start + m.TotalCompressedSize, codec: m.Codec, maxDef: lc.MaxDefinitionLevel}
 	if prev != nil {
-		c.hdr, c.body, c.out, c.dict = prev.hdr, prev.body, prev.out, prev.dict[:0]
+		c.hdr, c.dict = prev.hdr, prev.dict[:0]
 	}
 	c.maxPage = min(maxPageSize, max(m.TotalUncompressedSize, m.TotalCompressedSize))
 	c.reader = c.proto.NewReaderFromBytes(nil)
@@ -127,7 +192,7 @@ func (f *File) ownChunk(rg, col int, prev *chunkPages) (*chunkPages, bool) {
 }
 
 // next reads the next data page (io.EOF after the last). The page's
-// slices are valid until the next call.
+// slices are valid until its release.
 func (c *chunkPages) next() (ownPage, error) {
 	for {
 		if c.off >= c.end {
@@ -147,42 +212,55 @@ func (c *chunkPages) next() (ownPage, error) {
 			// refused before its size is allocated.
 			return ownPage{}, fmt.Errorf("%w: the page at offset %d claims %d bytes from %d Snappy-compressed ones", errCorruptPage, c.off, h.UncompressedPageSize, size)
 		}
-		if cap(c.body) < int(size) {
-			c.body = make([]byte, size)
-		}
-		body := c.body[:size]
+		bm := newPageMem(int(size))
+		body := (*bm.bp)[:size]
 		if _, err := c.r.ReadAt(body, c.off+int64(hlen)); err != nil {
+			bm.unref()
 			return ownPage{}, fmt.Errorf("read page at offset %d: %w", c.off, err)
 		}
 		at := c.off
 		c.off += int64(hlen) + size
 		if h.CRC != 0 && int32(crc32.ChecksumIEEE(body)) != h.CRC {
+			bm.unref()
 			return ownPage{}, fmt.Errorf("%w: CRC mismatch in the page at offset %d", errCorruptPage, at)
 		}
+		var p ownPage
 		switch {
 		case h.DataPageHeader.Valid:
-			return c.v1(&h.DataPageHeader.V, body, int(h.UncompressedPageSize), at)
+			p, err = c.v1(&h.DataPageHeader.V, body, int(h.UncompressedPageSize), at)
 		case h.DataPageHeaderV2.Valid:
-			return c.v2(&h.DataPageHeaderV2.V, body, int(h.UncompressedPageSize), at)
+			p, err = c.v2(&h.DataPageHeaderV2.V, body, int(h.UncompressedPageSize), at)
 		case h.DictionaryPageHeader.Valid:
 			d := &h.DictionaryPageHeader.V
 			if c.dictRead || d.NumValues < 0 || (d.Encoding != format.Plain && d.Encoding != format.PlainDictionary) {
+				bm.unref()
 				return ownPage{}, fmt.Errorf("%w: dictionary page at offset %d: a second one, or encoding %v", errCorruptPage, at, d.Encoding)
 			}
-			data, err := c.decompress(body, int(h.UncompressedPageSize), at)
+			data, out, err := c.decompress(body, int(h.UncompressedPageSize), at)
+			if err == nil && int64(len(data)) < 4*int64(d.NumValues) {
+				err = fmt.Errorf("%w: dictionary page at offset %d holds %d bytes for %d values", errCorruptPage, at, len(data), d.NumValues)
+			}
+			if err == nil {
+				c.dict, c.dictRead = appendRaw(c.dict[:0], data[:4*int(d.NumValues)]), true
+			}
+			(&ownPage{body: bm, out: out}).release()
 			if err != nil {
 				return ownPage{}, err
 			}
-			if int64(len(data)) < 4*int64(d.NumValues) {
-				return ownPage{}, fmt.Errorf("%w: dictionary page at offset %d holds %d bytes for %d values", errCorruptPage, at, len(data), d.NumValues)
-			}
-			c.dict, c.dictRead = appendRaw(c.dict[:0], data[:4*int(d.NumValues)]), true
 			continue
 		case h.Type == format.IndexPage:
+			bm.unref()
 			continue
 		default:
+			bm.unref()
 			return ownPage{}, fmt.Errorf("%w: a page of type %v at offset %d in a chunk without a dictionary", errCorruptPage, h.Type, at)
 		}
+		p.body = bm
+		if err != nil {
+			p.release()
+			return ownPage{}, err
+		}
+		return p, nil
 	}
 }
 
@@ -210,28 +288,53 @@ func (c *chunkPages) header() (format.PageHeader, int, error) {
 	}
 }
 
-// decompress returns src decompressed into c.out: exactly size bytes.
-func (c *chunkPages) decompress(src []byte, size int, at int64) ([]byte, error) {
+// decompress returns src decompressed (exactly size bytes) and the
+// buffer holding them, a reference the caller releases; for an
+// uncompressed chunk, src itself and nil.
+func (c *chunkPages) decompress(src []byte, size int, at int64) ([]byte, *pageMem, error) {
 	if c.codec == format.Uncompressed {
 		if len(src) != size {
-			return nil, fmt.Errorf("%w: the page at offset %d has %d bytes, its header says %d", errCorruptPage, at, len(src), size)
+			return nil, nil, fmt.Errorf("%w: the page at offset %d has %d bytes, its header says %d", errCorruptPage, at, len(src), size)
 		}
-		return src, nil
+		return src, nil, nil
 	}
-	if cap(c.out) < size {
-		c.out = make([]byte, size)
+	m := newPageMem(size)
+	out, err := parquet.LookupCompressionCodec(c.codec).Decode((*m.bp)[:0], src)
+	if err == nil && len(out) != size {
+		err = fmt.Errorf("%w: the page at offset %d decompresses to %d bytes, its header says %d", errCorruptPage, at, len(out), size)
+	} else if err != nil {
+		err = fmt.Errorf("%w: decompress the page at offset %d: %v", errCorruptPage, at, err)
 	}
-	out, err := parquet.LookupCompressionCodec(c.codec).Decode(c.out[:0], src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decompress the page at offset %d: %v", errCorruptPage, at, err)
+		m.unref()
+		return nil, nil, err
 	}
-	if len(out) != size {
-		return nil, fmt.Errorf("%w: the page at offset %d decompresses to %d bytes, its header says %d", errCorruptPage, at, len(out), size)
+	if cap(out) > cap(*m.bp) {
+		*m.bp = out[:0] // the codec grew it: the bigger one is pooled
 	}
-	if cap(out) > cap(c.out) {
-		c.out = out[:0]
+	return out, m, nil
+}
+
+// decompressSegs is decompress, but a Snappy page that is mostly literals
+// (incompressible floats) is decoded as segments (snappySegs): v is not
+// nil then (data is nil), and out holds the bytes the block's copy
+// elements made, if any. Otherwise data is the page decompressed and out
+// the buffer it is in (nil for an uncompressed chunk: data is src).
+func (c *chunkPages) decompressSegs(src []byte, size int, at int64) (v *virt, data []byte, out *pageMem, err error) {
+	if c.codec == format.Snappy {
+		vs, ok, err := snappySegs(src, size, func(n int) []byte {
+			out = newPageMem(n)
+			return *out.bp
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: decompress the page at offset %d: %v", errCorruptPage, at, err)
+		}
+		if ok {
+			return &vs, nil, out, nil
+		}
 	}
-	return out, nil
+	data, out, err = c.decompress(src, size, at)
+	return nil, data, out, err
 }
 
 // values says whether a data page's values are PLAIN (false) or
@@ -255,18 +358,40 @@ func (c *chunkPages) v1(h *format.DataPageHeader, body []byte, size int, at int6
 	if h.RepetitionLevelEncoding != format.RLE || h.DefinitionLevelEncoding != format.RLE || h.NumValues < 0 {
 		return ownPage{}, fmt.Errorf("%w: the page at offset %d has encodings %v/%v/%v, the chunk's footer says PLAIN and RLE", errCorruptPage, at, h.Encoding, h.RepetitionLevelEncoding, h.DefinitionLevelEncoding)
 	}
-	data, err := c.decompress(body, size, at)
+	v, data, out, err := c.decompressSegs(body, size, at)
 	if err != nil {
 		return ownPage{}, err
 	}
-	p := ownPage{n: int(h.NumValues), indexed: indexed}
+	p := ownPage{n: int(h.NumValues), indexed: indexed, out: out, inBody: v != nil || out == nil}
+	if v != nil {
+		// The levels (a few hundred bytes) gathered; the values left
+		// where they are.
+		off, lv := 0, c.lvl[:0]
+		var ends [2]int
+		for k := range ends {
+			if v.n-off < 4 {
+				return p, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
+			}
+			var b4 [4]byte
+			n := binary.LittleEndian.Uint32(v.gather(b4[:0], off, 4))
+			if uint64(n) > uint64(v.n-off-4) {
+				return p, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
+			}
+			lv = v.gather(lv, off+4, int(n))
+			off, ends[k] = off+4+int(n), len(lv)
+		}
+		c.lvl = lv
+		p.reps, p.defs = lv[:ends[0]:ends[0]], lv[ends[0]:ends[1]:ends[1]]
+		p.setSegs(v.from(off))
+		return p, nil
+	}
 	for _, lv := range []*[]byte{&p.reps, &p.defs} {
 		if len(data) < 4 {
-			return ownPage{}, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
+			return p, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
 		}
 		n := binary.LittleEndian.Uint32(data)
 		if uint64(n) > uint64(len(data)-4) {
-			return ownPage{}, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
+			return p, fmt.Errorf("%w: the levels of the page at offset %d are cut short", errCorruptPage, at)
 		}
 		*lv, data = data[4:4+n], data[4+n:]
 	}
@@ -283,15 +408,73 @@ func (c *chunkPages) v2(h *format.DataPageHeaderV2, body []byte, size int, at in
 	if h.NumValues < 0 || rl < 0 || dl < 0 || rl+dl > len(body) || rl+dl > size {
 		return ownPage{}, fmt.Errorf("%w: the page at offset %d (v2) has encoding %v and level lengths %d/%d of %d bytes", errCorruptPage, at, h.Encoding, rl, dl, len(body))
 	}
-	p := ownPage{n: int(h.NumValues), reps: body[:rl], defs: body[rl : rl+dl], indexed: indexed}
-	vals := body[rl+dl:]
+	p := ownPage{n: int(h.NumValues), reps: body[:rl], defs: body[rl : rl+dl], indexed: indexed, inBody: true}
+	p.vals = body[rl+dl:]
 	if !h.IsCompressed.Valid || h.IsCompressed.V {
-		if vals, err = c.decompress(vals, size-rl-dl, at); err != nil {
+		v, data, out, err := c.decompressSegs(p.vals, size-rl-dl, at)
+		if err != nil {
 			return ownPage{}, err
 		}
+		p.out, p.inBody = out, v != nil || out == nil
+		if v != nil {
+			p.setSegs(v.from(0))
+		} else {
+			p.vals = data
+		}
 	}
-	p.vals = vals
 	return p, nil
+}
+
+// setSegs sets the page's values: segs, or vals when there is one.
+func (p *ownPage) setSegs(segs [][]byte) {
+	p.vals, p.segs = nil, nil
+	switch len(segs) {
+	case 0:
+		p.vals = []byte{}
+	case 1:
+		p.vals = segs[0]
+	default:
+		p.segs = segs
+	}
+}
+
+// valLen is the length of the page's values.
+func (p *ownPage) valLen() int {
+	n := len(p.vals)
+	for _, s := range p.segs {
+		n += len(s)
+	}
+	return n
+}
+
+// valBytes appends the values' bytes [off, off+n) to dst.
+func (p *ownPage) valBytes(dst []byte, off, n int) []byte {
+	if p.segs == nil {
+		return append(dst, p.vals[off:off+n]...)
+	}
+	for _, s := range p.segs {
+		if n == 0 {
+			break
+		}
+		if off >= len(s) {
+			off -= len(s)
+			continue
+		}
+		k := min(n, len(s)-off)
+		dst = append(dst, s[off:off+k]...)
+		off, n = 0, n-k
+	}
+	return dst
+}
+
+// flatten makes the page's values one slice (copied into a buffer of
+// the chunk's when they are in segments), for the readers that need
+// them so: dictionary indexes, pages that are not whole rows.
+func (c *chunkPages) flatten(p *ownPage) {
+	if p.segs != nil {
+		c.flat = p.valBytes(c.flat[:0], 0, p.valLen())
+		p.vals, p.segs = c.flat, nil
+	}
 }
 
 // uniformRows reports how many rows the page holds when its levels say it

@@ -1437,6 +1437,71 @@ func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[st
 	return nil
 }
 
+// ReadVectorsLent is ReadVectorsAhead for a block that borrows its rows:
+// each vector column's next m rows are added to runs[name] (whole rows
+// of a page as the page's own bytes, little-endian float32, the rest
+// copied to own[name], the block's buffer, which must have room for
+// them), and keep is given each page buffer rows are borrowed from, to
+// release when the block is (Lent.Release). Only on a little-endian host.
+func (r *Reader) ReadVectorsLent(m int, runs map[string]*pipeline.Runs, own map[string]*[]byte, widths map[string]int, nonFinite map[string]int, lent *Lent) error {
+	if !littleEndian {
+		return errors.New("internal: ReadVectorsLent on a big-endian host")
+	}
+	if r.vecAhead > 0 {
+		return errors.New("internal: ReadVectorsLent before Next took the rows read ahead")
+	}
+	left, err := r.enterRowGroup()
+	if err != nil {
+		return err
+	}
+	if int64(m) > left {
+		return errors.New("internal: ReadVectorsLent past the row group")
+	}
+	for i, l := range r.vecs {
+		name, tc := r.vecNames[i], r.typed[l.col]
+		if tc == nil {
+			return errors.New("internal: ReadVectorsLent of a column not read by typed pages")
+		}
+		w := widths[name]
+		if len(r.pattern) != w {
+			r.pattern = make([]byte, w)
+			for j := 1; j < w; j++ {
+				r.pattern[j] = 1
+			}
+		}
+		before := runs[name].Rows() * w
+		got, bad, err := tc.readRowsLent(runs[name], own[name], m, w, l.dRep, l.maxDef, r.pattern, lent.keep)
+		if err != nil {
+			return vectorErr(err, r.row+int64(got), name, l.col)
+		}
+		if nonFinite != nil && bad >= 0 && nonFinite[name] < 0 {
+			nonFinite[name] = before + bad
+		}
+	}
+	r.vecAhead = m
+	return nil
+}
+
+// Lent holds the page buffers a block borrows rows from.
+type Lent struct{ mems []*pageMem }
+
+func (l *Lent) keep(m *pageMem) {
+	if m == nil || slices.Contains(l.mems, m) {
+		return // none, or already held
+	}
+	m.ref()
+	l.mems = append(l.mems, m)
+}
+
+// Release gives the buffers back; the rows borrowed from them must not
+// be used afterwards.
+func (l *Lent) Release() {
+	for _, m := range l.mems {
+		m.unref()
+	}
+	l.mems = l.mems[:0]
+}
+
 // NeedsNext reports whether rows whose flat payload and vectors were
 // read ahead still need Next: for the id, payload columns not read
 // ahead, multivector or sparse columns.

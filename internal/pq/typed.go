@@ -3,6 +3,7 @@ package pq
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/snappipe/snappipe/internal/finite"
+	"github.com/snappipe/snappipe/pipeline"
 )
 
 // typedCursor reads a list<float|double> column (maximum repetition level
@@ -34,11 +36,21 @@ type typedCursor struct {
 	// row: it may go on in the next page.
 	own       *chunkPages
 	w, maxDef int
-	raw       []byte
-	rawRows   int
-	pattern   []byte // a row's repetition levels (readRows's)
-	defBuf    []byte // a row's definition levels, all maxDef
-	f32Buf    []float32
+	// raw holds the bytes of rawRows whole rows, in segments (one,
+	// unless the page was decoded as segments); rowBuf a row gathered
+	// from two of them.
+	raw     [][]byte
+	rawRows int
+	rowBuf  []byte
+	// page is the page being read (own): its buffers are held until the
+	// next is read. lend says blocks may borrow raw's rows from them
+	// (readRowsLent): not when raw is the cursor's own (a
+	// dictionary-indexed page's values looked up).
+	page    ownPage
+	lend    bool
+	pattern []byte // a row's repetition levels (readRows's)
+	defBuf  []byte // a row's definition levels, all maxDef
+	f32Buf  []float32
 	// dictVals holds a dictionary-indexed page's values looked up (raw
 	// points into it); idx its indexes.
 	dictVals []float32
@@ -91,12 +103,18 @@ func (c *typedCursor) fill() error {
 // fillOwn is fill for a chunk read by chunkPages.
 func (c *typedCursor) fillOwn() error {
 	for c.rawRows == 0 && c.li >= len(c.defs) {
+		c.page.release()
+		c.lend = false
 		p, err := c.own.next()
 		if err != nil {
 			return err
 		}
+		c.page = p
 		c.li, c.vi, c.f64 = 0, 0, nil
 		rows := uniformRows(&p, c.w, c.maxDef)
+		if p.indexed || rows == 0 {
+			c.own.flatten(&p)
+		}
 		if p.indexed {
 			// Dictionary indexes (the first pages of a pyarrow chunk,
 			// before its dictionary grew too large): looked up, then
@@ -117,7 +135,7 @@ func (c *typedCursor) fillOwn() error {
 				return err
 			}
 			if rows == 0 || !littleEndian {
-				c.raw, c.rawRows, c.f32 = nil, 0, c.f32Buf
+				c.raw, c.rawRows, c.f32 = c.raw[:0], 0, c.f32Buf
 				if rows > 0 {
 					c.reps, c.defs, err = expand(&p, c.maxDef, nil, nil)
 					if err != nil {
@@ -130,22 +148,23 @@ func (c *typedCursor) fillOwn() error {
 			c.dictVals, c.f32Buf = c.f32Buf, c.dictVals[:0] // the last row is copied out of them below
 		}
 		if rows > 0 {
-			if len(p.vals) < 4*p.n {
-				return fmt.Errorf("%w: %d levels, %d bytes of values", errCorruptPage, p.n, len(p.vals))
+			if n := p.valLen(); n < 4*p.n {
+				return fmt.Errorf("%w: %d levels, %d bytes of values", errCorruptPage, p.n, n)
 			}
-			c.raw, c.rawRows = p.vals[:4*(rows-1)*c.w], rows-1
+			c.raw, c.rawRows, c.lend = cutSegs(c.raw[:0], &p, 4*(rows-1)*c.w), rows-1, !p.indexed
 			// The last row, as levels: one 0 then ones, all defined.
 			if len(c.defBuf) != c.w || c.defBuf[0] != byte(c.maxDef) {
 				c.defBuf = bytes.Repeat([]byte{byte(c.maxDef)}, c.w)
 			}
 			c.reps, c.defs = c.pattern, c.defBuf
-			c.f32Buf = appendRaw(c.f32Buf[:0], p.vals[4*(rows-1)*c.w:4*rows*c.w])
+			c.rowBuf = p.valBytes(c.rowBuf[:0], 4*(rows-1)*c.w, 4*c.w)
+			c.f32Buf = appendRaw(c.f32Buf[:0], c.rowBuf)
 			c.f32 = c.f32Buf
 			continue
 		}
 		// Anything else: the levels expanded, the values decoded; the
 		// level checks name what is wrong.
-		c.raw, c.rawRows = nil, 0
+		c.raw, c.rawRows = c.raw[:0], 0
 		reps, defs, err := expand(&p, c.maxDef, nil, nil)
 		if err != nil {
 			return fmt.Errorf("%w: levels: %v", errCorruptPage, err)
@@ -173,6 +192,57 @@ func appendRaw(dst []float32, raw []byte) []float32 {
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
+// cutSegs appends to dst the page's first n bytes of values as segments.
+func cutSegs(dst [][]byte, p *ownPage, n int) [][]byte {
+	if p.segs == nil {
+		return append(dst, p.vals[:n])
+	}
+	for _, s := range p.segs {
+		if n == 0 {
+			break
+		}
+		k := min(n, len(s))
+		dst, n = append(dst, s[:k]), n-k
+	}
+	return dst
+}
+
+// rawTake takes up to k whole raw rows that are contiguous (at least
+// one, unless the next row is split between two segments: 0 then).
+func (c *typedCursor) rawTake(k int) ([]byte, int) {
+	rb := 4 * c.w
+	for len(c.raw) > 0 && len(c.raw[0]) == 0 {
+		c.raw = c.raw[1:]
+	}
+	if len(c.raw) == 0 || rb == 0 {
+		return nil, 0
+	}
+	n := min(k, len(c.raw[0])/rb, c.rawRows)
+	part := c.raw[0][:n*rb]
+	c.raw[0] = c.raw[0][n*rb:]
+	c.rawRows -= n
+	return part, n
+}
+
+// rawRow takes the next raw row, gathered into rowBuf when it is split
+// between segments.
+func (c *typedCursor) rawRow() []byte {
+	if part, n := c.rawTake(1); n == 1 {
+		return part
+	}
+	rb := 4 * c.w
+	c.rowBuf = c.rowBuf[:0]
+	for len(c.rowBuf) < rb && len(c.raw) > 0 {
+		k := min(rb-len(c.rowBuf), len(c.raw[0]))
+		c.rowBuf = append(c.rowBuf, c.raw[0][:k]...)
+		if c.raw[0] = c.raw[0][k:]; len(c.raw[0]) == 0 {
+			c.raw = c.raw[1:]
+		}
+	}
+	c.rawRows--
+	return c.rowBuf
+}
+
 // nextFloats appends the next row's vector to dst. dRep is the definition
 // level of a list with an element, maxDef that of a non-null element.
 func (c *typedCursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, error) {
@@ -180,10 +250,7 @@ func (c *typedCursor) nextFloats(dst []float32, dRep, maxDef int) ([]float32, er
 		return dst, err
 	}
 	if c.rawRows > 0 {
-		c.rawRows--
-		dst = appendRaw(dst, c.raw[:4*c.w])
-		c.raw = c.raw[4*c.w:]
-		return dst, nil
+		return appendRaw(dst, c.rawRow()), nil
 	}
 	if int(c.defs[c.li]) < dRep {
 		return dst, errNullVector
@@ -290,6 +357,14 @@ func (pr *pageReader) nextPage() (parquet.Page, error) {
 	return p, nil
 }
 
+// close releases the cursor's page and page reader.
+func (c *typedCursor) close() {
+	c.page.release()
+	c.raw, c.rawRows, c.lend = nil, 0, false
+	c.reps, c.defs, c.li = nil, nil, 0
+	c.pageReader.close()
+}
+
 func (pr *pageReader) close() {
 	if pr.page != nil {
 		parquet.Release(pr.page)
@@ -335,11 +410,14 @@ func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []
 		if c.rawRows > 0 {
 			// In pieces of at most checkRows rows, each checked while
 			// it is in the cache.
-			k := min(m-done, c.rawRows, max(checkRows/max(w, 1), 1))
 			from := len(dst)
-			dst = appendRaw(dst, c.raw[:4*k*w])
+			part, k := c.rawTake(min(m-done, max(checkRows/max(w, 1), 1)))
+			if k == 0 {
+				part, k = c.rawRow(), 1
+			}
+			dst = appendRaw(dst, part)
 			check(from)
-			c.raw, c.rawRows, done = c.raw[4*k*w:], c.rawRows-k, done+k
+			done += k
 			continue
 		}
 		// Rows that end before the page does: the level after the run is
@@ -377,6 +455,71 @@ func (c *typedCursor) readRows(dst []float32, m, w, dRep, maxDef int, pattern []
 		done++
 	}
 	return dst, done, bad, nil
+}
+
+// readRowsLent reads m rows of w values each, as readRows does, for a
+// block that borrows its rows (pipeline.Runs): the whole rows a page
+// holds are added to runs as they are in the page's buffer, which keep
+// is given to hold until the block is released, instead of being copied.
+// Any other row (a page's last, which may go on in the next page; the
+// rows of a dictionary-indexed page or of a page read by parquet-go) is
+// copied to own, the block's buffer, which has room for every row of the
+// block (it is never grown: runs point into it). It returns the rows read
+// and the index among the values it added of the first NaN or ±Inf (-1 if
+// none).
+func (c *typedCursor) readRowsLent(runs *pipeline.Runs, own *[]byte, m, w, dRep, maxDef int, pattern []byte, keep func(*pageMem)) (int, int, error) {
+	done, bad := 0, -1
+	c.w, c.maxDef, c.pattern = w, maxDef, pattern
+	for done < m {
+		if err := c.fill(); err != nil {
+			return done, bad, err
+		}
+		if c.rawRows > 0 && c.lend {
+			if part, k := c.rawTake(m - done); k > 0 {
+				if bad < 0 {
+					if i := finite.FirstLE(part); i >= 0 {
+						bad = done*w + i
+					}
+				}
+				if c.page.inBody {
+					keep(c.page.body)
+				}
+				keep(c.page.out)
+				runs.Add(part)
+				done += k
+				continue
+			}
+			// A row split between two segments: copied below.
+		}
+		// Copied: the raw rows the cursor owns, or the rows ending in
+		// this page (at least one), by readRows, into own's room.
+		k := 1
+		if c.rawRows > 0 && !c.lend {
+			k = c.rawRows
+		} else if c.rawRows == 0 && c.li < len(c.defs) {
+			k = max(1, (len(c.defs)-c.li-1)/max(w, 1))
+		}
+		k = min(k, m-done)
+		from := len(*own)
+		if cap(*own)-from < 4*k*w {
+			return done, bad, errors.New("internal: a block's buffer is too small for its rows")
+		}
+		room := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData((*own)[from:cap(*own)]))), (cap(*own)-from)/4)
+		got, n, b, err := c.readRows(room[:0], k, w, dRep, maxDef, pattern)
+		if len(got) > 0 && unsafe.SliceData(got) != unsafe.SliceData(room) {
+			return done, bad, errors.New("internal: a block's buffer grew")
+		}
+		if bad < 0 && b >= 0 {
+			bad = done*w + b
+		}
+		*own = (*own)[:from+4*n*w]
+		runs.Add((*own)[from:])
+		done += n
+		if err != nil {
+			return done, bad, err
+		}
+	}
+	return done, bad, nil
 }
 
 // checkRows is about how many values readRows copies before it looks

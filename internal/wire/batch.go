@@ -268,11 +268,14 @@ func appendBatchPoint(b []byte, bt *pipeline.Batch, i int, l *vecLayout, ld *len
 // ld lends the column, the values are left out and their place recorded.
 func appendDenseEntry(b []byte, v *pipeline.NamedVector, i, k int, ld *lender) []byte {
 	var data []float32
-	var h []byte
+	var h, raw []byte
 	n := v.Width
-	if v.Half != nil {
+	switch {
+	case v.Half != nil:
 		h = v.Half[2*i*n : 2*(i+1)*n]
-	} else {
+	case v.Runs != nil:
+		raw = v.Runs.Row(i)
+	default:
 		data = v.Data[i*n : (i+1)*n]
 	}
 	dense := 0
@@ -296,6 +299,9 @@ func appendDenseEntry(b []byte, v *pipeline.NamedVector, i, k int, ld *lender) [
 		if ld != nil && ld.col[k] {
 			ld.cuts = append(ld.cuts, cut{off: len(b), col: k})
 			return b
+		}
+		if raw != nil {
+			return append(b, raw...) // little-endian float32, as the wire has them
 		}
 		b = appendFloats(b, data)
 	}

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -372,5 +373,53 @@ func TestCodecLendsVectors(t *testing.T) {
 	}
 	if lentRequests < 50 {
 		t.Fatalf("only %d of 100 requests lent vectors", lentRequests)
+	}
+}
+
+// A vector column held as runs of rows (pipeline.Runs, a reader's pages
+// borrowed) encodes to the same bytes as the same values in one buffer,
+// copied (Marshal) or sent from the runs (the codec lends them).
+func TestRunsEncodeAsData(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	for k := 0; k < 100; k++ {
+		bt := randBatch(r)
+		bt.Payload = nil // nested payload maps are written in map order: not byte for byte
+		w := []int{3, 256, 768}[r.IntN(3)]
+		v := pipeline.NamedVector{Name: "runs", Width: w, Data: make([]float32, bt.N*w)}
+		for i := range v.Data {
+			v.Data[i] = float32(r.NormFloat64())
+		}
+		bt.Vectors = append(bt.Vectors, v)
+		slices.SortFunc(bt.Vectors, func(a, b pipeline.NamedVector) int { return strings.Compare(a.Name, b.Name) })
+		want, err := Marshal(&Upsert{Collection: "c", Batch: bt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same column as runs of 1..N rows, in buffers of their own.
+		for i := range bt.Vectors {
+			if bt.Vectors[i].Name != "runs" {
+				continue
+			}
+			runs := &pipeline.Runs{Width: w}
+			for at := 0; at < bt.N; {
+				n := 1 + r.IntN(bt.N-at)
+				part := make([]byte, 0, 4*n*w)
+				for _, f := range bt.Vectors[i].Data[at*w : (at+n)*w] {
+					part = binary.LittleEndian.AppendUint32(part, math.Float32bits(f))
+				}
+				runs.Add(part)
+				at += n
+			}
+			bt.Vectors[i] = pipeline.NamedVector{Name: "runs", Width: w, Runs: runs}
+		}
+		got, err := Marshal(&Upsert{Collection: "c", Batch: bt})
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("case %d: Marshal of the runs differs (%v)", k, err)
+		}
+		bs, err := Codec{}.Marshal(&Upsert{Collection: "c", Batch: bt, Hold: NewHold(func() {})})
+		if err != nil || !slices.Equal(bs.Materialize(), want) {
+			t.Fatalf("case %d: the codec's request from the runs differs (%v)", k, err)
+		}
+		bs.Free()
 	}
 }

@@ -115,7 +115,7 @@ func lenderFor(u *Upsert) *lender {
 	var ld *lender
 	for k := range bt.Vectors {
 		v := &bt.Vectors[k]
-		if v.Half != nil || 4*v.Width < minLent || len(v.Data) < bt.N*v.Width {
+		if v.Half != nil || 4*v.Width < minLent || v.Rows() < bt.N {
 			continue
 		}
 		if ld == nil {
@@ -141,12 +141,17 @@ func (m *measured) marshalLending(ld *lender) mem.BufferSlice {
 	lp := lentPools.Get().(*lentPool)
 	lp.h, lp.bp = h, bp
 	segs := slices.Grow(lp.segs[:0], 2*len(ld.cuts)+1)
-	next := make([]int, len(bt.Vectors)) // next point's offset per column
+	next := make([]int, len(bt.Vectors)) // next point per column
 	at := 0
 	for _, c := range ld.cuts {
 		v := &bt.Vectors[c.col]
-		vec := unsafe.Slice((*byte)(unsafe.Pointer(&v.Data[next[c.col]])), 4*v.Width)
-		next[c.col] += v.Width
+		var vec []byte
+		if v.Runs != nil {
+			vec = v.Runs.Row(next[c.col])
+		} else {
+			vec = unsafe.Slice((*byte)(unsafe.Pointer(&v.Data[next[c.col]*v.Width])), 4*v.Width)
+		}
+		next[c.col]++
 		segs = append(segs, rest[at:c.off], vec)
 		at = c.off
 	}

@@ -192,6 +192,10 @@ func Join(c *config.Config, blocks map[string]*pipeline.RowBlock, seq, start int
 				b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Half: h[: 2*n*w : 2*n*w]})
 				continue
 			}
+			if r, ok := blk.Runs[vs.Column]; ok {
+				b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Runs: r})
+				continue
+			}
 			b.Vectors = append(b.Vectors, pipeline.NamedVector{Name: vn, Width: w, Data: blk.Vectors[vs.Column][: n*w : n*w]})
 		}
 	}

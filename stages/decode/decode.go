@@ -357,6 +357,23 @@ func finite(blk *pipeline.RowBlock, widths map[string]int) error {
 			return bad(col, i, data[i])
 		}
 	}
+	for col, r := range blk.Runs {
+		i, seen := blk.NonFinite[col]
+		if !seen {
+			i = -1
+			at := 0
+			for _, p := range r.Parts {
+				if j := finitecheck.FirstLE(p); j >= 0 {
+					i = at + j
+					break
+				}
+				at += len(p) / 4
+			}
+		}
+		if i >= 0 {
+			return bad(col, i, r.Value(i))
+		}
+	}
 	for col, h := range blk.Half {
 		if i := finitecheck.FirstHalf(h); i >= 0 {
 			return bad(col, i, half.Float32(uint16(h[2*i])|uint16(h[2*i+1])<<8))

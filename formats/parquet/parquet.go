@@ -218,18 +218,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 		}
 		vecsAhead := false
 		if ahead == 0 && (readAhead || typed) {
-			m := blk.N - i
-			var err error
-			if readAhead {
-				m, err = rr.r.ReadAhead(m, &rr.payload)
-			} else {
-				var left int64
-				left, err = rr.r.RowsInGroup()
-				m = int(min(int64(m), left))
-			}
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
-			}
+			m, err := rr.ahead(blk, i, readAhead)
 			if err != nil {
 				return err
 			}
@@ -263,7 +252,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 // released. Rows the pages cannot lend (the first row, read by Open; a
 // page's last row, which may go on in the next) are copied into a buffer
 // of the block's.
-func (rr *rows) readLent(blk *pipeline.RowBlock, payload bool) (err error) {
+func (rr *rows) readLent(blk *pipeline.RowBlock, payload bool) error {
 	lent := &pq.Lent{}
 	own := make(map[string]*[]byte, len(rr.sel.Vectors))
 	blk.Runs = make(map[string]*pipeline.Runs, len(rr.sel.Vectors))
@@ -306,17 +295,7 @@ func (rr *rows) readLent(blk *pipeline.RowBlock, payload bool) (err error) {
 	}
 	readAhead := payload && rr.r.HasFlatPayload()
 	for i < blk.N {
-		m := blk.N - i
-		if readAhead {
-			m, err = rr.r.ReadAhead(m, &rr.payload)
-		} else {
-			var left int64
-			left, err = rr.r.RowsInGroup()
-			m = int(min(int64(m), left))
-		}
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("file ended at row %d", blk.Start+int64(i))
-		}
+		m, err := rr.ahead(blk, i, readAhead)
 		if err != nil {
 			return err
 		}
@@ -327,6 +306,25 @@ func (rr *rows) readLent(blk *pipeline.RowBlock, payload bool) (err error) {
 		i += m
 	}
 	return nil
+}
+
+// ahead is how many of blk's rows from row i are read at once, up to the
+// end of the row group: the flat payload read ahead first, when
+// readAhead says so.
+func (rr *rows) ahead(blk *pipeline.RowBlock, i int, readAhead bool) (int, error) {
+	m := blk.N - i
+	var err error
+	if readAhead {
+		m, err = rr.r.ReadAhead(m, &rr.payload)
+	} else {
+		var left int64
+		left, err = rr.r.RowsInGroup()
+		m = int(min(int64(m), left))
+	}
+	if errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("file ended at row %d", blk.Start+int64(i))
+	}
+	return m, err
 }
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

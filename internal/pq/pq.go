@@ -1402,65 +1402,56 @@ func (r *Reader) RowsInGroup() (int64, error) { return r.enterRowGroup() }
 // and ±Inf as it copies: nonFinite[name], if -1, becomes the index in
 // dst[name] of the first it appended.
 func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[string]int, nonFinite map[string]int) error {
-	if r.vecAhead > 0 {
-		return errors.New("internal: ReadVectorsAhead before Next took the rows read ahead")
-	}
-	left, err := r.enterRowGroup()
-	if err != nil {
-		return err
-	}
-	if int64(m) > left {
-		return errors.New("internal: ReadVectorsAhead past the row group")
-	}
-	for i, l := range r.vecs {
-		name, tc := r.vecNames[i], r.typed[l.col]
-		if tc == nil {
-			return errors.New("internal: ReadVectorsAhead of a column not read by typed pages")
-		}
-		w := widths[name]
-		if len(r.pattern) != w {
-			r.pattern = make([]byte, w)
-			for j := 1; j < w; j++ {
-				r.pattern[j] = 1
-			}
-		}
+	return r.readAhead(m, widths, func(name string, tc *typedCursor, w, dRep, maxDef int) (int, error) {
 		var got, bad int
-		dst[name], got, bad, err = tc.readRows(dst[name], m, w, l.dRep, l.maxDef, r.pattern)
-		if err != nil {
-			return vectorErr(err, r.row+int64(got), name, l.col)
-		}
-		if nonFinite != nil && bad >= 0 && nonFinite[name] < 0 {
+		var err error
+		dst[name], got, bad, err = tc.readRows(dst[name], m, w, dRep, maxDef, r.pattern)
+		if err == nil && nonFinite != nil && bad >= 0 && nonFinite[name] < 0 {
 			nonFinite[name] = bad
 		}
-	}
-	r.vecAhead = m
-	return nil
+		return got, err
+	})
 }
 
 // ReadVectorsLent is ReadVectorsAhead for a block that borrows its rows:
 // each vector column's next m rows are added to runs[name] (whole rows
 // of a page as the page's own bytes, little-endian float32, the rest
 // copied to own[name], the block's buffer, which must have room for
-// them), and keep is given each page buffer rows are borrowed from, to
-// release when the block is (Lent.Release). Only on a little-endian host.
+// them), and lent holds each page buffer rows are borrowed from, until
+// the block is released (Lent.Release). Only on a little-endian host.
 func (r *Reader) ReadVectorsLent(m int, runs map[string]*pipeline.Runs, own map[string]*[]byte, widths map[string]int, nonFinite map[string]int, lent *Lent) error {
 	if !littleEndian {
 		return errors.New("internal: ReadVectorsLent on a big-endian host")
 	}
+	return r.readAhead(m, widths, func(name string, tc *typedCursor, w, dRep, maxDef int) (int, error) {
+		before := runs[name].Rows() * w
+		got, bad, err := tc.readRowsLent(runs[name], own[name], m, w, dRep, maxDef, r.pattern, lent.keep)
+		if err == nil && nonFinite != nil && bad >= 0 && nonFinite[name] < 0 {
+			nonFinite[name] = before + bad
+		}
+		return got, err
+	})
+}
+
+// readAhead reads the next m rows (at most RowsInGroup) of every vector
+// column with read, given the column's typed cursor and width (r.pattern
+// is set for it), which returns the rows it read; then Next leaves those
+// columns alone for m rows.
+func (r *Reader) readAhead(m int, widths map[string]int, read func(name string, tc *typedCursor, w, dRep, maxDef int) (int, error)) error {
 	if r.vecAhead > 0 {
-		return errors.New("internal: ReadVectorsLent before Next took the rows read ahead")
+		return errors.New("internal: vectors read ahead before Next took the rows read ahead")
 	}
 	left, err := r.enterRowGroup()
 	if err != nil {
 		return err
 	}
 	if int64(m) > left {
-		return errors.New("internal: ReadVectorsLent past the row group")
+		return errors.New("internal: vectors read ahead past the row group")
 	}
 	for i, l := range r.vecs {
 		name, tc := r.vecNames[i], r.typed[l.col]
 		if tc == nil {
-			return errors.New("internal: ReadVectorsLent of a column not read by typed pages")
+			return errors.New("internal: vectors read ahead of a column not read by typed pages")
 		}
 		w := widths[name]
 		if len(r.pattern) != w {
@@ -1469,13 +1460,8 @@ func (r *Reader) ReadVectorsLent(m int, runs map[string]*pipeline.Runs, own map[
 				r.pattern[j] = 1
 			}
 		}
-		before := runs[name].Rows() * w
-		got, bad, err := tc.readRowsLent(runs[name], own[name], m, w, l.dRep, l.maxDef, r.pattern, lent.keep)
-		if err != nil {
+		if got, err := read(name, tc, w, l.dRep, l.maxDef); err != nil {
 			return vectorErr(err, r.row+int64(got), name, l.col)
-		}
-		if nonFinite != nil && bad >= 0 && nonFinite[name] < 0 {
-			nonFinite[name] = before + bad
 		}
 	}
 	r.vecAhead = m

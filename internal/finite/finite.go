@@ -37,7 +37,12 @@ func FirstLE(b []byte) int {
 	if littleEndian && n > 0 {
 		return First(unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n))
 	}
-	for i := range n {
+	return firstLEPortable(b)
+}
+
+// firstLEPortable is FirstLE a value at a time (big-endian hosts).
+func firstLEPortable(b []byte) int {
+	for i := range len(b) / 4 {
 		if (binary.LittleEndian.Uint32(b[4*i:])>>23)&0xFF == 0xFF {
 			return i
 		}

@@ -1,7 +1,9 @@
 package finite
 
 import (
+	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -49,6 +51,33 @@ func BenchmarkFirst(b *testing.B) {
 	for b.Loop() {
 		if First(data) != -1 {
 			b.Fatal("finite data reported")
+		}
+	}
+}
+
+// FirstLE finds what First finds in the same values as little-endian
+// bytes, at any alignment, and so does its portable loop.
+func TestFirstLE(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for k := 0; k < 300; k++ {
+		v := make([]float32, r.IntN(100))
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		if len(v) > 0 && r.IntN(2) == 0 {
+			v[r.IntN(len(v))] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+		}
+		shift := r.IntN(4)
+		b := make([]byte, shift, shift+4*len(v))
+		for _, f := range v {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+		}
+		want := First(v)
+		if got := FirstLE(b[shift:]); got != want {
+			t.Fatalf("case %d (offset %d): FirstLE %d, First %d", k, shift, got, want)
+		}
+		if got := firstLEPortable(b[shift:]); got != want {
+			t.Fatalf("case %d: the portable loop %d, First %d", k, got, want)
 		}
 	}
 }

@@ -73,9 +73,15 @@ func (r *Runs) Floats() []float32 {
 	}
 	out := make([]float32, 0, n)
 	for _, p := range r.Parts {
-		for j := 0; j+4 <= len(p); j += 4 {
-			out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(p[j:])))
-		}
+		out = appendLE(out, p)
 	}
 	return out
+}
+
+// appendLE appends the little-endian float32 values in b to dst.
+func appendLE(dst []float32, b []byte) []float32 {
+	for j := 0; j+4 <= len(b); j += 4 {
+		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b[j:])))
+	}
+	return dst
 }

@@ -2,11 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -233,11 +231,7 @@ func (v *NamedVector) Point(i int) []float32 {
 		half.LittleEndian(out, v.Half[2*i*v.Width:2*(i+1)*v.Width])
 		return out
 	case v.Runs != nil:
-		out := make([]float32, v.Width)
-		for j, b := 0, v.Runs.Row(i); j < v.Width; j++ {
-			out[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-		}
-		return out
+		return appendLE(make([]float32, 0, v.Width), v.Runs.Row(i))
 	}
 	return v.Data[i*v.Width : (i+1)*v.Width]
 }

@@ -6,7 +6,6 @@
 package parquet
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -142,7 +141,7 @@ func (rr *rows) Read(blk *pipeline.RowBlock) error {
 	if rr.sel.ID != "" {
 		blk.IDs = make([]pipeline.PointID, 0, blk.N)
 	}
-	if len(rr.sel.Vectors) > 0 && rr.r.TypedVectors() && !rr.r.NeedsNext() && littleEndian {
+	if len(rr.sel.Vectors) > 0 && rr.r.LendsVectors() {
 		return rr.readLent(blk, payload)
 	}
 	if len(rr.sel.Vectors) > 0 {
@@ -326,8 +325,6 @@ func (rr *rows) ahead(blk *pipeline.RowBlock, i int, readAhead bool) (int, error
 	}
 	return m, err
 }
-
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // next reads row i of blk with Next: its vectors straight into the
 // block's buffers (no copy per row) unless vecsAhead says they were read

@@ -1388,6 +1388,14 @@ func (r *Reader) TypedVectors() bool {
 	return true
 }
 
+// LendsVectors reports whether ReadVectorsLent can read the vector
+// columns: every one is read by typed pages, nothing else needs Next
+// (rows are read ahead whole), and the host is little-endian (runs hold
+// the values in the file's byte order).
+func (r *Reader) LendsVectors() bool {
+	return r.TypedVectors() && !r.NeedsNext() && littleEndian
+}
+
 // RowsInGroup returns how many rows are left in the row group holding
 // the next row (io.EOF after the last row): the most ReadAhead and
 // ReadVectorsAhead read at once.
@@ -1418,10 +1426,10 @@ func (r *Reader) ReadVectorsAhead(m int, dst map[string][]float32, widths map[st
 // of a page as the page's own bytes, little-endian float32, the rest
 // copied to own[name], the block's buffer, which must have room for
 // them), and lent holds each page buffer rows are borrowed from, until
-// the block is released (Lent.Release). Only on a little-endian host.
+// the block is released (Lent.Release). LendsVectors must hold.
 func (r *Reader) ReadVectorsLent(m int, runs map[string]*pipeline.Runs, own map[string]*[]byte, widths map[string]int, nonFinite map[string]int, lent *Lent) error {
-	if !littleEndian {
-		return errors.New("internal: ReadVectorsLent on a big-endian host")
+	if !r.LendsVectors() {
+		return errors.New("internal: ReadVectorsLent where LendsVectors is false")
 	}
 	return r.readAhead(m, widths, func(name string, tc *typedCursor, w, dRep, maxDef int) (int, error) {
 		before := runs[name].Rows() * w
